@@ -1,0 +1,144 @@
+package ovstest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestStartAddFlowStop(t *testing.T) {
+	// A bridge name of our own: this instance runs in the caller's namespace,
+	// where its tap device must not collide with other tests' bridges.
+	br := fmt.Sprintf("brt%d", os.Getpid()%100000)
+	v := Start(t, Options{Bridges: []string{br}, ExternalIDs: map[string]string{"system-id": "ch-1"}})
+	if _, err := os.Stat(v.MgmtSock(br)); err != nil {
+		t.Fatalf("mgmt socket: %v", err)
+	}
+	out, err := v.Vsctl("get", "Open_vSwitch", ".", "external_ids:system-id")
+	if err != nil || strings.Trim(strings.TrimSpace(out), `"`) != "ch-1" {
+		t.Fatalf("system-id = %q, %v", out, err)
+	}
+	out, err = v.Vsctl("get", "Bridge", br, "datapath_type", "fail_mode")
+	if err != nil || strings.Fields(out)[0] != "netdev" || strings.Fields(out)[1] != "secure" {
+		t.Fatalf("bridge = %q, %v", out, err)
+	}
+	if _, err := v.OfctlStdin("table=3,priority=7,ip,actions=drop\n", "add-flows", br, "-"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = v.Ofctl("dump-flows", "--no-stats", br)
+	if err != nil || !strings.Contains(out, "table=3, priority=7,ip actions=drop") {
+		t.Fatalf("dump-flows = %q, %v", out, err)
+	}
+	if out, err := v.Appctl("version"); err != nil || !strings.Contains(out, "ovs-vswitchd") {
+		t.Fatalf("appctl version = %q, %v", out, err)
+	}
+	pids := v.Pids()
+	if len(pids) != 2 {
+		t.Fatalf("pids = %v", pids)
+	}
+	dir := v.Dir()
+	if err := v.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for d, pid := range pids {
+		if Alive(pid) {
+			t.Errorf("%s (pid %d) alive after Stop", d, pid)
+		}
+	}
+	if exec.Command("ip", "link", "show", br).Run() == nil {
+		t.Errorf("tap %s left behind after Stop", br)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("instance dir %s not removed: %v", dir, err)
+	}
+	if err := v.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+func TestInNetns(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skip(err)
+	}
+	ns := fmt.Sprintf("gvot%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	v := Start(t, Options{Netns: ns, Bridges: []string{"br-int"}})
+	// The bridge's internal port (a tap) must appear inside the namespace,
+	// not in ours.
+	out, err := exec.Command("ip", "-n", ns, "link", "show", "br-int").CombinedOutput()
+	if err != nil {
+		t.Fatalf("br-int not in netns %s: %v: %s", ns, err, out)
+	}
+	if v.Netns() != ns {
+		t.Fatalf("Netns() = %q", v.Netns())
+	}
+}
+
+func TestPrivateNetns(t *testing.T) {
+	v := Start(t, Options{PrivateNetns: true, Bridges: []string{"br-int"}})
+	ns := v.Netns()
+	if ns == "" || len(ns) > 15 {
+		t.Fatalf("Netns() = %q", ns)
+	}
+	if out, err := exec.Command("ip", "-n", ns, "link", "show", "br-int").CombinedOutput(); err != nil {
+		t.Fatalf("br-int not in netns %s: %v: %s", ns, err, out)
+	}
+	if err := v.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/run/netns/" + ns); !os.IsNotExist(err) {
+		t.Fatalf("netns %s not deleted: %v", ns, err)
+	}
+}
+
+func TestOnlyDB(t *testing.T) {
+	v := Start(t, Options{NoVswitchd: true})
+	if _, err := v.Vsctl("--no-wait", "add-br", "br-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.Pids()["ovs-vswitchd"]; ok {
+		t.Fatal("ovs-vswitchd started although NoVswitchd")
+	}
+}
+
+func TestStopPidOfExitedProcess(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	if !Alive(pid) {
+		t.Fatal("sleep not alive")
+	}
+	if err := StopPid(pid, 0); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if Alive(pid) {
+		t.Fatal("alive after StopPid")
+	}
+}
+
+// BenchmarkStart measures starting ovsdb-server + ovs-vswitchd with br-int
+// and stopping them again.
+func BenchmarkStart(b *testing.B) {
+	if err := Available(); err != nil {
+		b.Skip(err)
+	}
+	for b.Loop() {
+		v, err := New(Options{Bridges: []string{"br-int"}, PrivateNetns: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := v.Stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
