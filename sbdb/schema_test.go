@@ -1,0 +1,70 @@
+package sbdb
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"testing"
+
+	"github.com/govn/govn/internal/dbserver"
+)
+
+// ovnSchemaPath is where Debian's ovn-common installs OVN's southbound schema.
+const ovnSchemaPath = "/usr/share/ovn/ovn-sb.ovsschema"
+
+// TestSchemaCompatibleWithOVN checks that every table and column we define has
+// exactly OVN's type, isRoot, maxRows and indexes, so real ovn-sbctl works
+// against our database.
+func TestSchemaCompatibleWithOVN(t *testing.T) {
+	ref, err := os.ReadFile(ovnSchemaPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("OVN's schema %s is not installed (apt install ovn-common); cannot check compatibility", ovnSchemaPath)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := dbserver.SchemaDifferences(SchemaJSON, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("incompatible with %s: %s", ovnSchemaPath, d)
+	}
+}
+
+// TestSchemaMatchesModels checks that the generated models are up to date with
+// sb.ovsschema (same tables and columns).
+func TestSchemaMatchesModels(t *testing.T) {
+	var raw struct {
+		Name   string `json:"name"`
+		Tables map[string]struct {
+			Columns map[string]json.RawMessage `json:"columns"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal(SchemaJSON, &raw); err != nil {
+		t.Fatalf("sb.ovsschema: %v", err)
+	}
+	if raw.Name != DatabaseName {
+		t.Errorf("schema name %q, want %q", raw.Name, DatabaseName)
+	}
+	gen := Schema()
+	if len(gen.Tables) != len(raw.Tables) {
+		t.Errorf("generated models have %d tables, schema has %d: run go generate", len(gen.Tables), len(raw.Tables))
+	}
+	for name, tbl := range raw.Tables {
+		g, ok := gen.Tables[name]
+		if !ok {
+			t.Errorf("table %s missing from generated models: run go generate", name)
+			continue
+		}
+		for col := range tbl.Columns {
+			if _, ok := g.Columns[col]; !ok {
+				t.Errorf("column %s.%s missing from generated models: run go generate", name, col)
+			}
+		}
+	}
+	if _, err := FullDatabaseModel(); err != nil {
+		t.Fatal(err)
+	}
+}
