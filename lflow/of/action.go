@@ -11,8 +11,12 @@ import (
 // Action is one OpenFlow action. String returns ovs-ofctl action syntax.
 type Action interface {
 	String() string
-	isAction()
 }
+
+// Actions is an action list; it prints comma-joined, and "drop" when empty.
+type Actions []Action
+
+func (as Actions) String() string { return ActionsString(as) }
 
 // Special output ports.
 const (
@@ -27,7 +31,6 @@ type Output struct {
 	MaxLen int // > 0: output(port=P,max_len=N)
 }
 
-func (a Output) isAction() {}
 func (a Output) String() string {
 	p := strconv.FormatUint(uint64(a.Port), 10)
 	switch a.Port {
@@ -47,87 +50,76 @@ func (a Output) String() string {
 // OutputReg outputs to the port number held in a subfield ("output:reg15[]").
 type OutputReg struct{ Src Subfield }
 
-func (a OutputReg) isAction()      {}
 func (a OutputReg) String() string { return "output:" + a.Src.String() }
 
 // Resubmit searches table Table ("resubmit(,T)"). InPort, if nonzero, is the
 // in_port to use (resubmit(P,T)); OVN only needs the table form.
 type Resubmit struct {
 	InPort uint32
-	Table  uint8
+	Table  int
 }
 
-func (a Resubmit) isAction() {}
 func (a Resubmit) String() string {
 	if a.InPort != 0 {
 		p := strconv.FormatUint(uint64(a.InPort), 10)
 		if a.InPort == PortInPort {
 			p = "in_port"
 		}
-		return "resubmit(" + p + "," + strconv.Itoa(int(a.Table)) + ")"
+		return "resubmit(" + p + "," + strconv.Itoa(a.Table) + ")"
 	}
-	return "resubmit(," + strconv.Itoa(int(a.Table)) + ")"
+	return "resubmit(," + strconv.Itoa(a.Table) + ")"
 }
 
-// SetField writes Value into the bits of Field selected by Mask
-// ("set_field:0x5/0xffff->reg0"); a zero Mask means the whole field. This is
-// also how OVN's "load" (immediate to subfield) is expressed.
+// SetField stores Value (right-aligned: bit 0 of Value goes to bit Dst.Ofs)
+// into subfield Dst: "set_field:0x5->reg0" for a whole field,
+// "set_field:0x50/0xf0->reg0" for reg0[4..7]. This is also how OVN's "load"
+// (immediate to subfield) is expressed. ct_mark/ct_label may only be set
+// inside CT.Exec (OVS rejects them elsewhere).
 type SetField struct {
-	Field       Field
-	Value, Mask bits.U128
+	Dst   Subfield
+	Value bits.U128
 }
 
-func (a SetField) isAction() {}
 func (a SetField) String() string {
-	full := bits.Ones(a.Field.Width())
-	m := a.Mask
-	if m.IsZero() {
-		m = full
-	}
-	v := a.Value.And(m)
+	f := a.Dst.Field
+	full := bits.Ones(f.Width())
+	m := a.Dst.Mask().And(full)
+	v := a.Value.Lsh(uint(a.Dst.Ofs)).And(m)
 	var s string
 	switch {
 	case m == full:
-		switch a.Field.Format() {
+		switch f.Format() {
 		case FormatCTState, FormatFrag:
 			s = v.Hex()
 		default:
-			s = FormatValue(a.Field.Format(), v)
+			s = FormatValue(f.Format(), v)
 		}
-	case a.Field.Format() == FormatMAC:
+	case f.Format() == FormatMAC:
 		s = MACString(v) + "/" + MACString(m)
-	case a.Field.Format() == FormatIPv4:
+	case f.Format() == FormatIPv4:
 		s = IPv4String(v) + "/" + IPv4String(m)
-	case a.Field.Format() == FormatIPv6:
+	case f.Format() == FormatIPv6:
 		s = IPv6String(v) + "/" + IPv6String(m)
 	default:
 		s = v.Hex() + "/" + m.Hex()
 	}
-	return "set_field:" + s + "->" + a.Field.String()
-}
-
-// LoadSub returns the SetField that stores the low bits of v into subfield s.
-func LoadSub(s Subfield, v bits.U128) SetField {
-	return SetField{Field: s.Field, Value: v.Lsh(uint(s.Ofs)).And(s.Mask()), Mask: s.Mask()}
+	return "set_field:" + s + "->" + f.String()
 }
 
 // Move copies Src to Dst (same number of bits): "move:reg0[0..15]->reg1[0..15]".
 type Move struct{ Src, Dst Subfield }
 
-func (a Move) isAction()      {}
 func (a Move) String() string { return "move:" + a.Src.String() + "->" + a.Dst.String() }
 
 // Push pushes a subfield on the stack ("push:reg0[]").
-type Push struct{ Src Subfield }
+type Push struct{ Sub Subfield }
 
-func (a Push) isAction()      {}
-func (a Push) String() string { return "push:" + a.Src.String() }
+func (a Push) String() string { return "push:" + a.Sub.String() }
 
 // Pop pops the stack into a subfield ("pop:reg0[]").
-type Pop struct{ Dst Subfield }
+type Pop struct{ Sub Subfield }
 
-func (a Pop) isAction()      {}
-func (a Pop) String() string { return "pop:" + a.Dst.String() }
+func (a Pop) String() string { return "pop:" + a.Sub.String() }
 
 // Conjunction marks a flow as clause K of N of conjunctive match ID.
 type Conjunction struct {
@@ -135,7 +127,6 @@ type Conjunction struct {
 	K, N uint8
 }
 
-func (a Conjunction) isAction() {}
 func (a Conjunction) String() string {
 	return "conjunction(" + strconv.FormatUint(uint64(a.ID), 10) + "," + strconv.Itoa(int(a.K)) + "/" + strconv.Itoa(int(a.N)) + ")"
 }
@@ -143,34 +134,32 @@ func (a Conjunction) String() string {
 // DecTTL decrements the IP TTL (sends to the controller when it expires).
 type DecTTL struct{}
 
-func (DecTTL) isAction()      {}
 func (DecTTL) String() string { return "dec_ttl" }
 
 // CTClear clears the conntrack state ("ct_clear").
 type CTClear struct{}
 
-func (CTClear) isAction()      {}
 func (CTClear) String() string { return "ct_clear" }
 
 // Exit stops action processing ("exit").
 type Exit struct{}
 
-func (Exit) isAction()      {}
 func (Exit) String() string { return "exit" }
 
 // Drop is an explicit empty action list; a Flow with no actions prints
 // "drop" anyway.
 type Drop struct{}
 
-func (Drop) isAction()      {}
 func (Drop) String() string { return "drop" }
 
-// NAT is the nat(...) argument of ct. Exactly as OVS: without Src/Dst it
-// only applies the connection's existing NAT ("nat").
+// NAT is the nat(...) argument of ct. Without Addr it prints the bare
+// "nat" (apply the connection's existing NAT); with Addr it prints
+// "nat(src=A[-AddrMax][:Port[-PortMax]][,random|,persistent|,hash])" (dst=
+// unless Src).
 type NAT struct {
-	Src, Dst                 bool       // nat(src=...) / nat(dst=...)
-	MinAddr, MaxAddr         netip.Addr // MaxAddr may be invalid (single address)
-	MinPort, MaxPort         uint16     // 0: no port range
+	Src                      bool
+	Addr, AddrMax            netip.Addr // AddrMax invalid: single address
+	Port, PortMax            uint16     // Port 0: no port; PortMax 0: single port
 	Random, Persistent, Hash bool
 }
 
@@ -182,30 +171,26 @@ func natAddr(a netip.Addr) string {
 }
 
 func (n NAT) String() string {
-	if !n.Src && !n.Dst {
+	if !n.Addr.IsValid() {
 		return "nat"
 	}
 	var sb strings.Builder
-	sb.WriteString("nat(")
 	if n.Src {
-		sb.WriteString("src")
+		sb.WriteString("nat(src=")
 	} else {
-		sb.WriteString("dst")
+		sb.WriteString("nat(dst=")
 	}
-	if n.MinAddr.IsValid() {
-		sb.WriteByte('=')
-		sb.WriteString(natAddr(n.MinAddr))
-		if n.MaxAddr.IsValid() && n.MaxAddr != n.MinAddr {
+	sb.WriteString(natAddr(n.Addr))
+	if n.AddrMax.IsValid() && n.AddrMax != n.Addr {
+		sb.WriteByte('-')
+		sb.WriteString(natAddr(n.AddrMax))
+	}
+	if n.Port != 0 {
+		sb.WriteByte(':')
+		sb.WriteString(strconv.Itoa(int(n.Port)))
+		if n.PortMax != 0 && n.PortMax != n.Port {
 			sb.WriteByte('-')
-			sb.WriteString(natAddr(n.MaxAddr))
-		}
-		if n.MinPort != 0 {
-			sb.WriteByte(':')
-			sb.WriteString(strconv.Itoa(int(n.MinPort)))
-			if n.MaxPort != 0 && n.MaxPort != n.MinPort {
-				sb.WriteByte('-')
-				sb.WriteString(strconv.Itoa(int(n.MaxPort)))
-			}
+			sb.WriteString(strconv.Itoa(int(n.PortMax)))
 		}
 	}
 	if n.Random {
@@ -222,21 +207,20 @@ func (n NAT) String() string {
 }
 
 // CT sends the packet through connection tracking ("ct(...)"). The zone is
-// either ZoneSrc (a register subfield, e.g. reg13[0..15]) or ZoneImm. Table
-// < 0 means no recirculation. Note OVS requires Commit when Exec is non-empty
+// Zone (a register subfield, e.g. reg13[0..15]) or, when Zone.Field is
+// FieldNone, ZoneImm (0: default zone). Table < 0 means no recirculation. Note OVS requires Commit when Exec is non-empty
 // or when NAT has an address range.
 type CT struct {
 	Commit  bool
 	Force   bool
 	Table   int // recirculation table, -1 for none
-	ZoneSrc *Subfield
+	Zone    Subfield
 	ZoneImm uint16
 	NAT     *NAT
 	Alg     string // "ftp", "tftp" or ""
-	Exec    []Action
+	Exec    Actions
 }
 
-func (a CT) isAction() {}
 func (a CT) String() string {
 	var parts []string
 	if a.Commit {
@@ -248,8 +232,8 @@ func (a CT) String() string {
 	if a.Table >= 0 {
 		parts = append(parts, "table="+strconv.Itoa(a.Table))
 	}
-	if a.ZoneSrc != nil {
-		parts = append(parts, "zone="+a.ZoneSrc.String())
+	if a.Zone.Field != FieldNone {
+		parts = append(parts, "zone="+a.Zone.String())
 	} else if a.ZoneImm != 0 {
 		parts = append(parts, "zone="+strconv.Itoa(int(a.ZoneImm)))
 	}
@@ -275,7 +259,6 @@ type Controller struct {
 	MeterID  uint32 // 0: none
 }
 
-func (a Controller) isAction() {}
 func (a Controller) String() string {
 	var parts []string
 	if a.MaxLen > 0 {
@@ -313,27 +296,68 @@ type CheckPktLarger struct {
 	Dst Subfield
 }
 
-func (a CheckPktLarger) isAction() {}
 func (a CheckPktLarger) String() string {
 	return "check_pkt_larger(" + strconv.Itoa(a.Len) + ")->" + a.Dst.String()
 }
 
 // Clone runs Actions on a copy of the packet ("clone(...)").
-type Clone struct{ Actions []Action }
+type Clone struct{ Actions Actions }
 
-func (a Clone) isAction()      {}
 func (a Clone) String() string { return "clone(" + ActionsString(a.Actions) + ")" }
 
-// Group sends the packet to group ID ("group:N").
-type Group struct{ ID uint32 }
+// GroupAction sends the packet to group ID ("group:N").
+type GroupAction struct{ ID uint32 }
 
-func (a Group) isAction()      {}
-func (a Group) String() string { return "group:" + strconv.FormatUint(uint64(a.ID), 10) }
+func (a GroupAction) String() string { return "group:" + strconv.FormatUint(uint64(a.ID), 10) }
+
+// Group describes an OpenFlow group as `ovs-ofctl -O OpenFlow15 add-group`
+// reads it: "group_id=1,type=select,selection_method=hash,fields(ip_src,ip_dst),bucket=bucket_id=0,weight:100,actions=...".
+type Group struct {
+	ID              uint32
+	Type            string // "select", "all", ...
+	SelectionMethod string // "", "dp_hash", "hash"
+	Fields          []string
+	Buckets         []Bucket
+}
+
+// Bucket is one bucket of a Group.
+type Bucket struct {
+	ID      uint32
+	Weight  int // 0: not printed
+	Actions Actions
+}
+
+func (g Group) String() string {
+	var sb strings.Builder
+	sb.WriteString("group_id=")
+	sb.WriteString(strconv.FormatUint(uint64(g.ID), 10))
+	sb.WriteString(",type=")
+	sb.WriteString(g.Type)
+	if g.SelectionMethod != "" {
+		sb.WriteString(",selection_method=")
+		sb.WriteString(g.SelectionMethod)
+	}
+	if len(g.Fields) > 0 {
+		sb.WriteString(",fields(")
+		sb.WriteString(strings.Join(g.Fields, ","))
+		sb.WriteString(")")
+	}
+	for _, b := range g.Buckets {
+		sb.WriteString(",bucket=bucket_id=")
+		sb.WriteString(strconv.FormatUint(uint64(b.ID), 10))
+		if b.Weight > 0 {
+			sb.WriteString(",weight:")
+			sb.WriteString(strconv.Itoa(b.Weight))
+		}
+		sb.WriteString(",actions=")
+		sb.WriteString(b.Actions.String())
+	}
+	return sb.String()
+}
 
 // PushVLAN pushes a VLAN header ("push_vlan:0x8100"); set vlan_tci after.
 type PushVLAN struct{ EthType uint16 }
 
-func (a PushVLAN) isAction() {}
 func (a PushVLAN) String() string {
 	return "push_vlan:" + bits.From64(uint64(a.EthType)).Hex()
 }
@@ -341,13 +365,11 @@ func (a PushVLAN) String() string {
 // PopVLAN removes the outer VLAN header ("pop_vlan").
 type PopVLAN struct{}
 
-func (PopVLAN) isAction()      {}
 func (PopVLAN) String() string { return "pop_vlan" }
 
 // Note attaches opaque bytes to the flow ("note:01.02").
 type Note struct{ Data []byte }
 
-func (a Note) isAction() {}
 func (a Note) String() string {
 	const hex = "0123456789abcdef"
 	b := make([]byte, 0, len(a.Data)*3)

@@ -11,7 +11,7 @@ type Flow struct {
 	Priority uint16
 	Cookie   uint64
 	Match    Match
-	Actions  []Action
+	Actions  Actions
 }
 
 // String prints f in `ovs-ofctl add-flows` file syntax, e.g.

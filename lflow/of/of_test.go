@@ -2,6 +2,7 @@ package of
 
 import (
 	"bytes"
+	"flag"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -9,6 +10,9 @@ import (
 
 	"github.com/govn/govn/lflow/bits"
 )
+
+// update is accepted so `go test ./lflow/... -update` works; this package has no golden files.
+var update = flag.Bool("update", false, "rewrite golden files")
 
 func u(v uint64) bits.U128 { return bits.From64(v) }
 
@@ -19,7 +23,7 @@ func sampleFlows() []Flow {
 	m.Set(Reg15, u(3), bits.Ones(32))
 	m.Set(Metadata, u(1), bits.Ones(64))
 	m.Set(IPSrc, u(10<<24), bits.Ones(32).AndNot(bits.Ones(24)))
-	fs = append(fs, Flow{Table: 44, Priority: 2002, Cookie: 0x1234, Match: m, Actions: []Action{Resubmit{Table: 45}}})
+	fs = append(fs, Flow{Table: 44, Priority: 2002, Cookie: 0x1234, Match: m, Actions: Actions{Resubmit{Table: 45}}})
 
 	var m2 Match
 	m2.Set(EthType, u(0x86dd), bits.Ones(16))
@@ -31,22 +35,23 @@ func sampleFlows() []Flow {
 	m2.Set(CTLabel, u(1).Lsh(100), u(1).Lsh(100))
 	m2.Set(EthDst, u(1<<40), u(1<<40))
 	zone := Subfield{Field: Reg13, Ofs: 0, NBits: 16}
-	fs = append(fs, Flow{Table: 1, Priority: 10, Match: m2, Actions: []Action{
+	fs = append(fs, Flow{Table: 1, Priority: 10, Match: m2, Actions: Actions{
 		Move{Src: Subfield{Reg0, 0, 16}, Dst: Subfield{Reg1, 0, 16}},
-		SetField{Field: Reg0, Value: u(5), Mask: u(0xff)},
-		LoadSub(Subfield{Reg10, 3, 1}, u(1)),
-		SetField{Field: IPv6Src, Value: bits.U128{Hi: 0xfe80 << 48, Lo: 1}},
-		SetField{Field: EthSrc, Value: u(0x001122334455)},
+		SetField{Dst: Subfield{Reg0, 0, 8}, Value: u(5)},
+		SetField{Dst: Subfield{Reg10, 3, 1}, Value: u(1)},
+		SetField{Dst: Whole(IPv6Src), Value: bits.U128{Hi: 0xfe80 << 48, Lo: 1}},
+		SetField{Dst: Whole(EthSrc), Value: u(0x001122334455)},
+		SetField{Dst: Subfield{IPv6Dst, 0, 64}, Value: u(1)},
 		Push{Whole(Reg0)}, Pop{Whole(Reg1)},
-		CT{Commit: true, Table: 5, ZoneSrc: &zone, NAT: &NAT{Src: true, MinAddr: netip.MustParseAddr("10.0.0.1"), MaxAddr: netip.MustParseAddr("10.0.0.2"), MinPort: 100, MaxPort: 200, Random: true},
-			Exec: []Action{SetField{Field: CTMark, Value: u(1), Mask: u(1)}}},
-		CT{Table: 6, ZoneSrc: &zone, NAT: &NAT{}},
-		CT{Commit: true, Table: -1, ZoneImm: 7, NAT: &NAT{Dst: true, MinAddr: netip.MustParseAddr("fe80::1"), MinPort: 80}},
+		CT{Commit: true, Table: 5, Zone: zone, NAT: &NAT{Src: true, Addr: netip.MustParseAddr("10.0.0.1"), AddrMax: netip.MustParseAddr("10.0.0.2"), Port: 100, PortMax: 200, Random: true},
+			Exec: Actions{SetField{Dst: Subfield{CTMark, 0, 1}, Value: u(1)}, SetField{Dst: Subfield{CTLabel, 96, 32}, Value: u(7)}}},
+		CT{Table: 6, Zone: zone, NAT: &NAT{}},
+		CT{Commit: true, Table: -1, ZoneImm: 7, NAT: &NAT{Addr: netip.MustParseAddr("fe80::1"), Port: 80}},
 		CTClear{}, DecTTL{},
 		Controller{UserData: []byte{0, 0, 0, 1}, Pause: true, MeterID: 2},
 		CheckPktLarger{Len: 1500, Dst: Subfield{Reg0, 3, 1}},
-		Clone{Actions: []Action{Resubmit{Table: 3}, Output{Port: PortInPort}}},
-		Group{ID: 4}, PushVLAN{EthType: 0x8100}, SetField{Field: VLANTCI, Value: u(0x1005)}, PopVLAN{},
+		Clone{Actions: Actions{Resubmit{Table: 3}, Output{Port: PortInPort}}},
+		GroupAction{ID: 4}, PushVLAN{EthType: 0x8100}, SetField{Dst: Whole(VLANTCI), Value: u(0x1005)}, PopVLAN{},
 		OutputReg{Src: Whole(Reg15)}, Output{Port: 2, MaxLen: 100}, Output{Port: PortLocal}, Exit{},
 	}})
 
@@ -60,7 +65,7 @@ func sampleFlows() []Flow {
 	var m4 Match
 	m4.Set(EthType, u(0x800), bits.Ones(16))
 	m4.Set(IPProto, u(17), bits.Ones(8))
-	fs = append(fs, Flow{Table: 3, Priority: 100, Match: m4, Actions: []Action{
+	fs = append(fs, Flow{Table: 3, Priority: 100, Match: m4, Actions: Actions{
 		Conjunction{ID: 5, K: 1, N: 2}, Conjunction{ID: 6, K: 2, N: 3}}})
 
 	var m5 Match
@@ -73,7 +78,7 @@ func sampleFlows() []Flow {
 	m5.Set(NDSLL, u(0x0a0000000001), bits.Ones(48))
 	m5.Set(TunMetadata0, u(5), u(0xffff))
 	m5.Set(XReg4, u(0x100000002), bits.Ones(64))
-	fs = append(fs, Flow{Table: 4, Priority: 0, Match: m5, Actions: []Action{Note{Data: []byte{1, 2}}}})
+	fs = append(fs, Flow{Table: 4, Priority: 0, Match: m5, Actions: Actions{Note{Data: []byte{1, 2}}}})
 
 	var m6 Match
 	m6.Set(EthType, u(0x806), bits.Ones(16))
@@ -82,7 +87,7 @@ func sampleFlows() []Flow {
 	m6.Set(ARPSHA, u(0x0a0000000001), bits.Ones(48).AndNot(u(0xff)))
 	m6.Set(VLANTCI, u(0x1000), u(0x1000))
 	m6.Set(InPort, u(3), bits.Ones(32))
-	fs = append(fs, Flow{Table: 5, Priority: 65535, Match: m6, Actions: []Action{Drop{}}})
+	fs = append(fs, Flow{Table: 5, Priority: 65535, Match: m6, Actions: Actions{Drop{}}})
 	return fs
 }
 
@@ -179,5 +184,14 @@ func TestPacketOverlay(t *testing.T) {
 	m.Set(XReg2, u(0x111111ab22222222), bits.Ones(64))
 	if !m.Matches(&p) {
 		t.Error("match on xreg2 view")
+	}
+}
+
+func TestGroupString(t *testing.T) {
+	g := Group{ID: 1, Type: "select", SelectionMethod: "hash", Fields: []string{"ip_src", "ip_dst"},
+		Buckets: []Bucket{{ID: 0, Weight: 100, Actions: Actions{Resubmit{Table: 3}}}, {ID: 1, Weight: 100, Actions: Actions{SetField{Dst: Whole(Reg0), Value: u(1)}}}}}
+	want := "group_id=1,type=select,selection_method=hash,fields(ip_src,ip_dst),bucket=bucket_id=0,weight:100,actions=resubmit(,3),bucket=bucket_id=1,weight:100,actions=set_field:0x1->reg0"
+	if g.String() != want {
+		t.Fatalf("got  %s\nwant %s", g.String(), want)
 	}
 }
