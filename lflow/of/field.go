@@ -338,3 +338,6 @@ func (s Subfield) String() string {
 
 // Mask returns the bits of the field the subfield covers.
 func (s Subfield) Mask() bits.U128 { return bits.Range(s.Ofs, s.Ofs+s.Bits()-1) }
+
+// Sub returns the subfield of f of nbits bits starting at bit ofs.
+func Sub(f Field, ofs, nbits int) Subfield { return Subfield{Field: f, Ofs: ofs, NBits: nbits} }
