@@ -25,7 +25,7 @@ func TestComputeAndApply(t *testing.T) {
 		{Table: 0, Priority: 100, Match: "in_port=1", Actions: "resubmit(,8)", Cookie: 1}, // same
 		{Table: 8, Priority: 50, Match: "ip", Actions: "output:1", Cookie: 2},             // actions changed
 		{Table: 8, Priority: 10, Match: "", Actions: "output:2", Cookie: 7},               // cookie changed
-		{Table: 10, Priority: 1, Match: "ipv6", Actions: "group:3", Cookie: 5},           // new
+		{Table: 10, Priority: 1, Match: "ipv6", Actions: "group:3", Cookie: 5},            // new
 	}, []Group{{ID: 1, Spec: "type=all,bucket=bucket_id:0,actions=output:1"}, {ID: 2, Spec: "type=all,bucket=bucket_id:0,actions=output:9"}, {ID: 3, Spec: "type=all"}})
 	d := Compute(desired, installed)
 	if got, want := d.String(), "flows +1 ~1 ^1 -1 =1, groups +1 ~1 -0 =1"; got != want {
@@ -92,7 +92,8 @@ const dumped = `OFPST_FLOW reply (OF1.5) (xid=0x2):
  cookie=0x6776000000000001, table=20, actions=drop
  cookie=0x6776000000000002, table=21, ip actions=drop
  cookie=0x6776000000000003, table=22, priority=0 actions=drop
- cookie=0x6776000000000004, duration=1.5s, table=23, n_packets=0, n_bytes=0, send_flow_rem, idle_age=0, priority=7,tcp,tp_dst=80 actions=ct(table=9,zone=NXM_NX_REG13[0..15])
+ cookie=0x6776000000000004, duration=1.5s, table=23, n_packets=0, n_bytes=0, send_flow_rem idle_age=0, priority=7,tcp,tp_dst=80 actions=ct(table=9,zone=NXM_NX_REG13[0..15])
+ cookie=0x6776000000000005, table=24, reset_counts priority=1 actions=drop
 `
 
 func TestParseDumpFlows(t *testing.T) {
@@ -106,6 +107,7 @@ func TestParseDumpFlows(t *testing.T) {
 		{Table: 21, Priority: 32768, Cookie: 2, Match: "ip", Actions: "drop"},
 		{Table: 22, Priority: 0, Cookie: 3, Match: "", Actions: "drop"},
 		{Table: 23, Priority: 7, Cookie: 4, Match: "tcp,tp_dst=80", Actions: "ct(table=9,zone=NXM_NX_REG13[0..15])"},
+		{Table: 24, Priority: 1, Cookie: 5, Match: "", Actions: "drop"},
 	}
 	if len(flows) != len(want) {
 		t.Fatalf("got %d flows %v, want %d (foreign cookie-0 flow skipped)", len(flows), flows, len(want))
@@ -181,4 +183,18 @@ func FuzzParseDumpFlows(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseBundleError(t *testing.T) {
+	e, ok := ParseBundleError("Error OFPBAC_BAD_OUT_GROUP for: OFPT_FLOW_MOD (OF1.5) (xid=0x7): MOD_STRICT table:30 priority=1,ip cookie:0x5 actions=group:77\nError OFPBFC_MSG_FAILED for: OFPT_BUNDLE_CONTROL (OF1.5) (xid=0xc):\n bundle_id=0 type=COMMIT_REQUEST flags=atomic ordered\n")
+	if !ok || e.IsGroup || e.Reason != "OFPBAC_BAD_OUT_GROUP" || e.Flow != (FlowKey{Table: 30, Priority: 1, Match: "ip"}) {
+		t.Fatalf("flow error = %+v, %v", e, ok)
+	}
+	e, ok = ParseBundleError("Error OFPGMFC_CHAINING_UNSUPPORTED for: OFPT_GROUP_MOD (OF1.5) (xid=0x5):\n ADD group_id=50,type=all,bucket=bucket_id:0,actions=group:99\n")
+	if !ok || !e.IsGroup || e.GroupID != 50 {
+		t.Fatalf("group error = %+v, %v", e, ok)
+	}
+	if _, ok := ParseBundleError("ovs-ofctl: unix:/x/br-int.mgmt: failed to connect to socket (No such file or directory)\n"); ok {
+		t.Fatal("connection error parsed as a rejected mod")
+	}
 }

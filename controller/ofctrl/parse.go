@@ -43,8 +43,8 @@ func parseDumpedFlow(line string) (Flow, uint64, error) {
 	var cookie uint64
 	rest := line
 	for {
-		if flag, ok := headerFlag(rest); ok {
-			rest = rest[len(flag)+2:]
+		if n, ok := headerFlag(rest); ok {
+			rest = rest[n:]
 			continue
 		}
 		eq := strings.IndexByte(rest, '=')
@@ -92,14 +92,19 @@ var headerFields = map[string]bool{
 	"idle_age": true, "hard_age": true, "idle_timeout": true, "hard_timeout": true, "importance": true,
 }
 
-// headerFlag recognizes the valueless "flag, " items dump-flows may print.
-func headerFlag(s string) (string, bool) {
+// headerFlag recognizes the valueless flags dump-flows may print before a
+// match, each followed by a space ("reset_counts priority=1 actions=drop").
+// It returns the length to skip.
+func headerFlag(s string) (int, bool) {
 	for _, f := range []string{"send_flow_rem", "check_overlap", "reset_counts", "no_packet_counts", "no_byte_counts"} {
 		if strings.HasPrefix(s, f+", ") {
-			return f, true
+			return len(f) + 2, true
+		}
+		if strings.HasPrefix(s, f+" ") {
+			return len(f) + 1, true
 		}
 	}
-	return "", false
+	return 0, false
 }
 
 // setPriorityMatch splits "priority=N,match" (or "match", or "priority=N").
@@ -217,4 +222,67 @@ func parseGroup(s string) (Group, error) {
 		return Group{}, fmt.Errorf("group_id %q: %w", id, err)
 	}
 	return Group{ID: uint32(v), Spec: spec}, nil
+}
+
+// BundleError is the flow or group ovs-vswitchd rejected in a bundle, as
+// `ovs-ofctl bundle` reports it on stderr ("Error OFPBAC_BAD_OUT_GROUP for:
+// OFPT_FLOW_MOD (OF1.5) (xid=0x7): ADD table:30 priority=1 actions=group:77").
+type BundleError struct {
+	Reason  string // e.g. "OFPBAC_BAD_OUT_GROUP"
+	IsGroup bool
+	Flow    FlowKey // the rejected flow (match in ovs-ofctl's canonical form)
+	GroupID uint32  // the rejected group
+}
+
+// ParseBundleError finds the first rejected flow or group mod in the stderr
+// of a failed `ovs-ofctl bundle`; ok is false if there is none (for example
+// when the switch could not be reached).
+func ParseBundleError(stderr string) (e BundleError, ok bool) {
+	lines := strings.Split(stderr, "\n")
+	for i, line := range lines {
+		rest, found := strings.CutPrefix(line, "Error ")
+		if !found {
+			continue
+		}
+		reason, msg, found := strings.Cut(rest, " for: ")
+		if !found {
+			continue
+		}
+		e.Reason = reason
+		switch {
+		case strings.HasPrefix(msg, "OFPT_FLOW_MOD"):
+			_, body, found := strings.Cut(msg, "): ")
+			if !found {
+				continue
+			}
+			_, body, _ = strings.Cut(body, " ") // ADD, MOD_STRICT, DEL_STRICT…
+			if t, found := strings.CutPrefix(body, "table:"); found {
+				num, rest, _ := strings.Cut(t, " ")
+				v, err := strconv.ParseUint(num, 10, 8)
+				if err != nil {
+					continue
+				}
+				e.Flow.Table, body = uint8(v), rest
+			}
+			var m string
+			if !strings.HasPrefix(body, "actions=") {
+				m, _, _ = strings.Cut(body, " ")
+			}
+			var f Flow
+			if err := f.setPriorityMatch(m); err != nil {
+				continue
+			}
+			e.Flow.Priority, e.Flow.Match = f.Priority, f.Match
+			return e, true
+		case strings.HasPrefix(msg, "OFPT_GROUP_MOD") && i+1 < len(lines):
+			_, body, _ := strings.Cut(strings.TrimSpace(lines[i+1]), " ")
+			g, err := parseGroup(body)
+			if err != nil {
+				continue
+			}
+			e.IsGroup, e.GroupID = true, g.ID
+			return e, true
+		}
+	}
+	return e, false
 }

@@ -1,0 +1,348 @@
+package ovs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govn/govn/controller/ofctrl"
+)
+
+// OpenFlow keeps one bridge's OpenFlow tables equal to a desired set of flows
+// and groups, driving ovs-ofctl over the bridge's management socket
+// ($OVS_RUNDIR/<bridge>.mgmt).
+//
+// Canonical form. Desired flows arrive as ovs-ofctl text that need not be
+// in the form OVS prints back (field order, "ip_src" vs "nw_src", masks as
+// prefixes, "load" vs "set_field"…). Each distinct desired flow is
+// normalized once by `ovs-ofctl parse-flows`, whose output uses the same
+// match and action formatter as `dump-flows`; the result is cached per input
+// text, so a steady-state sync runs no parse at all. Groups are normalized
+// the same way with `ovs-ofctl parse-group`. Installed state is read with
+// `dump-flows` / `dump-groups` at the first sync (and after any failure), then
+// kept from our own successful writes. So a restart reconciles: flows that are
+// already installed as desired are left alone (no traffic interruption), and
+// only flows whose cookie carries our owner tag are ever deleted.
+//
+// go-openvswitch's ovs.OpenFlowService is not used: its typed flows cannot
+// express OVN's actions (conjunction, ct with nat, learn…) and it has no
+// mixed flow+group bundle; exec'ing ovs-ofctl with text on stdin is simpler.
+type OpenFlow struct {
+	target string // "unix:/path/br-int.mgmt"
+	owner  ofctrl.Owner
+	log    *zap.Logger
+
+	installed  *ofctrl.State // nil: unknown, re-read from the switch
+	flowNorm   map[ofctrl.Flow]ofctrl.Flow
+	groupNorm  map[ofctrl.Group]ofctrl.Group
+	maxRetries int
+}
+
+// NewOpenFlow drives the bridge whose OpenFlow management socket is mgmtSock.
+func NewOpenFlow(mgmtSock string, owner ofctrl.Owner, log *zap.Logger) (*OpenFlow, error) {
+	if err := owner.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &OpenFlow{
+		target:     "unix:" + mgmtSock,
+		owner:      owner,
+		log:        log,
+		flowNorm:   map[ofctrl.Flow]ofctrl.Flow{},
+		groupNorm:  map[ofctrl.Group]ofctrl.Group{},
+		maxRetries: 16,
+	}, nil
+}
+
+// Rejected is a desired flow or group that OVS refused; it was left out of
+// the sync and the rest was installed.
+type Rejected struct {
+	Flow  *ofctrl.Flow
+	Group *ofctrl.Group
+	Err   error
+}
+
+func (r Rejected) Error() string {
+	if r.Group != nil {
+		return fmt.Sprintf("group %q rejected: %v", r.Group.String(), r.Err)
+	}
+	return fmt.Sprintf("flow %q rejected: %v", r.Flow.String(), r.Err)
+}
+
+// SyncResult reports one Sync.
+type SyncResult struct {
+	Diff     ofctrl.Diff // the changes applied
+	Rejected []Rejected  // desired flows/groups OVS refused (not installed)
+}
+
+// Sync makes the bridge's owned flows and groups equal to the desired ones
+// in one atomic bundle. Flows and groups OVS rejects (at parse time or in the
+// bundle) are reported in Rejected and left out; the rest is installed. An
+// error means nothing changed in this call (the switch's state is then
+// re-read at the next Sync).
+func (o *OpenFlow) Sync(ctx context.Context, flows []ofctrl.Flow, groups []ofctrl.Group) (SyncResult, error) {
+	var res SyncResult
+	nf, rej, err := o.normalizeFlows(ctx, flows)
+	if err != nil {
+		return res, err
+	}
+	res.Rejected = append(res.Rejected, rej...)
+	ng, rej, err := o.normalizeGroups(ctx, groups)
+	if err != nil {
+		return res, err
+	}
+	res.Rejected = append(res.Rejected, rej...)
+	nf, ng, rej = o.dropConflicts(nf, ng)
+	res.Rejected = append(res.Rejected, rej...)
+	desired, err := ofctrl.NewState(o.owner, nf, ng)
+	if err != nil {
+		return res, err
+	}
+	if o.installed == nil {
+		st, err := o.ReadInstalled(ctx)
+		if err != nil {
+			return res, err
+		}
+		o.installed = st
+	}
+	for attempt := 0; ; attempt++ {
+		d := ofctrl.Compute(desired, o.installed)
+		if d.Empty() {
+			res.Diff = d
+			return res, nil
+		}
+		stderr, err := o.ofctl(ctx, d.Bundle(o.owner), "-O", "OpenFlow15", "bundle", o.target, "-")
+		if err == nil {
+			o.installed.Apply(d)
+			res.Diff = d
+			o.log.Debug("openflow sync", zap.Stringer("diff", d))
+			return res, nil
+		}
+		be, ok := ofctrl.ParseBundleError(stderr)
+		if !ok || attempt >= o.maxRetries {
+			o.installed = nil
+			return res, err
+		}
+		// Leave the rejected item out and try again (the bundle was atomic:
+		// nothing of it was applied).
+		if be.IsGroup {
+			g, found := desired.Groups[be.GroupID]
+			if !found {
+				o.installed = nil
+				return res, fmt.Errorf("%w (rejected group %d is not one we sent)", err, be.GroupID)
+			}
+			delete(desired.Groups, be.GroupID)
+			res.Rejected = append(res.Rejected, Rejected{Group: &g, Err: errors.New(be.Reason)})
+			continue
+		}
+		f, found := desired.Flows[be.Flow]
+		if !found {
+			// A deletion or a flow we did not send: nothing to leave out.
+			o.installed = nil
+			return res, fmt.Errorf("%w (rejected flow %+v is not a desired flow)", err, be.Flow)
+		}
+		delete(desired.Flows, be.Flow)
+		res.Rejected = append(res.Rejected, Rejected{Flow: &f, Err: errors.New(be.Reason)})
+	}
+}
+
+// dropConflicts leaves out (and reports) flows whose cookie uses the owner's
+// bits, a second flow with the key of an earlier one but other cookie or
+// actions, groups outside the owned range and a second group with an earlier
+// one's id but another spec: the first one wins.
+func (o *OpenFlow) dropConflicts(flows []ofctrl.Flow, groups []ofctrl.Group) ([]ofctrl.Flow, []ofctrl.Group, []Rejected) {
+	var rej []Rejected
+	fs := make([]ofctrl.Flow, 0, len(flows))
+	seen := make(map[ofctrl.FlowKey]ofctrl.Flow, len(flows))
+	for _, f := range flows {
+		f := f
+		if f.Cookie&o.owner.Mask != 0 {
+			rej = append(rej, Rejected{Flow: &f, Err: fmt.Errorf("cookie %#x uses the owner bits %#x", f.Cookie, o.owner.Mask)})
+			continue
+		}
+		if old, ok := seen[f.Key()]; ok {
+			if old != f {
+				rej = append(rej, Rejected{Flow: &f, Err: fmt.Errorf("conflicts with %q", old.String())})
+			}
+			continue
+		}
+		seen[f.Key()] = f
+		fs = append(fs, f)
+	}
+	gs := make([]ofctrl.Group, 0, len(groups))
+	seenG := make(map[uint32]ofctrl.Group, len(groups))
+	for _, g := range groups {
+		g := g
+		if !o.owner.OwnsGroup(g.ID) {
+			rej = append(rej, Rejected{Group: &g, Err: fmt.Errorf("id outside the owned range [%d, %d]", o.owner.MinGroup, o.owner.MaxGroup)})
+			continue
+		}
+		if old, ok := seenG[g.ID]; ok {
+			if old != g {
+				rej = append(rej, Rejected{Group: &g, Err: fmt.Errorf("conflicts with %q", old.String())})
+			}
+			continue
+		}
+		seenG[g.ID] = g
+		gs = append(gs, g)
+	}
+	return fs, gs, rej
+}
+
+// ReadInstalled dumps the bridge's flows and groups that are ours.
+func (o *OpenFlow) ReadInstalled(ctx context.Context) (*ofctrl.State, error) {
+	out, err := o.output(ctx, "-O", "OpenFlow15", "--no-stats", "--no-names", "dump-flows", o.target, o.owner.CookieFilter())
+	if err != nil {
+		return nil, err
+	}
+	flows, err := ofctrl.ParseDumpFlows(o.owner, out)
+	if err != nil {
+		return nil, err
+	}
+	out, err = o.output(ctx, "-O", "OpenFlow15", "--no-names", "dump-groups", o.target)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := ofctrl.ParseDumpGroups(o.owner, out)
+	if err != nil {
+		return nil, err
+	}
+	return ofctrl.NewState(o.owner, flows, groups)
+}
+
+// Installed returns a copy of the installed-state cache (nil if unknown).
+func (o *OpenFlow) Installed() *ofctrl.State {
+	if o.installed == nil {
+		return nil
+	}
+	return o.installed.Clone()
+}
+
+var parseErrLine = regexp.MustCompile(`-:(\d+): (.*)`)
+
+// normalizeFlows maps each flow to OVS's canonical text, using the cache for
+// flows seen before and one parse-flows run for the rest. Flows parse-flows
+// rejects are returned as Rejected. The cache keeps only this call's flows.
+func (o *OpenFlow) normalizeFlows(ctx context.Context, flows []ofctrl.Flow) ([]ofctrl.Flow, []Rejected, error) {
+	out := make([]ofctrl.Flow, 0, len(flows))
+	next := make(map[ofctrl.Flow]ofctrl.Flow, len(flows))
+	var todo []ofctrl.Flow
+	for _, f := range flows {
+		if n, ok := o.flowNorm[f]; ok {
+			next[f] = n
+			out = append(out, n)
+		} else if _, ok := next[f]; !ok {
+			next[f] = ofctrl.Flow{} // placeholder: dedupe todo
+			todo = append(todo, f)
+		}
+	}
+	var rejected []Rejected
+	for len(todo) > 0 {
+		stdout, stderr, err := o.run(ctx, ofctrl.NormalizeInput(todo), "-O", "OpenFlow15", "parse-flows", "-")
+		if err != nil {
+			m := parseErrLine.FindStringSubmatch(stderr)
+			if m == nil {
+				return nil, nil, err
+			}
+			line, _ := strconv.Atoi(m[1])
+			if line < 1 || line > len(todo) {
+				return nil, nil, err
+			}
+			bad := todo[line-1]
+			rejected = append(rejected, Rejected{Flow: &bad, Err: errors.New(m[2])})
+			delete(next, bad)
+			todo = append(todo[:line-1:line-1], todo[line:]...)
+			continue
+		}
+		matches, actions, err := ofctrl.ParseFlowMods(stdout, len(todo))
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, f := range todo {
+			n := f
+			n.Match, n.Actions = matches[i], actions[i]
+			next[f] = n
+			out = append(out, n)
+		}
+		break
+	}
+	o.flowNorm = next
+	return out, rejected, nil
+}
+
+// normalizeGroups is normalizeFlows for groups (parse-group handles one group
+// per run; groups are few).
+func (o *OpenFlow) normalizeGroups(ctx context.Context, groups []ofctrl.Group) ([]ofctrl.Group, []Rejected, error) {
+	out := make([]ofctrl.Group, 0, len(groups))
+	next := make(map[ofctrl.Group]ofctrl.Group, len(groups))
+	var rejected []Rejected
+	for _, g := range groups {
+		n, ok := o.groupNorm[g]
+		if !ok {
+			n, ok = next[g]
+		}
+		if !ok {
+			stdout, stderr, err := o.run(ctx, "", "-O", "OpenFlow15", "parse-group", g.String())
+			if err != nil {
+				if strings.Contains(stderr, "ovs-ofctl: ") {
+					g := g
+					rejected = append(rejected, Rejected{Group: &g, Err: errors.New(strings.TrimSpace(stderr))})
+					continue
+				}
+				return nil, nil, err
+			}
+			if n, err = ofctrl.ParseGroupMod(stdout); err != nil {
+				return nil, nil, err
+			}
+		}
+		next[g] = n
+		out = append(out, n)
+	}
+	o.groupNorm = next
+	return out, rejected, nil
+}
+
+// output runs ovs-ofctl and returns its stdout.
+func (o *OpenFlow) output(ctx context.Context, args ...string) (string, error) {
+	stdout, _, err := o.run(ctx, "", args...)
+	return stdout, err
+}
+
+// ofctl runs ovs-ofctl with stdin and returns its stderr.
+func (o *OpenFlow) ofctl(ctx context.Context, stdin string, args ...string) (string, error) {
+	_, stderr, err := o.run(ctx, stdin, args...)
+	return stderr, err
+}
+
+func (o *OpenFlow) run(ctx context.Context, stdin string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ovs-ofctl", args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), stderr.String(), fmt.Errorf("ovs-ofctl %s: %w: %s", strings.Join(args, " "), err, firstLines(stderr.String(), 5))
+	}
+	return stdout.String(), stderr.String(), nil
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "; ")
+}
