@@ -338,3 +338,46 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	}
 	return ok
 }
+
+// TestClusteredSchemaUpgrade: a clustered database is converted online (with
+// ovsdb-client convert) when the member restarts with a new schema.
+func TestClusteredSchemaUpgrade(t *testing.T) {
+	dbservertest.RequireOVS(t)
+	dir := dbservertest.ShortTempDir(t)
+	local := fmt.Sprintf("tcp:127.0.0.1:%d", dbservertest.FreePort(t))
+	cluster := func(c *dbserver.Config) { c.ClusterLocal = local }
+	s, err := start(t, dir, nbDatabase, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbservertest.Run(t, "ovsdb-client", "--timeout=30", "wait", s.Endpoint(), nbdb.DatabaseName, "connected")
+	dbservertest.Run(t, "ovn-nbctl", "--db="+s.Endpoint(), "ls-add", "csw")
+	if out := dbservertest.Run(t, "ovsdb-tool", "db-is-clustered", s.DBPath()); out != "" {
+		t.Logf("db-is-clustered: %s", out)
+	}
+	_ = s.Stop()
+
+	upgraded := nbDatabase
+	upgraded.Schema = withExtraColumn(t, nbDatabase.Schema)
+	s, err = start(t, dir, upgraded, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cols, _ := dbservertest.RunErr("ovsdb-client", "list-columns", s.Endpoint(), nbdb.DatabaseName, "Logical_Switch")
+		if strings.Contains(cols, "govn_test_extra") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clustered database not converted online; columns:\n%s", cols)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := dbservertest.Run(t, "ovn-nbctl", "--db="+s.Endpoint(), "ls-list"); !strings.Contains(out, "(csw)") {
+		t.Errorf("rows lost in online conversion: ls-list = %q", out)
+	}
+	if v := dbservertest.Run(t, "ovsdb-client", "get-schema-version", s.Endpoint(), nbdb.DatabaseName); strings.TrimSpace(v) != "1.0.1" {
+		t.Errorf("schema version after online conversion: %q", v)
+	}
+}
