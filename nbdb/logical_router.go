@@ -10,6 +10,7 @@ const LogicalRouterTable = "Logical_Router"
 // LogicalRouter defines an object in Logical_Router table
 type LogicalRouter struct {
 	UUID              string            `ovsdb:"_uuid"`
+	Copp              *string           `ovsdb:"copp"`
 	Enabled           *bool             `ovsdb:"enabled"`
 	ExternalIDs       map[string]string `ovsdb:"external_ids"`
 	LoadBalancer      []string          `ovsdb:"load_balancer"`
@@ -24,6 +25,28 @@ type LogicalRouter struct {
 
 func (a *LogicalRouter) GetUUID() string {
 	return a.UUID
+}
+
+func (a *LogicalRouter) GetCopp() *string {
+	return a.Copp
+}
+
+func copyLogicalRouterCopp(a *string) *string {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalLogicalRouterCopp(a, b *string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
 }
 
 func (a *LogicalRouter) GetEnabled() *bool {
@@ -282,6 +305,7 @@ func equalLogicalRouterStaticRoutes(a, b []string) bool {
 
 func (a *LogicalRouter) DeepCopyInto(b *LogicalRouter) {
 	*b = *a
+	b.Copp = copyLogicalRouterCopp(a.Copp)
 	b.Enabled = copyLogicalRouterEnabled(a.Enabled)
 	b.ExternalIDs = copyLogicalRouterExternalIDs(a.ExternalIDs)
 	b.LoadBalancer = copyLogicalRouterLoadBalancer(a.LoadBalancer)
@@ -310,6 +334,7 @@ func (a *LogicalRouter) CloneModel() model.Model {
 
 func (a *LogicalRouter) Equals(b *LogicalRouter) bool {
 	return a.UUID == b.UUID &&
+		equalLogicalRouterCopp(a.Copp, b.Copp) &&
 		equalLogicalRouterEnabled(a.Enabled, b.Enabled) &&
 		equalLogicalRouterExternalIDs(a.ExternalIDs, b.ExternalIDs) &&
 		equalLogicalRouterLoadBalancer(a.LoadBalancer, b.LoadBalancer) &&

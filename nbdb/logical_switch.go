@@ -11,8 +11,10 @@ const LogicalSwitchTable = "Logical_Switch"
 type LogicalSwitch struct {
 	UUID              string            `ovsdb:"_uuid"`
 	ACLs              []string          `ovsdb:"acls"`
+	Copp              *string           `ovsdb:"copp"`
 	DNSRecords        []string          `ovsdb:"dns_records"`
 	ExternalIDs       map[string]string `ovsdb:"external_ids"`
+	ForwardingGroups  []string          `ovsdb:"forwarding_groups"`
 	LoadBalancer      []string          `ovsdb:"load_balancer"`
 	LoadBalancerGroup []string          `ovsdb:"load_balancer_group"`
 	Name              string            `ovsdb:"name"`
@@ -51,6 +53,28 @@ func equalLogicalSwitchACLs(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func (a *LogicalSwitch) GetCopp() *string {
+	return a.Copp
+}
+
+func copyLogicalSwitchCopp(a *string) *string {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalLogicalSwitchCopp(a, b *string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
 }
 
 func (a *LogicalSwitch) GetDNSRecords() []string {
@@ -105,6 +129,34 @@ func equalLogicalSwitchExternalIDs(a, b map[string]string) bool {
 	}
 	for k, v := range a {
 		if w, ok := b[k]; !ok || v != w {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *LogicalSwitch) GetForwardingGroups() []string {
+	return a.ForwardingGroups
+}
+
+func copyLogicalSwitchForwardingGroups(a []string) []string {
+	if a == nil {
+		return nil
+	}
+	b := make([]string, len(a))
+	copy(b, a)
+	return b
+}
+
+func equalLogicalSwitchForwardingGroups(a, b []string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i, v := range a {
+		if b[i] != v {
 			return false
 		}
 	}
@@ -260,8 +312,10 @@ func equalLogicalSwitchQOSRules(a, b []string) bool {
 func (a *LogicalSwitch) DeepCopyInto(b *LogicalSwitch) {
 	*b = *a
 	b.ACLs = copyLogicalSwitchACLs(a.ACLs)
+	b.Copp = copyLogicalSwitchCopp(a.Copp)
 	b.DNSRecords = copyLogicalSwitchDNSRecords(a.DNSRecords)
 	b.ExternalIDs = copyLogicalSwitchExternalIDs(a.ExternalIDs)
+	b.ForwardingGroups = copyLogicalSwitchForwardingGroups(a.ForwardingGroups)
 	b.LoadBalancer = copyLogicalSwitchLoadBalancer(a.LoadBalancer)
 	b.LoadBalancerGroup = copyLogicalSwitchLoadBalancerGroup(a.LoadBalancerGroup)
 	b.OtherConfig = copyLogicalSwitchOtherConfig(a.OtherConfig)
@@ -287,8 +341,10 @@ func (a *LogicalSwitch) CloneModel() model.Model {
 func (a *LogicalSwitch) Equals(b *LogicalSwitch) bool {
 	return a.UUID == b.UUID &&
 		equalLogicalSwitchACLs(a.ACLs, b.ACLs) &&
+		equalLogicalSwitchCopp(a.Copp, b.Copp) &&
 		equalLogicalSwitchDNSRecords(a.DNSRecords, b.DNSRecords) &&
 		equalLogicalSwitchExternalIDs(a.ExternalIDs, b.ExternalIDs) &&
+		equalLogicalSwitchForwardingGroups(a.ForwardingGroups, b.ForwardingGroups) &&
 		equalLogicalSwitchLoadBalancer(a.LoadBalancer, b.LoadBalancer) &&
 		equalLogicalSwitchLoadBalancerGroup(a.LoadBalancerGroup, b.LoadBalancerGroup) &&
 		a.Name == b.Name &&

@@ -16,9 +16,12 @@ func FullDatabaseModel() (model.ClientDBModel, error) {
 		"ACL":                         &ACL{},
 		"Address_Set":                 &AddressSet{},
 		"BFD":                         &BFD{},
+		"Chassis_Template_Var":        &ChassisTemplateVar{},
 		"Connection":                  &Connection{},
+		"Copp":                        &Copp{},
 		"DHCP_Options":                &DHCPOptions{},
 		"DNS":                         &DNS{},
+		"Forwarding_Group":            &ForwardingGroup{},
 		"Gateway_Chassis":             &GatewayChassis{},
 		"HA_Chassis":                  &HAChassis{},
 		"HA_Chassis_Group":            &HAChassisGroup{},
@@ -33,6 +36,7 @@ func FullDatabaseModel() (model.ClientDBModel, error) {
 		"Logical_Switch_Port":         &LogicalSwitchPort{},
 		"Meter":                       &Meter{},
 		"Meter_Band":                  &MeterBand{},
+		"Mirror":                      &Mirror{},
 		"NAT":                         &NAT{},
 		"NB_Global":                   &NBGlobal{},
 		"Port_Group":                  &PortGroup{},
@@ -290,6 +294,43 @@ var schema = `{
       ],
       "isRoot": true
     },
+    "Chassis_Template_Var": {
+      "columns": {
+        "chassis": {
+          "type": "string"
+        },
+        "external_ids": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "variables": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        }
+      },
+      "indexes": [
+        [
+          "chassis"
+        ]
+      ],
+      "isRoot": true
+    },
     "Connection": {
       "columns": {
         "external_ids": {
@@ -362,6 +403,43 @@ var schema = `{
         ]
       ]
     },
+    "Copp": {
+      "columns": {
+        "external_ids": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "meters": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "name": {
+          "type": "string"
+        }
+      },
+      "indexes": [
+        [
+          "name"
+        ]
+      ],
+      "isRoot": true
+    },
     "DHCP_Options": {
       "columns": {
         "cidr": {
@@ -422,6 +500,43 @@ var schema = `{
         }
       },
       "isRoot": true
+    },
+    "Forwarding_Group": {
+      "columns": {
+        "child_port": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "min": 1,
+            "max": "unlimited"
+          }
+        },
+        "external_ids": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "liveness": {
+          "type": "boolean"
+        },
+        "name": {
+          "type": "string"
+        },
+        "vip": {
+          "type": "string"
+        },
+        "vmac": {
+          "type": "string"
+        }
+      }
     },
     "Gateway_Chassis": {
       "columns": {
@@ -696,6 +811,17 @@ var schema = `{
     },
     "Logical_Router": {
       "columns": {
+        "copp": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Copp",
+              "refType": "weak"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
         "enabled": {
           "type": {
             "key": {
@@ -1068,6 +1194,17 @@ var schema = `{
             "max": "unlimited"
           }
         },
+        "copp": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Copp",
+              "refType": "weak"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
         "dns_records": {
           "type": {
             "key": {
@@ -1086,6 +1223,17 @@ var schema = `{
             },
             "value": {
               "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "forwarding_groups": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Forwarding_Group",
+              "refType": "strong"
             },
             "min": 0,
             "max": "unlimited"
@@ -1224,6 +1372,17 @@ var schema = `{
             },
             "min": 0,
             "max": 1
+          }
+        },
+        "mirror_rules": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Mirror",
+              "refType": "weak"
+            },
+            "min": 0,
+            "max": "unlimited"
           }
         },
         "name": {
@@ -1400,6 +1559,65 @@ var schema = `{
           }
         }
       }
+    },
+    "Mirror": {
+      "columns": {
+        "external_ids": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "filter": {
+          "type": {
+            "key": {
+              "type": "string",
+              "enum": [
+                "set",
+                [
+                  "from-lport",
+                  "to-lport"
+                ]
+              ]
+            }
+          }
+        },
+        "index": {
+          "type": "integer"
+        },
+        "name": {
+          "type": "string"
+        },
+        "sink": {
+          "type": "string"
+        },
+        "type": {
+          "type": {
+            "key": {
+              "type": "string",
+              "enum": [
+                "set",
+                [
+                  "gre",
+                  "erspan"
+                ]
+              ]
+            }
+          }
+        }
+      },
+      "indexes": [
+        [
+          "name"
+        ]
+      ],
+      "isRoot": true
     },
     "NAT": {
       "columns": {

@@ -13,35 +13,40 @@ import (
 // FullDatabaseModel returns the DatabaseModel object to be used in libovsdb
 func FullDatabaseModel() (model.ClientDBModel, error) {
 	return model.NewClientDBModel("OVN_Southbound", map[string]model.Model{
-		"Address_Set":        &AddressSet{},
-		"BFD":                &BFD{},
-		"Chassis":            &Chassis{},
-		"Chassis_Private":    &ChassisPrivate{},
-		"Connection":         &Connection{},
-		"DHCP_Options":       &DHCPOptions{},
-		"DHCPv6_Options":     &DHCPv6Options{},
-		"DNS":                &DNS{},
-		"Datapath_Binding":   &DatapathBinding{},
-		"Encap":              &Encap{},
-		"FDB":                &FDB{},
-		"Gateway_Chassis":    &GatewayChassis{},
-		"HA_Chassis":         &HAChassis{},
-		"HA_Chassis_Group":   &HAChassisGroup{},
-		"Load_Balancer":      &LoadBalancer{},
-		"Logical_DP_Group":   &LogicalDPGroup{},
-		"Logical_Flow":       &LogicalFlow{},
-		"MAC_Binding":        &MACBinding{},
-		"Meter":              &Meter{},
-		"Meter_Band":         &MeterBand{},
-		"Multicast_Group":    &MulticastGroup{},
-		"Port_Binding":       &PortBinding{},
-		"Port_Group":         &PortGroup{},
-		"RBAC_Permission":    &RBACPermission{},
-		"RBAC_Role":          &RBACRole{},
-		"SB_Global":          &SBGlobal{},
-		"SSL":                &SSL{},
-		"Service_Monitor":    &ServiceMonitor{},
-		"Static_MAC_Binding": &StaticMACBinding{},
+		"Address_Set":          &AddressSet{},
+		"BFD":                  &BFD{},
+		"Chassis":              &Chassis{},
+		"Chassis_Private":      &ChassisPrivate{},
+		"Chassis_Template_Var": &ChassisTemplateVar{},
+		"Connection":           &Connection{},
+		"Controller_Event":     &ControllerEvent{},
+		"DHCP_Options":         &DHCPOptions{},
+		"DHCPv6_Options":       &DHCPv6Options{},
+		"DNS":                  &DNS{},
+		"Datapath_Binding":     &DatapathBinding{},
+		"Encap":                &Encap{},
+		"FDB":                  &FDB{},
+		"Gateway_Chassis":      &GatewayChassis{},
+		"HA_Chassis":           &HAChassis{},
+		"HA_Chassis_Group":     &HAChassisGroup{},
+		"IGMP_Group":           &IGMPGroup{},
+		"IP_Multicast":         &IPMulticast{},
+		"Load_Balancer":        &LoadBalancer{},
+		"Logical_DP_Group":     &LogicalDPGroup{},
+		"Logical_Flow":         &LogicalFlow{},
+		"MAC_Binding":          &MACBinding{},
+		"Meter":                &Meter{},
+		"Meter_Band":           &MeterBand{},
+		"Mirror":               &Mirror{},
+		"Multicast_Group":      &MulticastGroup{},
+		"Port_Binding":         &PortBinding{},
+		"Port_Group":           &PortGroup{},
+		"RBAC_Permission":      &RBACPermission{},
+		"RBAC_Role":            &RBACRole{},
+		"SB_Global":            &SBGlobal{},
+		"SSL":                  &SSL{},
+		"Service_Monitor":      &ServiceMonitor{},
+		"Static_MAC_Binding":   &StaticMACBinding{},
 	})
 }
 
@@ -264,6 +269,31 @@ var schema = `{
       ],
       "isRoot": true
     },
+    "Chassis_Template_Var": {
+      "columns": {
+        "chassis": {
+          "type": "string"
+        },
+        "variables": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        }
+      },
+      "indexes": [
+        [
+          "chassis"
+        ]
+      ],
+      "isRoot": true
+    },
     "Connection": {
       "columns": {
         "external_ids": {
@@ -341,6 +371,45 @@ var schema = `{
           "target"
         ]
       ]
+    },
+    "Controller_Event": {
+      "columns": {
+        "chassis": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Chassis",
+              "refType": "weak"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "event_info": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "event_type": {
+          "type": {
+            "key": {
+              "type": "string",
+              "enum": "empty_lb_backends"
+            }
+          }
+        },
+        "seq_num": {
+          "type": "integer"
+        }
+      },
+      "isRoot": true
     },
     "DHCP_Options": {
       "columns": {
@@ -705,6 +774,139 @@ var schema = `{
       ],
       "isRoot": true
     },
+    "IGMP_Group": {
+      "columns": {
+        "address": {
+          "type": "string"
+        },
+        "chassis": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Chassis",
+              "refType": "weak"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "datapath": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Datapath_Binding",
+              "refType": "weak"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "ports": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Port_Binding",
+              "refType": "weak"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        }
+      },
+      "indexes": [
+        [
+          "address",
+          "datapath",
+          "chassis"
+        ]
+      ],
+      "isRoot": true
+    },
+    "IP_Multicast": {
+      "columns": {
+        "datapath": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Datapath_Binding",
+              "refType": "weak"
+            }
+          }
+        },
+        "enabled": {
+          "type": {
+            "key": {
+              "type": "boolean"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "eth_src": {
+          "type": "string"
+        },
+        "idle_timeout": {
+          "type": {
+            "key": {
+              "type": "integer"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "ip4_src": {
+          "type": "string"
+        },
+        "ip6_src": {
+          "type": "string"
+        },
+        "querier": {
+          "type": {
+            "key": {
+              "type": "boolean"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "query_interval": {
+          "type": {
+            "key": {
+              "type": "integer"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "query_max_resp": {
+          "type": {
+            "key": {
+              "type": "integer"
+            },
+            "min": 0,
+            "max": 1
+          }
+        },
+        "seq_no": {
+          "type": "integer"
+        },
+        "table_size": {
+          "type": {
+            "key": {
+              "type": "integer"
+            },
+            "min": 0,
+            "max": 1
+          }
+        }
+      },
+      "indexes": [
+        [
+          "datapath"
+        ]
+      ],
+      "isRoot": true
+    },
     "Load_Balancer": {
       "columns": {
         "datapath_group": {
@@ -996,6 +1198,65 @@ var schema = `{
         }
       }
     },
+    "Mirror": {
+      "columns": {
+        "external_ids": {
+          "type": {
+            "key": {
+              "type": "string"
+            },
+            "value": {
+              "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "filter": {
+          "type": {
+            "key": {
+              "type": "string",
+              "enum": [
+                "set",
+                [
+                  "from-lport",
+                  "to-lport"
+                ]
+              ]
+            }
+          }
+        },
+        "index": {
+          "type": "integer"
+        },
+        "name": {
+          "type": "string"
+        },
+        "sink": {
+          "type": "string"
+        },
+        "type": {
+          "type": {
+            "key": {
+              "type": "string",
+              "enum": [
+                "set",
+                [
+                  "gre",
+                  "erspan"
+                ]
+              ]
+            }
+          }
+        }
+      },
+      "indexes": [
+        [
+          "name"
+        ]
+      ],
+      "isRoot": true
+    },
     "Multicast_Group": {
       "columns": {
         "datapath": {
@@ -1137,6 +1398,17 @@ var schema = `{
           "type": {
             "key": {
               "type": "string"
+            },
+            "min": 0,
+            "max": "unlimited"
+          }
+        },
+        "mirror_rules": {
+          "type": {
+            "key": {
+              "type": "uuid",
+              "refTable": "Mirror",
+              "refType": "weak"
             },
             "min": 0,
             "max": "unlimited"

@@ -20,6 +20,7 @@ type PortBinding struct {
 	HaChassisGroup             *string           `ovsdb:"ha_chassis_group"`
 	LogicalPort                string            `ovsdb:"logical_port"`
 	MAC                        []string          `ovsdb:"mac"`
+	MirrorRules                []string          `ovsdb:"mirror_rules"`
 	NatAddresses               []string          `ovsdb:"nat_addresses"`
 	Options                    map[string]string `ovsdb:"options"`
 	ParentPort                 *string           `ovsdb:"parent_port"`
@@ -239,6 +240,34 @@ func copyPortBindingMAC(a []string) []string {
 }
 
 func equalPortBindingMAC(a, b []string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i, v := range a {
+		if b[i] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *PortBinding) GetMirrorRules() []string {
+	return a.MirrorRules
+}
+
+func copyPortBindingMirrorRules(a []string) []string {
+	if a == nil {
+		return nil
+	}
+	b := make([]string, len(a))
+	copy(b, a)
+	return b
+}
+
+func equalPortBindingMirrorRules(a, b []string) bool {
 	if (a == nil) != (b == nil) {
 		return false
 	}
@@ -495,6 +524,7 @@ func (a *PortBinding) DeepCopyInto(b *PortBinding) {
 	b.GatewayChassis = copyPortBindingGatewayChassis(a.GatewayChassis)
 	b.HaChassisGroup = copyPortBindingHaChassisGroup(a.HaChassisGroup)
 	b.MAC = copyPortBindingMAC(a.MAC)
+	b.MirrorRules = copyPortBindingMirrorRules(a.MirrorRules)
 	b.NatAddresses = copyPortBindingNatAddresses(a.NatAddresses)
 	b.Options = copyPortBindingOptions(a.Options)
 	b.ParentPort = copyPortBindingParentPort(a.ParentPort)
@@ -533,6 +563,7 @@ func (a *PortBinding) Equals(b *PortBinding) bool {
 		equalPortBindingHaChassisGroup(a.HaChassisGroup, b.HaChassisGroup) &&
 		a.LogicalPort == b.LogicalPort &&
 		equalPortBindingMAC(a.MAC, b.MAC) &&
+		equalPortBindingMirrorRules(a.MirrorRules, b.MirrorRules) &&
 		equalPortBindingNatAddresses(a.NatAddresses, b.NatAddresses) &&
 		equalPortBindingOptions(a.Options, b.Options) &&
 		equalPortBindingParentPort(a.ParentPort, b.ParentPort) &&

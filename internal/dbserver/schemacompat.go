@@ -205,3 +205,31 @@ func normBaseType(raw json.RawMessage) (normBase, error) {
 	}
 	return out, nil
 }
+
+// SchemaMissing lists the tables and columns that reference defines and ours
+// does not, sorted ("table T" or "column T.C"). Real OVN tools warn about
+// each of them ("database lacks ... table") but keep working.
+func SchemaMissing(ours, reference []byte) ([]string, error) {
+	var a, b rawSchema
+	if err := json.Unmarshal(ours, &a); err != nil {
+		return nil, fmt.Errorf("parse our schema: %w", err)
+	}
+	if err := json.Unmarshal(reference, &b); err != nil {
+		return nil, fmt.Errorf("parse reference schema: %w", err)
+	}
+	var out []string
+	for tname, tb := range b.Tables {
+		ta, ok := a.Tables[tname]
+		if !ok {
+			out = append(out, "table "+tname)
+			continue
+		}
+		for cname := range tb.Columns {
+			if _, ok := ta.Columns[cname]; !ok {
+				out = append(out, "column "+tname+"."+cname)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

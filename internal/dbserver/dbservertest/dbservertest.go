@@ -72,27 +72,39 @@ func Start(t testing.TB, db dbserver.Database, dir string, cfg func(*dbserver.Co
 	return s
 }
 
-// Run runs a command (e.g. ovn-nbctl) and fails the test on error. It
-// returns stdout.
+// Run runs a command (e.g. ovn-nbctl) and fails the test on error. It also
+// fails the test if the command warns that the server's schema lacks a table
+// or column it knows ("database needs upgrade?"): our schemas must be complete
+// for OVN's tools. It returns stdout.
 func Run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	out, err := RunErr(name, args...)
+	out, stderr, err := RunOutput(name, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	if strings.Contains(stderr, "needs upgrade?") {
+		t.Errorf("%s %s warns about our schema:\n%s", name, strings.Join(args, " "), stderr)
 	}
 	return out
 }
 
 // RunErr runs a command and returns stdout, or an error with stderr.
 func RunErr(name string, args ...string) (string, error) {
+	out, _, err := RunOutput(name, args...)
+	return out, err
+}
+
+// RunOutput runs a command and returns stdout and stderr; the error includes stderr.
+func RunOutput(name string, args ...string) (stdout, stderr string, err error) {
 	cmd := exec.Command(name, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
 	out, err := cmd.Output()
+	stderr = errBuf.String()
 	if err != nil {
-		return string(out), &cmdError{err: err, stderr: strings.TrimSpace(stderr.String())}
+		return string(out), stderr, &cmdError{err: err, stderr: strings.TrimSpace(stderr)}
 	}
-	return string(out), nil
+	return string(out), stderr, nil
 }
 
 type cmdError struct {
