@@ -1,0 +1,336 @@
+package expr
+
+import (
+	"github.com/govn/govn/lflow/bits"
+	"github.com/govn/govn/lflow/of"
+	"github.com/govn/govn/lflow/symtab"
+)
+
+// MaxClauses bounds the size of a normalized expression; larger ones are an
+// error rather than an unbounded amount of memory and flows.
+const MaxClauses = 100000
+
+// dim is one conjunction dimension: field f must match one of alts.
+type dim struct {
+	f    of.Field
+	sym  *symtab.Symbol
+	alts []vm
+}
+
+// clause is an AND: the fixed match plus one alternative from each dim.
+type clause struct {
+	fixed of.Match
+	syms  []*symtab.Symbol // names for printing the fixed fields (parallel lookup by field)
+	dims  []dim
+}
+
+func symFor(syms []*symtab.Symbol, f of.Field) *symtab.Symbol {
+	for _, s := range syms {
+		if s != nil && s.OF.Field == f {
+			return s
+		}
+	}
+	return nil
+}
+
+type normalizer struct {
+	n   int // clauses created, for the size bound
+	err error
+}
+
+var errTooBig = &Error{Msg: "expression is too complex: its normal form exceeds the clause limit"}
+
+func (z *normalizer) norm(e *Expr) []clause {
+	if z.err != nil {
+		return nil
+	}
+	switch e.Op {
+	case OpTrue:
+		return []clause{{}}
+	case OpFalse:
+		return nil
+	case OpTerm:
+		var c clause
+		if !c.fixed.Set(e.F, e.V, e.M) {
+			return nil
+		}
+		c.syms = []*symtab.Symbol{e.Sym}
+		return []clause{c}
+	case OpOr:
+		var out []clause
+		for _, s := range e.Subs {
+			out = append(out, z.norm(s)...)
+			if len(out) > MaxClauses {
+				z.err = errTooBig
+				return nil
+			}
+		}
+		return collapseOr(out)
+	case OpAnd:
+		acc := []clause{{}}
+		for _, s := range e.Subs {
+			cs := z.norm(s)
+			if len(cs) == 0 {
+				return nil
+			}
+			if len(acc)*len(cs) > MaxClauses {
+				z.err = errTooBig
+				return nil
+			}
+			next := make([]clause, 0, len(acc)*len(cs))
+			for i := range acc {
+				for j := range cs {
+					if m, ok := mergeClause(&acc[i], &cs[j], j == len(cs)-1); ok {
+						next = append(next, m)
+					}
+				}
+			}
+			acc = next
+			if len(acc) == 0 {
+				return nil
+			}
+		}
+		return acc
+	}
+	z.err = &Error{Pos: e.Pos, Msg: "Normalize needs a simplified expression"}
+	return nil
+}
+
+// collapseOr turns an OR of single tests on one (non-prerequisite) field
+// into one clause with a dimension, so that ANDs of such sets can become
+// conjunctive matches instead of cross products.
+func collapseOr(cs []clause) []clause {
+	if len(cs) < 2 {
+		return cs
+	}
+	var f of.Field
+	var sym *symtab.Symbol
+	n := 0
+	for i := range cs {
+		c := &cs[i]
+		switch {
+		case c.fixed.Len() == 1 && len(c.dims) == 0:
+			mf := c.fixed.Fields()[0]
+			if f == 0 {
+				f, sym = mf.Field, symFor(c.syms, mf.Field)
+			}
+			if mf.Field != f {
+				return cs
+			}
+			n++
+		case c.fixed.Len() == 0 && len(c.dims) == 1:
+			if f == 0 {
+				f, sym = c.dims[0].f, c.dims[0].sym
+			}
+			if c.dims[0].f != f {
+				return cs
+			}
+			n += len(c.dims[0].alts)
+		default:
+			return cs
+		}
+	}
+	if f.IsPrereq() {
+		return cs
+	}
+	d := dim{f: f, sym: sym, alts: make([]vm, 0, n)}
+	for i := range cs {
+		c := &cs[i]
+		if len(c.dims) == 1 {
+			d.alts = append(d.alts, c.dims[0].alts...)
+		} else {
+			mf := c.fixed.Fields()[0]
+			d.alts = append(d.alts, vm{mf.Value, mf.Mask})
+		}
+	}
+	return []clause{{dims: []dim{d}}}
+}
+
+// mergeClause ANDs two clauses. last says b will not be reused, so its
+// slices may be shared.
+func mergeClause(a, b *clause, last bool) (clause, bool) {
+	var r clause
+	switch {
+	case b.fixed.Len() == 0:
+		r.fixed = a.fixed.Clone()
+	case a.fixed.Len() == 0:
+		r.fixed = b.fixed.Clone()
+	default:
+		r.fixed = a.fixed.Clone()
+		for _, mf := range b.fixed.Fields() {
+			if !r.fixed.Set(mf.Field, mf.Value, mf.Mask) {
+				return r, false
+			}
+		}
+	}
+	if len(b.syms) == 0 {
+		r.syms = a.syms
+	} else if len(a.syms) == 0 {
+		r.syms = b.syms
+	} else {
+		r.syms = make([]*symtab.Symbol, 0, len(a.syms)+len(b.syms))
+		r.syms = append(append(r.syms, a.syms...), b.syms...)
+	}
+	switch {
+	case len(b.dims) == 0:
+		r.dims = a.dims
+	case len(a.dims) == 0:
+		r.dims = b.dims
+	default:
+		r.dims = make([]dim, 0, len(a.dims)+len(b.dims))
+		r.dims = append(append(r.dims, a.dims...), b.dims...)
+	}
+	return r, true
+}
+
+func compatible(m *of.Match, f of.Field, x vm) bool {
+	v, mk, ok := m.Get(f)
+	if !ok {
+		return true
+	}
+	return v.Xor(x.v).And(mk).And(x.m).IsZero()
+}
+
+// finish resolves a clause's dimensions against its fixed part: merges
+// dimensions on the same field, drops alternatives that contradict the
+// fixed match, and turns one-alternative dimensions into fixed tests. It
+// returns false if the clause matches nothing.
+func finish(c *clause) bool {
+	if len(c.dims) == 0 {
+		return true
+	}
+	var dims []dim
+	for _, d := range c.dims {
+		merged := false
+		for i := range dims {
+			if dims[i].f == d.f {
+				dims[i].alts = intersectAlts(dims[i].alts, d.alts)
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			dims = append(dims, dim{f: d.f, sym: d.sym, alts: d.alts})
+		}
+	}
+	out := dims[:0]
+	for _, d := range dims {
+		alts := make([]vm, 0, len(d.alts))
+		for _, a := range d.alts {
+			if !compatible(&c.fixed, d.f, a) {
+				continue
+			}
+			dup := false
+			for _, b := range alts {
+				if b == a {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				alts = append(alts, a)
+			}
+		}
+		switch len(alts) {
+		case 0:
+			return false
+		case 1:
+			if !c.fixed.Set(d.f, alts[0].v, alts[0].m) {
+				return false
+			}
+			c.syms = append(c.syms[:len(c.syms):len(c.syms)], d.sym)
+		default:
+			d.alts = alts
+			out = append(out, d)
+		}
+	}
+	c.dims = out
+	// A one-alternative dimension moved into fixed may contradict others.
+	for _, d := range c.dims {
+		ok := false
+		for _, a := range d.alts {
+			if compatible(&c.fixed, d.f, a) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func intersectAlts(a, b []vm) []vm {
+	var out []vm
+	for _, x := range a {
+		for _, y := range b {
+			common := x.m.And(y.m)
+			if !x.v.Xor(y.v).And(common).IsZero() {
+				continue
+			}
+			out = append(out, vm{x.v.Or(y.v), x.m.Or(y.m)})
+		}
+	}
+	return out
+}
+
+// Normalize returns a simplified expression in normal form: an OR of ANDs
+// whose members are tests on distinct OpenFlow fields, except that an AND
+// may contain ORs of tests on a single field (the dimensions that Compile
+// turns into conjunctive matches). Contradictory clauses are removed.
+func Normalize(e *Expr) (*Expr, error) {
+	cs, err := normalClauses(e)
+	if err != nil {
+		return nil, err
+	}
+	ors := make([]*Expr, 0, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		var ands []*Expr
+		for _, mf := range c.fixed.Fields() {
+			ands = append(ands, &Expr{Op: OpTerm, Sym: symFor(c.syms, mf.Field), F: mf.Field, V: mf.Value, M: mf.Mask})
+		}
+		for _, d := range c.dims {
+			alts := make([]*Expr, len(d.alts))
+			for j, a := range d.alts {
+				alts[j] = &Expr{Op: OpTerm, Sym: d.sym, F: d.f, V: a.v, M: a.m}
+			}
+			ands = append(ands, &Expr{Op: OpOr, Subs: alts})
+		}
+		switch len(ands) {
+		case 0:
+			ors = append(ors, exprTrue)
+		case 1:
+			ors = append(ors, ands[0])
+		default:
+			ors = append(ors, &Expr{Op: OpAnd, Subs: ands})
+		}
+	}
+	switch len(ors) {
+	case 0:
+		return exprFalse, nil
+	case 1:
+		return ors[0], nil
+	}
+	return &Expr{Op: OpOr, Subs: ors}, nil
+}
+
+func normalClauses(e *Expr) ([]clause, error) {
+	z := &normalizer{}
+	cs := z.norm(e)
+	if z.err != nil {
+		return nil, z.err
+	}
+	out := cs[:0]
+	for i := range cs {
+		if finish(&cs[i]) {
+			out = append(out, cs[i])
+		}
+	}
+	// Dimensions on prerequisite fields never reach here (collapseOr keeps
+	// them as separate clauses), so every clause is now final.
+	return out, nil
+}
+
+var _ = bits.Zero
