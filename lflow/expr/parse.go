@@ -457,7 +457,7 @@ func (p *parser) parseValue(r fieldRef) (Const, error) {
 		return p.constFor(r, t)
 	case lex.String:
 		if !r.sym.String {
-			return Const{}, p.errAt(t, "%q is an integer field but %s is a string", r.sym.Name, t.Describe())
+			return Const{}, p.errAt(t, "%q is an integer field, got %s", r.sym.Name, t.Describe())
 		}
 		return Const{IsStr: true, Str: t.Str, Pos: t.Pos}, nil
 	case lex.Macro:
