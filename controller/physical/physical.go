@@ -249,7 +249,9 @@ func (b *builder) tunnelTo(dp, out uint32, tun uint32) []of.Action {
 }
 
 func (b *builder) port(p *Port) {
-	dpPort := func() of.Match { return match(fv{symtab.DatapathField, uint64(p.Datapath)}, fv{symtab.OutportField, uint64(p.Key)}) }
+	dpPort := func() of.Match {
+		return match(fv{symtab.DatapathField, uint64(p.Datapath)}, fv{symtab.OutportField, uint64(p.Key)})
+	}
 	if ofp, ok := b.in.Local(p); ok {
 		// Local output: load the outport's zone, check loopback.
 		b.add(controller.TableLocalOutput, prioPort, dpPort(),
@@ -325,7 +327,9 @@ func (b *builder) multicast(g *MulticastGroup) {
 	sortPorts := func(ps []*Port) { slices.SortFunc(ps, func(x, y *Port) int { return cmp.Compare(x.Key, y.Key) }) }
 	sortPorts(localVIF)
 	sortPorts(localPatch)
-	m := func() of.Match { return match(fv{symtab.DatapathField, uint64(g.Datapath)}, fv{symtab.OutportField, uint64(g.Key)}) }
+	m := func() of.Match {
+		return match(fv{symtab.DatapathField, uint64(g.Datapath)}, fv{symtab.OutportField, uint64(g.Key)})
+	}
 
 	if len(remote) > 0 {
 		var acts []of.Action
