@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -35,10 +36,20 @@ import (
 // go-openvswitch's ovs.OpenFlowService is not used: its typed flows cannot
 // express OVN's actions (conjunction, ct with nat, learn…) and it has no
 // mixed flow+group bundle; exec'ing ovs-ofctl with text on stdin is simpler.
+//
+// Switch restarts. Before trusting its cache, each Sync compares the number
+// of our flows on the switch (one dump-aggregate) with the cache; on a
+// mismatch (ovs-vswitchd restarted and lost its flows, or someone deleted
+// ours) it re-reads everything and reconciles.
+//
+// An OpenFlow is safe for use by several goroutines; syncs are serialized.
 type OpenFlow struct {
-	target string // "unix:/path/br-int.mgmt"
-	owner  ofctrl.Owner
-	log    *zap.Logger
+	target  string // "unix:/path/br-int.mgmt"
+	owner   ofctrl.Owner
+	log     *zap.Logger
+	metrics *Metrics
+
+	mu sync.Mutex
 
 	installed  *ofctrl.State // nil: unknown, re-read from the switch
 	flowNorm   map[ofctrl.Flow]ofctrl.Flow
@@ -62,6 +73,21 @@ func NewOpenFlow(mgmtSock string, owner ofctrl.Owner, log *zap.Logger) (*OpenFlo
 		groupNorm:  map[ofctrl.Group]ofctrl.Group{},
 		maxRetries: 16,
 	}, nil
+}
+
+// SetMetrics makes the syncer report to m.
+func (o *OpenFlow) SetMetrics(m *Metrics) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.metrics = m
+}
+
+// Invalidate drops the installed-state cache: the next Sync re-reads the
+// switch (call it when the bridge or ovs-vswitchd was recreated).
+func (o *OpenFlow) Invalidate() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.installed = nil
 }
 
 // Rejected is a desired flow or group that OVS refused; it was left out of
@@ -90,8 +116,19 @@ type SyncResult struct {
 // bundle) are reported in Rejected and left out; the rest is installed. An
 // error means nothing changed in this call (the switch's state is then
 // re-read at the next Sync).
-func (o *OpenFlow) Sync(ctx context.Context, flows []ofctrl.Flow, groups []ofctrl.Group) (SyncResult, error) {
-	var res SyncResult
+func (o *OpenFlow) Sync(ctx context.Context, flows []ofctrl.Flow, groups []ofctrl.Group) (res SyncResult, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		if o.metrics != nil {
+			o.metrics.SyncSeconds.Observe(time.Since(start).Seconds())
+			o.metrics.Rejected.Add(float64(len(res.Rejected)))
+			if err == nil && o.installed != nil {
+				o.metrics.observe(res.Diff, len(o.installed.Flows))
+			}
+		}
+	}()
 	nf, rej, err := o.normalizeFlows(ctx, flows)
 	if err != nil {
 		return res, err
@@ -108,12 +145,26 @@ func (o *OpenFlow) Sync(ctx context.Context, flows []ofctrl.Flow, groups []ofctr
 	if err != nil {
 		return res, err
 	}
+	if o.installed != nil {
+		n, err := o.countOwned(ctx)
+		if err != nil {
+			return res, err
+		}
+		if n != len(o.installed.Flows) {
+			o.log.Warn("switch does not hold the flows we installed; re-reading",
+				zap.Int("on_switch", n), zap.Int("cached", len(o.installed.Flows)))
+			o.installed = nil
+		}
+	}
 	if o.installed == nil {
 		st, err := o.ReadInstalled(ctx)
 		if err != nil {
 			return res, err
 		}
 		o.installed = st
+		if o.metrics != nil {
+			o.metrics.FullReads.Inc()
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		d := ofctrl.Compute(desired, o.installed)
@@ -220,8 +271,25 @@ func (o *OpenFlow) ReadInstalled(ctx context.Context) (*ofctrl.State, error) {
 	return ofctrl.NewState(o.owner, flows, groups)
 }
 
+var flowCountRe = regexp.MustCompile(`flow_count=(\d+)`)
+
+// countOwned returns how many of our flows the switch holds.
+func (o *OpenFlow) countOwned(ctx context.Context) (int, error) {
+	out, err := o.output(ctx, "-O", "OpenFlow15", "dump-aggregate", o.target, o.owner.CookieFilter())
+	if err != nil {
+		return 0, err
+	}
+	m := flowCountRe.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("dump-aggregate: no flow_count in %q", out)
+	}
+	return strconv.Atoi(m[1])
+}
+
 // Installed returns a copy of the installed-state cache (nil if unknown).
 func (o *OpenFlow) Installed() *ofctrl.State {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.installed == nil {
 		return nil
 	}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/govn/govn/controller/ofctrl"
 	"github.com/govn/govn/internal/ovstest"
 )
@@ -254,3 +257,55 @@ func benchSync(b *testing.B, n int) {
 
 func BenchmarkSync10k(b *testing.B) { benchSync(b, 10000) }
 func BenchmarkSync50k(b *testing.B) { benchSync(b, 50000) }
+
+func TestOpenFlowRecoversLostFlows(t *testing.T) {
+	v := startBridge(t)
+	of, err := NewOpenFlow(v.MgmtSock("br-int"), ofctrl.DefaultOwner, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	of.SetMetrics(m)
+	flows, groups := sampleFlows()
+	mustSync(t, of, flows, groups)
+	// Someone (or an ovs-vswitchd restart) wipes the bridge.
+	if _, err := v.Ofctl("-O", "OpenFlow15", "del-flows", "br-int"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Ofctl("-O", "OpenFlow15", "del-groups", "br-int"); err != nil {
+		t.Fatal(err)
+	}
+	res := mustSync(t, of, flows, groups)
+	if len(res.Diff.AddFlows) != len(flows) || len(res.Diff.AddGroups) != len(groups) {
+		t.Fatalf("after wipe: %s", res.Diff)
+	}
+	if n := flowCount(t, v); n != len(flows) {
+		t.Fatalf("flow_count = %d, want %d", n, len(flows))
+	}
+	if got := metricValue(t, m.FullReads); got != 2 {
+		t.Errorf("full reads = %v, want 2 (start-up + after wipe)", got)
+	}
+	if got := metricValue(t, m.FlowMods.WithLabelValues("add")); got != float64(2*len(flows)) {
+		t.Errorf("flow adds = %v, want %d", got, 2*len(flows))
+	}
+	if got := metricValue(t, m.InstalledFlows); got != float64(len(flows)) {
+		t.Errorf("installed gauge = %v", got)
+	}
+}
+
+func metricValue(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	t.Fatalf("metric %v is neither counter nor gauge", c.Desc())
+	return 0
+}
