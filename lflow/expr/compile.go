@@ -22,12 +22,21 @@ type CMatch struct {
 // Result is a compiled expression.
 type Result struct {
 	Matches []CMatch
-	// ConjIDs lists the conjunction ids used (each needs a conj_id flow).
-	ConjIDs []uint32
+	// Conjs lists the conjunctions used; each needs a "conj_id=ID" flow.
+	Conjs []Conj
+}
+
+// Conj is one conjunctive match: its id and the part of the match common
+// to all its dimension flows. The conj_id flow matches Match as well
+// (redundant for the packet, but it gives OpenFlow the prerequisites that
+// actions like ct() need, e.g. eth_type).
+type Conj struct {
+	ID    uint32
+	Match of.Match
 }
 
 // NConj returns the number of conjunction ids used.
-func (r *Result) NConj() int { return len(r.ConjIDs) }
+func (r *Result) NConj() int { return len(r.Conjs) }
 
 // Compile parses nothing: it annotates, resolves, simplifies and normalizes
 // e and converts it to OpenFlow matches. Conjunctive matches are used for
@@ -149,8 +158,8 @@ func toMatches(cs []clause, base uint32) *Result {
 				}
 			}
 		default:
-			id := base + uint32(len(res.ConjIDs))
-			res.ConjIDs = append(res.ConjIDs, id)
+			id := base + uint32(len(res.Conjs))
+			res.Conjs = append(res.Conjs, Conj{ID: id, Match: c.fixed})
 			n := uint8(len(c.dims))
 			for k := range c.dims {
 				d := &c.dims[k]
@@ -172,7 +181,7 @@ func toMatches(cs []clause, base uint32) *Result {
 // matches get actions, conjunctive ones their conjunction actions, and one
 // "conj_id=N" flow per conjunction id gets actions.
 func (r *Result) Flows(table uint8, priority uint16, cookie uint64, base of.Match, actions of.Actions) []of.Flow {
-	out := make([]of.Flow, 0, len(r.Matches)+len(r.ConjIDs))
+	out := make([]of.Flow, 0, len(r.Matches)+len(r.Conjs))
 	for i := range r.Matches {
 		cm := &r.Matches[i]
 		m := cm.Match.Clone()
@@ -196,10 +205,15 @@ func (r *Result) Flows(table uint8, priority uint16, cookie uint64, base of.Matc
 		}
 		out = append(out, f)
 	}
-	for _, id := range r.ConjIDs {
-		m := base.Clone()
-		m.Set(of.ConjID, bits.From64(uint64(id)), bits.Ones(32))
-		out = append(out, of.Flow{Table: table, Priority: priority, Cookie: cookie, Match: m, Actions: actions})
+	for _, cj := range r.Conjs {
+		m := cj.Match.Clone()
+		ok := m.Set(of.ConjID, bits.From64(uint64(cj.ID)), bits.Ones(32))
+		for _, mf := range base.Fields() {
+			ok = ok && m.Set(mf.Field, mf.Value, mf.Mask)
+		}
+		if ok {
+			out = append(out, of.Flow{Table: table, Priority: priority, Cookie: cookie, Match: m, Actions: actions})
+		}
 	}
 	return out
 }
@@ -226,9 +240,10 @@ func (r *Result) String() string {
 		}
 		sb.WriteByte('\n')
 	}
-	for _, id := range r.ConjIDs {
-		sb.WriteString("conj_id=")
-		sb.WriteString(bits.From64(uint64(id)).String())
+	for _, cj := range r.Conjs {
+		m := cj.Match.Clone()
+		m.Set(of.ConjID, bits.From64(uint64(cj.ID)), bits.Ones(32))
+		m.AppendTo(&sb)
 		sb.WriteByte('\n')
 	}
 	if len(r.Matches) == 0 {
