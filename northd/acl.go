@@ -1,0 +1,204 @@
+package northd
+
+import (
+	"fmt"
+	"strings"
+)
+
+// aclGen: pre-ACL, pre-LB (the parts ACLs need), pre-stateful, ACL hints,
+// ACL evaluation and stateful stages, in both pipelines, following OVN
+// 23.03's texts. NB ACL priorities are offset by aclPrioOffset.
+type aclGen struct{}
+
+const aclPrioOffset = 1000
+
+func (aclGen) Name() string { return "northd/acl.go" }
+
+func (aclGen) Switch(sc *SwitchContext, b *Builder) {
+	// Traffic that never goes to conntrack (OVN adds MLD when the symbol
+	// table has the mldv1/mldv2 predicates).
+	ndMLD, ndMLDACLSkip := "nd || nd_rs || nd_ra", "nd || nd_ra || nd_rs"
+	if sc.Caps.MLD {
+		ndMLD += " || mldv1 || mldv2"
+		ndMLDACLSkip += " || mldv1 || mldv2"
+	}
+	ndMLDDHCPv6 := ndMLD + " || (udp && udp.src == 546 && udp.dst == 547)"
+	type dir struct {
+		preACL, preLB, preStateful, hint, acl, stateful Stage
+		svc, port                                       string
+	}
+	dirs := []dir{
+		{LSInPreACL, LSInPreLB, LSInPreStateful, LSInACLHint, LSInACL, LSInStateful, "eth.dst == $svc_monitor_mac", "inport"},
+		{LSOutPreACL, LSOutPreLB, LSOutPreStateful, LSOutACLHint, LSOutACL, LSOutStateful, "eth.src == $svc_monitor_mac", "outport"},
+	}
+	for i, d := range dirs {
+		// Pre-ACL.
+		b.Add(d.preACL, 110, d.svc, "next;")
+		b.Add(d.preACL, 0, "1", "next;")
+		if sc.HasStateful {
+			b.Add(d.preACL, 110, "eth.mcast", "next;")
+			b.Add(d.preACL, 110, ndMLDDHCPv6, "next;")
+			b.Add(d.preACL, 100, "ip", regbitConntrackDefrag+" = 1; next;")
+			for _, p := range sc.Ports {
+				if p.Type == "localnet" || p.Type == "router" {
+					b.Ref(RefLSP, p.Name)
+					b.Add(d.preACL, 110, "ip && "+d.port+" == "+quote(p.Name), "next;")
+					b.Add(d.preLB, 110, "ip && "+d.port+" == "+quote(p.Name), "next;")
+					b.Ref("", "")
+				}
+			}
+		}
+		// Pre-LB (no load balancers yet: only the skips).
+		b.Add(d.preLB, 110, d.svc, "next;")
+		b.Add(d.preLB, 110, "eth.mcast", "next;")
+		b.Add(d.preLB, 110, ndMLD, "next;")
+		b.Add(d.preLB, 110, regbitACLStateless+" == 1", "next;")
+		b.Add(d.preLB, 0, "1", "next;")
+		// Pre-stateful.
+		b.Add(d.preStateful, 110, regbitConntrackNAT+" == 1", "ct_lb_mark;")
+		b.Add(d.preStateful, 100, regbitConntrackDefrag+" == 1", "ct_next;")
+		b.Add(d.preStateful, 0, "1", "next;")
+		// ACL hints.
+		if !sc.HasACLs {
+			b.Add(d.hint, 65535, "1", "next;")
+		} else {
+			h := func(prio uint16, match string, bits ...string) {
+				var sb strings.Builder
+				for _, r := range bits {
+					sb.WriteString(r + " = 1; ")
+				}
+				sb.WriteString("next;")
+				b.Add(d.hint, prio, match, sb.String())
+			}
+			h(7, "ct.new && !ct.est", regbitACLHintAllowNew, regbitACLHintDrop)
+			h(6, "!ct.new && ct.est && !ct.rpl && ct_mark.blocked == 1", regbitACLHintAllowNew, regbitACLHintDrop)
+			h(5, "!ct.trk", regbitACLHintAllow, regbitACLHintDrop)
+			h(4, "!ct.new && ct.est && !ct.rpl && ct_mark.blocked == 0", regbitACLHintAllow, regbitACLHintBlock)
+			h(3, "!ct.est", regbitACLHintDrop)
+			h(2, "ct.est && ct_mark.blocked == 1", regbitACLHintDrop)
+			h(1, "ct.est && ct_mark.blocked == 0", regbitACLHintBlock)
+			b.Add(d.hint, 0, "1", "next;")
+		}
+		// ACL defaults.
+		if !sc.HasACLs {
+			b.Add(d.acl, 65535, "1", "next;")
+		} else {
+			b.Add(d.acl, 0, "1", "next;")
+			b.Add(d.acl, 34000, d.svc, "next;")
+		}
+		b.Add(d.acl, 65532, ndMLDACLSkip, "next;")
+		if sc.HasStateful {
+			b.Add(d.acl, 1, "ip && !ct.est", regbitConntrackCommit+" = 1; next;")
+			b.Add(d.acl, 1, "ip && ct.est && ct_mark.blocked == 1", regbitConntrackCommit+" = 1; next;")
+			b.Add(d.acl, 65532, "ct.inv || (ct.est && ct.rpl && ct_mark.blocked == 1)", "drop;")
+			if i == 0 {
+				b.Add(d.acl, 65532, "ct.est && !ct.rel && !ct.new && !ct.inv && ct.rpl && ct_mark.blocked == 0",
+					regbitACLHintDrop+" = 0; "+regbitACLHintBlock+" = 0; "+regbitACLHintAllowRel+" = 1; next;")
+				b.Add(d.acl, 65532, "!ct.est && ct.rel && !ct.new && !ct.inv && ct_mark.blocked == 0",
+					regbitACLHintAllowRel+" = 1; ct_commit_nat;")
+			} else {
+				b.Add(d.acl, 65532, "ct.est && !ct.rel && !ct.new && !ct.inv && ct.rpl && ct_mark.blocked == 0", "next;")
+				b.Add(d.acl, 65532, "!ct.est && ct.rel && !ct.new && !ct.inv && ct_mark.blocked == 0", "ct_commit_nat;")
+			}
+		}
+		// Stateful.
+		b.Add(d.stateful, 100, regbitConntrackCommit+" == 1 && "+regbitACLLabel+" == 0", "ct_commit { ct_mark.blocked = 0; }; next;")
+		b.Add(d.stateful, 100, regbitConntrackCommit+" == 1 && "+regbitACLLabel+" == 1",
+			"ct_commit { ct_mark.blocked = 0; ct_label.label = "+regLabel+"; }; next;")
+		b.Add(d.stateful, 0, "1", "next;")
+	}
+	// ACLs after LB (ingress only).
+	b.Add(LSInACLAfterLB, 65532, ndMLDACLSkip, "next;")
+	b.Add(LSInACLAfterLB, 0, "1", "next;")
+	if sc.HasStateful {
+		b.Add(LSInACLAfterLB, 65532, regbitACLHintAllowRel+" == 1", "next;")
+	}
+
+	for _, a := range sc.ACLs {
+		b.Ref(RefACL, a.UUID)
+		aclFlows(sc, a, b)
+	}
+	b.Ref("", "")
+}
+
+// aclStage is the stage of an ACL's evaluation flows.
+func aclStage(a *ACL) Stage {
+	if a.Direction == "to-lport" {
+		return LSOutACL
+	}
+	if a.Options["apply-after-lb"] == "true" {
+		return LSInACLAfterLB
+	}
+	return LSInACL
+}
+
+// aclLog is the log() action prefix for a logged ACL ("" otherwise).
+func aclLog(a *ACL, verdict string) string {
+	if !a.Log {
+		return ""
+	}
+	var parts []string
+	if a.Name != nil && *a.Name != "" {
+		parts = append(parts, "name="+quote(*a.Name))
+	}
+	if a.Severity != nil && *a.Severity != "" {
+		parts = append(parts, "severity="+*a.Severity)
+	}
+	parts = append(parts, "verdict="+verdict)
+	if a.Meter != nil && *a.Meter != "" {
+		parts = append(parts, "meter="+quote(*a.Meter))
+	}
+	return "log(" + strings.Join(parts, ", ") + "); "
+}
+
+func aclFlows(sc *SwitchContext, a *ACL, b *Builder) {
+	stage := aclStage(a)
+	prio := uint16(a.Priority + aclPrioOffset)
+	m := a.Match
+	rejectAct := func() string {
+		egress := LSOutQoSMark.Table() // OVN: next(pipeline=egress,table=<out_qos_mark>)
+		return fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d); };", egress)
+	}
+	switch a.Action {
+	case "allow-stateless":
+		b.Add(stage, prio, m, aclLog(a, "allow")+"next;")
+		if sc.HasStateful {
+			pre := LSInPreACL
+			if a.Direction == "to-lport" {
+				pre = LSOutPreACL
+			}
+			b.Add(pre, prio, m, regbitACLStateless+" = 1; next;")
+		}
+	case "allow", "allow-related":
+		if !sc.HasStateful {
+			b.Add(stage, prio, m, aclLog(a, "allow")+"next;")
+			return
+		}
+		commit := regbitConntrackCommit + " = 1; "
+		label := ""
+		if a.Label != 0 {
+			label = fmt.Sprintf("%s = 1; %s = %d; ", regbitACLLabel, regLabel, a.Label)
+		}
+		b.Add(stage, prio, regbitACLHintAllowNew+" == 1 && ("+m+")", commit+label+aclLog(a, "allow")+"next;")
+		b.Add(stage, prio, regbitACLHintAllow+" == 1 && ("+m+")", label+aclLog(a, "allow")+"next;")
+	case "drop", "reject":
+		verdict := a.Action
+		tail := "" // an action list without output or next drops
+		if a.Action == "reject" {
+			tail = rejectAct()
+		}
+		act := func(prefix string) string {
+			s := strings.TrimSpace(prefix + aclLog(a, verdict) + tail)
+			if s == "" {
+				return "drop;"
+			}
+			return s
+		}
+		if !sc.HasStateful {
+			b.Add(stage, prio, m, act(""))
+			return
+		}
+		b.Add(stage, prio, regbitACLHintBlock+" == 1 && ("+m+")", act("ct_commit { ct_mark.blocked = 1; }; "))
+		b.Add(stage, prio, regbitACLHintDrop+" == 1 && ("+m+")", act(""))
+	}
+}

@@ -1,0 +1,569 @@
+package northd
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Engine turns the NB state into the desired SB state. It keeps, per
+// logical switch, the flows, port bindings and multicast groups it computed
+// last time, and a desired flow table keyed by (stage, priority, match,
+// actions) with the set of switches each flow applies to. Run recomputes
+// only the switches the NB store marked dirty (all of them on a full
+// recompute) and records which flow keys changed, so the SB sync touches
+// only those.
+type Engine struct {
+	gens []Generator
+	val  Validator
+	caps Caps
+
+	sw      map[string]*switchOut
+	desired map[flowKey]*desiredFlow
+
+	// Changes since the last Take: switches whose rows changed and flow
+	// keys whose desired state changed; global: port groups/address sets.
+	changedSwitches map[string]bool
+	changedKeys     map[flowKey]struct{}
+	globalChanged   bool
+
+	// Desired global rows (SB Port_Group per switch and per name,
+	// Address_Set), recomputed when the NB store says so.
+	PortGroups  map[string]map[string][]string // PG name → switch UUID → port names
+	AddressSets map[string][]string            // name → addresses
+
+	// Bad lists the NB rows skipped by the last computation of each switch
+	// (and of the global rows), for logs and metrics.
+	bad       map[string][]BadRow
+	badGlobal []BadRow
+	// FlowErrors are generated flows the validator rejected (northd bugs).
+	flowErrors map[string][]error
+}
+
+type switchOut struct {
+	name  string
+	flows []Flow
+	ports []*PortBindingSpec
+	mcs   []*MulticastSpec
+}
+
+type desiredFlow struct {
+	flow Flow     // first contributor: stage, texts, source, ref
+	dps  []string // switch UUIDs, sorted
+}
+
+// PortBindingSpec is the desired Port_Binding of one logical switch port
+// (the columns northd owns).
+type PortBindingSpec struct {
+	Switch       string // switch UUID
+	Name         string // logical_port
+	Type         string
+	MAC          []string
+	Options      map[string]string
+	PortSecurity []string
+	ParentPort   *string
+	Tag          *int
+}
+
+// MulticastSpec is a desired Multicast_Group.
+type MulticastSpec struct {
+	Switch string
+	Name   string
+	Key    int
+	Ports  []string // logical port names
+}
+
+// NewEngine returns an engine with the given generators (DefaultGenerators
+// if nil) and validator (NewLflowValidator if nil).
+func NewEngine(gens []Generator, val Validator) *Engine {
+	if gens == nil {
+		gens = DefaultGenerators()
+	}
+	if val == nil {
+		val = NewLflowValidator()
+	}
+	return &Engine{
+		gens:            gens,
+		val:             val,
+		caps:            ProbeCaps(val),
+		sw:              map[string]*switchOut{},
+		desired:         map[flowKey]*desiredFlow{},
+		changedSwitches: map[string]bool{},
+		changedKeys:     map[flowKey]struct{}{},
+		bad:             map[string][]BadRow{},
+		flowErrors:      map[string][]error{},
+		PortGroups:      map[string]map[string][]string{},
+		AddressSets:     map[string][]string{},
+	}
+}
+
+// RunStats describes one Run.
+type RunStats struct {
+	Full             bool
+	SwitchesComputed int
+	FlowsChanged     int
+}
+
+// Run brings the desired state up to date with nb and clears nb's dirty
+// marks.
+func (e *Engine) Run(nb *NB) RunStats {
+	st := RunStats{Full: nb.allDirty}
+	var dirty []string
+	if nb.allDirty {
+		for id := range nb.Switches {
+			dirty = append(dirty, id)
+		}
+		for id := range e.sw {
+			if nb.Switches[id] == nil {
+				dirty = append(dirty, id)
+			}
+		}
+	} else {
+		for id := range nb.dirty {
+			dirty = append(dirty, id)
+		}
+	}
+	sort.Strings(dirty)
+	before := len(e.changedKeys)
+	for _, id := range dirty {
+		e.runSwitch(nb, id)
+	}
+	st.SwitchesComputed = len(dirty)
+	if nb.globalDirty || nb.allDirty {
+		e.runGlobal(nb)
+	}
+	st.FlowsChanged = len(e.changedKeys) - before
+	nb.dirty = map[string]bool{}
+	nb.allDirty = false
+	nb.globalDirty = false
+	return st
+}
+
+// Bad returns every NB row currently skipped, sorted.
+func (e *Engine) Bad() []BadRow {
+	var out []BadRow
+	for _, b := range e.bad {
+		out = append(out, b...)
+	}
+	out = append(out, e.badGlobal...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Table != out[j].Table {
+			return out[i].Table < out[j].Table
+		}
+		return out[i].UUID < out[j].UUID
+	})
+	// One row can be bad on several switches (port-group ACLs).
+	uniq := out[:0]
+	for i, b := range out {
+		if i > 0 && b.Table == out[i-1].Table && b.UUID == out[i-1].UUID && b.Err.Error() == out[i-1].Err.Error() {
+			continue
+		}
+		uniq = append(uniq, b)
+	}
+	return uniq
+}
+
+// FlowErrors returns generated flows the validator rejected.
+func (e *Engine) FlowErrors() []error {
+	var out []error
+	for _, l := range e.flowErrors {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// NumFlows is the number of desired logical flows (rows: one per key).
+func (e *Engine) NumFlows() int { return len(e.desired) }
+
+// SwitchFlows returns the flows computed for one switch (sorted copy).
+func (e *Engine) SwitchFlows(uuid string) []Flow {
+	o := e.sw[uuid]
+	if o == nil {
+		return nil
+	}
+	fs := append([]Flow(nil), o.flows...)
+	SortFlows(fs)
+	return fs
+}
+
+// SwitchPorts returns the desired port bindings of a switch.
+func (e *Engine) SwitchPorts(uuid string) []*PortBindingSpec {
+	if o := e.sw[uuid]; o != nil {
+		return o.ports
+	}
+	return nil
+}
+
+// SwitchMulticast returns the desired multicast groups of a switch.
+func (e *Engine) SwitchMulticast(uuid string) []*MulticastSpec {
+	if o := e.sw[uuid]; o != nil {
+		return o.mcs
+	}
+	return nil
+}
+
+// SwitchName is the name of a computed switch.
+func (e *Engine) SwitchName(uuid string) (string, bool) {
+	o := e.sw[uuid]
+	if o == nil {
+		return "", false
+	}
+	return o.name, true
+}
+
+// Switches lists the computed switches' UUIDs, sorted.
+func (e *Engine) Switches() []string {
+	out := make([]string, 0, len(e.sw))
+	for id := range e.sw {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Engine) runSwitch(nb *NB, id string) {
+	old := e.sw[id]
+	s := nb.Switches[id]
+	e.changedSwitches[id] = true
+	var out *switchOut
+	if s != nil {
+		out = e.computeSwitch(nb, s)
+		e.sw[id] = out
+	} else {
+		delete(e.sw, id)
+		delete(e.bad, id)
+		delete(e.flowErrors, id)
+	}
+	// Diff old vs new flow keys of this switch.
+	oldKeys := map[flowKey]struct{}{}
+	if old != nil {
+		for i := range old.flows {
+			oldKeys[old.flows[i].key()] = struct{}{}
+		}
+	}
+	if out != nil {
+		for i := range out.flows {
+			f := &out.flows[i]
+			k := f.key()
+			if _, ok := oldKeys[k]; ok {
+				delete(oldKeys, k)
+				continue
+			}
+			e.addDP(k, f, id)
+		}
+	}
+	for k := range oldKeys {
+		e.removeDP(k, id)
+	}
+}
+
+func (e *Engine) addDP(k flowKey, f *Flow, dp string) {
+	d := e.desired[k]
+	if d == nil {
+		e.desired[k] = &desiredFlow{flow: *f, dps: []string{dp}}
+		e.changedKeys[k] = struct{}{}
+		return
+	}
+	i := sort.SearchStrings(d.dps, dp)
+	if i < len(d.dps) && d.dps[i] == dp {
+		return
+	}
+	d.dps = append(d.dps, "")
+	copy(d.dps[i+1:], d.dps[i:])
+	d.dps[i] = dp
+	e.changedKeys[k] = struct{}{}
+}
+
+func (e *Engine) removeDP(k flowKey, dp string) {
+	d := e.desired[k]
+	if d == nil {
+		return
+	}
+	i := sort.SearchStrings(d.dps, dp)
+	if i >= len(d.dps) || d.dps[i] != dp {
+		return
+	}
+	d.dps = append(d.dps[:i], d.dps[i+1:]...)
+	if len(d.dps) == 0 {
+		delete(e.desired, k)
+	}
+	e.changedKeys[k] = struct{}{}
+}
+
+// pgNames are the address-set names each port group provides.
+func pgSetNames(pg string) (string, string) { return pg + "_ip4", pg + "_ip6" }
+
+// computeSwitch runs the generators for one switch.
+func (e *Engine) computeSwitch(nb *NB, s *Switch) *switchOut {
+	b := &Builder{}
+	sc := &SwitchContext{Switch: s, Caps: e.caps}
+	for _, pid := range s.Ports {
+		sp := nb.Ports[pid]
+		if sp == nil {
+			continue
+		}
+		p := newPort(sp, b)
+		if p.Unknown {
+			sc.HasUnknown = true
+		}
+		sc.Ports = append(sc.Ports, p)
+	}
+	sc.ACLs = e.switchACLs(nb, s, sc, b)
+	for _, a := range sc.ACLs {
+		sc.HasACLs = true
+		if a.Action == "allow-related" {
+			sc.HasStateful = true
+		}
+	}
+
+	out := &switchOut{name: s.Name}
+	var ferrs []error
+	for _, g := range e.gens {
+		b.source = g.Name()
+		start := len(b.flows)
+		g.Switch(sc, b)
+		// Validate what this generator produced.
+		kept := b.flows[:start]
+		for i := start; i < len(b.flows); i++ {
+			f := b.flows[i]
+			if err := e.val.Match(f.Match); err != nil {
+				ferrs = append(ferrs, &flowError{&f, fmt.Errorf("match: %w", err)})
+				continue
+			}
+			if err := e.val.Actions(f.Actions); err != nil {
+				ferrs = append(ferrs, &flowError{&f, fmt.Errorf("actions: %w", err)})
+				continue
+			}
+			kept = append(kept, f)
+		}
+		b.flows = kept
+	}
+	// Deduplicate identical keys (first wins).
+	seen := make(map[flowKey]struct{}, len(b.flows))
+	flows := b.flows[:0]
+	for _, f := range b.flows {
+		k := f.key()
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = struct{}{}
+		flows = append(flows, f)
+	}
+	out.flows = flows
+
+	// Port bindings and multicast groups.
+	flood := &MulticastSpec{Switch: s.UUID, Name: MCFlood, Key: MCFloodKey}
+	unknown := &MulticastSpec{Switch: s.UUID, Name: MCUnknown, Key: MCUnknownKey}
+	for _, p := range sc.Ports {
+		out.ports = append(out.ports, portBindingSpec(s.UUID, p.SwitchPort))
+		flood.Ports = append(flood.Ports, p.Name)
+		if p.Unknown {
+			unknown.Ports = append(unknown.Ports, p.Name)
+		}
+	}
+	sort.Strings(flood.Ports)
+	sort.Strings(unknown.Ports)
+	out.mcs = append(out.mcs, flood)
+	if len(unknown.Ports) > 0 {
+		out.mcs = append(out.mcs, unknown)
+	}
+	if len(b.bad) > 0 {
+		e.bad[s.UUID] = b.bad
+	} else {
+		delete(e.bad, s.UUID)
+	}
+	if len(ferrs) > 0 {
+		e.flowErrors[s.UUID] = ferrs
+	} else {
+		delete(e.flowErrors, s.UUID)
+	}
+	return out
+}
+
+// switchACLs returns the valid ACLs that apply to a switch: its own and
+// those of port groups with a port on it, ordered by UUID.
+func (e *Engine) switchACLs(nb *NB, s *Switch, sc *SwitchContext, b *Builder) []*ACL {
+	ids := map[string]bool{}
+	for _, a := range s.ACLs {
+		ids[a] = true
+	}
+	if len(nb.PortGroups) > 0 {
+		onSwitch := make(map[string]bool, len(sc.Ports))
+		for _, p := range sc.Ports {
+			onSwitch[p.UUID] = true
+		}
+		for _, pg := range nb.PortGroups {
+			for _, p := range pg.Ports {
+				if onSwitch[p] {
+					for _, a := range pg.ACLs {
+						ids[a] = true
+					}
+					break
+				}
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var sets, groups map[string]bool
+	var out []*ACL
+	for _, id := range sortedKeys(ids) {
+		a := nb.ACLs[id]
+		if a == nil {
+			continue
+		}
+		if err := e.checkACL(nb, a, &sets, &groups); err != nil {
+			b.Bad("ACL", a.UUID, aclName(a), err)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func aclName(a *ACL) string {
+	if a.Name != nil {
+		return *a.Name
+	}
+	return ""
+}
+
+// checkACL validates an ACL row: direction, action, priority, match syntax
+// and the address sets and port groups its match names.
+func (e *Engine) checkACL(nb *NB, a *ACL, sets, groups *map[string]bool) error {
+	switch a.Direction {
+	case "from-lport", "to-lport":
+	default:
+		return fmt.Errorf("direction %q is not from-lport or to-lport", a.Direction)
+	}
+	switch a.Action {
+	case "allow", "allow-related", "allow-stateless", "drop", "reject":
+	default:
+		return fmt.Errorf("action %q is not supported", a.Action)
+	}
+	if a.Priority < 0 || a.Priority > 32767 {
+		return fmt.Errorf("priority %d is outside 0..32767", a.Priority)
+	}
+	if err := e.val.Match(a.Match); err != nil {
+		return fmt.Errorf("match %q: %w", a.Match, err)
+	}
+	ss, gs, err := References(a.Match)
+	if err != nil {
+		return fmt.Errorf("match %q: %w", a.Match, err)
+	}
+	if len(ss) == 0 && len(gs) == 0 {
+		return nil
+	}
+	if *sets == nil {
+		*sets, *groups = nb.setNames()
+	}
+	for _, s := range ss {
+		if !(*sets)[s] {
+			return fmt.Errorf("match %q: address set $%s does not exist", a.Match, s)
+		}
+	}
+	for _, g := range gs {
+		if !(*groups)[g] {
+			return fmt.Errorf("match %q: port group @%s does not exist", a.Match, g)
+		}
+	}
+	return nil
+}
+
+// setNames returns the address set names ACLs may use (NB address sets,
+// <pg>_ip4/_ip6 of each port group, svc_monitor_mac) and the port groups.
+func (nb *NB) setNames() (sets, groups map[string]bool) {
+	sets = map[string]bool{"svc_monitor_mac": true}
+	groups = map[string]bool{}
+	for _, as := range nb.AddressSets {
+		sets[as.Name] = true
+	}
+	for _, pg := range nb.PortGroups {
+		groups[pg.Name] = true
+		a, b := pgSetNames(pg.Name)
+		sets[a], sets[b] = true, true
+	}
+	return sets, groups
+}
+
+func portBindingSpec(sw string, p *SwitchPort) *PortBindingSpec {
+	pb := &PortBindingSpec{Switch: sw, Name: p.Name, Type: p.Type, MAC: p.Addresses,
+		PortSecurity: p.PortSecurity, ParentPort: p.ParentName, Tag: p.Tag, Options: p.Options}
+	if p.Type == "router" {
+		// A switch port of type router is one end of a patch to the router
+		// port named by options:router-port.
+		pb.Type = "patch"
+		pb.Options = map[string]string{}
+		if rp := p.Options["router-port"]; rp != "" {
+			pb.Options["peer"] = rp
+		}
+	}
+	return pb
+}
+
+// runGlobal recomputes the SB Port_Group and Address_Set contents.
+func (e *Engine) runGlobal(nb *NB) {
+	e.globalChanged = true
+	e.badGlobal = nil
+	pgs := map[string]map[string][]string{}
+	sets := map[string][]string{}
+	if nb.SvcMonitorMAC != "" {
+		sets["svc_monitor_mac"] = []string{nb.SvcMonitorMAC}
+	}
+	for _, as := range nb.AddressSets {
+		addrs := append([]string(nil), as.Addresses...)
+		sort.Strings(addrs)
+		sets[as.Name] = addrs
+	}
+	// Port → switch.
+	if nb.portIndex == nil {
+		nb.buildPortIndex()
+	}
+	for _, pg := range nb.PortGroups {
+		per := map[string][]string{}
+		var v4, v6 []string
+		for _, pid := range pg.Ports {
+			p := nb.Ports[pid]
+			sw := nb.portIndex[pid]
+			if p == nil || sw == "" {
+				continue
+			}
+			per[sw] = append(per[sw], p.Name)
+			for _, a := range p.Addresses {
+				a = strings.TrimSpace(a)
+				if a == "unknown" || a == "router" || a == "dynamic" || a == "" {
+					continue
+				}
+				pa, err := ParseAddresses(a)
+				if err != nil {
+					continue // reported with the port
+				}
+				for _, ip := range pa.IPv4 {
+					v4 = append(v4, ip.Addr().String())
+				}
+				for _, ip := range pa.IPv6 {
+					v6 = append(v6, ip.Addr().String())
+				}
+			}
+		}
+		for sw := range per {
+			sort.Strings(per[sw])
+		}
+		pgs[pg.Name] = per
+		n4, n6 := pgSetNames(pg.Name)
+		sort.Strings(v4)
+		sort.Strings(v6)
+		if _, clash := sets[n4]; clash {
+			e.badGlobal = append(e.badGlobal, BadRow{Table: "Port_Group", UUID: pg.UUID, Name: pg.Name,
+				Err: fmt.Errorf("address set %q already exists; port group addresses not published", n4)})
+		} else {
+			sets[n4] = v4
+		}
+		if _, clash := sets[n6]; !clash {
+			sets[n6] = v6
+		}
+	}
+	e.PortGroups = pgs
+	e.AddressSets = sets
+}

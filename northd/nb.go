@@ -1,0 +1,288 @@
+package northd
+
+// Pure copies of the northbound rows northd reads. The run shell converts
+// libovsdb models into these and feeds them to an NB store; golden tests
+// build them directly.
+
+// Switch is a Logical_Switch row.
+type Switch struct {
+	UUID        string
+	Name        string
+	Ports       []string // Logical_Switch_Port UUIDs
+	ACLs        []string // ACL UUIDs
+	OtherConfig map[string]string
+}
+
+// SwitchPort is a Logical_Switch_Port row.
+type SwitchPort struct {
+	UUID         string
+	Name         string
+	Type         string // "", "router", "localnet", "localport", ...
+	Addresses    []string
+	PortSecurity []string
+	Options      map[string]string
+	Enabled      *bool
+	Up           *bool
+	ParentName   *string
+	Tag          *int
+}
+
+// ACL is an ACL row.
+type ACL struct {
+	UUID      string
+	Direction string // "from-lport" or "to-lport"
+	Priority  int
+	Match     string
+	Action    string // allow, allow-related, allow-stateless, drop, reject
+	Log       bool
+	Name      *string
+	Severity  *string
+	Meter     *string
+	Label     int
+	Options   map[string]string
+}
+
+// PortGroup is a Port_Group row.
+type PortGroup struct {
+	UUID  string
+	Name  string
+	Ports []string // Logical_Switch_Port UUIDs
+	ACLs  []string
+}
+
+// AddressSet is an Address_Set row.
+type AddressSet struct {
+	UUID      string
+	Name      string
+	Addresses []string
+}
+
+// NB is the northbound state northd computes from: rows by UUID, plus the
+// relations derived from them. Set*/Delete* record which switches need their
+// flows recomputed (Dirty); a change northd cannot attribute to switches sets
+// the whole state dirty.
+type NB struct {
+	Switches    map[string]*Switch
+	Ports       map[string]*SwitchPort
+	ACLs        map[string]*ACL
+	PortGroups  map[string]*PortGroup
+	AddressSets map[string]*AddressSet
+
+	// SvcMonitorMAC is NB_Global options:svc_monitor_mac (used in flows
+	// through the $svc_monitor_mac address set).
+	SvcMonitorMAC string
+
+	portIndex map[string]string // port UUID → switch UUID
+
+	dirty    map[string]bool // switch UUIDs
+	allDirty bool
+	// globalDirty: port groups / address sets changed (SB Port_Group,
+	// Address_Set need syncing).
+	globalDirty bool
+}
+
+// NewNB returns an empty store (everything dirty).
+func NewNB() *NB {
+	return &NB{
+		Switches:    map[string]*Switch{},
+		Ports:       map[string]*SwitchPort{},
+		ACLs:        map[string]*ACL{},
+		PortGroups:  map[string]*PortGroup{},
+		AddressSets: map[string]*AddressSet{},
+		dirty:       map[string]bool{},
+		allDirty:    true,
+		globalDirty: true,
+	}
+}
+
+// MarkAllDirty forces a full recompute on the next run.
+func (nb *NB) MarkAllDirty() { nb.allDirty = true; nb.globalDirty = true }
+
+// SetSwitch inserts or replaces a switch.
+func (nb *NB) SetSwitch(s *Switch) {
+	old := nb.Switches[s.UUID]
+	nb.Switches[s.UUID] = s
+	nb.dirty[s.UUID] = true
+	if nb.portIndex != nil {
+		if old != nil {
+			for _, p := range old.Ports {
+				if nb.portIndex[p] == s.UUID {
+					delete(nb.portIndex, p)
+				}
+			}
+		}
+		for _, p := range s.Ports {
+			nb.portIndex[p] = s.UUID
+		}
+	}
+	if old == nil || !sameStrings(old.Ports, s.Ports) {
+		// Port membership moves ports between switches and changes which
+		// switches port-group ACLs apply to.
+		nb.globalDirty = true
+	}
+}
+
+// DeleteSwitch removes a switch.
+func (nb *NB) DeleteSwitch(uuid string) {
+	if old, ok := nb.Switches[uuid]; ok {
+		if nb.portIndex != nil {
+			for _, p := range old.Ports {
+				if nb.portIndex[p] == uuid {
+					delete(nb.portIndex, p)
+				}
+			}
+		}
+		delete(nb.Switches, uuid)
+		nb.dirty[uuid] = true
+		nb.globalDirty = true
+	}
+}
+
+// SetPort inserts or replaces a logical switch port.
+func (nb *NB) SetPort(p *SwitchPort) {
+	old := nb.Ports[p.UUID]
+	nb.Ports[p.UUID] = p
+	nb.markPortSwitches(p.UUID)
+	if old == nil || old.Name != p.Name || !sameStrings(old.Addresses, p.Addresses) {
+		nb.globalDirty = true // $pg_ip4 / port group names
+	}
+}
+
+// DeletePort removes a logical switch port.
+func (nb *NB) DeletePort(uuid string) {
+	if _, ok := nb.Ports[uuid]; ok {
+		nb.markPortSwitches(uuid)
+		delete(nb.Ports, uuid)
+		nb.globalDirty = true
+	}
+}
+
+// SetACL inserts or replaces an ACL.
+func (nb *NB) SetACL(a *ACL) {
+	nb.ACLs[a.UUID] = a
+	nb.markACLSwitches(a.UUID)
+}
+
+// DeleteACL removes an ACL.
+func (nb *NB) DeleteACL(uuid string) {
+	if _, ok := nb.ACLs[uuid]; ok {
+		nb.markACLSwitches(uuid)
+		delete(nb.ACLs, uuid)
+	}
+}
+
+// SetPortGroup inserts or replaces a port group.
+func (nb *NB) SetPortGroup(pg *PortGroup) {
+	if old := nb.PortGroups[pg.UUID]; old != nil {
+		nb.markPortGroupSwitches(old)
+		if old.Name != pg.Name {
+			nb.allDirty = true // ACL matches may now resolve differently
+		}
+	} else {
+		nb.allDirty = true
+	}
+	nb.PortGroups[pg.UUID] = pg
+	nb.markPortGroupSwitches(pg)
+	nb.globalDirty = true
+}
+
+// DeletePortGroup removes a port group.
+func (nb *NB) DeletePortGroup(uuid string) {
+	if old := nb.PortGroups[uuid]; old != nil {
+		delete(nb.PortGroups, uuid)
+		nb.allDirty = true
+		nb.globalDirty = true
+	}
+}
+
+// SetAddressSet inserts or replaces an address set. A changed address list
+// only changes the SB Address_Set; a new or renamed set may make ACLs that
+// referred to a missing set valid, so it recomputes everything.
+func (nb *NB) SetAddressSet(as *AddressSet) {
+	old := nb.AddressSets[as.UUID]
+	if old == nil || old.Name != as.Name {
+		nb.allDirty = true
+	}
+	nb.AddressSets[as.UUID] = as
+	nb.globalDirty = true
+}
+
+// DeleteAddressSet removes an address set.
+func (nb *NB) DeleteAddressSet(uuid string) {
+	if _, ok := nb.AddressSets[uuid]; ok {
+		delete(nb.AddressSets, uuid)
+		nb.allDirty = true
+		nb.globalDirty = true
+	}
+}
+
+// SetSvcMonitorMAC sets NB_Global options:svc_monitor_mac.
+func (nb *NB) SetSvcMonitorMAC(mac string) {
+	if mac != nb.SvcMonitorMAC {
+		nb.SvcMonitorMAC = mac
+		nb.globalDirty = true
+	}
+}
+
+func (nb *NB) markPortSwitches(portUUID string) {
+	// Ports are few per switch; a reverse index would cost memory on every
+	// switch update. Switch membership is found through the switch rows.
+	// A port not (yet) in any switch is picked up by the switch update
+	// that adds it.
+	if sw := nb.portSwitch(portUUID); sw != "" {
+		nb.dirty[sw] = true
+	}
+}
+
+func (nb *NB) buildPortIndex() {
+	nb.portIndex = make(map[string]string, len(nb.Ports))
+	for id, sw := range nb.Switches {
+		for _, p := range sw.Ports {
+			nb.portIndex[p] = id
+		}
+	}
+}
+
+func (nb *NB) portSwitch(portUUID string) string {
+	if nb.portIndex == nil {
+		nb.buildPortIndex()
+	}
+	return nb.portIndex[portUUID]
+}
+
+func (nb *NB) markACLSwitches(aclUUID string) {
+	for id, sw := range nb.Switches {
+		for _, a := range sw.ACLs {
+			if a == aclUUID {
+				nb.dirty[id] = true
+			}
+		}
+	}
+	for _, pg := range nb.PortGroups {
+		for _, a := range pg.ACLs {
+			if a == aclUUID {
+				nb.markPortGroupSwitches(pg)
+			}
+		}
+	}
+}
+
+func (nb *NB) markPortGroupSwitches(pg *PortGroup) {
+	for _, p := range pg.Ports {
+		if sw := nb.portSwitch(p); sw != "" {
+			nb.dirty[sw] = true
+		}
+	}
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

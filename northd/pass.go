@@ -1,0 +1,21 @@
+package northd
+
+// passGen: the priority-0 "next;" flows of the stages whose features govn
+// does not generate yet (QoS, load balancing, hairpin, DHCP, DNS, external
+// ports), so every packet walks the whole pipeline as in OVN.
+type passGen struct{}
+
+func (passGen) Name() string { return "northd/pass.go" }
+
+var passStages = []Stage{
+	LSInQoSMark, LSInQoSMeter, LSInLBAffCheck, LSInLB, LSInLBAffLearn,
+	LSInPreHairpin, LSInNATHairpin, LSInHairpin, LSInDHCPOptions, LSInDHCPResponse,
+	LSInDNSLookup, LSInDNSResponse, LSInExternalPort,
+	LSOutQoSMark, LSOutQoSMeter,
+}
+
+func (passGen) Switch(sc *SwitchContext, b *Builder) {
+	for _, s := range passStages {
+		b.Add(s, 0, "1", "next;")
+	}
+}
