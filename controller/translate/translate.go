@@ -1,0 +1,601 @@
+// Package translate turns southbound Logical_Flow rows into OpenFlow flows
+// for br-int, using the logical-flow language packages (lflow/expr for
+// matches, lflow/action for actions) and the table layout of package
+// controller.
+//
+// It is pure (no I/O). A Translator keeps a cache of every (logical flow,
+// datapath) translation together with the outside facts it depended on
+// (port keys, address set and port group contents, chassis residency), so a
+// run after a small change recompiles only the flows whose inputs changed.
+//
+// Cookies are the first 32 bits of the logical flow's UUID. Each logical
+// flow that needs conjunctive matches gets a range of conjunction ids of its
+// own within its OpenFlow table, starting at its cookie where that range is
+// free. A flow that fails to translate is reported in Output.Errors and
+// skipped; it never stops the others.
+package translate
+
+import (
+	"cmp"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/govn/govn/controller"
+	"github.com/govn/govn/controller/ofctrl"
+	"github.com/govn/govn/lflow/action"
+	"github.com/govn/govn/lflow/bits"
+	"github.com/govn/govn/lflow/expr"
+	"github.com/govn/govn/lflow/lex"
+	"github.com/govn/govn/lflow/of"
+	"github.com/govn/govn/lflow/symtab"
+)
+
+// Flow is a Logical_Flow row with its datapaths resolved to tunnel keys.
+type Flow struct {
+	UUID      string
+	Pipeline  controller.Pipeline
+	Table     int // logical table_id
+	Priority  int
+	Match     string
+	Actions   string
+	Datapaths []uint32 // logical_datapath, or the members of logical_dp_group
+}
+
+// Datapath is a logical datapath this chassis translates flows for.
+type Datapath struct {
+	Key    uint32
+	Router bool
+	// Ports maps logical port and multicast group names of the datapath to
+	// their tunnel keys (for inport/outport comparisons and assignments).
+	Ports map[string]uint32
+}
+
+// Env is everything outside the logical flows that translation depends on.
+type Env struct {
+	// Datapaths are the local datapaths; flows of other datapaths are
+	// skipped (not errors).
+	Datapaths map[uint32]*Datapath
+	// AddressSets and PortGroups are the SB Address_Set and Port_Group
+	// contents by name.
+	AddressSets map[string][]string
+	PortGroups  map[string][]string
+	// Resident lists the logical ports resident on this chassis
+	// (is_chassis_resident).
+	Resident map[string]bool
+}
+
+// Error is a logical flow that could not be translated.
+type Error struct {
+	UUID     string
+	Datapath uint32
+	Match    string
+	Actions  string
+	Err      error
+}
+
+func (e Error) Error() string {
+	return fmt.Sprintf("logical flow %s (datapath %d, match %q, actions %q): %v", e.UUID, e.Datapath, e.Match, e.Actions, e.Err)
+}
+
+// Output is the result of one Translate run.
+type Output struct {
+	Flows  []ofctrl.Flow
+	Groups []ofctrl.Group
+	Errors []Error
+	// Compiled counts (flow, datapath) pairs translated in this run;
+	// Reused those taken from the cache; Skipped flows of non-local
+	// datapaths.
+	Compiled, Reused, Skipped int
+}
+
+// Translator translates logical flows, caching results between runs. It is
+// not safe for concurrent use.
+type Translator struct {
+	st    *symtab.Table
+	comp  *expr.Compiler
+	cache map[entryKey]*entry
+	gen   uint64
+
+	// conj: per OpenFlow table, the conjunction id ranges in use, by owner
+	// (logical flow UUID).
+	conj map[uint8]map[string]conjRange
+	// groups: group spec (id 0) → id, and the reverse.
+	setSig    map[string]string
+	groupIDs  map[string]uint32
+	groupUsed map[uint32]bool
+	// MinGroup is the first group id; ids up to MaxGroup are allocated.
+	MinGroup, MaxGroup uint32
+}
+
+type entryKey struct {
+	uuid string
+	dp   uint32
+}
+
+type conjRange struct{ base, n uint32 }
+
+type entry struct {
+	gen             uint64
+	pipeline        controller.Pipeline
+	table, prio     int
+	match, actions  string
+	deps            []dep
+	flows           []ofctrl.Flow
+	groups          []ofctrl.Group
+	err             error
+	conjTable       uint8
+	conjBase, conjN uint32
+	hasConj         bool
+	router          bool
+}
+
+// dep is one outside fact a translation depended on.
+type dep struct {
+	kind  depKind
+	name  string
+	value string
+}
+
+type depKind uint8
+
+const (
+	depPort depKind = iota
+	depAddrSet
+	depPortGroup
+	depResident
+)
+
+// New returns a Translator for the default logical symbol table. Group ids
+// are allocated from 1 up.
+func New() *Translator {
+	st := symtab.Default()
+	return &Translator{
+		st: st, comp: expr.NewCompiler(st),
+		cache:    map[entryKey]*entry{},
+		conj:     map[uint8]map[string]conjRange{},
+		groupIDs: map[string]uint32{}, groupUsed: map[uint32]bool{},
+		MinGroup: 1, MaxGroup: 0xffffff00,
+	}
+}
+
+// run holds per-Translate memoized facts.
+type run struct {
+	env      *Env
+	setHash  map[string]string
+	pgHash   map[string]string
+	groupRef map[uint32]bool
+}
+
+func hashList(l []string) string {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	h := fnv.New64a()
+	for _, x := range s {
+		h.Write([]byte(x))
+		h.Write([]byte{0})
+	}
+	return strconv.FormatUint(h.Sum64(), 16) + "/" + strconv.Itoa(len(s))
+}
+
+func (r *run) value(kind depKind, dp *Datapath, name string) string {
+	switch kind {
+	case depPort:
+		if k, ok := dp.Ports[name]; ok {
+			return strconv.FormatUint(uint64(k), 10)
+		}
+		return "-"
+	case depAddrSet:
+		if v, ok := r.setHash[name]; ok {
+			return v
+		}
+		v := "-"
+		if l, ok := r.env.AddressSets[name]; ok {
+			v = hashList(l)
+		}
+		r.setHash[name] = v
+		return v
+	case depPortGroup:
+		if v, ok := r.pgHash[name]; ok {
+			return v
+		}
+		v := "-"
+		if l, ok := r.env.PortGroups[name]; ok {
+			v = hashList(l)
+		}
+		r.pgHash[name] = v
+		return v
+	case depResident:
+		if r.env.Resident[name] {
+			return "1"
+		}
+		return "0"
+	}
+	return ""
+}
+
+// Cookie returns the cookie of a logical flow: the first 32 bits of its
+// UUID (0 if the UUID does not start with 8 hex digits).
+func Cookie(uuid string) uint64 {
+	if len(uuid) < 8 {
+		return 0
+	}
+	b, err := hex.DecodeString(uuid[:8])
+	if err != nil {
+		return 0
+	}
+	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+}
+
+// Translate translates flows for env. Flows are processed in UUID order, so
+// results (conjunction ids, group ids) do not depend on the input order.
+func (t *Translator) Translate(flows []Flow, env *Env) *Output {
+	t.gen++
+	r := &run{env: env, setHash: map[string]string{}, pgHash: map[string]string{}, groupRef: map[uint32]bool{}}
+	// The expression compiler caches address set contents: start afresh
+	// when any set or port group changed.
+	sig := make(map[string]string, len(env.AddressSets)+len(env.PortGroups))
+	for n := range env.AddressSets {
+		sig["$"+n] = r.value(depAddrSet, nil, n)
+	}
+	for n := range env.PortGroups {
+		sig["@"+n] = r.value(depPortGroup, nil, n)
+	}
+	if !maps.Equal(sig, t.setSig) {
+		t.comp.Reset()
+		t.setSig = sig
+	}
+	out := &Output{}
+	order := make([]int, len(flows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(flows[a].UUID, flows[b].UUID) })
+	// Phase 1: reuse valid cache entries (so their conjunction ranges stay
+	// reserved), collect the rest.
+	type todo struct {
+		f  *Flow
+		dp *Datapath
+	}
+	var work []todo
+	for _, i := range order {
+		f := &flows[i]
+		for _, dk := range f.Datapaths {
+			dp, ok := env.Datapaths[dk]
+			if !ok {
+				out.Skipped++
+				continue
+			}
+			k := entryKey{f.UUID, dk}
+			if e, ok := t.cache[k]; ok && e.valid(f, dp, r) {
+				e.gen = t.gen
+				out.Reused++
+				continue
+			}
+			work = append(work, todo{f, dp})
+		}
+	}
+	// Forget what is no longer wanted: stale entries release their
+	// conjunction ids before new flows allocate.
+	for k, e := range t.cache {
+		if e.gen != t.gen {
+			delete(t.cache, k)
+		}
+	}
+	t.rebuildConj()
+	for _, w := range work {
+		e := t.compile(w.f, w.dp, r)
+		e.gen = t.gen
+		t.cache[entryKey{w.f.UUID, w.dp.Key}] = e
+		out.Compiled++
+	}
+	// Phase 2: collect, merging conjunction-only flows with one key.
+	keys := make([]entryKey, 0, len(t.cache))
+	for k := range t.cache {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b entryKey) int { return cmp.Or(cmp.Compare(a.uuid, b.uuid), cmp.Compare(a.dp, b.dp)) })
+	seen := make(map[ofctrl.FlowKey]int, len(t.cache)*2)
+	seenGroup := map[uint32]bool{}
+	for _, k := range keys {
+		e := t.cache[k]
+		if e.err != nil {
+			out.Errors = append(out.Errors, Error{UUID: k.uuid, Datapath: k.dp, Match: e.match, Actions: e.actions, Err: e.err})
+			continue
+		}
+		for _, fl := range e.flows {
+			if i, ok := seen[fl.Key()]; ok {
+				old := &out.Flows[i]
+				if isConjOnly(old.Actions) && isConjOnly(fl.Actions) {
+					if !strings.Contains(old.Actions, fl.Actions) {
+						old.Actions += "," + fl.Actions
+					}
+					continue
+				}
+				if old.Actions != fl.Actions || old.Cookie != fl.Cookie {
+					out.Errors = append(out.Errors, Error{UUID: k.uuid, Datapath: k.dp, Match: e.match, Actions: e.actions,
+						Err: fmt.Errorf("OpenFlow flow %q duplicates one of another logical flow (cookie %#x); kept that one", fl.String(), old.Cookie)})
+				}
+				continue
+			}
+			seen[fl.Key()] = len(out.Flows)
+			out.Flows = append(out.Flows, fl)
+		}
+		for _, g := range e.groups {
+			r.groupRef[g.ID] = true
+			if !seenGroup[g.ID] {
+				seenGroup[g.ID] = true
+				out.Groups = append(out.Groups, g)
+			}
+		}
+	}
+	// Free group ids nobody refers to any more.
+	for spec, id := range t.groupIDs {
+		if !r.groupRef[id] {
+			delete(t.groupIDs, spec)
+			delete(t.groupUsed, id)
+		}
+	}
+	slices.SortFunc(out.Groups, func(a, b ofctrl.Group) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func isConjOnly(actions string) bool {
+	for _, a := range strings.Split(actions, "),") {
+		if !strings.HasPrefix(a, "conjunction(") {
+			return false
+		}
+	}
+	return actions != ""
+}
+
+func (e *entry) valid(f *Flow, dp *Datapath, r *run) bool {
+	if e.pipeline != f.Pipeline || e.table != f.Table || e.prio != f.Priority || e.match != f.Match ||
+		e.actions != f.Actions || e.router != dp.Router {
+		return false
+	}
+	for _, d := range e.deps {
+		if r.value(d.kind, dp, d.name) != d.value {
+			return false
+		}
+	}
+	for _, g := range e.groups {
+		r.groupRef[g.ID] = true
+	}
+	return true
+}
+
+// rebuildConj recomputes the reserved conjunction ranges from the cache.
+func (t *Translator) rebuildConj() {
+	t.conj = map[uint8]map[string]conjRange{}
+	for k, e := range t.cache {
+		if e.hasConj && e.err == nil {
+			m := t.conj[e.conjTable]
+			if m == nil {
+				m = map[string]conjRange{}
+				t.conj[e.conjTable] = m
+			}
+			m[k.uuid] = conjRange{e.conjBase, e.conjN}
+		}
+	}
+}
+
+// conjFree reports whether [base, base+n) is free in table for owner.
+func (t *Translator) conjFree(table uint8, owner string, base, n uint32) bool {
+	if base == 0 || base+n < base {
+		return false
+	}
+	for o, r := range t.conj[table] {
+		if o != owner && base < r.base+r.n && r.base < base+n {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
+	e := &entry{pipeline: f.Pipeline, table: f.Table, prio: f.Priority, match: f.Match, actions: f.Actions, router: dp.Router}
+	rec := map[dep]bool{}
+	record := func(kind depKind, name string) string {
+		v := r.value(kind, dp, name)
+		d := dep{kind, name, v}
+		if !rec[d] {
+			rec[d] = true
+			e.deps = append(e.deps, d)
+		}
+		return v
+	}
+	table, err := controller.LogicalTable(f.Pipeline, f.Table)
+	if err != nil {
+		e.err = err
+		return e
+	}
+	if f.Priority < 0 || f.Priority > 65535 {
+		e.err = fmt.Errorf("priority %d out of range 0..65535", f.Priority)
+		return e
+	}
+	parsed, err := action.Parse(f.Actions, t.st)
+	if err != nil {
+		e.err = fmt.Errorf("actions: %w", err)
+		return e
+	}
+	cookie := Cookie(f.UUID)
+	pl := action.Ingress
+	if f.Pipeline == controller.Egress {
+		pl = action.Egress
+	}
+	dpName := strconv.FormatUint(uint64(dp.Key), 10)
+	params := &action.EncodeParams{
+		Pipeline: pl,
+		Table:    f.Table,
+		TableMap: func(p action.Pipeline, n int) (int, bool) {
+			cp := controller.Ingress
+			if p == action.Egress {
+				cp = controller.Egress
+			}
+			t, err := controller.LogicalTable(cp, n)
+			return int(t), err == nil
+		},
+		OutputTable:     int(controller.OutputTable(f.Pipeline)),
+		MACBindingTable: int(controller.TableMACBinding),
+		Datapath:        dpName,
+		LookupPort: func(d, name string) (uint32, bool) {
+			if d != dpName {
+				return 0, false
+			}
+			if record(depPort, name) == "-" {
+				return 0, false
+			}
+			return dp.Ports[name], true
+		},
+		AllocGroup: func(g of.Group) (uint32, error) {
+			return t.allocGroup(g.String())
+		},
+		Router: dp.Router,
+	}
+	enc, err := action.Encode(parsed.Actions, params)
+	if err != nil {
+		e.err = fmt.Errorf("actions: %w", err)
+		return e
+	}
+	for _, g := range enc.Groups {
+		og := ofctrl.Group{ID: g.ID, Spec: groupSpec(g)}
+		e.groups = append(e.groups, og)
+		r.groupRef[g.ID] = true
+	}
+	match := f.Match
+	if len(parsed.Prereqs) > 0 {
+		var sb strings.Builder
+		sb.WriteString("(")
+		sb.WriteString(match)
+		sb.WriteString(")")
+		for _, p := range parsed.Prereqs {
+			sb.WriteString(" && (")
+			sb.WriteString(p)
+			sb.WriteString(")")
+		}
+		match = sb.String()
+	}
+	opts := &expr.Options{
+		Ports: func(name string) (uint32, bool) {
+			if record(depPort, name) == "-" {
+				return 0, false
+			}
+			return dp.Ports[name], true
+		},
+		AddressSets: func(name string) ([]string, bool) {
+			record(depAddrSet, name)
+			l, ok := r.env.AddressSets[name]
+			return l, ok
+		},
+		PortGroups: func(name string) ([]string, bool) {
+			record(depPortGroup, name)
+			l, ok := r.env.PortGroups[name]
+			return l, ok
+		},
+		ChassisResident: func(port string) bool { return record(depResident, port) == "1" },
+		ConjIDBase:      uint32(cookie),
+	}
+	if opts.ConjIDBase == 0 {
+		opts.ConjIDBase = 1
+	}
+	// Address sets and port groups are dependencies even when the
+	// compiler answers them from its cache.
+	if strings.ContainsAny(match, "$@") {
+		if toks, err := lex.Tokenize(match); err == nil {
+			for _, tok := range toks {
+				switch tok.Kind {
+				case lex.Macro:
+					record(depAddrSet, tok.Str)
+				case lex.PortGroup:
+					record(depPortGroup, tok.Str)
+				}
+			}
+		}
+	}
+	ex, err := expr.Parse(match, t.st)
+	if err != nil {
+		e.err = fmt.Errorf("match: %w", err)
+		return e
+	}
+	res, err := t.comp.Compile(ex, opts)
+	if err != nil {
+		e.err = fmt.Errorf("match: %w", err)
+		return e
+	}
+	if n := uint32(res.NConj()); n > 0 {
+		base := opts.ConjIDBase
+		if !t.conjFree(table, f.UUID, base, n) {
+			// Probe for a free range (deterministically from the cookie).
+			for b := base + n; ; b += n {
+				if b == 0 || b+n < b {
+					b = 1
+				}
+				if t.conjFree(table, f.UUID, b, n) {
+					base = b
+					break
+				}
+			}
+			opts.ConjIDBase = base
+			if res, err = t.comp.Compile(ex, opts); err != nil {
+				e.err = fmt.Errorf("match: %w", err)
+				return e
+			}
+		}
+		e.hasConj, e.conjTable, e.conjBase, e.conjN = true, table, base, n
+		m := t.conj[table]
+		if m == nil {
+			m = map[string]conjRange{}
+			t.conj[table] = m
+		}
+		m[f.UUID] = conjRange{base, n}
+	}
+	var base of.Match
+	base.Set(symtab.DatapathField, bits.From64(uint64(dp.Key)), bits.Ones(64))
+	ofs := res.Flows(table, uint16(f.Priority), cookie, base, enc.Actions)
+	e.flows = make([]ofctrl.Flow, len(ofs))
+	for i := range ofs {
+		e.flows[i] = OFText(&ofs[i])
+	}
+	return e
+}
+
+func (t *Translator) allocGroup(spec string) (uint32, error) {
+	if id, ok := t.groupIDs[spec]; ok {
+		return id, nil
+	}
+	for id := t.MinGroup; id <= t.MaxGroup && id != 0; id++ {
+		if !t.groupUsed[id] {
+			t.groupUsed[id] = true
+			t.groupIDs[spec] = id
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("group ids %d..%d exhausted", t.MinGroup, t.MaxGroup)
+}
+
+// groupSpec is an of.Group's add-group text without "group_id=N,".
+func groupSpec(g of.Group) string {
+	s := g.String()
+	if strings.HasPrefix(s, "group_id=") {
+		if i := strings.IndexByte(s, ','); i >= 0 {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+// OFText converts a typed flow to the text form controller/ofctrl installs.
+func OFText(f *of.Flow) ofctrl.Flow {
+	return ofctrl.Flow{
+		Table:    f.Table,
+		Priority: f.Priority,
+		Cookie:   f.Cookie,
+		Match:    f.Match.String(),
+		Actions:  of.ActionsString(f.Actions),
+	}
+}
