@@ -37,7 +37,7 @@ func testFlows() []Flow {
 
 func testEnv() *Env {
 	return &Env{
-		Datapaths: map[uint32]*Datapath{1: {Key: 1, Ports: map[string]uint32{"a": 1, "b": 2, "_MC_flood": 32768}}},
+		Datapaths:   map[uint32]*Datapath{1: {Key: 1, Ports: map[string]uint32{"a": 1, "b": 2, "_MC_flood": 32768}}},
 		AddressSets: map[string][]string{"as1": {"10.1.0.1", "10.1.0.2"}},
 		Resident:    map[string]bool{"a": true},
 	}
