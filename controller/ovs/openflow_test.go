@@ -283,11 +283,22 @@ func TestOpenFlowRecoversLostFlows(t *testing.T) {
 	if n := flowCount(t, v); n != len(flows) {
 		t.Fatalf("flow_count = %d, want %d", n, len(flows))
 	}
-	if got := metricValue(t, m.FullReads); got != 2 {
-		t.Errorf("full reads = %v, want 2 (start-up + after wipe)", got)
+	// A real ovs-vswitchd restart loses every flow and group too.
+	if err := v.RestartVswitchd(); err != nil {
+		t.Fatal(err)
 	}
-	if got := metricValue(t, m.FlowMods.WithLabelValues("add")); got != float64(2*len(flows)) {
-		t.Errorf("flow adds = %v, want %d", got, 2*len(flows))
+	res = mustSync(t, of, flows, groups)
+	if len(res.Diff.AddFlows) != len(flows) || len(res.Diff.AddGroups) != len(groups) {
+		t.Fatalf("after vswitchd restart: %s", res.Diff)
+	}
+	if n := flowCount(t, v); n != len(flows) {
+		t.Fatalf("flow_count after restart = %d, want %d", n, len(flows))
+	}
+	if got := metricValue(t, m.FullReads); got != 3 {
+		t.Errorf("full reads = %v, want 3 (start-up, after wipe, after restart)", got)
+	}
+	if got := metricValue(t, m.FlowMods.WithLabelValues("add")); got != float64(3*len(flows)) {
+		t.Errorf("flow adds = %v, want %d", got, 3*len(flows))
 	}
 	if got := metricValue(t, m.InstalledFlows); got != float64(len(flows)) {
 		t.Errorf("installed gauge = %v", got)

@@ -175,11 +175,7 @@ func New(o Options) (v *OVS, err error) {
 		}
 		v.netns, v.ownNetns = name, true
 	}
-	if _, err := v.run(true, "ovs-vswitchd", "unix:"+v.DBSock(),
-		"--unixctl="+filepath.Join(dir, "ovs-vswitchd.ctl"),
-		"--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"),
-		"--detach", "--no-chdir", "-vconsole:off",
-		"--log-file="+filepath.Join(dir, "ovs-vswitchd.log")); err != nil {
+	if err := v.startVswitchd(); err != nil {
 		return v, err
 	}
 	for _, br := range o.Bridges {
@@ -188,6 +184,35 @@ func New(o Options) (v *OVS, err error) {
 		}
 	}
 	return v, nil
+}
+
+func (v *OVS) startVswitchd() error {
+	_, err := v.run(true, "ovs-vswitchd", "unix:"+v.DBSock(),
+		"--unixctl="+filepath.Join(v.dir, "ovs-vswitchd.ctl"),
+		"--pidfile="+filepath.Join(v.dir, "ovs-vswitchd.pid"),
+		"--detach", "--no-chdir", "-vconsole:off",
+		"--log-file="+filepath.Join(v.dir, "ovs-vswitchd.log"))
+	return err
+}
+
+// RestartVswitchd stops ovs-vswitchd (by pid, without deleting its ports, as
+// a crash or an upgrade would) and starts it again; it returns once the new
+// one has applied the database. All OpenFlow flows and groups are lost.
+func (v *OVS) RestartVswitchd() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stopped {
+		return errors.New("instance stopped")
+	}
+	pid, err := ReadPidfile(filepath.Join(v.dir, "ovs-vswitchd.pid"))
+	if err != nil {
+		return err
+	}
+	if err := StopPid(pid, 5*time.Second); err != nil {
+		return err
+	}
+	// --detach returns once the new daemon has applied the database.
+	return v.startVswitchd()
 }
 
 // Dir is the instance directory (OVS_RUNDIR = OVS_DBDIR = OVS_LOGDIR).

@@ -96,6 +96,24 @@ func TestPrivateNetns(t *testing.T) {
 	}
 }
 
+func TestRestartVswitchd(t *testing.T) {
+	v := Start(t, Options{PrivateNetns: true, Bridges: []string{"br-int"}})
+	if _, err := v.Ofctl("add-flow", "br-int", "table=1,actions=drop"); err != nil {
+		t.Fatal(err)
+	}
+	old := v.Pids()["ovs-vswitchd"]
+	if err := v.RestartVswitchd(); err != nil {
+		t.Fatal(err)
+	}
+	if now := v.Pids()["ovs-vswitchd"]; now == old || !Alive(now) || Alive(old) {
+		t.Fatalf("pids: old %d, new %d", old, now)
+	}
+	out, err := v.Ofctl("dump-flows", "--no-stats", "br-int")
+	if err != nil || strings.Contains(out, "table=1") {
+		t.Fatalf("after restart: %q, %v (flows must be gone)", out, err)
+	}
+}
+
 func TestOnlyDB(t *testing.T) {
 	v := Start(t, Options{NoVswitchd: true})
 	if _, err := v.Vsctl("--no-wait", "add-br", "br-x"); err != nil {
