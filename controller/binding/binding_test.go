@@ -1,0 +1,97 @@
+package binding
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func decisions(r *Result) string {
+	var parts []string
+	for _, d := range r.Decisions {
+		parts = append(parts, d.Action.String()+":"+d.Port.LogicalPort)
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestDecide(t *testing.T) {
+	in := &Input{
+		Chassis:     "ch2",
+		Hostname:    "host2",
+		Ifaces:      map[string]bool{"a": true, "b": true, "c": false, "d": true, "e": true, "f": true, "g": true, "h": true, "new": true},
+		LiveChassis: map[string]bool{"ch1": true, "ch2": true, "ch3": true},
+		Ports: []Port{
+			{LogicalPort: "a"},                                                     // unbound, local → claim
+			{LogicalPort: "b", Chassis: "ch2", Up: true},                           // ours, up → nothing
+			{LogicalPort: "c", Chassis: "ch2", Up: true},                           // ours, no ofport yet → keep
+			{LogicalPort: "d", Chassis: "ch1"},                                     // live ch1 sorts first → conflict, yield
+			{LogicalPort: "e", Chassis: "ch3"},                                     // ch3 sorts after us → take it
+			{LogicalPort: "f", Chassis: "gone"},                                    // dead chassis → take it
+			{LogicalPort: "g", RequestedChassis: "ch1"},                            // requested elsewhere → no claim
+			{LogicalPort: "h", Chassis: "ch1", RequestedChassis: "host2"},          // requested us by hostname → take it
+			{LogicalPort: "i", Chassis: "ch2", Up: true},                           // ours, no interface → release
+			{LogicalPort: "j", Chassis: "ch2"},                                     // …
+			{LogicalPort: "k", Chassis: "ch2", Type: "patch"},                      // not a VIF → ignored
+			{LogicalPort: "l", Chassis: "ch2", Up: false, RequestedChassis: "ch9"}, // requested elsewhere → release
+			{LogicalPort: "m", Chassis: "ch2", Up: false},                          // ours, no iface → release
+		},
+	}
+	in.Ifaces["m"] = false
+	delete(in.Ifaces, "m")
+	in.Ifaces["b2"] = true
+	in.Ports = append(in.Ports, Port{LogicalPort: "b2", Chassis: "ch2"}) // ours, not up → set-up
+	r := Decide(in)
+	want := "claim:a set-up:b2 claim:e claim:f claim:h release:i release:j release:l release:m"
+	if got := decisions(r); got != want {
+		t.Errorf("decisions\n got %s\nwant %s", got, want)
+	}
+	if len(r.Conflicts) != 1 || r.Conflicts[0].Holder != "ch1" || r.Conflicts[0].LogicalPort != "d" ||
+		!strings.Contains(r.Conflicts[0].String(), "ch1 keeps it") {
+		t.Errorf("conflicts = %v", r.Conflicts)
+	}
+	if fmt.Sprint(r.Unknown) != "[new]" {
+		t.Errorf("unknown = %v", r.Unknown)
+	}
+	for _, p := range []string{"a", "b", "b2", "e", "f", "h"} {
+		if !r.Bound[p] {
+			t.Errorf("%s not bound", p)
+		}
+	}
+	for _, p := range []string{"c", "d", "g", "i"} {
+		if r.Bound[p] {
+			t.Errorf("%s bound", p)
+		}
+	}
+}
+
+// TestConflictConverges plays two chassis that both have an interface for
+// one port against a shared Port_Binding until nothing changes: the port
+// ends on the chassis whose name sorts first, whoever claimed first.
+func TestConflictConverges(t *testing.T) {
+	for _, first := range []string{"ch-a", "ch-b"} {
+		pb := Port{LogicalPort: "p", Chassis: first}
+		live := map[string]bool{"ch-a": true, "ch-b": true}
+		for round := 0; round < 10; round++ {
+			changed := false
+			for _, ch := range []string{"ch-b", "ch-a"} {
+				r := Decide(&Input{Chassis: ch, Ifaces: map[string]bool{"p": true}, LiveChassis: live, Ports: []Port{pb}})
+				for _, d := range r.Decisions {
+					switch d.Action {
+					case Claim:
+						pb.Chassis, pb.Up, changed = ch, true, true
+					case SetUp:
+						pb.Up, changed = true, true
+					case Release:
+						pb.Chassis, pb.Up, changed = "", false, true
+					}
+				}
+			}
+			if !changed {
+				break
+			}
+		}
+		if pb.Chassis != "ch-a" || !pb.Up {
+			t.Errorf("first claimed by %s: ended on %q up=%v, want ch-a up", first, pb.Chassis, pb.Up)
+		}
+	}
+}
