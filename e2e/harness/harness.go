@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -336,6 +337,68 @@ func (c *Chassis) AddPod(s PodSpec) (*Pod, error) {
 		return nil, fmt.Errorf("pod %s: ofport %q", s.Name, strings.TrimSpace(out))
 	}
 	return p, nil
+}
+
+// WaitReachable pings dst once per attempt until one answer arrives or
+// timeout passes (for when a controller is still programming flows).
+func (p *Pod) WaitReachable(dst netip.Addr, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := p.PingInterval(dst, 1, 200*time.Millisecond)
+		if err == nil && r.Received == 1 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s cannot reach %s after %v (last: %+v, %v)", p.Name, dst, timeout, r, err)
+		}
+	}
+}
+
+// Delete removes the pod: its OVS port (so the controller sees the VIF go
+// away) and its namespace.
+func (p *Pod) Delete() error {
+	t := p.Chassis.topo
+	if _, err := p.Chassis.OVS.Vsctl("--if-exists", "del-port", "br-int", p.Port); err != nil {
+		return err
+	}
+	if err := run("ip", "netns", "del", p.Netns); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, ns := range t.netns {
+		if ns == p.Netns {
+			t.netns = append(t.netns[:i:i], t.netns[i+1:]...)
+			break
+		}
+	}
+	for i, q := range t.pods {
+		if q == p {
+			t.pods = append(t.pods[:i:i], t.pods[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+// RepoRoot returns the directory of the govn module (where go.mod is),
+// searching upwards from the working directory; e2e tests use it to find
+// bin/govn.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/govn/govn\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod of github.com/govn/govn not found above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // Exec runs a command inside the pod namespace.

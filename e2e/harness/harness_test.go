@@ -221,6 +221,19 @@ func TestProcessAndTeardown(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	q, err := ch.AddPod(PodSpec{Name: "y", IfaceID: "lsp-y", IP: netip.MustParsePrefix("10.1.0.2/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := ch.OVS.Vsctl("list-ports", "br-int"); strings.Contains(out, "vy") || !strings.Contains(out, "vx") {
+		t.Fatalf("ports after deleting pod y: %q", out)
+	}
+	if root, err := RepoRoot(); err != nil || root == "" {
+		t.Fatalf("RepoRoot: %q, %v", root, err)
+	}
 	pids := ch.OVS.Pids()
 	prefix := topo.Prefix
 	dir := topo.Dir
