@@ -195,15 +195,19 @@ func compatible(m *of.Match, f of.Field, x vm) bool {
 // dimensions on the same field, drops alternatives that contradict the
 // fixed match, and turns one-alternative dimensions into fixed tests. It
 // returns false if the clause matches nothing.
-func finish(c *clause) bool {
+func finish(c *clause, budget *int) (bool, error) {
 	if len(c.dims) == 0 {
-		return true
+		return true, nil
 	}
 	var dims []dim
 	for _, d := range c.dims {
 		merged := false
 		for i := range dims {
 			if dims[i].f == d.f {
+				*budget -= len(dims[i].alts) * len(d.alts)
+				if *budget < 0 {
+					return false, errTooBig
+				}
 				dims[i].alts = intersectAlts(dims[i].alts, d.alts)
 				merged = true
 				break
@@ -233,10 +237,10 @@ func finish(c *clause) bool {
 		}
 		switch len(alts) {
 		case 0:
-			return false
+			return false, nil
 		case 1:
 			if !c.fixed.Set(d.f, alts[0].v, alts[0].m) {
-				return false
+				return false, nil
 			}
 			c.syms = append(c.syms[:len(c.syms):len(c.syms)], d.sym)
 		default:
@@ -255,10 +259,10 @@ func finish(c *clause) bool {
 			}
 		}
 		if !ok {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 func intersectAlts(a, b []vm) []vm {
@@ -323,9 +327,21 @@ func normalClauses(e *Expr) ([]clause, error) {
 		return nil, z.err
 	}
 	out := cs[:0]
+	budget := 4 * MaxClauses
 	for i := range cs {
-		if finish(&cs[i]) {
+		budget -= 1 + len(cs[i].dims)
+		ok, err := finish(&cs[i], &budget)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, cs[i])
+			for _, d := range cs[i].dims {
+				budget -= len(d.alts)
+			}
+			if budget < 0 {
+				return nil, errTooBig
+			}
 		}
 	}
 	// Dimensions on prerequisite fields never reach here (collapseOr keeps
