@@ -198,3 +198,28 @@ func TestParseBundleError(t *testing.T) {
 		t.Fatal("connection error parsed as a rejected mod")
 	}
 }
+
+func TestTLVMap(t *testing.T) {
+	m, err := ParseTLVMap("{class=0x102,type=0x80,len=4}->tun_metadata0")
+	if err != nil || m != (TLVMap{Class: 0x102, Type: 0x80, Len: 4, Field: "tun_metadata0"}) {
+		t.Fatalf("%+v, %v", m, err)
+	}
+	if m.String() != "{class=0x102,type=0x80,len=4}->tun_metadata0" {
+		t.Fatalf("String = %s", m)
+	}
+	for _, bad := range []string{"{class=0x102,type=0x80,len=3}->tun_metadata0", "{class=0x10200,type=0x80,len=4}->tun_metadata0",
+		"{class=0x102,type=0x80,len=4}->tun_metadata64", "class=1", "{class=0x102,type=0x800,len=4}->tun_metadata0"} {
+		if _, err := ParseTLVMap(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	// Real ovs-ofctl 3.1 output.
+	out := "NXT_TLV_TABLE_REPLY (OF1.5) (xid=0x2):\n max option space=256 max fields=64\n allocated option space=4\n\n mapping table:\n  class  type  length  match field\n ------  ----  ------  --------------\n  0x102  0x80       4  tun_metadata0\n"
+	maps, err := ParseDumpTLVMap(out)
+	if err != nil || len(maps) != 1 || maps[0] != m {
+		t.Fatalf("dump: %+v, %v", maps, err)
+	}
+	if maps, err := ParseDumpTLVMap(strings.Replace(out, "  0x102  0x80       4  tun_metadata0\n", "", 1)); err != nil || len(maps) != 0 {
+		t.Fatalf("empty dump: %+v, %v", maps, err)
+	}
+}

@@ -51,6 +51,7 @@ type OpenFlow struct {
 
 	mu sync.Mutex
 
+	tlvMaps    []ofctrl.TLVMap
 	installed  *ofctrl.State // nil: unknown, re-read from the switch
 	flowNorm   map[ofctrl.Flow]ofctrl.Flow
 	groupNorm  map[ofctrl.Group]ofctrl.Group
@@ -80,6 +81,51 @@ func (o *OpenFlow) SetMetrics(m *Metrics) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.metrics = m
+}
+
+// SetTLVMaps sets the Geneve option mappings (tun_metadataN) the flows need.
+// They are ensured before flows are installed after every (re)read of the
+// switch, since ovs-vswitchd forgets them when it restarts.
+func (o *OpenFlow) SetTLVMaps(maps ...ofctrl.TLVMap) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tlvMaps = append([]ofctrl.TLVMap(nil), maps...)
+	o.installed = nil
+}
+
+// ensureTLVMaps adds the missing TLV mappings; a field already mapped to
+// another option is an error.
+func (o *OpenFlow) ensureTLVMaps(ctx context.Context) error {
+	if len(o.tlvMaps) == 0 {
+		return nil
+	}
+	out, err := o.output(ctx, "-O", "OpenFlow15", "dump-tlv-map", o.target)
+	if err != nil {
+		return err
+	}
+	have, err := ofctrl.ParseDumpTLVMap(out)
+	if err != nil {
+		return err
+	}
+	var add []string
+	for _, m := range o.tlvMaps {
+		found := false
+		for _, h := range have {
+			if h == m {
+				found = true
+			} else if h.Field == m.Field || (h.Class == m.Class && h.Type == m.Type) {
+				return fmt.Errorf("tlv map %s conflicts with installed %s", m, h)
+			}
+		}
+		if !found {
+			add = append(add, m.String())
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	_, err = o.output(ctx, "-O", "OpenFlow15", "add-tlv-map", o.target, strings.Join(add, ","))
+	return err
 }
 
 // Invalidate drops the installed-state cache: the next Sync re-reads the
@@ -157,6 +203,9 @@ func (o *OpenFlow) Sync(ctx context.Context, flows []ofctrl.Flow, groups []ofctr
 		}
 	}
 	if o.installed == nil {
+		if err := o.ensureTLVMaps(ctx); err != nil {
+			return res, err
+		}
 		st, err := o.ReadInstalled(ctx)
 		if err != nil {
 			return res, err

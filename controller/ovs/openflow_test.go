@@ -267,7 +267,15 @@ func TestOpenFlowRecoversLostFlows(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	of.SetMetrics(m)
+	tlv, err := ofctrl.ParseTLVMap("{class=0x102,type=0x80,len=4}->tun_metadata0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	of.SetTLVMaps(tlv)
 	flows, groups := sampleFlows()
+	// A flow that needs the Geneve option mapping.
+	flows = append(flows, ofctrl.Flow{Table: 30, Priority: 100, Cookie: 0x30, Match: "tun_id=0x5,tun_metadata0=0x10002/0x7fffffff",
+		Actions: "move:NXM_NX_TUN_METADATA0[16..30]->NXM_NX_REG14[0..14],resubmit(,31)"})
 	mustSync(t, of, flows, groups)
 	// Someone (or an ovs-vswitchd restart) wipes the bridge.
 	if _, err := v.Ofctl("-O", "OpenFlow15", "del-flows", "br-int"); err != nil {
@@ -293,6 +301,18 @@ func TestOpenFlowRecoversLostFlows(t *testing.T) {
 	}
 	if n := flowCount(t, v); n != len(flows) {
 		t.Fatalf("flow_count after restart = %d, want %d", n, len(flows))
+	}
+	if out, err := v.Ofctl("-O", "OpenFlow15", "dump-tlv-map", "br-int"); err != nil || !strings.Contains(out, "0x102  0x80       4  tun_metadata0") {
+		t.Fatalf("tlv map after restart: %q, %v", out, err)
+	}
+	// Restart reconcile of the tun_metadata flow is exact too.
+	of2, err := NewOpenFlow(v.MgmtSock("br-int"), ofctrl.DefaultOwner, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	of2.SetTLVMaps(tlv)
+	if res := mustSync(t, of2, flows, groups); !res.Diff.Empty() {
+		t.Fatalf("restart reconcile with tun_metadata: %s", res.Diff)
 	}
 	if got := metricValue(t, m.FullReads); got != 3 {
 		t.Errorf("full reads = %v, want 3 (start-up, after wipe, after restart)", got)
