@@ -363,35 +363,54 @@ func (o *OpenFlow) normalizeFlows(ctx context.Context, flows []ofctrl.Flow) ([]o
 			todo = append(todo, f)
 		}
 	}
+	// parse-flows stops at the first bad line. On an error at line k of the
+	// remaining flows, lines 1..k-1 are good: parse them alone, reject line
+	// k, and continue after it, so each bad flow costs two runs over a
+	// prefix rather than a re-run of everything.
 	var rejected []Rejected
-	for len(todo) > 0 {
-		stdout, stderr, err := o.run(ctx, ofctrl.NormalizeInput(todo), "-O", "OpenFlow15", "parse-flows", "-")
+	record := func(seg []ofctrl.Flow, stdout string) error {
+		matches, actions, err := ofctrl.ParseFlowMods(stdout, len(seg))
 		if err != nil {
-			m := parseErrLine.FindStringSubmatch(stderr)
-			if m == nil {
-				return nil, nil, err
-			}
-			line, _ := strconv.Atoi(m[1])
-			if line < 1 || line > len(todo) {
-				return nil, nil, err
-			}
-			bad := todo[line-1]
-			rejected = append(rejected, Rejected{Flow: &bad, Err: errors.New(m[2])})
-			delete(next, bad)
-			todo = append(todo[:line-1:line-1], todo[line:]...)
-			continue
+			return err
 		}
-		matches, actions, err := ofctrl.ParseFlowMods(stdout, len(todo))
-		if err != nil {
-			return nil, nil, err
-		}
-		for i, f := range todo {
+		for i, f := range seg {
 			n := f
 			n.Match, n.Actions = matches[i], actions[i]
 			next[f] = n
 			out = append(out, n)
 		}
-		break
+		return nil
+	}
+	for len(todo) > 0 {
+		stdout, stderr, err := o.run(ctx, ofctrl.NormalizeInput(todo), "-O", "OpenFlow15", "parse-flows", "-")
+		if err == nil {
+			if err := record(todo, stdout); err != nil {
+				return nil, nil, err
+			}
+			break
+		}
+		m := parseErrLine.FindStringSubmatch(stderr)
+		if m == nil {
+			return nil, nil, err
+		}
+		line, _ := strconv.Atoi(m[1])
+		if line < 1 || line > len(todo) {
+			return nil, nil, err
+		}
+		if line > 1 {
+			good := todo[:line-1]
+			stdout, _, err := o.run(ctx, ofctrl.NormalizeInput(good), "-O", "OpenFlow15", "parse-flows", "-")
+			if err != nil {
+				return nil, nil, fmt.Errorf("re-parsing the flows before a bad one: %w", err)
+			}
+			if err := record(good, stdout); err != nil {
+				return nil, nil, err
+			}
+		}
+		bad := todo[line-1]
+		rejected = append(rejected, Rejected{Flow: &bad, Err: errors.New(m[2])})
+		delete(next, bad)
+		todo = todo[line:]
 	}
 	o.flowNorm = next
 	return out, rejected, nil

@@ -174,22 +174,25 @@ func TestOpenFlowRejects(t *testing.T) {
 	}
 	good := ofctrl.Flow{Table: 1, Priority: 1, Cookie: 1, Match: "ip", Actions: "output:1"}
 	flows := []ofctrl.Flow{
+		{Table: 1, Priority: 9, Cookie: 9, Match: "ipy", Actions: "drop"}, // parse error, first line
 		good,
 		{Table: 1, Priority: 2, Cookie: 2, Match: "ipx", Actions: "drop"},                // parse error
 		{Table: 1, Priority: 3, Cookie: 3, Match: "ip", Actions: "group:77"},             // rejected by the switch
 		{Table: 1, Priority: 1, Cookie: 1, Match: "ip", Actions: "output:2"},             // conflicts with good
 		{Table: 1, Priority: 4, Cookie: 1 << 62, Match: "arp", Actions: "drop"},          // owner bits
 		{Table: 1, Priority: 5, Cookie: 5, Match: "ip,nw_dst=10.0.0.1", Actions: "drop"}, // fine
+		{Table: 1, Priority: 6, Cookie: 6, Match: "arp", Actions: "output:bogus"},        // parse error, last line
+		{Table: 1, Priority: 7, Cookie: 7, Match: "arp", Actions: "drop"},                // fine
 	}
 	res, err := of.Sync(context.Background(), flows, []ofctrl.Group{{ID: 9, Spec: "type=bogus"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rejected) != 5 {
-		t.Fatalf("rejected %d, want 5: %v", len(res.Rejected), res.Rejected)
+	if len(res.Rejected) != 7 {
+		t.Fatalf("rejected %d, want 7: %v", len(res.Rejected), res.Rejected)
 	}
-	if n := flowCount(t, v); n != 2 {
-		t.Fatalf("flow_count = %d, want 2", n)
+	if n := flowCount(t, v); n != 3 {
+		t.Fatalf("flow_count = %d, want 3", n)
 	}
 	for _, r := range res.Rejected {
 		if r.Error() == "" {
