@@ -259,6 +259,14 @@ func (t *Topology) addChassis(n int, o Options) (*Chassis, error) {
 	return c, nil
 }
 
+// StartProcess starts a tracked process (e.g. `govn controller`) inside the
+// chassis namespace with OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR pointing at the
+// chassis' OVS (its database is at OVS.DBRemote(), br-int's OpenFlow socket
+// at OVS.MgmtSock("br-int")). The log is <Dir>/<chassis>-<name>.log.
+func (c *Chassis) StartProcess(name string, args ...string) (*Process, error) {
+	return c.topo.StartProcess(ProcessSpec{Name: c.Name + "-" + name, Netns: c.Netns, Env: c.OVS.Env(), Args: args})
+}
+
 // Exec runs a command inside the chassis namespace.
 func (c *Chassis) Exec(args ...string) (string, error) { return execIn(c.Netns, args...) }
 

@@ -208,14 +208,14 @@ func TestProcessAndTeardown(t *testing.T) {
 	if _, err := ch.AddPod(PodSpec{Name: "Bad_Name", IP: p.IP}); err == nil {
 		t.Fatal("bad pod name accepted")
 	}
-	// A process inside the chassis namespace sees that namespace.
-	proc, err := topo.StartProcess(ProcessSpec{Name: "sleeper", Netns: ch.Netns,
-		Args: []string{"sh", "-c", "ip -o link show br-phy; exec sleep 600"}})
+	// A process inside the chassis namespace sees that namespace and the
+	// chassis' OVS.
+	proc, err := ch.StartProcess("sleeper", "sh", "-c", "ip -o link show br-phy; ovs-vsctl br-exists br-int && echo has-br-int; exec sleep 600")
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for !strings.Contains(proc.LogTail(3), "br-phy") {
+	for !strings.Contains(proc.LogTail(3), "br-phy") || !strings.Contains(proc.LogTail(3), "has-br-int") {
 		if time.Now().After(deadline) {
 			t.Fatalf("process output: %q", proc.LogTail(3))
 		}
