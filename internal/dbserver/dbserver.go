@@ -41,6 +41,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,6 +120,9 @@ type Server struct {
 func Run(ctx context.Context, cfg Config) error {
 	s, err := Start(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // asked to stop while starting
+		}
 		return err
 	}
 	select {
@@ -609,32 +613,34 @@ func (s *Server) startChild(bin string, remotes []string) error {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_DBDIR="+dir, "OVS_LOGDIR="+dir)
+	// Pdeathsig fires when the OS thread that forked the child exits, not the
+	// process; so fork from a goroutine locked to its thread that lives until
+	// the child is reaped.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
 	}
-	cmd.Stdout = nil
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start ovsdb-server: %w", err)
-	}
-	s.cmd = cmd
-	copied := make(chan struct{})
+	started := make(chan error, 1)
 	go func() {
-		defer close(copied)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start ovsdb-server: %w", err)
+			return
+		}
+		s.cmd = cmd
+		started <- nil
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			s.stderr.add(line)
 			s.log.Warn("ovsdb-server stderr", zap.String("line", line))
 		}
-	}()
-	go func() {
-		<-copied
 		s.waitErr = cmd.Wait()
 		close(s.done)
 	}()
-	return nil
+	return <-started
 }
 
 // waitReady waits until the unix socket accepts connections. It fails early

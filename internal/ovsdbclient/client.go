@@ -23,6 +23,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -48,6 +49,8 @@ type options struct {
 	maxBackoff     time.Duration
 	probe          time.Duration
 	indexes        map[string][]model.ClientIndex
+	metrics        prometheus.Registerer
+	metricsName    string
 }
 
 // WithLogger logs connection events (and libovsdb's own messages at debug level).
@@ -84,6 +87,13 @@ func WithBackoff(initial, max time.Duration) Option {
 // WithInactivityProbe sends an echo after d of silence and reconnects if it
 // fails (0 disables; default 0).
 func WithInactivityProbe(d time.Duration) Option { return func(o *options) { o.probe = d } }
+
+// WithMetrics registers libovsdb's client metrics (govn_ovsdb_client_*,
+// labelled with primary_model and client=name) in reg. name must be unique among
+// the clients registered in reg.
+func WithMetrics(reg prometheus.Registerer, name string) Option {
+	return func(o *options) { o.metrics, o.metricsName = reg, name }
+}
 
 // WithIndexes adds client-side indexes (table → indexes) to the defaults.
 func WithIndexes(ix map[string][]model.ClientIndex) Option {
@@ -123,6 +133,11 @@ func New(ctx context.Context, dbModel model.ClientDBModel, remotes []string,
 	if len(remotes) == 0 {
 		return nil, errors.New("no OVSDB remote given")
 	}
+	for _, t := range o.tables {
+		if _, ok := dbModel.Types()[t]; !ok {
+			return nil, fmt.Errorf("cannot monitor table %q: not in the %s model", t, dbModel.Name())
+		}
+	}
 	log := o.log.With(zap.String("db", dbModel.Name()))
 	dbModel.SetIndexes(o.indexes)
 
@@ -142,6 +157,10 @@ func New(ctx context.Context, dbModel model.ClientDBModel, remotes []string,
 		copts = append(copts, client.WithInactivityCheck(o.probe, o.probe/2, newBackoff()))
 	} else {
 		copts = append(copts, client.WithReconnect(5*time.Second, newBackoff()))
+	}
+	if o.metrics != nil {
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"client": o.metricsName}, o.metrics)
+		copts = append(copts, client.WithMetricsRegistryNamespaceSubsystem(reg, "govn", "ovsdb_client"))
 	}
 	if o.tlsConfig != nil {
 		copts = append(copts, client.WithTLSConfig(o.tlsConfig))
