@@ -115,6 +115,9 @@ func Start(t testing.TB, o Options) *Topology {
 	if o.Logf == nil {
 		o.Logf = t.Logf
 	}
+	if err := Sweep(); err != nil {
+		t.Logf("e2e harness: sweeping leftovers of dead runs: %v", err)
+	}
 	topo, err := New(o)
 	if err != nil {
 		t.Fatalf("e2e harness: %v", err)
@@ -158,6 +161,9 @@ func New(o Options) (topo *Topology, err error) {
 			}
 		}
 	}()
+	if err := topo.writeOwner(); err != nil {
+		return topo, err
+	}
 	topo.Underlay = topo.Prefix + "-ul"
 	if err := topo.addNetns(topo.Underlay); err != nil {
 		return topo, err
@@ -482,6 +488,9 @@ func (t *Topology) StartProcess(s ProcessSpec) (*Process, error) {
 	p, err := StartProcess(s)
 	if err != nil {
 		return nil, err
+	}
+	if err := t.recordProcess(p.Pid); err != nil {
+		t.logf("recording pid %d of %s: %v", p.Pid, p.Name, err)
 	}
 	t.mu.Lock()
 	t.procs = append(t.procs, p)
