@@ -139,6 +139,18 @@ func (e *Engine) Run(nb *NB) RunStats {
 	return st
 }
 
+// MarkAllChanged makes the next SB sync compare every switch and flow
+// (after a failed transaction, with a reloaded SBState).
+func (e *Engine) MarkAllChanged() {
+	for id := range e.sw {
+		e.changedSwitches[id] = true
+	}
+	for k := range e.desired {
+		e.changedKeys[k] = struct{}{}
+	}
+	e.globalChanged = true
+}
+
 // Bad returns every NB row currently skipped, sorted.
 func (e *Engine) Bad() []BadRow {
 	var out []BadRow

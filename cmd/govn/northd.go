@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/govn/govn/northd/run"
+)
+
+func init() {
+	register(func(g *globals) *cobra.Command {
+		var nb, sb, metrics string
+		cmd := &cobra.Command{
+			Use:   "northd",
+			Short: "translate northbound intent into southbound logical flows, datapaths and port bindings",
+			Long: "govn northd watches the northbound database (OVN_Northbound) and keeps the southbound database\n" +
+				"(OVN_Southbound) in step: Datapath_Binding, Port_Binding, Multicast_Group, Logical_Flow,\n" +
+				"Port_Group and Address_Set rows, following ovn-northd(8). It also reports nb_cfg progress\n" +
+				"(sb_cfg, hv_cfg) so that ovn-nbctl --wait=sb/hv work.",
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				log, err := g.logger()
+				if err != nil {
+					return err
+				}
+				defer func() { _ = log.Sync() }()
+				log = log.Named("northd")
+				log.Info("starting", zap.String("nb", nb), zap.String("sb", sb))
+				return run.Run(cmd.Context(), run.Config{
+					NB: strings.Split(nb, ","), SB: strings.Split(sb, ","), MetricsAddr: metrics, Logger: log,
+				})
+			},
+		}
+		f := cmd.Flags()
+		f.StringVar(&nb, "nb", "", "northbound database remote(s), comma-separated (unix:PATH, tcp:IP:PORT, ssl:IP:PORT)")
+		f.StringVar(&sb, "sb", "", "southbound database remote(s), comma-separated")
+		f.StringVar(&metrics, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9477); empty disables")
+		_ = cmd.MarkFlagRequired("nb")
+		_ = cmd.MarkFlagRequired("sb")
+		return cmd
+	})
+}

@@ -1,0 +1,310 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/govn/govn/internal/dbserver"
+	"github.com/govn/govn/internal/dbserver/dbservertest"
+	"github.com/govn/govn/nbdb"
+	"github.com/govn/govn/sbdb"
+)
+
+var (
+	nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: "ovnnb_db", GlobalTable: "NB_Global"}
+	sbDatabase = dbserver.Database{Name: sbdb.DatabaseName, Schema: sbdb.SchemaJSON, Base: "ovnsb_db", GlobalTable: "SB_Global"}
+)
+
+// env is a real NB and SB ovsdb-server plus an in-process northd.
+type env struct {
+	t        *testing.T
+	nb, sb   *dbserver.Server
+	reg      *prometheus.Registry
+	northd   *Northd
+	cancel   context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	lastStat RoundStats
+}
+
+func requireOVN(t *testing.T) {
+	t.Helper()
+	dbservertest.RequireOVS(t)
+	for _, b := range []string{"ovn-nbctl", "ovn-sbctl"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed (apt install ovn-central): %v", b, err)
+		}
+	}
+}
+
+func newEnv(t *testing.T) *env {
+	requireOVN(t)
+	e := &env{t: t}
+	e.nb = dbservertest.Start(t, nbDatabase, "", nil)
+	e.sb = dbservertest.Start(t, sbDatabase, "", nil)
+	// ovn-nbctl --wait needs an NB_Global row; ovn-nbctl init makes it.
+	e.nbctl("init")
+	return e
+}
+
+func (e *env) nbctl(args ...string) string {
+	e.t.Helper()
+	return dbservertest.Run(e.t, "ovn-nbctl", append([]string{"--db=" + e.nb.Endpoint(), "--timeout=20"}, args...)...)
+}
+
+func (e *env) sbctl(args ...string) string {
+	e.t.Helper()
+	return dbservertest.Run(e.t, "ovn-sbctl", append([]string{"--db=" + e.sb.Endpoint()}, args...)...)
+}
+
+func (e *env) start() {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.reg = prometheus.NewRegistry()
+	n, err := Start(ctx, Config{NB: []string{e.nb.Endpoint()}, SB: []string{e.sb.Endpoint()},
+		Logger: zaptest.NewLogger(e.t), Registry: e.reg,
+		OnRound: func(s RoundStats) { e.mu.Lock(); e.lastStat = s; e.mu.Unlock() }})
+	if err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	e.northd, e.cancel, e.done = n, cancel, make(chan struct{})
+	go func() { defer close(e.done); _ = n.Run(ctx) }()
+	e.t.Cleanup(e.stop)
+}
+
+func (e *env) stop() {
+	if e.cancel != nil {
+		e.cancel()
+		<-e.done
+		e.cancel = nil
+	}
+}
+
+// keys returns Datapath_Binding and Port_Binding tunnel keys by name.
+func (e *env) keys() map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(e.sbctl("--bare", "--columns=external_ids,tunnel_key", "list", "Datapath_Binding"), "\n\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		name := ""
+		for _, kv := range f {
+			if strings.HasPrefix(kv, "name=") {
+				name = strings.TrimPrefix(kv, "name=")
+			}
+		}
+		out["dp:"+name] = f[len(f)-1]
+	}
+	for _, l := range strings.Split(e.sbctl("--bare", "--columns=logical_port,tunnel_key", "list", "Port_Binding"), "\n\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 {
+			out["port:"+f[0]] = f[1]
+		}
+	}
+	return out
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// lflows returns ovn-sbctl lflow-list output with runs of spaces squeezed.
+func (e *env) lflows(args ...string) string {
+	return spaces.ReplaceAllString(e.sbctl(append([]string{"lflow-list"}, args...)...), " ")
+}
+
+func TestNbctlWaitSB(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "lsp-add", "sw0", "p1", "--", "lsp-set-addresses", "p1", "00:00:00:00:00:01 10.0.0.1",
+		"--", "lsp-add", "sw0", "p2", "--", "lsp-set-addresses", "p2", "00:00:00:00:00:02 10.0.0.2 fd00::2")
+	fl := e.lflows("sw0")
+	for _, want := range []string{
+		`table=0 (ls_in_check_port_sec), priority=100 , match=(vlan.present), action=(drop;)`,
+		`table=19(ls_in_arp_rsp ), priority=50 , match=(arp.tpa == 10.0.0.1 && arp.op == 1), action=(eth.dst = eth.src; eth.src = 00:00:00:00:00:01; arp.op = 2; arp.tha = arp.sha; arp.sha = 00:00:00:00:00:01; arp.tpa = arp.spa; arp.spa = 10.0.0.1; outport = inport; flags.loopback = 1; output;)`,
+		`table=19(ls_in_arp_rsp ), priority=50 , match=(nd_ns && ip6.dst == {fd00::2, ff02::1:ff00:2} && nd.target == fd00::2)`,
+		`table=25(ls_in_l2_lkup ), priority=50 , match=(eth.dst == 00:00:00:00:00:02), action=(outport = "p2"; output;)`,
+		`table=25(ls_in_l2_lkup ), priority=70 , match=(eth.mcast), action=(outport = "_MC_flood"; output;)`,
+		`table=9 (ls_out_apply_port_sec), priority=0 , match=(1), action=(output;)`,
+	} {
+		if !strings.Contains(fl, want) {
+			t.Errorf("lflow-list lacks %q:\n%s", want, fl)
+		}
+	}
+	if got := e.nbctl("get", "NB_Global", ".", "sb_cfg"); strings.TrimSpace(got) != strings.TrimSpace(e.nbctl("get", "NB_Global", ".", "nb_cfg")) {
+		t.Errorf("sb_cfg %s != nb_cfg", got)
+	}
+	dp := e.sbctl("--bare", "--columns=external_ids", "find", "Datapath_Binding", "external_ids:name=sw0")
+	if !strings.Contains(dp, "logical-switch=") {
+		t.Errorf("Datapath_Binding external_ids: %q", dp)
+	}
+	mc := e.sbctl("--bare", "--columns=name,tunnel_key", "list", "Multicast_Group")
+	if !strings.Contains(mc, "_MC_flood\n32768") {
+		t.Errorf("Multicast_Group: %q", mc)
+	}
+	keys := e.keys()
+	if keys["port:p1"] == keys["port:p2"] || keys["port:p1"] == "" || keys["dp:sw0"] == "" {
+		t.Errorf("tunnel keys: %v", keys)
+	}
+
+	// ACLs, port groups, address sets.
+	e.nbctl("create", "Address_Set", "name=as1", `addresses="10.9.0.1","10.9.0.2"`)
+	e.nbctl("pg-add", "pg1", "p1", "p2")
+	e.nbctl("--wait=sb", "acl-add", "sw0", "from-lport", "1001", "ip4.src == $as1", "allow-related")
+	e.nbctl("--wait=sb", "--log", "--name=web", "acl-add", "pg1", "to-lport", "1002", "outport == @pg1 && ip4.src == $pg1_ip4 && tcp.dst == 80", "allow")
+	fl = e.lflows("sw0")
+	for _, want := range []string{
+		`table=8 (ls_in_acl ), priority=2001 , match=(reg0[7] == 1 && (ip4.src == $as1)), action=(reg0[1] = 1; next;)`,
+		`table=4 (ls_out_acl ), priority=2002 , match=(reg0[8] == 1 && (outport == @pg1 && ip4.src == $pg1_ip4 && tcp.dst == 80)), action=(log(name="web", verdict=allow); next;)`,
+		`table=4 (ls_in_pre_acl ), priority=100 , match=(ip), action=(reg0[0] = 1; next;)`,
+	} {
+		if !strings.Contains(fl, want) {
+			t.Errorf("lflow-list lacks %q:\n%s", want, fl)
+		}
+	}
+	as := e.sbctl("--bare", "--columns=name,addresses", "list", "Address_Set")
+	for _, want := range []string{"as1\n10.9.0.1 10.9.0.2", "pg1_ip4\n10.0.0.1 10.0.0.2", "pg1_ip6\nfd00::2"} {
+		if !strings.Contains(as, want) {
+			t.Errorf("Address_Set lacks %q:\n%s", want, as)
+		}
+	}
+	pg := e.sbctl("--bare", "--columns=name,ports", "list", "Port_Group")
+	if !strings.Contains(pg, keys["dp:sw0"]+"_pg1\np1 p2") || !strings.Contains(pg, "pg1\np1 p2") {
+		t.Errorf("Port_Group:\n%s", pg)
+	}
+
+	// Modify: address set contents, port group membership, port addresses.
+	e.nbctl("--wait=sb", "set", "Address_Set", "as1", `addresses="10.9.0.3"`, "--", "pg-set-ports", "pg1", "p1",
+		"--", "lsp-set-addresses", "p1", "00:00:00:00:00:11 10.0.0.11")
+	as = e.sbctl("--bare", "--columns=name,addresses", "list", "Address_Set")
+	for _, want := range []string{"as1\n10.9.0.3", "pg1_ip4\n10.0.0.11\n"} {
+		if !strings.Contains(as, want) {
+			t.Errorf("after modify, Address_Set lacks %q:\n%s", want, as)
+		}
+	}
+	fl = e.lflows("sw0")
+	if !strings.Contains(fl, `match=(eth.dst == 00:00:00:00:00:11), action=(outport = "p1"; output;)`) || strings.Contains(fl, "00:00:00:00:00:01") {
+		t.Errorf("after lsp-set-addresses:\n%s", fl)
+	}
+	if k := e.keys(); k["port:p1"] != keys["port:p1"] || k["dp:sw0"] != keys["dp:sw0"] {
+		t.Errorf("tunnel keys changed on modify: %v → %v", keys, k)
+	}
+
+	// Delete.
+	e.nbctl("--wait=sb", "acl-del", "sw0", "--", "acl-del", "pg1", "--", "lsp-del", "p2")
+	fl = e.lflows("sw0")
+	if strings.Contains(fl, "p2") || strings.Contains(fl, "$as1") || strings.Contains(fl, "reg0[0] = 1") {
+		t.Errorf("after deletes, flows still mention p2 / ACLs:\n%s", fl)
+	}
+	if pbs := e.sbctl("--bare", "--columns=logical_port", "list", "Port_Binding"); strings.Contains(pbs, "p2") {
+		t.Errorf("Port_Binding p2 not deleted: %q", pbs)
+	}
+	e.nbctl("--wait=sb", "ls-add", "sw1", "--", "lsp-add", "sw1", "q1", "--", "lsp-set-addresses", "q1", "00:00:00:00:01:01 10.1.0.1")
+	e.nbctl("--wait=sb", "ls-del", "sw0")
+	if dps := e.sbctl("--bare", "--columns=external_ids", "list", "Datapath_Binding"); strings.Contains(dps, "name=sw0") || !strings.Contains(dps, "name=sw1") {
+		t.Errorf("Datapath_Binding after ls-del sw0: %q", dps)
+	}
+	if fl := e.lflows(); strings.Contains(fl, `"sw0"`) || !strings.Contains(fl, `Datapath: "sw1"`) {
+		t.Errorf("flows after ls-del sw0:\n%s", fl)
+	}
+	if n := value(e.northd.m.txnErrors); n != 0 {
+		t.Errorf("%v failed SB transactions", n)
+	}
+}
+
+// TestRestartKeepsKeys: a restarted northd reconciles the SB it finds
+// (no wipe): tunnel keys and unchanged flow rows survive, changes made
+// while it was down are applied.
+func TestRestartKeepsKeys(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	for i := 0; i < 3; i++ {
+		e.nbctl("ls-add", fmt.Sprintf("sw%d", i))
+		for j := 0; j < 4; j++ {
+			p := fmt.Sprintf("p%d_%d", i, j)
+			e.nbctl("lsp-add", fmt.Sprintf("sw%d", i), p, "--", "lsp-set-addresses", p, fmt.Sprintf("00:00:00:00:%02x:%02x 10.%d.0.%d", i, j+1, i, j+1))
+		}
+	}
+	// Free a key in the middle so a reshuffle would show.
+	e.nbctl("--wait=sb", "lsp-del", "p1_1", "--", "ls-del", "sw0")
+	before := e.keys()
+	flowUUIDs := e.sbctl("--bare", "--columns=_uuid", "list", "Logical_Flow")
+	e.stop()
+
+	e.nbctl("lsp-add", "sw2", "new", "--", "lsp-set-addresses", "new", "00:00:00:00:09:09 10.2.0.99")
+	e.start()
+	e.nbctl("--wait=sb", "sync")
+	after := e.keys()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: tunnel key %s before restart, %s after", k, v, after[k])
+		}
+	}
+	if after["port:new"] == "" {
+		t.Errorf("port added while northd was down has no binding: %v", after)
+	}
+	kept := 0
+	afterUUIDs := e.sbctl("--bare", "--columns=_uuid", "list", "Logical_Flow")
+	for _, u := range strings.Fields(flowUUIDs) {
+		if strings.Contains(afterUUIDs, u) {
+			kept++
+		}
+	}
+	if n := len(strings.Fields(flowUUIDs)); kept < n*9/10 {
+		t.Errorf("only %d of %d logical flow rows survived the restart (the SB was rewritten, not reconciled)", kept, n)
+	}
+	if !strings.Contains(e.lflows("sw2"), `outport = "new"`) {
+		t.Errorf("flows for the new port missing")
+	}
+}
+
+// TestBadNBData: invalid rows are logged, counted and skipped; northd keeps
+// serving --wait=sb.
+func TestBadNBData(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "lsp-add", "sw0", "p1", "--", "lsp-set-addresses", "p1", "00:00:00:00:00:01 10.0.0.1",
+		"--", "lsp-add", "sw0", "bad", "--", "lsp-set-addresses", "bad", "00:00:00:00:00:02 10.0.0.300")
+	e.nbctl("--wait=sb", "acl-add", "sw0", "from-lport", "1001", "ip4.src == ", "drop")
+	e.nbctl("--wait=sb", "acl-add", "sw0", "from-lport", "1002", "inport == @missing", "drop")
+	e.nbctl("--wait=sb", "acl-add", "sw0", "to-lport", "1003", "tcp.dst == 22", "drop")
+	if n := value(e.northd.m.badRows); n != 3 {
+		t.Errorf("govn_northd_nb_bad_rows = %v, want 3 (bad address, bad match, missing port group)", n)
+	}
+	fl := e.lflows("sw0")
+	if !strings.Contains(fl, "priority=2003 , match=(tcp.dst == 22)") {
+		t.Errorf("the valid ACL has no flow:\n%s", fl)
+	}
+	if strings.Contains(fl, "@missing") || strings.Contains(fl, "ip4.src ==)") || strings.Contains(fl, `"bad"; output`) {
+		t.Errorf("flows from bad rows were written:\n%s", fl)
+	}
+	// Fixing the data heals it.
+	e.nbctl("--wait=sb", "pg-add", "missing", "p1")
+	if n := value(e.northd.m.badRows); n != 2 {
+		t.Errorf("after creating the port group, bad rows = %v, want 2", n)
+	}
+	if !strings.Contains(e.lflows("sw0"), "inport == @missing") {
+		t.Errorf("ACL on the now existing port group has no flow")
+	}
+}
+
+// value reads a gauge or counter.
+func value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	if m.Gauge != nil {
+		return m.Gauge.GetValue()
+	}
+	return m.Counter.GetValue()
+}
