@@ -1,3 +1,8 @@
+// Package nbdb is govn's northbound database: nb.ovsschema (database
+// OVN_Northbound, with OVN 23.03's tables, column types, references and
+// indexes, so that real ovn-nbctl works against it), the libovsdb models
+// generated from it by modelgen (go generate; never edit the generated files),
+// NewClient, and Ops helpers that append operations to one transaction.
 package nbdb
 
 import _ "embed"
