@@ -33,6 +33,7 @@ type options struct {
 	output string
 	out    io.Writer
 	errOut io.Writer
+	client clientOptions // --server, TLS, --timeout, --wait (cli/client.go)
 }
 
 // NewRootCommand builds govnctl's command tree writing to out and errOut.
@@ -49,6 +50,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	o.client.addFlags(root.PersistentFlags())
 	for _, f := range commands {
 		root.AddCommand(f(o))
 	}

@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/govn/govn/api/server"
+	"github.com/govn/govn/internal/dbserver"
+	"github.com/govn/govn/internal/dbserver/dbservertest"
+	"github.com/govn/govn/nbdb"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+var nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: "ovnnb_db", GlobalTable: "NB_Global"}
+
+// apiEnv is a real NB ovsdb-server with a govn API server in front.
+type apiEnv struct {
+	db  *dbserver.Server
+	api *server.Running
+}
+
+func startAPI(t *testing.T) *apiEnv {
+	t.Helper()
+	db := dbservertest.Start(t, nbDatabase, "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	api, err := server.Start(ctx, server.Config{NB: []string{db.Endpoint()}, Listen: "127.0.0.1:0", Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Stop)
+	return &apiEnv{db: db, api: api}
+}
+
+// govnctl runs the CLI in-process against the env's server.
+func (e *apiEnv) govnctl(args ...string) (stdout, stderr string, code int) {
+	var out, errOut bytes.Buffer
+	code = Main(append([]string{"--server", e.api.Addr()}, args...), &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// transcript runs each command line (split on spaces, '…' quoting) and
+// records its stdout, stderr and exit code with UUIDs masked.
+func (e *apiEnv) transcript(t *testing.T, script string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(script), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		args := splitArgs(t, line)
+		out, errOut, code := e.govnctl(args...)
+		fmt.Fprintf(&b, "$ govnctl %s\n", line)
+		b.WriteString(out)
+		if errOut != "" {
+			b.WriteString("[stderr] " + errOut)
+		}
+		fmt.Fprintf(&b, "[exit %d]\n\n", code)
+	}
+	return uuidRE.ReplaceAllString(b.String(), "<uuid>")
+}
+
+// splitArgs splits on spaces; '...' groups words.
+func splitArgs(t *testing.T, s string) []string {
+	var out []string
+	for len(s) > 0 {
+		s = strings.TrimLeft(s, " ")
+		if s == "" {
+			break
+		}
+		if s[0] == '\'' {
+			end := strings.IndexByte(s[1:], '\'')
+			if end < 0 {
+				t.Fatalf("unterminated quote in %q", s)
+			}
+			out = append(out, s[1:end+1])
+			s = s[end+2:]
+			continue
+		}
+		end := strings.IndexByte(s, ' ')
+		if end < 0 {
+			end = len(s)
+		}
+		out = append(out, s[:end])
+		s = s[end:]
+	}
+	return out
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cli -run %s -update)", err, t.Name())
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the golden file (go test ./cli -run %s -update to accept):\n--- got ---\n%s", path, t.Name(), got)
+	}
+}
+
+func TestGovnctlSwitchesGolden(t *testing.T) {
+	e := startAPI(t)
+	got := e.transcript(t, `
+ls add sw0
+ls add sw0
+ls add sw0 --may-exist
+ls add sw1
+lsp add sw0 p1 --address '00:00:00:00:00:01 10.0.0.11'
+lsp add sw0 p2
+lsp set-addresses p2 '00:00:00:00:00:02 10.0.0.12' unknown
+lsp set-port-security p2 '00:00:00:00:00:02 10.0.0.12/32'
+lsp add sw0 p3 --address '00:00:00:00:00:03 10.0.0.11'
+lsp add nosuch p9
+lsp set-addresses p1 'zz:00:00:00:00:01'
+lsp add sw1 r1 --type router --option router-port=lrp1 --address router
+ls list
+ls list -o json
+lsp list
+lsp list sw0 -o json
+lsp show p2
+ls show sw0
+as add web 10.0.0.11 10.0.1.0/24
+as add bad 10.0.0.0/33
+as list
+pg add pg_web p1 p2
+pg list -o json
+acl add sw0 to-lport 1001 'ip4.src == $web && tcp.dst == 80' allow-related --log --name web
+acl add sw0 to-lport 1001 'ip4.src == $web && tcp.dst == 80' allow-related --may-exist
+acl add sw0 from-lport 100 'ip4 && tcp.dst == 80 &&& udp' drop
+acl add sw0 from-lport 100 'ip4.dst == $nosuch' drop
+acl add pg_web --port-group from-lport 900 'inport == @pg_web && ip4' drop
+acl list
+acl list sw0 -o json
+as del web
+acl del sw0 to-lport
+acl list
+lsp del p2
+lsp del p2
+lsp del p2 --if-exists
+ls del sw1
+ls list -o yaml
+`)
+	checkGolden(t, "switches.golden", got)
+}
+
+func TestGovnctlExitCodes(t *testing.T) {
+	e := startAPI(t)
+	if _, errOut, code := e.govnctl("ls", "add", "sw0"); code != ExitOK {
+		t.Fatalf("ls add: %d %s", code, errOut)
+	}
+	// User error: one line, exit 1.
+	_, errOut, code := e.govnctl("lsp", "add", "sw0", "p1", "--address", "00:00:00:00:00:zz")
+	if code != ExitUserError || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "govnctl: invalid addresses[0]") {
+		t.Errorf("bad MAC: exit %d, stderr %q", code, errOut)
+	}
+	// Bad flag value: exit 1.
+	if _, errOut, code := e.govnctl("ls", "list", "-o", "xml"); code != ExitUserError {
+		t.Errorf("-o xml: exit %d %q", code, errOut)
+	}
+	// Server unreachable: exit 2.
+	var out, errBuf bytes.Buffer
+	code = Main([]string{"--server", "127.0.0.1:1", "--timeout", "2s", "ls", "list"}, &out, &errBuf)
+	if code != ExitServer || !strings.Contains(errBuf.String(), "cannot reach the govn API at 127.0.0.1:1") || strings.Count(errBuf.String(), "\n") != 1 {
+		t.Errorf("unreachable: exit %d, stderr %q", code, errBuf.String())
+	}
+	// GOVN_SERVER is the default for --server.
+	t.Setenv("GOVN_SERVER", e.api.Addr())
+	out.Reset()
+	errBuf.Reset()
+	if code := Main([]string{"ls", "list"}, &out, &errBuf); code != ExitOK || !strings.Contains(out.String(), "sw0") {
+		t.Errorf("GOVN_SERVER: exit %d, out %q, err %q", code, out.String(), errBuf.String())
+	}
+	// Shell completion script and dynamic name completion.
+	out.Reset()
+	if code := Main([]string{"completion", "bash"}, &out, &errBuf); code != ExitOK || !strings.Contains(out.String(), "govnctl") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+	out.Reset()
+	if code := Main([]string{"__complete", "ls", "del", ""}, &out, &errBuf); code != ExitOK || !strings.HasPrefix(out.String(), "sw0\n") {
+		t.Errorf("dynamic completion: exit %d, out %q", code, out.String())
+	}
+}
