@@ -49,13 +49,14 @@ func aclMatches(n int) []string {
 }
 
 func aclOptions(conjBase uint32) *expr.Options {
+	ports := make(map[string]uint32, 300)
+	for k := uint32(1); k < 300; k++ {
+		ports[fmt.Sprintf("lsp%d", k)] = k
+	}
 	return &expr.Options{
 		Ports: func(name string) (uint32, bool) {
-			var k uint32
-			if _, err := fmt.Sscanf(name, "lsp%d", &k); err != nil {
-				return 0, false
-			}
-			return k, true
+			k, ok := ports[name]
+			return k, ok
 		},
 		AddressSets: func(name string) ([]string, bool) {
 			switch name {

@@ -40,6 +40,7 @@ type Compiler struct {
 	preds   map[*symtab.Symbol]*[2]*Expr // annotated expansion: [0] positive, [1] negated
 	prereqs map[*symtab.Symbol]*Expr     // annotated prerequisites (nil: none)
 	sets    map[setKey][]Const
+	simp    map[*Expr]*Expr // memoized Simplify of shared nodes
 }
 
 type setKey struct {
@@ -50,7 +51,7 @@ type setKey struct {
 
 // NewCompiler returns a Compiler for symbol table st.
 func NewCompiler(st *symtab.Table) *Compiler {
-	return &Compiler{st: st, preds: map[*symtab.Symbol]*[2]*Expr{}, prereqs: map[*symtab.Symbol]*Expr{}, sets: map[setKey][]Const{}}
+	return &Compiler{st: st, preds: map[*symtab.Symbol]*[2]*Expr{}, prereqs: map[*symtab.Symbol]*Expr{}, sets: map[setKey][]Const{}, simp: map[*Expr]*Expr{}}
 }
 
 // Reset forgets cached address set contents.
@@ -156,6 +157,8 @@ func (c *Compiler) predicate(sym *symtab.Symbol, depth int) (*[2]*Expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	markShared(pos)
+	markShared(neg)
 	exp = &[2]*Expr{pos, neg}
 	c.mu.Lock()
 	c.preds[sym] = exp
@@ -181,6 +184,7 @@ func (c *Compiler) prereqOf(sym *symtab.Symbol, depth int) (*Expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	markShared(pre)
 	c.mu.Lock()
 	c.prereqs[sym] = pre
 	c.mu.Unlock()
@@ -322,4 +326,16 @@ func (c *Compiler) addressSet(e *Expr, v *Const, opts *Options, input string) ([
 	c.sets[key] = cs
 	c.mu.Unlock()
 	return cs, nil
+}
+
+// markShared flags every node of a cached tree (see Expr.shared). Nodes
+// already shared (from nested caches) are left alone.
+func markShared(e *Expr) {
+	if e.shared || e == exprTrue || e == exprFalse {
+		return
+	}
+	e.shared = true
+	for _, s := range e.Subs {
+		markShared(s)
+	}
 }

@@ -74,11 +74,11 @@ func (c *Compiler) compile(e *Expr, opts *Options, input string) (*Result, error
 	if err != nil {
 		return nil, withInput(err, input)
 	}
-	s, err := Simplify(r)
+	s, err := c.simplify(r)
 	if err != nil {
 		return nil, withInput(err, input)
 	}
-	cs, err := normalClauses(s)
+	cs, _, err := normalClauses(s)
 	if err != nil {
 		return nil, withInput(err, input)
 	}
@@ -109,23 +109,32 @@ func matchKey(m *of.Match, buf []byte) []byte {
 
 func toMatches(cs []clause, base uint32) *Result {
 	res := &Result{}
-	var index map[string]int // match key → index in res.Matches (built lazily)
+	var index map[string]int // match key → index in res.Matches, once there are many
 	var kb []byte
+	const linear = 16
 	add := func(m of.Match, conj *of.Conjunction) {
-		if len(res.Matches) == 0 && index == nil {
-			res.Matches = append(res.Matches, CMatch{Match: m})
-			if conj != nil {
-				res.Matches[0].Conj = []of.Conjunction{*conj}
-			}
-			return
-		}
+		i := -1
 		if index == nil {
-			index = make(map[string]int, 8)
-			kb = matchKey(&res.Matches[0].Match, kb)
-			index[string(kb)] = 0
+			for j := range res.Matches {
+				if res.Matches[j].Match.Equal(&m) {
+					i = j
+					break
+				}
+			}
+			if i < 0 && len(res.Matches) >= linear {
+				index = make(map[string]int, 2*linear)
+				for j := range res.Matches {
+					kb = matchKey(&res.Matches[j].Match, kb)
+					index[string(kb)] = j
+				}
+			}
+		} else {
+			kb = matchKey(&m, kb)
+			if j, ok := index[string(kb)]; ok {
+				i = j
+			}
 		}
-		kb = matchKey(&m, kb)
-		if i, ok := index[string(kb)]; ok {
+		if i >= 0 {
 			cm := &res.Matches[i]
 			switch {
 			case len(cm.Conj) == 0:
@@ -137,7 +146,10 @@ func toMatches(cs []clause, base uint32) *Result {
 			}
 			return
 		}
-		index[string(kb)] = len(res.Matches)
+		if index != nil {
+			kb = matchKey(&m, kb)
+			index[string(kb)] = len(res.Matches)
+		}
 		cm := CMatch{Match: m}
 		if conj != nil {
 			cm.Conj = []of.Conjunction{*conj}

@@ -127,6 +127,10 @@ type Expr struct {
 	// positions in F). Sym (may be nil) names it for printing.
 	F    of.Field
 	V, M bits.U128
+
+	// shared marks nodes owned by a Compiler cache (annotated predicates and
+	// prerequisites); their simplified form is memoized.
+	shared bool
 }
 
 var (

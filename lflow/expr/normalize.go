@@ -20,22 +20,14 @@ type dim struct {
 // clause is an AND: the fixed match plus one alternative from each dim.
 type clause struct {
 	fixed of.Match
-	syms  []*symtab.Symbol // names for printing the fixed fields (parallel lookup by field)
 	dims  []dim
 }
 
-func symFor(syms []*symtab.Symbol, f of.Field) *symtab.Symbol {
-	for _, s := range syms {
-		if s != nil && s.OF.Field == f {
-			return s
-		}
-	}
-	return nil
-}
-
 type normalizer struct {
-	n   int // clauses created, for the size bound
 	err error
+	// syms names each OpenFlow field by the first symbol seen on it (for
+	// printing Normalize's result).
+	syms [of.NumFields]*symtab.Symbol
 }
 
 var errTooBig = &Error{Msg: "expression is too complex: its normal form exceeds the clause limit"}
@@ -54,9 +46,14 @@ func (z *normalizer) norm(e *Expr) []clause {
 		if !c.fixed.Set(e.F, e.V, e.M) {
 			return nil
 		}
-		c.syms = []*symtab.Symbol{e.Sym}
+		if int(e.F) < len(z.syms) && z.syms[e.F] == nil {
+			z.syms[e.F] = e.Sym
+		}
 		return []clause{c}
 	case OpOr:
+		if d, ok := z.termSet(e); ok {
+			return []clause{{dims: []dim{d}}}
+		}
 		var out []clause
 		for _, s := range e.Subs {
 			out = append(out, z.norm(s)...)
@@ -65,10 +62,27 @@ func (z *normalizer) norm(e *Expr) []clause {
 				return nil
 			}
 		}
-		return collapseOr(out)
+		return z.collapseOr(out)
 	case OpAnd:
 		acc := []clause{{}}
 		for _, s := range e.Subs {
+			if s.Op == OpTerm {
+				// Fast path: AND a single test into every clause.
+				if int(s.F) < len(z.syms) && z.syms[s.F] == nil {
+					z.syms[s.F] = s.Sym
+				}
+				out := acc[:0]
+				for i := range acc {
+					if acc[i].fixed.Set(s.F, s.V, s.M) {
+						out = append(out, acc[i])
+					}
+				}
+				acc = out
+				if len(acc) == 0 {
+					return nil
+				}
+				continue
+			}
 			cs := z.norm(s)
 			if len(cs) == 0 {
 				return nil
@@ -77,15 +91,28 @@ func (z *normalizer) norm(e *Expr) []clause {
 				z.err = errTooBig
 				return nil
 			}
-			next := make([]clause, 0, len(acc)*len(cs))
-			for i := range acc {
-				for j := range cs {
-					if m, ok := mergeClause(&acc[i], &cs[j], j == len(cs)-1); ok {
-						next = append(next, m)
+			if len(cs) == 1 {
+				// Common case: AND with one clause, merged in place (every
+				// clause in acc is owned by this call).
+				out := acc[:0]
+				steal := len(acc) == 1
+				for i := range acc {
+					if mergeInto(&acc[i], &cs[0], steal) {
+						out = append(out, acc[i])
 					}
 				}
+				acc = out
+			} else {
+				next := make([]clause, 0, len(acc)*len(cs))
+				for i := range acc {
+					for j := range cs {
+						if m, ok := mergeClause(&acc[i], &cs[j]); ok {
+							next = append(next, m)
+						}
+					}
+				}
+				acc = next
 			}
-			acc = next
 			if len(acc) == 0 {
 				return nil
 			}
@@ -96,10 +123,35 @@ func (z *normalizer) norm(e *Expr) []clause {
 	return nil
 }
 
+// termSet recognizes an OR of tests on one non-prerequisite field and
+// returns it as a dimension directly.
+func (z *normalizer) termSet(e *Expr) (dim, bool) {
+	if len(e.Subs) < 2 {
+		return dim{}, false
+	}
+	f := e.Subs[0].F
+	if f.IsPrereq() {
+		return dim{}, false
+	}
+	for _, s := range e.Subs {
+		if s.Op != OpTerm || s.F != f {
+			return dim{}, false
+		}
+	}
+	d := dim{f: f, sym: e.Subs[0].Sym, alts: make([]vm, len(e.Subs))}
+	for i, s := range e.Subs {
+		d.alts[i] = vm{s.V, s.M}
+	}
+	if int(f) < len(z.syms) && z.syms[f] == nil {
+		z.syms[f] = d.sym
+	}
+	return d, true
+}
+
 // collapseOr turns an OR of single tests on one (non-prerequisite) field
 // into one clause with a dimension, so that ANDs of such sets can become
 // conjunctive matches instead of cross products.
-func collapseOr(cs []clause) []clause {
+func (z *normalizer) collapseOr(cs []clause) []clause {
 	if len(cs) < 2 {
 		return cs
 	}
@@ -112,7 +164,7 @@ func collapseOr(cs []clause) []clause {
 		case c.fixed.Len() == 1 && len(c.dims) == 0:
 			mf := c.fixed.Fields()[0]
 			if f == 0 {
-				f, sym = mf.Field, symFor(c.syms, mf.Field)
+				f, sym = mf.Field, z.syms[mf.Field]
 			}
 			if mf.Field != f {
 				return cs
@@ -146,41 +198,46 @@ func collapseOr(cs []clause) []clause {
 	return []clause{{dims: []dim{d}}}
 }
 
-// mergeClause ANDs two clauses. last says b will not be reused, so its
-// slices may be shared.
-func mergeClause(a, b *clause, last bool) (clause, bool) {
-	var r clause
-	switch {
-	case b.fixed.Len() == 0:
-		r.fixed = a.fixed.Clone()
-	case a.fixed.Len() == 0:
-		r.fixed = b.fixed.Clone()
-	default:
-		r.fixed = a.fixed.Clone()
-		for _, mf := range b.fixed.Fields() {
-			if !r.fixed.Set(mf.Field, mf.Value, mf.Mask) {
-				return r, false
-			}
+// mergeClause ANDs two clauses into a new one (a and b are unchanged).
+func mergeClause(a, b *clause) (clause, bool) {
+	r := clause{fixed: a.fixed.Clone()}
+	for _, mf := range b.fixed.Fields() {
+		if !r.fixed.Set(mf.Field, mf.Value, mf.Mask) {
+			return r, false
 		}
-	}
-	if len(b.syms) == 0 {
-		r.syms = a.syms
-	} else if len(a.syms) == 0 {
-		r.syms = b.syms
-	} else {
-		r.syms = make([]*symtab.Symbol, 0, len(a.syms)+len(b.syms))
-		r.syms = append(append(r.syms, a.syms...), b.syms...)
 	}
 	switch {
 	case len(b.dims) == 0:
-		r.dims = a.dims
+		r.dims = a.dims[:len(a.dims):len(a.dims)]
 	case len(a.dims) == 0:
-		r.dims = b.dims
+		r.dims = b.dims[:len(b.dims):len(b.dims)]
 	default:
 		r.dims = make([]dim, 0, len(a.dims)+len(b.dims))
 		r.dims = append(append(r.dims, a.dims...), b.dims...)
 	}
 	return r, true
+}
+
+// mergeInto ANDs b into a in place (b is unchanged). Dimension slices are
+// capped before appending, so slices shared between clauses never alias.
+func mergeInto(a, b *clause, steal bool) bool {
+	if a.fixed.Len() == 0 {
+		if steal {
+			a.fixed = b.fixed // b is not used again
+		} else {
+			a.fixed = b.fixed.Clone()
+		}
+	} else {
+		for _, mf := range b.fixed.Fields() {
+			if !a.fixed.Set(mf.Field, mf.Value, mf.Mask) {
+				return false
+			}
+		}
+	}
+	if len(b.dims) > 0 {
+		a.dims = append(a.dims[:len(a.dims):len(a.dims)], b.dims...)
+	}
+	return true
 }
 
 func compatible(m *of.Match, f of.Field, x vm) bool {
@@ -242,7 +299,6 @@ func finish(c *clause, budget *int) (bool, error) {
 			if !c.fixed.Set(d.f, alts[0].v, alts[0].m) {
 				return false, nil
 			}
-			c.syms = append(c.syms[:len(c.syms):len(c.syms)], d.sym)
 		default:
 			d.alts = alts
 			out = append(out, d)
@@ -284,7 +340,7 @@ func intersectAlts(a, b []vm) []vm {
 // may contain ORs of tests on a single field (the dimensions that Compile
 // turns into conjunctive matches). Contradictory clauses are removed.
 func Normalize(e *Expr) (*Expr, error) {
-	cs, err := normalClauses(e)
+	cs, z, err := normalClauses(e)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +349,7 @@ func Normalize(e *Expr) (*Expr, error) {
 		c := &cs[i]
 		var ands []*Expr
 		for _, mf := range c.fixed.Fields() {
-			ands = append(ands, &Expr{Op: OpTerm, Sym: symFor(c.syms, mf.Field), F: mf.Field, V: mf.Value, M: mf.Mask})
+			ands = append(ands, &Expr{Op: OpTerm, Sym: z.syms[mf.Field], F: mf.Field, V: mf.Value, M: mf.Mask})
 		}
 		for _, d := range c.dims {
 			alts := make([]*Expr, len(d.alts))
@@ -320,11 +376,11 @@ func Normalize(e *Expr) (*Expr, error) {
 	return &Expr{Op: OpOr, Subs: ors}, nil
 }
 
-func normalClauses(e *Expr) ([]clause, error) {
+func normalClauses(e *Expr) ([]clause, *normalizer, error) {
 	z := &normalizer{}
 	cs := z.norm(e)
 	if z.err != nil {
-		return nil, z.err
+		return nil, nil, z.err
 	}
 	out := cs[:0]
 	budget := 4 * MaxClauses
@@ -332,7 +388,7 @@ func normalClauses(e *Expr) ([]clause, error) {
 		budget -= 1 + len(cs[i].dims)
 		ok, err := finish(&cs[i], &budget)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ok {
 			out = append(out, cs[i])
@@ -340,13 +396,13 @@ func normalClauses(e *Expr) ([]clause, error) {
 				budget -= len(d.alts)
 			}
 			if budget < 0 {
-				return nil, errTooBig
+				return nil, nil, errTooBig
 			}
 		}
 	}
 	// Dimensions on prerequisite fields never reach here (collapseOr keeps
 	// them as separate clauses), so every clause is now final.
-	return out, nil
+	return out, z, nil
 }
 
 var _ = bits.Zero

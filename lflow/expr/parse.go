@@ -2,6 +2,7 @@ package expr
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/govn/govn/lflow/bits"
 	"github.com/govn/govn/lflow/lex"
@@ -9,6 +10,10 @@ import (
 )
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// tokPool recycles token buffers between parses (tokens are only needed
+// while parsing: expressions keep positions and strings, not tokens).
+var tokPool = sync.Pool{New: func() any { b := make([]lex.Token, 0, 64); return &b }}
 
 // maxDepth bounds nesting (parentheses, !) so hostile input cannot exhaust
 // the stack.
@@ -28,13 +33,25 @@ type parser struct {
 // references are kept unresolved (Resolve expands them). Every error is an
 // *Error.
 func Parse(s string, st *symtab.Table) (*Expr, error) {
-	toks, err := lex.Tokenize(s)
-	if err != nil {
-		if le, ok := err.(*lex.Error); ok {
-			return nil, &Error{Input: s, Pos: le.Pos, Msg: le.Msg}
+	bp := tokPool.Get().(*[]lex.Token)
+	defer tokPool.Put(bp)
+	toks := (*bp)[:0]
+	l := lex.New(s)
+	for {
+		t, err := l.Next()
+		if err != nil {
+			*bp = toks
+			if le, ok := err.(*lex.Error); ok {
+				return nil, &Error{Input: s, Pos: le.Pos, Msg: le.Msg}
+			}
+			return nil, &Error{Input: s, Pos: lex.Pos{Line: 1, Col: 1}, Msg: err.Error()}
 		}
-		return nil, &Error{Input: s, Pos: lex.Pos{Line: 1, Col: 1}, Msg: err.Error()}
+		toks = append(toks, t)
+		if t.Kind == lex.EOF {
+			break
+		}
 	}
+	*bp = toks
 	p := &parser{input: s, toks: toks, st: st}
 	e, err := p.parseExpr()
 	if err != nil {
@@ -112,7 +129,15 @@ func (p *parser) parseExpr() (*Expr, error) {
 // combine builds an AND/OR, flattening nested nodes of the same operator
 // and folding constants.
 func combine(op Op, subs []*Expr) *Expr {
-	var out []*Expr
+	n := 0
+	for _, s := range subs {
+		if s.Op == op {
+			n += len(s.Subs)
+		} else {
+			n++
+		}
+	}
+	out := make([]*Expr, 0, n)
 	for _, s := range subs {
 		switch {
 		case s.Op == op:

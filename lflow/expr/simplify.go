@@ -12,7 +12,33 @@ import (
 // of bitwise prefixes, xreg/xxreg tests become tests on their 32-bit
 // registers. Comparisons must be on fields with integer constants (run
 // Annotate and Resolve first); anything else is an error.
-func Simplify(e *Expr) (*Expr, error) {
+func Simplify(e *Expr) (*Expr, error) { return (*Compiler)(nil).simplify(e) }
+
+// Simplify is the package-level Simplify, memoizing c's cached subtrees.
+func (c *Compiler) Simplify(e *Expr) (*Expr, error) { return c.simplify(e) }
+
+func (c *Compiler) simplify(e *Expr) (*Expr, error) {
+	if c == nil || !e.shared {
+		return c.simplify1(e)
+	}
+	c.mu.Lock()
+	r, ok := c.simp[e]
+	c.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := c.simplify1(e)
+	if err != nil {
+		return nil, err
+	}
+	markShared(r)
+	c.mu.Lock()
+	c.simp[e] = r
+	c.mu.Unlock()
+	return r, nil
+}
+
+func (c *Compiler) simplify1(e *Expr) (*Expr, error) {
 	switch e.Op {
 	case OpTrue, OpFalse, OpTerm:
 		return e, nil
@@ -21,7 +47,7 @@ func Simplify(e *Expr) (*Expr, error) {
 	case OpOr:
 		subs := make([]*Expr, 0, len(e.Subs))
 		for _, s := range e.Subs {
-			x, err := Simplify(s)
+			x, err := c.simplify(s)
 			if err != nil {
 				return nil, err
 			}
@@ -29,7 +55,7 @@ func Simplify(e *Expr) (*Expr, error) {
 		}
 		return combine(OpOr, subs), nil
 	case OpAnd:
-		return simplifyAnd(e)
+		return c.simplifyAnd(e)
 	case OpCmp:
 		if e.Sym.Kind != symtab.Field {
 			return nil, &Error{Pos: e.Pos, Msg: "comparison on " + e.Sym.Name + " must be annotated before Simplify"}
@@ -184,7 +210,7 @@ func prefixCover(lo, hi bits.U128, w int) []vm {
 // simplifyAnd simplifies an AND, combining relational tests on the same
 // slice into one interval first (so 1 <= tcp.dst <= 100 becomes one prefix
 // cover, not the intersection of two).
-func simplifyAnd(e *Expr) (*Expr, error) {
+func (c *Compiler) simplifyAnd(e *Expr) (*Expr, error) {
 	type rng struct {
 		cmp    *Expr
 		lo, hi bits.U128
@@ -217,7 +243,7 @@ func simplifyAnd(e *Expr) (*Expr, error) {
 			}
 			continue
 		}
-		x, err := Simplify(s)
+		x, err := c.simplify(s)
 		if err != nil {
 			return nil, err
 		}

@@ -103,6 +103,9 @@ func (m *Match) set1(f Field, v, mask bits.U128) bool {
 		e.Value = e.Value.Or(v)
 		return true
 	}
+	if m.fields == nil {
+		m.fields = make([]MatchField, 0, 8)
+	}
 	m.fields = append(m.fields, MatchField{})
 	copy(m.fields[i+1:], m.fields[i:])
 	m.fields[i] = MatchField{Field: f, Value: v, Mask: mask}
