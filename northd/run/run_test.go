@@ -308,3 +308,44 @@ func value(c prometheus.Metric) float64 {
 	}
 	return m.Counter.GetValue()
 }
+
+// TestOVNTrace: the real ovn-sbctl and ovn-trace (OVN 23.03) read govn's SB
+// for a two-port switch and follow a packet from p1 to p2.
+func TestOVNTrace(t *testing.T) {
+	if _, err := exec.LookPath("ovn-trace"); err != nil {
+		t.Skipf("ovn-trace not installed (apt install ovn-central): %v", err)
+	}
+	e := newEnv(t)
+	e.start()
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "lsp-add", "sw0", "p1", "--", "lsp-set-addresses", "p1", "00:00:00:00:00:01 10.0.0.1",
+		"--", "lsp-add", "sw0", "p2", "--", "lsp-set-addresses", "p2", "00:00:00:00:00:02 10.0.0.2")
+	e.nbctl("--wait=sb", "acl-add", "sw0", "to-lport", "1000", "tcp.dst == 22", "drop")
+	trace := func(flow string) string {
+		out, stderr, err := dbservertest.RunOutput("ovn-trace", "--db="+e.sb.Endpoint(), "--minimal", "sw0", flow)
+		if err != nil {
+			t.Fatalf("ovn-trace %s: %v", flow, err)
+		}
+		t.Logf("ovn-trace %s:\n%s%s", flow, out, stderr)
+		return out
+	}
+	l2 := `inport == "p1" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02`
+	if out := trace(l2 + ` && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && ip.ttl == 64 && tcp && tcp.dst == 80`); !strings.Contains(out, `output("p2")`) {
+		t.Errorf("TCP/80 p1 → p2 not delivered:\n%s", out)
+	}
+	if out := trace(l2 + ` && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && ip.ttl == 64 && tcp && tcp.dst == 22`); strings.Contains(out, `output("p2")`) {
+		t.Errorf("TCP/22 p1 → p2 delivered despite the drop ACL:\n%s", out)
+	}
+	bcast := `inport == "p1" && eth.src == 00:00:00:00:00:01 && eth.dst == ff:ff:ff:ff:ff:ff && arp.op == 1 && arp.sha == 00:00:00:00:00:01 && arp.spa == 10.0.0.1 && arp.tpa == 10.0.0.2`
+	if out := trace(bcast); !strings.Contains(out, "arp.op = 2") {
+		t.Errorf("ARP request for p2's address not answered by the responder:\n%s", out)
+	}
+	// Port security and a stateful ACL.
+	e.nbctl("--wait=sb", "lsp-set-port-security", "p1", "00:00:00:00:00:01 10.0.0.1", "--",
+		"acl-add", "sw0", "from-lport", "1001", "ip4", "allow-related")
+	if out := trace(l2 + ` && ip4.src == 10.0.0.99 && ip4.dst == 10.0.0.2 && ip.ttl == 64 && udp`); strings.Contains(out, `output("p2")`) {
+		t.Errorf("spoofed source delivered despite port security:\n%s", out)
+	}
+	if out := trace(l2 + ` && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && ip.ttl == 64 && udp`); !strings.Contains(out, `output("p2")`) || !strings.Contains(out, "ct_next") {
+		t.Errorf("allowed UDP not delivered through conntrack:\n%s", out)
+	}
+}
