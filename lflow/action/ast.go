@@ -97,9 +97,12 @@ func (f Field) String() string {
 // Value is the right-hand side constant of an assignment: an integer/address
 // (Format says how it was written) or, for string fields, a port name.
 type Value struct {
-	Pos      lex.Pos
-	Int      bits.U128
-	Format   lex.Format
+	Pos    lex.Pos
+	Int    bits.U128
+	Format lex.Format
+	// Masked: only the bits under Mask (one contiguous run) are assigned.
+	Masked   bool
+	Mask     bits.U128
 	IsString bool
 	Str      string
 }
@@ -108,7 +111,36 @@ func (v Value) String() string {
 	if v.IsString {
 		return lex.Quote(v.Str)
 	}
+	if v.Masked {
+		return lex.FormatMasked(v.Int, v.Mask, v.Format)
+	}
 	return lex.FormatValue(v.Int, v.Format)
+}
+
+// targets returns the OpenFlow bits a load writes and the values for them:
+// dst itself, or for a masked value one piece of dst per run of 1-bits in
+// the mask (OpenFlow set_field on a subfield writes one bit range).
+func (v Value) targets(dst of.Subfield) []loadPiece {
+	if !v.Masked {
+		return []loadPiece{{dst, v.Int}}
+	}
+	var out []loadPiece
+	m := v.Mask
+	for !m.IsZero() {
+		lo := m.TrailingZeros()
+		n := m.Rsh(uint(lo)).Not().TrailingZeros()
+		out = append(out, loadPiece{
+			of.Subfield{Field: dst.Field, Ofs: dst.Ofs + lo, NBits: n},
+			v.Int.Rsh(uint(lo)).And(bits.Ones(n)),
+		})
+		m = m.AndNot(bits.Range(lo, lo+n-1))
+	}
+	return out
+}
+
+type loadPiece struct {
+	dst of.Subfield
+	v   bits.U128
 }
 
 type pos struct{ P lex.Pos }

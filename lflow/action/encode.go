@@ -274,15 +274,21 @@ func (e *encoder) action(a Action, out of.Actions) (of.Actions, error) {
 	case *Drop:
 		return out, nil
 	case *Load:
-		v := a.Value.Int
+		var key bits.U128
 		if a.Value.IsString {
-			key, err := e.port(a.Value.Pos, a.Value.Str)
+			k, err := e.port(a.Value.Pos, a.Value.Str)
 			if err != nil {
 				return nil, err
 			}
-			v = bits.From64(uint64(key))
+			key = bits.From64(uint64(k))
 		}
-		return append(out, of.SetField{Dst: a.Dst.Sub, Value: v}), nil
+		if a.Value.IsString {
+			return append(out, of.SetField{Dst: a.Dst.Sub, Value: key}), nil
+		}
+		for _, pc := range a.Value.targets(a.Dst.Sub) {
+			out = append(out, of.SetField{Dst: pc.dst, Value: pc.v})
+		}
+		return out, nil
 	case *Move:
 		return append(out, of.Move{Src: a.Src.Sub, Dst: a.Dst.Sub}), nil
 	case *Exchange:

@@ -266,8 +266,14 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 	case *Drop:
 		return false, nil
 	case *Load:
-		v := a.Value.Int
-		if a.Value.IsString && a.Value.Str != "" {
+		if !a.Value.IsString {
+			for _, pc := range a.Value.targets(a.Dst.Sub) {
+				p.SetSub(pc.dst, pc.v)
+			}
+			break
+		}
+		v := bits.Zero
+		if a.Value.Str != "" {
 			if x.ctx.LookupPort == nil {
 				return false, lex.Errorf(a.Value.Pos, "cannot resolve port %s: no port lookup given", lex.Quote(a.Value.Str))
 			}
@@ -276,8 +282,6 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 				return false, lex.Errorf(a.Value.Pos, "unknown logical port %s", lex.Quote(a.Value.Str))
 			}
 			v = bits.From64(uint64(key))
-		} else if a.Value.IsString {
-			v = bits.Zero
 		}
 		p.SetSub(a.Dst.Sub, v)
 	case *Move:

@@ -71,6 +71,8 @@ func TestExecuteMatchesOVS(t *testing.T) {
 		`put_arp(outport, reg5, eth.dst); next;`,
 		`clone { outport = "p1"; ip4.dst = 1.2.3.4; }; eth.dst = 00:00:00:00:00:42; next;`,
 		`inport <-> outport; reg0[31] = 1; reg0[0] = 1; reg6 = 0xffffffff; reg6[4..7] = 0; next;`,
+		`reg0 = 0xffffffff; reg0 = 0x5/0xf5; eth.dst = 00:00:00:00:00:01/ff:00:00:00:00:ff; reg6 = 10.0.0.1/8; next;`,
+		`ct_commit(ct_mark=1 ct_label=2); ct_commit { ct_mark = 0x2/0x2; }; reg1[16..31] = 0xbeef; next;`,
 	}
 	v := ovstest.Start(t, ovstest.Options{PrivateNetns: true, Bridges: []string{"br0"}})
 	st := symtab.Default()

@@ -401,18 +401,34 @@ func (p *parser) assignment() (Action, error) {
 		return &Load{pos: at, Dst: dst, Value: Value{Pos: v.Pos, IsString: true, Str: v.Str}}, p.expectSemi()
 	case lex.Integer:
 		p.c.Next()
-		if dst.IsString {
-			return nil, lex.Errorf(v.Pos, "%s is a port-name field: assign a port name in quotes (e.g. %s = \"lsp1\")", dst, dst)
+		ld, err := intLoad(at, dst, v)
+		if err != nil {
+			return nil, err
 		}
-		if v.Masked {
-			return nil, lex.Errorf(v.Pos, "cannot assign masked value %s: write the value without a mask (assign to a bit range instead, e.g. reg0[0..7] = 5)", v.Text)
-		}
-		if w := dst.Width(); !v.Value.FitsIn(w) {
-			return nil, lex.Errorf(v.Pos, "value %s does not fit in the %d-bit field %s", v.Text, w, dst)
-		}
-		return &Load{pos: at, Dst: dst, Value: Value{Pos: v.Pos, Int: v.Value, Format: v.Format}}, p.expectSemi()
+		return ld, p.expectSemi()
 	}
 	return nil, p.c.Unexpected("a constant, a string or a field")
+}
+
+// intLoad checks a constant assigned to dst. A masked constant
+// (`reg0 = 10.0.0.0/8`, `reg0 = 0x5/0x5`) assigns only the bits under its
+// mask.
+func intLoad(at pos, dst Field, v lex.Token) (*Load, error) {
+	if dst.IsString {
+		return nil, lex.Errorf(v.Pos, "%s is a port-name field: assign a port name in quotes (e.g. %s = \"lsp1\")", dst, dst)
+	}
+	w := dst.Width()
+	if !v.Value.FitsIn(w) {
+		return nil, lex.Errorf(v.Pos, "value %s does not fit in the %d-bit field %s", v.Text, w, dst)
+	}
+	val := Value{Pos: v.Pos, Int: v.Value, Format: v.Format}
+	if v.Masked {
+		if v.Mask.IsZero() || !v.Mask.FitsIn(w) {
+			return nil, lex.Errorf(v.Pos, "mask of %s must be nonzero and fit in the %d-bit field %s", v.Text, w, dst)
+		}
+		val.Masked, val.Mask = true, v.Mask
+	}
+	return &Load{pos: at, Dst: dst, Value: val}, nil
 }
 
 func sameWidth(dst, src Field, at lex.Pos, verb string) error {
@@ -429,8 +445,39 @@ func (p *parser) ctCommit(at pos) (Action, error) {
 	p.c.Next()
 	p.addPrereq("ip")
 	a := &CTCommit{pos: at}
-	if p.c.Is(lex.LParen) {
-		return nil, p.c.Errorf("ct_commit takes its settings in braces: ct_commit { ct_mark = 1; };")
+	if p.c.Accept(lex.LParen) {
+		// Older syntax: ct_commit(ct_mark=V[/M], ct_label=V[/M]).
+		a.Braces = true
+		for !p.c.Accept(lex.RParen) {
+			if len(a.Nested) > 0 {
+				p.c.Accept(lex.Comma) // OVN accepts the settings with or without commas
+			}
+			t := p.c.Peek()
+			if !p.c.AcceptIdent("ct_mark") && !p.c.AcceptIdent("ct_label") {
+				return nil, p.c.Unexpected("`ct_mark=` or `ct_label=`")
+			}
+			p.c.Reset(p.c.Mark() - 1)
+			p.inCTCommit = true
+			dst, err := p.field()
+			p.inCTCommit = false
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.c.Expect(lex.Assign); err != nil {
+				return nil, err
+			}
+			v := p.c.Peek()
+			if v.Kind != lex.Integer {
+				return nil, p.c.Unexpected("a constant")
+			}
+			p.c.Next()
+			ld, err := intLoad(pos{t.Pos}, dst, v)
+			if err != nil {
+				return nil, err
+			}
+			a.Nested = append(a.Nested, ld)
+		}
+		return a, p.expectSemi()
 	}
 	if p.c.Accept(lex.LBrace) {
 		a.Braces = true
@@ -471,8 +518,11 @@ func (p *parser) ctCommit(at pos) (Action, error) {
 func (p *parser) address(portOK bool) (netip.Addr, uint16, error) {
 	bracket := p.c.Accept(lex.LBracket)
 	t := p.c.Peek()
-	if t.Kind != lex.Integer || (t.Format != lex.IPv4 && t.Format != lex.IPv6) || t.Masked {
+	if t.Kind != lex.Integer || (t.Format != lex.IPv4 && t.Format != lex.IPv6) {
 		return netip.Addr{}, 0, p.c.Unexpected("an IPv4 or IPv6 address")
+	}
+	if t.Masked {
+		return netip.Addr{}, 0, lex.Errorf(t.Pos, "expecting a single address, not the network %s", t.Text)
 	}
 	p.c.Next()
 	var addr netip.Addr
@@ -568,9 +618,6 @@ func (p *parser) ctLB(at pos, name string) (Action, error) {
 			}
 			if v4 && v6 {
 				return nil, lex.Errorf(bt.Pos, "backends mix IPv4 and IPv6 addresses")
-			}
-			if len(a.Backends) > 0 && (port == 0) != (a.Backends[0].Port == 0) {
-				return nil, lex.Errorf(bt.Pos, "either every backend has a port or none does")
 			}
 			a.Backends = append(a.Backends, Backend{addr, port})
 			if len(a.Backends) > 1000 {

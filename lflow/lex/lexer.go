@@ -367,10 +367,10 @@ func (l *Lexer) number() (Token, error) {
 		if !m.FitsIn(f.Width()) {
 			return tok, Errorf(mpos, "mask %q is wider than the %s", mtext, f)
 		}
-		if !v.AndNot(m).IsZero() {
-			return tok, Errorf(tok.Pos, "%s/%s has 1-bits outside its mask (did you mean %s?)",
-				text, mtext, FormatMasked(v.And(m), m, f))
-		}
+		// Like OVN, 1-bits of the value outside the mask are allowed and
+		// ignored (10.0.0.1/24 means 10.0.0.0/24); Value keeps only the
+		// masked bits so every consumer sees the canonical value.
+		tok.Value = v.And(m)
 		tok.Mask, tok.Masked = m, true
 		end = mend
 	}
