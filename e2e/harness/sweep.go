@@ -24,33 +24,8 @@ const (
 	procsFile = "procs"
 )
 
-// startTime returns a process's start time in clock ticks since boot (field
-// 22 of /proc/PID/stat), which, with the pid, identifies it across pid reuse.
-func startTime(pid int) (string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return "", fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	return f[19], nil // field 22 overall; f[0] is field 3
-}
-
-// sameProcess reports whether pid is still the process that had start time st.
-func sameProcess(pid int, st string) bool {
-	now, err := startTime(pid)
-	return err == nil && now == st && ovstest.Alive(pid)
-}
-
 func (t *Topology) writeOwner() error {
-	st, err := startTime(os.Getpid())
+	st, err := ovstest.StartTime(os.Getpid())
 	if err != nil {
 		return err
 	}
@@ -58,7 +33,7 @@ func (t *Topology) writeOwner() error {
 }
 
 func (t *Topology) recordProcess(pid int) error {
-	st, err := startTime(pid)
+	st, err := ovstest.StartTime(pid)
 	if err != nil {
 		return err
 	}
@@ -93,7 +68,7 @@ func Sweep() error {
 			continue
 		}
 		pid, err := strconv.Atoi(f[0])
-		if err != nil || sameProcess(pid, f[1]) {
+		if err != nil || ovstest.SameProcess(pid, f[1]) {
 			continue
 		}
 		errs = append(errs, sweepDir(dir, f[2]))
@@ -110,7 +85,7 @@ func sweepDir(dir, prefix string) error {
 				continue
 			}
 			pid, err := strconv.Atoi(f[0])
-			if err != nil || !sameProcess(pid, f[1]) {
+			if err != nil || !ovstest.SameProcess(pid, f[1]) {
 				continue
 			}
 			_ = syscall.Kill(-pid, syscall.SIGKILL)

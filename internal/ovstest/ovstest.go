@@ -96,6 +96,9 @@ func Start(t testing.TB, o Options) *OVS {
 	if err := available(!o.NoVswitchd); err != nil {
 		t.Skipf("ovstest: %v", err)
 	}
+	if err := Sweep(o.Dir); err != nil {
+		t.Logf("ovstest: sweeping instances of dead test processes: %v", err)
+	}
 	v, err := New(o)
 	if err != nil {
 		t.Fatalf("ovstest: %v", err)
@@ -132,6 +135,9 @@ func New(o Options) (v *OVS, err error) {
 			}
 		}
 	}()
+	if err := v.writeOwner(); err != nil {
+		return v, err
+	}
 	if len(v.DBSock()) >= 104 {
 		return v, fmt.Errorf("socket path %s too long for a unix socket; use a shorter Options.Dir", v.DBSock())
 	}
@@ -174,6 +180,9 @@ func New(o Options) (v *OVS, err error) {
 			return v, fmt.Errorf("ip netns add %s: %w: %s", name, err, bytes.TrimSpace(out))
 		}
 		v.netns, v.ownNetns = name, true
+		if err := v.writeOwner(); err != nil {
+			return v, err
+		}
 	}
 	if err := v.startVswitchd(); err != nil {
 		return v, err

@@ -160,3 +160,59 @@ func BenchmarkStart(b *testing.B) {
 		}
 	}
 }
+
+// TestSweepCrashHelper runs as a child of TestSweep: it starts an instance
+// with a private namespace and exits without stopping it.
+func TestSweepCrashHelper(t *testing.T) {
+	if os.Getenv("GOVN_OVSTEST_CRASH") == "" {
+		t.Skip("helper for TestSweep")
+	}
+	v, err := New(Options{PrivateNetns: true, Bridges: []string{"br-int"}, Dir: os.Getenv("GOVN_OVSTEST_CRASH")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := v.Pids()
+	fmt.Printf("CRASHED %s %s %d %d\n", v.Dir(), v.Netns(), p["ovsdb-server"], p["ovs-vswitchd"])
+	os.Exit(3)
+}
+
+func TestSweep(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skip(err)
+	}
+	parent, err := os.MkdirTemp("", "gvs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(parent)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSweepCrashHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GOVN_OVSTEST_CRASH="+parent)
+	out, _ := cmd.Output()
+	var dir, ns string
+	var db, vs int
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "CRASHED ") {
+			fmt.Sscanf(line, "CRASHED %s %s %d %d", &dir, &ns, &db, &vs)
+		}
+	}
+	if dir == "" || !Alive(db) || !Alive(vs) {
+		t.Fatalf("helper did not leave a running instance: %q", out)
+	}
+	// A live instance in the same parent must survive the sweep.
+	live := Start(t, Options{NoVswitchd: true, Dir: parent})
+	if err := Sweep(parent); err != nil {
+		t.Fatal(err)
+	}
+	if Alive(db) || Alive(vs) {
+		t.Fatal("crashed instance's daemons survived Sweep")
+	}
+	if _, err := os.Stat("/run/netns/" + ns); !os.IsNotExist(err) {
+		t.Fatalf("namespace %s survived Sweep: %v", ns, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("dir %s survived Sweep: %v", dir, err)
+	}
+	if _, err := live.Vsctl("show"); err != nil {
+		t.Fatalf("live instance hurt by Sweep: %v", err)
+	}
+}

@@ -83,3 +83,30 @@ func waitDead(pid int, d time.Duration) bool {
 		time.Sleep(sleep)
 	}
 }
+
+// StartTime returns a process's start time in clock ticks since boot (field
+// 22 of /proc/PID/stat); with the pid it identifies a process across pid
+// reuse.
+func StartTime(pid int) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return "", fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	return f[19], nil // f[0] is field 3
+}
+
+// SameProcess reports whether pid is alive and still the process that had
+// start time st.
+func SameProcess(pid int, st string) bool {
+	now, err := StartTime(pid)
+	return err == nil && now == st && Alive(pid)
+}
