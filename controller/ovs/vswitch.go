@@ -491,3 +491,46 @@ func (v *VSwitch) VIFs(ctx context.Context, bridge string) ([]VIF, error) {
 
 // ErrNoBridge is returned when the integration bridge is missing.
 var ErrNoBridge = errors.New("integration bridge missing")
+
+// InstalledKey is set to "true" on a VIF's Interface external_ids once its
+// flows are installed (OVN's "ovn-installed": CNI plugins wait for it).
+const InstalledKey = "ovn-installed"
+
+// MarkVIFInstalled sets (installed) or removes external_ids:ovn-installed on
+// the interface, touching no other key. It reports whether it changed
+// anything.
+func (v *VSwitch) MarkVIFInstalled(ctx context.Context, iface string, installed bool) (bool, error) {
+	var rows []vswitchd.Interface
+	if err := v.c.WhereCache(func(i *vswitchd.Interface) bool { return i.Name == iface }).List(ctx, &rows); err != nil {
+		return false, err
+	}
+	if len(rows) == 0 {
+		return false, fmt.Errorf("interface %s not found", iface)
+	}
+	i := &rows[0]
+	has := i.ExternalIDs[InstalledKey] == "true"
+	if has == installed {
+		return false, nil
+	}
+	var mut model.Mutation
+	if installed {
+		// Delete any other value first, then insert (a map insert does not
+		// overwrite an existing key).
+		del, err := v.c.Where(i).Mutate(i, model.Mutation{Field: &i.ExternalIDs, Mutator: ovsdb.MutateOperationDelete, Value: []string{InstalledKey}})
+		if err != nil {
+			return false, err
+		}
+		mut = model.Mutation{Field: &i.ExternalIDs, Mutator: ovsdb.MutateOperationInsert, Value: map[string]string{InstalledKey: "true"}}
+		ins, err := v.c.Where(i).Mutate(i, mut)
+		if err != nil {
+			return false, err
+		}
+		return true, v.transact(ctx, append(del, ins...))
+	}
+	mut = model.Mutation{Field: &i.ExternalIDs, Mutator: ovsdb.MutateOperationDelete, Value: []string{InstalledKey}}
+	ops, err := v.c.Where(i).Mutate(i, mut)
+	if err != nil {
+		return false, err
+	}
+	return true, v.transact(ctx, ops)
+}

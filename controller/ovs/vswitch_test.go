@@ -218,6 +218,28 @@ func TestTunnelsAndVIFs(t *testing.T) {
 		vifs, err := vs.VIFs(ctx, "br-int")
 		return len(vifs) == 1 && vifs[0].OFPort > 0 && vifs[0].IfaceID == "lsp1" && vifs[0].MAC == "00:00:00:00:00:01", err
 	})
+	// ovn-installed is set and cleared without touching other keys.
+	if changed, err := vs.MarkVIFInstalled(ctx, "vif1", true); err != nil || !changed {
+		t.Fatalf("MarkVIFInstalled(true) = %v, %v", changed, err)
+	}
+	out, err = v.Vsctl("get", "Interface", "vif1", "external_ids")
+	if err != nil || !strings.Contains(out, `ovn-installed="true"`) || !strings.Contains(out, "iface-id=lsp1") {
+		t.Fatalf("external_ids = %q, %v", out, err)
+	}
+	eventually(t, vs, "installed in cache", func() (bool, error) {
+		changed, err := vs.MarkVIFInstalled(ctx, "vif1", true)
+		return !changed, err
+	})
+	if changed, err := vs.MarkVIFInstalled(ctx, "vif1", false); err != nil || !changed {
+		t.Fatalf("MarkVIFInstalled(false) = %v, %v", changed, err)
+	}
+	out, err = v.Vsctl("get", "Interface", "vif1", "external_ids")
+	if err != nil || strings.Contains(out, "ovn-installed") || !strings.Contains(out, "iface-id=lsp1") {
+		t.Fatalf("external_ids after clearing = %q, %v", out, err)
+	}
+	if _, err := vs.MarkVIFInstalled(ctx, "nosuch", true); err == nil {
+		t.Fatal("missing interface accepted")
+	}
 	if _, err := vs.VIFs(ctx, "br-none"); !errors.Is(err, ErrNoBridge) {
 		t.Fatalf("missing bridge: %v", err)
 	}
