@@ -176,6 +176,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.sock = sock
+	if err := s.checkNotRunning(remotes); err != nil {
+		return nil, err
+	}
 	if cfg.ClusterLocal != "" {
 		if err := checkClusterAddress("--cluster-local", cfg.ClusterLocal, true); err != nil {
 			return nil, err
@@ -389,6 +392,56 @@ func (s *Server) checkRemotes(in []string) ([]string, string, error) {
 		out = append(out, fmt.Sprintf("db:%s,%s,connections", s.cfg.DB.Name, s.cfg.DB.GlobalTable))
 	}
 	return out, sock, nil
+}
+
+// checkNotRunning fails if another ovsdb-server already uses this data
+// directory (its pid file names a live ovsdb-server) or serves one of our
+// unix sockets; it removes stale sockets, so that a successful connection to
+// the socket later proves that our child is up.
+func (s *Server) checkNotRunning(remotes []string) error {
+	pidFile := filepath.Join(s.cfg.DataDir, s.cfg.DB.Base+".pid")
+	if data, err := os.ReadFile(pidFile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			if err == nil && strings.TrimSpace(string(comm)) == "ovsdb-server" && !isZombie(pid) {
+				return fmt.Errorf("another ovsdb-server (pid %d) is already running for %s (pid file %s); stop it first", pid, s.cfg.DataDir, pidFile)
+			}
+		}
+	}
+	for _, r := range remotes {
+		path, ok := strings.CutPrefix(r, "punix:")
+		if !ok {
+			continue
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			continue
+		}
+		if fi.Mode()&os.ModeSocket == 0 {
+			return fmt.Errorf("remote %q: %s exists and is not a socket", r, path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return fmt.Errorf("remote %q: another process already serves %s", r, path)
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("remote %q: remove stale socket: %w", r, unwrapPathError(err))
+		}
+	}
+	return nil
+}
+
+// isZombie reports whether pid is a zombie (exited, not yet reaped).
+func isZombie(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	st := string(data)
+	if i := strings.LastIndexByte(st, ')'); i >= 0 && i+2 < len(st) {
+		return st[i+2] == 'Z' || st[i+2] == 'X'
+	}
+	return false
 }
 
 // listenAddress turns "PORT[:IP]" into a host:port for net.Listen.

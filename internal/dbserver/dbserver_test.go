@@ -381,3 +381,45 @@ func TestClusteredSchemaUpgrade(t *testing.T) {
 		t.Errorf("schema version after online conversion: %q", v)
 	}
 }
+
+// TestAlreadyRunning: a second server on the same data directory or socket
+// is refused with a clear error, and the first keeps serving.
+func TestAlreadyRunning(t *testing.T) {
+	dbservertest.RequireOVS(t)
+	dir := dbservertest.ShortTempDir(t)
+	first, err := start(t, dir, nbDatabase, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = start(t, dir, nbDatabase, nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another ovsdb-server (pid %d) is already running", first.PID())) {
+		t.Fatalf("second server on the same directory: want a clear error, got %v", err)
+	}
+	t.Log(err)
+	_, err = start(t, dbservertest.ShortTempDir(t), nbDatabase, func(c *dbserver.Config) {
+		c.Remotes = []string{"punix:" + first.UnixSocket()}
+	})
+	if err == nil || !strings.Contains(err.Error(), "another process already serves") {
+		t.Fatalf("second server on the same socket: want a clear error, got %v", err)
+	}
+	t.Log(err)
+	dbservertest.Run(t, "ovn-nbctl", "--db="+first.Endpoint(), "ls-add", "still-here")
+
+	// A stale socket (server gone) is replaced.
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", first.UnixSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	again, err := start(t, dir, nbDatabase, nil)
+	if err != nil {
+		t.Fatalf("restart over a stale socket: %v", err)
+	}
+	if out := dbservertest.Run(t, "ovn-nbctl", "--db="+again.Endpoint(), "ls-list"); !strings.Contains(out, "still-here") {
+		t.Errorf("ls-list after restart: %q", out)
+	}
+}
