@@ -259,24 +259,28 @@ func TestProcessAndTeardown(t *testing.T) {
 	}
 }
 
-// BenchmarkSetup measures building and tearing down two chassis with one pod
+// BenchmarkSetup measures building and tearing down N chassis with one pod
 // each.
 func BenchmarkSetup(b *testing.B) {
 	if err := Available(); err != nil {
 		b.Skip(err)
 	}
-	for b.Loop() {
-		topo, err := New(Options{Chassis: 2})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i, c := range topo.Chassis {
-			if _, err := c.AddPod(PodSpec{Name: fmt.Sprintf("p%d", i), IP: netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/24", i+1))}); err != nil {
-				b.Fatal(err)
+	for _, n := range []int{2, 3} {
+		b.Run(fmt.Sprintf("chassis=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				topo, err := New(Options{Chassis: n})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i, c := range topo.Chassis {
+					if _, err := c.AddPod(PodSpec{Name: fmt.Sprintf("p%d", i), IP: netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/24", i+1))}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := topo.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		if err := topo.Close(); err != nil {
-			b.Fatal(err)
-		}
+		})
 	}
 }
