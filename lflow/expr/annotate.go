@@ -82,7 +82,34 @@ func (c *Compiler) annotate(e *Expr, depth int) (*Expr, error) {
 		return nil, &Error{Pos: e.Pos, Msg: "prerequisites or predicates nested too deeply (cycle in the symbol table?)"}
 	}
 	switch e.Op {
-	case OpAnd, OpOr:
+	case OpAnd:
+		subs := make([]*Expr, 0, 3*len(e.Subs))
+		for _, s := range e.Subs {
+			if s.Op == OpCmp && (s.Sym.Kind == symtab.Field) {
+				// Inline the prerequisites instead of building an AND
+				// that the combine below would flatten again.
+				pre, err := c.prereqOf(s.Sym, depth)
+				if err != nil {
+					return nil, err
+				}
+				if pre != nil {
+					if pre.Op == OpAnd {
+						subs = append(subs, pre.Subs...)
+					} else {
+						subs = append(subs, pre)
+					}
+				}
+				subs = append(subs, s)
+				continue
+			}
+			a, err := c.annotate(s, depth)
+			if err != nil {
+				return nil, err
+			}
+			subs = append(subs, a)
+		}
+		return combine(OpAnd, subs), nil
+	case OpOr:
 		subs := make([]*Expr, 0, len(e.Subs))
 		for _, s := range e.Subs {
 			a, err := c.annotate(s, depth)

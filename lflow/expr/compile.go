@@ -78,7 +78,7 @@ func (c *Compiler) compile(e *Expr, opts *Options, input string) (*Result, error
 	if err != nil {
 		return nil, withInput(err, input)
 	}
-	cs, _, err := normalClauses(s)
+	cs, _, err := normalClauses(s, false)
 	if err != nil {
 		return nil, withInput(err, input)
 	}

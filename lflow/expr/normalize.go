@@ -27,7 +27,15 @@ type normalizer struct {
 	err error
 	// syms names each OpenFlow field by the first symbol seen on it (for
 	// printing Normalize's result).
-	syms [of.NumFields]*symtab.Symbol
+	// Nil unless Normalize's printable result is wanted.
+	syms []*symtab.Symbol
+}
+
+func (z *normalizer) symOf(f of.Field) *symtab.Symbol {
+	if int(f) < len(z.syms) {
+		return z.syms[f]
+	}
+	return nil
 }
 
 var errTooBig = &Error{Msg: "expression is too complex: its normal form exceeds the clause limit"}
@@ -54,7 +62,7 @@ func (z *normalizer) norm(e *Expr) []clause {
 		if d, ok := z.termSet(e); ok {
 			return []clause{{dims: []dim{d}}}
 		}
-		var out []clause
+		out := make([]clause, 0, len(e.Subs))
 		for _, s := range e.Subs {
 			out = append(out, z.norm(s)...)
 			if len(out) > MaxClauses {
@@ -164,7 +172,7 @@ func (z *normalizer) collapseOr(cs []clause) []clause {
 		case c.fixed.Len() == 1 && len(c.dims) == 0:
 			mf := c.fixed.Fields()[0]
 			if f == 0 {
-				f, sym = mf.Field, z.syms[mf.Field]
+				f, sym = mf.Field, z.symOf(mf.Field)
 			}
 			if mf.Field != f {
 				return cs
@@ -340,7 +348,7 @@ func intersectAlts(a, b []vm) []vm {
 // may contain ORs of tests on a single field (the dimensions that Compile
 // turns into conjunctive matches). Contradictory clauses are removed.
 func Normalize(e *Expr) (*Expr, error) {
-	cs, z, err := normalClauses(e)
+	cs, z, err := normalClauses(e, true)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +357,7 @@ func Normalize(e *Expr) (*Expr, error) {
 		c := &cs[i]
 		var ands []*Expr
 		for _, mf := range c.fixed.Fields() {
-			ands = append(ands, &Expr{Op: OpTerm, Sym: z.syms[mf.Field], F: mf.Field, V: mf.Value, M: mf.Mask})
+			ands = append(ands, &Expr{Op: OpTerm, Sym: z.symOf(mf.Field), F: mf.Field, V: mf.Value, M: mf.Mask})
 		}
 		for _, d := range c.dims {
 			alts := make([]*Expr, len(d.alts))
@@ -376,8 +384,11 @@ func Normalize(e *Expr) (*Expr, error) {
 	return &Expr{Op: OpOr, Subs: ors}, nil
 }
 
-func normalClauses(e *Expr) ([]clause, *normalizer, error) {
+func normalClauses(e *Expr, names bool) ([]clause, *normalizer, error) {
 	z := &normalizer{}
+	if names {
+		z.syms = make([]*symtab.Symbol, of.NumFields)
+	}
 	cs := z.norm(e)
 	if z.err != nil {
 		return nil, nil, z.err

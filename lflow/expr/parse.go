@@ -126,9 +126,32 @@ func (p *parser) parseExpr() (*Expr, error) {
 	return combine(op, subs), nil
 }
 
-// combine builds an AND/OR, flattening nested nodes of the same operator
-// and folding constants.
+// combine builds an AND/OR, flattening nested nodes of the same operator,
+// folding constants and dropping repeated (pointer-identical) members. It
+// may reuse subs, which the caller must not use afterwards.
 func combine(op Op, subs []*Expr) *Expr {
+	simple := true
+	for i, s := range subs {
+		if s.Op == op || s.Op == OpTrue || s.Op == OpFalse {
+			simple = false
+			break
+		}
+		for _, o := range subs[:i] {
+			if o == s {
+				simple = false
+				break
+			}
+		}
+	}
+	if simple {
+		switch len(subs) {
+		case 0:
+			return boolExpr(op == OpAnd)
+		case 1:
+			return subs[0]
+		}
+		return &Expr{Op: op, Subs: subs}
+	}
 	n := 0
 	for _, s := range subs {
 		if s.Op == op {
@@ -138,20 +161,19 @@ func combine(op Op, subs []*Expr) *Expr {
 		}
 	}
 	out := make([]*Expr, 0, n)
+	add := func(x *Expr) {
+		for _, o := range out {
+			if o == x {
+				return
+			}
+		}
+		out = append(out, x)
+	}
 	for _, s := range subs {
 		switch {
 		case s.Op == op:
 			for _, x := range s.Subs {
-				dup := false
-				for _, o := range out {
-					if o == x {
-						dup = true
-						break
-					}
-				}
-				if !dup {
-					out = append(out, x)
-				}
+				add(x)
 			}
 		case s.Op == OpTrue && op == OpAnd, s.Op == OpFalse && op == OpOr:
 			// identity element: drop
@@ -160,16 +182,7 @@ func combine(op Op, subs []*Expr) *Expr {
 		case s.Op == OpTrue && op == OpOr:
 			return exprTrue
 		default:
-			dup := false
-			for _, o := range out {
-				if o == s {
-					dup = true
-					break
-				}
-			}
-			if !dup {
-				out = append(out, s)
-			}
+			add(s)
 		}
 	}
 	switch len(out) {

@@ -114,6 +114,9 @@ func cmpShift(e *Expr) uint { return uint(e.Sym.OF.Ofs + e.Lo) }
 func simplifyEq(e *Expr) *Expr {
 	sh := cmpShift(e)
 	f := e.Sym.OF.Field
+	if e.Rel == Eq && len(e.Vals) == 1 {
+		return mkTerm(e.Sym, f, e.Vals[0].Value.Lsh(sh), e.Vals[0].Mask.Lsh(sh))
+	}
 	subs := make([]*Expr, 0, len(e.Vals))
 	for i := range e.Vals {
 		c := &e.Vals[i]
