@@ -1,7 +1,10 @@
 package main
 
 import (
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -18,7 +21,7 @@ func init() {
 			Long: "govn northd watches the northbound database (OVN_Northbound) and keeps the southbound database\n" +
 				"(OVN_Southbound) in step: Datapath_Binding, Port_Binding, Multicast_Group, Logical_Flow,\n" +
 				"Port_Group and Address_Set rows, following ovn-northd(8). It also reports nb_cfg progress\n" +
-				"(sb_cfg, hv_cfg) so that ovn-nbctl --wait=sb/hv work.",
+				"(sb_cfg, hv_cfg) so that ovn-nbctl --wait=sb/hv work. SIGHUP forces a full recompute.",
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				log, err := g.logger()
@@ -28,9 +31,23 @@ func init() {
 				defer func() { _ = log.Sync() }()
 				log = log.Named("northd")
 				log.Info("starting", zap.String("nb", nb), zap.String("sb", sb))
-				return run.Run(cmd.Context(), run.Config{
+				n, err := run.Start(cmd.Context(), run.Config{
 					NB: strings.Split(nb, ","), SB: strings.Split(sb, ","), MetricsAddr: metrics, Logger: log,
 				})
+				if err != nil {
+					return err
+				}
+				// SIGHUP forces a full recompute.
+				hup := make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+				defer signal.Stop(hup)
+				go func() {
+					for range hup {
+						log.Info("SIGHUP: full recompute")
+						n.Recompute()
+					}
+				}()
+				return n.Run(cmd.Context())
 			},
 		}
 		f := cmd.Flags()

@@ -62,7 +62,8 @@ type Northd struct {
 	engine  *northd.Engine
 	sbState *northd.SBState
 
-	wake chan struct{}
+	wake      chan struct{}
+	recompute chan struct{}
 
 	// previous cache pointers per NB table (libovsdb replaces the model
 	// pointer on every update, so pointer identity detects changes).
@@ -88,6 +89,7 @@ type metrics struct {
 	badRowsTotal prometheus.Counter
 	flowErrors   prometheus.Gauge
 	txnErrors    prometheus.Counter
+	lastCompute  *prometheus.GaugeVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -110,7 +112,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		txnErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "govn_northd_sb_transaction_errors_total",
 			Help: "Failed southbound transactions (each followed by a reload and full resync)."}),
 	}
-	reg.MustRegister(m.recomputes, m.computeSec, m.txnSec, m.roundSec, m.lflows, m.badRows, m.badRowsTotal, m.flowErrors, m.txnErrors)
+	m.lastCompute = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "govn_northd_last_recompute_seconds",
+		Help: "Duration of the latest engine run (+ diff), by type."}, []string{"type"})
+	reg.MustRegister(m.lastCompute, m.recomputes, m.computeSec, m.txnSec, m.roundSec, m.lflows, m.badRows, m.badRowsTotal, m.flowErrors, m.txnErrors)
 	return m
 }
 
@@ -129,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Northd, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	}
-	n := &Northd{cfg: cfg, log: log, m: newMetrics(reg), wake: make(chan struct{}, 1),
+	n := &Northd{cfg: cfg, log: log, m: newMetrics(reg), wake: make(chan struct{}, 1), recompute: make(chan struct{}, 1),
 		seen: map[string]map[string]model.Model{}, badSeen: map[string]bool{}, pbSeen: map[string]model.Model{},
 		sbCfg: -1, hvCfg: -1}
 	if cfg.MetricsAddr != "" {
@@ -178,6 +182,15 @@ func (n *Northd) poke() {
 	}
 }
 
+// Recompute asks for a full recompute (every switch) on the next round,
+// like ovn-appctl inc-engine/recompute.
+func (n *Northd) Recompute() {
+	select {
+	case n.recompute <- struct{}{}:
+	default:
+	}
+}
+
 // Close disconnects and stops the metrics server.
 func (n *Northd) Close() {
 	if n.nb != nil {
@@ -205,6 +218,8 @@ func (n *Northd) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-n.wake:
+		case <-n.recompute:
+			n.nbStore.MarkAllDirty()
 		case <-time.After(30 * time.Second):
 			// Periodic round: catches SB changes to rows northd owns
 			// that it does not monitor only after a failure; this keeps
@@ -296,6 +311,7 @@ func (n *Northd) round(ctx context.Context) error {
 		}
 		n.m.recomputes.WithLabelValues(typ).Inc()
 		n.m.computeSec.Observe(compute.Seconds())
+		n.m.lastCompute.WithLabelValues(typ).Set(compute.Seconds())
 	}
 	n.report()
 

@@ -1,0 +1,202 @@
+package run
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/govn/govn/internal/dbserver/dbservertest"
+	"github.com/govn/govn/internal/ovsdbclient"
+	"github.com/govn/govn/nbdb"
+)
+
+var (
+	buildOnce sync.Once
+	govnBin   string
+	buildErr  error
+)
+
+// buildGovn builds bin/govn once per test binary run.
+func buildGovn(b testing.TB) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "govnbench")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		govnBin = filepath.Join(dir, "govn")
+		out, err := exec.Command("go", "build", "-o", govnBin, "github.com/govn/govn/cmd/govn").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return govnBin
+}
+
+// scrape returns the value of a metric line (name with labels, exactly as
+// printed) from a Prometheus text endpoint.
+func scrape(b testing.TB, addr, metric string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, metric+" ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(l, metric)), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return v
+		}
+	}
+	return -1
+}
+
+// procStatus reads a kB field of /proc/PID/status, in MB.
+func procStatus(pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			f := strings.Fields(l)
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	return -1
+}
+
+// BenchmarkNorthd is make bench-northd: real NB and SB ovsdb-servers, the
+// govn northd binary as a separate process, 100 switches × {1k, 5k, 10k}
+// ports (each "MAC IPv4"). It reports: bulk-s (one NB transaction creating
+// everything until ovn-nbctl --wait=sb sync returns), recompute-ms (full
+// recompute forced with SIGHUP, as measured by northd), lspadd-ms (median
+// wall time of ovn-nbctl --wait=sb lsp-add + lsp-set-addresses), lflows
+// (SB Logical_Flow rows), rss-MB and hwm-MB (northd's VmRSS and VmHWM).
+// Run with -benchtime=1x; each size does its own setup.
+func BenchmarkNorthd(b *testing.B) {
+	if _, err := exec.LookPath("ovn-nbctl"); err != nil {
+		b.Skip("ovn-nbctl not installed")
+	}
+	dbservertest.RequireOVS(b)
+	bin := buildGovn(b)
+	for _, ports := range []int{1000, 5000, 10000} {
+		b.Run(fmt.Sprintf("ports=%d", ports), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				benchOnce(b, bin, 100, ports)
+			}
+		})
+	}
+}
+
+func benchOnce(b *testing.B, bin string, switches, ports int) {
+	b.StopTimer()
+	nbS := dbservertest.Start(b, nbDatabase, "", nil)
+	sbS := dbservertest.Start(b, sbDatabase, "", nil)
+	nbctl := func(args ...string) string {
+		return dbservertest.Run(b, "ovn-nbctl", append([]string{"--db=" + nbS.Endpoint(), "--timeout=600"}, args...)...)
+	}
+	nbctl("init")
+	metrics := fmt.Sprintf("127.0.0.1:%d", dbservertest.FreePort(b))
+	cmd := exec.Command(bin, "--log-level=warn", "northd", "--nb", nbS.Endpoint(), "--sb", sbS.Endpoint(), "--metrics-addr", metrics)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	pid := cmd.Process.Pid
+	nbctl("--wait=sb", "sync")
+
+	// Bulk create in one NB transaction.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := nbdb.NewClient(ctx, []string{nbS.Endpoint()}, ovsdbclient.WithoutMonitor())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var ops []ovsdb.Operation
+	per := ports / switches
+	n := 0
+	for s := 0; s < switches; s++ {
+		sw := &nbdb.LogicalSwitch{UUID: ovsdbclient.NamedUUID(), Name: fmt.Sprintf("sw%d", s)}
+		for p := 0; p < per; p++ {
+			n++
+			lsp := &nbdb.LogicalSwitchPort{UUID: ovsdbclient.NamedUUID(), Name: fmt.Sprintf("sw%d-p%d", s, p),
+				Addresses: []string{fmt.Sprintf("0a:00:00:%02x:%02x:%02x 10.%d.%d.%d", n>>16&0xff, n>>8&0xff, n&0xff, s, p/250, p%250+1)}}
+			sw.Ports = append(sw.Ports, lsp.UUID)
+			if ops, err = ovsdbclient.CreateOps(c, ops, lsp); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if ops, err = ovsdbclient.CreateOps(c, ops, sw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StartTimer()
+	t0 := time.Now()
+	if _, err := c.Transact(ctx, ops...); err != nil {
+		b.Fatal(err)
+	}
+	nbctl("--wait=sb", "sync")
+	bulk := time.Since(t0)
+
+	// Forced full recompute.
+	before := scrape(b, metrics, `govn_northd_recompute_total{type="full"}`)
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(2 * time.Minute)
+	for scrape(b, metrics, `govn_northd_recompute_total{type="full"}`) <= before {
+		if time.Now().After(deadline) {
+			b.Fatal("no full recompute after SIGHUP")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recompute := scrape(b, metrics, `govn_northd_last_recompute_seconds{type="full"}`)
+
+	// Single port adds with --wait=sb.
+	var lat []time.Duration
+	for i := 0; i < 7; i++ {
+		name := fmt.Sprintf("extra%d", i)
+		t := time.Now()
+		nbctl("--wait=sb", "lsp-add", "sw7", name, "--", "lsp-set-addresses", name, fmt.Sprintf("0e:00:00:00:00:%02x 10.250.0.%d", i+1, i+1))
+		lat = append(lat, time.Since(t))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	lflows := scrape(b, metrics, "govn_northd_logical_flows")
+	b.StopTimer()
+
+	b.ReportMetric(bulk.Seconds(), "bulk-s")
+	b.ReportMetric(recompute*1000, "recompute-ms")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "lspadd-ms")
+	b.ReportMetric(lflows, "lflows")
+	b.ReportMetric(procStatus(pid, "VmRSS"), "rss-MB")
+	b.ReportMetric(procStatus(pid, "VmHWM"), "hwm-MB")
+	if errs := scrape(b, metrics, "govn_northd_sb_transaction_errors_total"); errs != 0 {
+		b.Errorf("%v failed SB transactions", errs)
+	}
+}
