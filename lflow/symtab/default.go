@@ -43,6 +43,9 @@ const (
 	FlagForceSNATForLB   = 3  // flags.force_snat_for_lb
 	FlagLocalOnly        = 4  // flags.local_only: do not send to other chassis
 	FlagNestedContainer  = 5  // flags.nested_container
+	FlagLookupMAC        = 6  // scratch: result of a MAC-binding lookup (lookup_arp/lookup_nd, lflow/action)
+	FlagLookupLBHairpin  = 7  // scratch: result of a load-balancer hairpin lookup
+	FlagLookupFDB        = 8  // scratch: result of an FDB lookup (lookup_fdb, lflow/action)
 	FlagSkipSNATForLB    = 9  // flags.skip_snat_for_lb
 	FlagLocalport        = 10 // flags.localport
 	FlagUseSNATZone      = 11 // flags.use_snat_zone
