@@ -99,7 +99,12 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 	govnv1.RegisterACLServiceServer(g, aclService{s: s})
 	govnv1.RegisterAddressSetServiceServer(g, addressSetService{s: s})
 	govnv1.RegisterPortGroupServiceServer(g, portGroupService{s: s})
+	govnv1.RegisterLogicalRouterServiceServer(g, routerService{s: s})
+	govnv1.RegisterLogicalRouterPortServiceServer(g, routerPortService{s: s})
+	govnv1.RegisterStaticRouteServiceServer(g, routeService{s: s})
 	govnv1.RegisterLoadBalancerServiceServer(g, lbService{s: s})
+	govnv1.RegisterNATServiceServer(g, natService{s: s})
+	govnv1.RegisterDHCPOptionsServiceServer(g, dhcpService{s: s})
 	govnv1.RegisterTraceServiceServer(g, traceService{})
 }
 
