@@ -164,14 +164,41 @@ func TestTwoChassisGeneve(t *testing.T) {
 		t.Fatalf("traffic interrupted during restart reconcile: %q", pinger.LogTail(5))
 	}
 
+	// Modifying flows in place (new actions, same effect) under traffic:
+	// modify_strict in one bundle, no loss.
+	pinger2, err := topo.StartProcess(ProcessSpec{Name: "ping-a-c-2", Netns: a.Netns,
+		Args: []string{"ping", "-n", "-q", "-i", "0.01", "-c", "150", "-W", "1", c.IP.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	modified := append([]ofctrl.Flow(nil), flows1...)
+	nmod := 0
+	for i := range modified {
+		if modified[i].Table == 1 {
+			modified[i].Actions = "set_field:0x1->reg0," + modified[i].Actions
+			nmod++
+		}
+	}
+	res, err := st[ch1].of.Sync(ctx, modified, nil)
+	if err != nil || len(res.Diff.ModFlows) != nmod || len(res.Diff.AddFlows)+len(res.Diff.DelFlows)+len(res.Diff.ReplFlows) != 0 {
+		t.Fatalf("modify sync: %v %s", err, res.Diff)
+	}
+	if done, _ := pinger2.Wait(10 * time.Second); !done {
+		t.Fatal("background ping did not finish")
+	}
+	if m := pingSummary.FindStringSubmatch(pinger2.LogTail(5)); m == nil || m[1] != m[2] {
+		t.Fatalf("traffic interrupted while modifying flows: %q", pinger2.LogTail(5))
+	}
+
 	// Removing the remote MAC's flow (exact change) cuts a -> c only.
 	var cut []ofctrl.Flow
-	for _, f := range flows1 {
-		if f.Match != "dl_dst="+c.MAC {
+	for _, f := range modified {
+		if f.Table != 1 || f.Match != "dl_dst="+c.MAC {
 			cut = append(cut, f)
 		}
 	}
-	res, err := st[ch1].of.Sync(ctx, cut, nil)
+	res, err = st[ch1].of.Sync(ctx, cut, nil)
 	if err != nil || len(res.Diff.DelFlows) != 1 || len(res.Diff.AddFlows)+len(res.Diff.ModFlows) != 0 {
 		t.Fatalf("cut sync: %v %s", err, res.Diff)
 	}
