@@ -40,7 +40,9 @@ import (
 // Switch restarts. Before trusting its cache, each Sync compares the number
 // of our flows on the switch (one dump-aggregate) with the cache; on a
 // mismatch (ovs-vswitchd restarted and lost its flows, or someone deleted
-// ours) it re-reads everything and reconciles.
+// ours) it re-reads everything and reconciles. (A flow of ours changed in
+// place by someone else keeps the count and is not detected; Invalidate
+// forces a full re-read.)
 //
 // An OpenFlow is safe for use by several goroutines; syncs are serialized.
 type OpenFlow struct {
