@@ -201,8 +201,13 @@ func (t *Table) AddSubfield(name, parent string, lo, hi int, prereqs string, rea
 		Parent: p, Lo: lo, Hi: hi, Prereqs: prereqs, Writable: p.Writable && !readOnly,
 		Level: Ordinal, Format: of.FormatHex,
 	}
-	if s.Width == 1 || p.Format == of.FormatDecimal {
+	// Small subfields are numbers (vlan.vid, ct_mark.ecmp_reply_port), 48-bit
+	// ones MAC addresses (ct_label.ecmp_reply_eth), the rest bit patterns.
+	switch {
+	case s.Width <= 16 || p.Format == of.FormatDecimal:
 		s.Format = of.FormatDecimal
+	case s.Width == 48:
+		s.Format = of.FormatMAC
 	}
 	return s, t.add(s)
 }
