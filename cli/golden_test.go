@@ -201,3 +201,46 @@ func TestGovnctlExitCodes(t *testing.T) {
 		t.Errorf("dynamic completion: exit %d, out %q", code, out.String())
 	}
 }
+
+func TestGovnctlRoutersGolden(t *testing.T) {
+	e := startAPI(t)
+	got := e.transcript(t, `
+ls add sw0
+lsp add sw0 vm1 --address '00:00:00:00:00:11 10.0.0.11'
+lsp add sw0 sw0-lr0 --type router --option router-port=lr0-sw0 --address router
+lr add lr0
+lrp add lr0 lr0-sw0 00:00:00:00:ff:01 10.0.0.1/24
+lrp add lr0 lr0-ext 00:00:00:00:ff:02 172.16.0.1/24
+lrp add lr0 lr0-bad 00:00:00:00:ff:03 10.0.0.129/25
+lrp add lr0 lr0-bad 01:00:00:00:ff:03 192.168.0.1/24
+lrp list
+route add lr0 0.0.0.0/0 172.16.0.254 --output-port lr0-ext
+route add lr0 10.9.0.0/16 fd00::1
+route add lr0 192.168.0.0/16 discard
+route list
+nat add lr0 snat 172.16.0.10 10.0.0.0/24
+nat add lr0 dnat_and_snat 172.16.0.11 10.0.0.11 vm1 00:00:00:00:ee:11
+nat add lr0 dnat 172.16.0.300 10.0.0.12
+nat list
+lb add lb0 10.0.0.100:80 10.0.0.11:8080
+lb add lb0 10.0.0.100:443 10.0.0.11:8443 --may-exist
+lb add lb1 10.0.0.101:80 10.0.0.12
+lb list
+lb attach lb0 sw0
+lb attach lb0 lr0 --router
+ls list
+lr list
+show
+show -o json
+route del lr0 192.168.0.0/16
+nat del lr0 snat 10.0.0.0/24
+lrp del lr0-ext
+route del lr0
+lrp del lr0-ext
+lb del lb0
+lr list -o yaml
+lr del lr0
+show
+`)
+	checkGolden(t, "routers.golden", got)
+}

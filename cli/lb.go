@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	govnv1 "github.com/govn/govn/api/govnv1"
+)
+
+func init() { register(newLBCommand) }
+
+func newLBCommand(o *options) *cobra.Command {
+	cmd := &cobra.Command{Use: "lb", Short: "Load balancers: add, del, list, attach, detach"}
+	var mayExist, ifExists bool
+	var protocol string
+	add := &cobra.Command{
+		Use:   "add LB VIP[:PORT] BACKEND[,BACKEND...]",
+		Short: "Create a load balancer, or add a VIP to it with --may-exist (e.g. lb add lb0 10.0.0.100:80 10.0.0.11:8080,10.0.0.12:8080)",
+		Args:  cobra.ExactArgs(3),
+		RunE: o.withAPI(func(a *api, args []string) error {
+			lb := &govnv1.LoadBalancer{Name: args[0], Vips: map[string]string{args[1]: args[2]}, Protocol: protocol}
+			existing, err := a.lb().GetLoadBalancer(a.ctx, &govnv1.GetLoadBalancerRequest{Name: args[0]})
+			if err == nil && mayExist {
+				// Add the VIP to the existing balancer.
+				vips := existing.Vips
+				if vips == nil {
+					vips = map[string]string{}
+				}
+				vips[args[1]] = args[2]
+				got, err := a.lb().UpdateLoadBalancer(a.ctx, &govnv1.UpdateLoadBalancerRequest{
+					LoadBalancer: &govnv1.LoadBalancer{Name: args[0], Vips: vips}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"vips"}}})
+				if err != nil {
+					return a.err(err)
+				}
+				return a.printCreated(got, got.Uuid)
+			}
+			got, err := a.lb().CreateLoadBalancer(a.ctx, &govnv1.CreateLoadBalancerRequest{LoadBalancer: lb})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.printCreated(got, got.Uuid)
+		}),
+	}
+	add.Flags().BoolVar(&mayExist, "may-exist", false, "if the load balancer exists, add or replace this VIP")
+	add.Flags().StringVar(&protocol, "protocol", "", "tcp (default), udp or sctp")
+	del := &cobra.Command{
+		Use: "del LB", Short: "Delete a load balancer (detaching it everywhere)", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeNames("lb"),
+		RunE: o.withAPI(func(a *api, args []string) error {
+			r, err := a.lb().DeleteLoadBalancer(a.ctx, &govnv1.DeleteLoadBalancerRequest{Name: args[0], IfExists: ifExists})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.printDeleted(r)
+		}),
+	}
+	del.Flags().BoolVar(&ifExists, "if-exists", false, "no error if it does not exist")
+	list := &cobra.Command{
+		Use: "list", Short: "List load balancers, one VIP a line", Args: cobra.NoArgs,
+		RunE: o.withAPI(func(a *api, _ []string) error {
+			r, err := a.lb().ListLoadBalancers(a.ctx, &govnv1.ListLoadBalancersRequest{})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.o.print(protoList(r.Items), func(w io.Writer) error {
+				var rows [][]string
+				for _, x := range r.Items {
+					vips := make([]string, 0, len(x.Vips))
+					for v := range x.Vips {
+						vips = append(vips, v)
+					}
+					slices.Sort(vips)
+					if len(vips) == 0 {
+						rows = append(rows, []string{x.Name, policyProto(x.Protocol), "-", "-"})
+					}
+					for i, v := range vips {
+						name := x.Name
+						if i > 0 {
+							name = ""
+						}
+						rows = append(rows, []string{name, policyProto(x.Protocol), v, x.Vips[v]})
+					}
+				}
+				return printTable(w, []string{"name", "protocol", "vip", "backends"}, rows)
+			})
+		}),
+	}
+	var router bool
+	attach := func(use string, on bool) *cobra.Command {
+		c := &cobra.Command{
+			Use: use + " LB SWITCH|ROUTER", Short: fmt.Sprintf("%s a load balancer %s a switch (or, with --router, a router)", strings.ToUpper(use[:1])+use[1:], map[bool]string{true: "to", false: "from"}[on]),
+			Args: cobra.ExactArgs(2), ValidArgsFunction: o.completeNames("lb"),
+			RunE: o.withAPI(func(a *api, args []string) error {
+				edit := func(list []string) []string {
+					list = slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == args[0] })
+					if on {
+						list = append(list, args[0])
+					}
+					return list
+				}
+				mask := &fieldmaskpb.FieldMask{Paths: []string{"load_balancers"}}
+				if router {
+					lr, err := a.lr().GetLogicalRouter(a.ctx, &govnv1.GetLogicalRouterRequest{Name: args[1]})
+					if err != nil {
+						return a.err(err)
+					}
+					_, err = a.lr().UpdateLogicalRouter(a.ctx, &govnv1.UpdateLogicalRouterRequest{UpdateMask: mask,
+						LogicalRouter: &govnv1.LogicalRouter{Name: args[1], LoadBalancers: edit(lr.LoadBalancers)}})
+					if err != nil {
+						return a.err(err)
+					}
+					return a.afterWrite()
+				}
+				ls, err := a.ls().GetLogicalSwitch(a.ctx, &govnv1.GetLogicalSwitchRequest{Name: args[1]})
+				if err != nil {
+					return a.err(err)
+				}
+				_, err = a.ls().UpdateLogicalSwitch(a.ctx, &govnv1.UpdateLogicalSwitchRequest{UpdateMask: mask,
+					LogicalSwitch: &govnv1.LogicalSwitch{Name: args[1], LoadBalancers: edit(ls.LoadBalancers)}})
+				if err != nil {
+					return a.err(err)
+				}
+				return a.afterWrite()
+			}),
+		}
+		c.Flags().BoolVar(&router, "router", false, "the target is a logical router")
+		return c
+	}
+	cmd.AddCommand(add, del, list, attach("attach", true), attach("detach", false))
+	return cmd
+}
+
+func policyProto(p string) string {
+	if p == "" {
+		return "tcp"
+	}
+	return p
+}
