@@ -66,6 +66,20 @@ type EncodeParams struct {
 	OutputTable int
 	// MACBindingTable is the OpenFlow table get_arp/get_nd search.
 	MACBindingTable int
+	// Lookup tables of the function-call actions (0 = not available; using
+	// the action is then an encode error):
+	//   GetFDBTable      get_fdb: matches eth_dst, sets reg15 to the port key.
+	//   LookupFDBTable   lookup_fdb: matches reg14 (port key) and eth_src,
+	//                    sets LookupFDBResult.
+	//   LookupMACTable   lookup_arp/lookup_nd: matches reg14, reg0 (IPv4; for
+	//                    IPv6 xxreg0) and eth_src, sets LookupMACResult.
+	//   LookupMACIPTable lookup_arp_ip/lookup_nd_ip: matches reg14 and
+	//                    reg0/xxreg0, sets LookupMACResult.
+	// All of them also match metadata (the datapath). IPv4 and IPv6 entries
+	// of a shared table should match the packet's eth_type/arp too (the
+	// lookup runs on the packet itself: ARP or IPv4 for *_arp*, IPv6 for
+	// *_nd*).
+	GetFDBTable, LookupFDBTable, LookupMACTable, LookupMACIPTable int
 	// Datapath identifies the logical datapath for LookupPort.
 	Datapath string
 	// LookupPort returns the tunnel key of logical port name in datapath,
@@ -105,6 +119,8 @@ type Encoded struct {
 //     those actions in a packet-out.
 //   - OpPutARP, OpPutND: nothing; the arguments are in registers (see
 //     PutMACPort).
+//   - OpPutFDB: nothing; port key in reg14, MAC in eth_src.
+//   - OpSvcCheck: nothing; port key in reg14.
 //   - OpLog: 1 byte verdict (0 allow, 1 drop, 2 reject), 1 byte severity
 //     (0 alert, 1 warning, 2 notice, 3 info, 4 debug), then the name (UTF-8).
 type Opcode uint32
@@ -122,6 +138,8 @@ const (
 	OpTCPReset   Opcode = 10
 	OpPutND      Opcode = 11
 	OpLog        Opcode = 12
+	OpPutFDB     Opcode = 13
+	OpSvcCheck   Opcode = 14
 )
 
 var blockOpcode = map[string]Opcode{
@@ -138,6 +156,10 @@ func (o Opcode) String() string {
 		return "put_nd"
 	case OpLog:
 		return "log"
+	case OpPutFDB:
+		return "put_fdb"
+	case OpSvcCheck:
+		return "handle_svc_check"
 	}
 	for name, op := range blockOpcode {
 		if op == o {
@@ -165,7 +187,7 @@ func ParseUserData(b []byte) (UserData, error) {
 	u := UserData{Op: Opcode(binary.BigEndian.Uint32(b))}
 	rest := b[4:]
 	switch u.Op {
-	case OpPutARP, OpPutND:
+	case OpPutARP, OpPutND, OpPutFDB, OpSvcCheck:
 		if len(rest) != 0 {
 			return u, fmt.Errorf("%s userdata has %d unexpected bytes", u.Op, len(rest))
 		}
@@ -393,6 +415,12 @@ func (e *encoder) action(a Action, out of.Actions) (of.Actions, error) {
 			out = append(out, of.Pop{Sub: moves[i].dst})
 		}
 		return out, nil
+	case *Call:
+		return e.call(a, out)
+	case *PutFDB:
+		return e.putFDB(a, out), nil
+	case *SvcCheck:
+		return e.svcCheck(a, out), nil
 	case *Log:
 		meter := e.p.ControllerMeter
 		if a.Meter != "" && e.p.LookupMeter != nil {

@@ -3,6 +3,7 @@ package action
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/govn/govn/lflow/bits"
 	"github.com/govn/govn/lflow/lex"
@@ -30,6 +31,11 @@ type ExecContext struct {
 	// LookupMAC answers get_arp/get_nd: the MAC bound to ip on the logical
 	// port with key port (ip is right-aligned: IPv4 in the low 32 bits).
 	LookupMAC func(port uint32, ip bits.U128, ipv6 bool) (mac bits.U128, ok bool)
+	// LookupFDB answers get_fdb/lookup_fdb: the key of the port on which
+	// MAC was learned in this datapath.
+	LookupFDB func(mac bits.U128) (port uint32, ok bool)
+	// PacketLen is the packet length check_pkt_larger compares against.
+	PacketLen int
 	// Router selects the conntrack zone registers as in EncodeParams;
 	// Zones zero means DefaultZones().
 	Router bool
@@ -73,9 +79,17 @@ const (
 	StepLog
 	// StepTTLExpired: ip.ttl-- found TTL 0 or 1; processing stops.
 	StepTTLExpired
+	// StepLookup: a function-call assignment (get_fdb, lookup_fdb,
+	// lookup_arp[_ip], lookup_nd[_ip], check_pkt_larger) stored its
+	// result; Found is the Boolean result (for get_fdb: a port was found).
+	StepLookup
+	// StepPutFDB: put_fdb sent a learned MAC to the controller.
+	StepPutFDB
+	// StepSvcCheck: handle_svc_check sent the packet to the controller.
+	StepSvcCheck
 )
 
-var stepNames = [...]string{"set", "next", "output", "ct", "commit", "ct_clear", "clone", "controller", "get_mac", "put_mac", "log", "ttl_expired"}
+var stepNames = [...]string{"set", "next", "output", "ct", "commit", "ct_clear", "clone", "controller", "get_mac", "put_mac", "log", "ttl_expired", "lookup", "put_fdb", "svc_check"}
 
 func (k StepKind) String() string {
 	if int(k) < len(stepNames) {
@@ -405,6 +419,15 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 		}
 		step.Note = fmt.Sprintf("port %d: %s is at %s", p.GetSub(a.Port.Sub).Lo,
 			lex.FormatValue(p.GetSub(a.IP.Sub), f), of.MACString(p.GetSub(a.MAC.Sub)))
+	case *Call:
+		step.Kind = StepLookup
+		x.call(a, p, &step)
+	case *PutFDB:
+		step.Kind = StepPutFDB
+		step.Note = fmt.Sprintf("port %d: %s", p.GetSub(a.Port.Sub).Lo, of.MACString(p.GetSub(a.MAC.Sub)))
+	case *SvcCheck:
+		step.Kind = StepSvcCheck
+		step.Note = fmt.Sprintf("port %d", p.GetSub(a.Port.Sub).Lo)
 	case *Log:
 		step.Kind = StepLog
 		step.Note = fmt.Sprintf("name=%q verdict=%s severity=%s", a.Name, a.Verdict, a.Severity)
@@ -520,4 +543,62 @@ func icmp6(p *of.Packet, src, dst bits.U128, typ, code uint64) {
 	p.Set(of.IPTTL, u(255))
 	p.Set(of.ICMPv6Type, u(typ))
 	p.Set(of.ICMPv6Code, u(code))
+}
+
+// call evaluates a function-call assignment and stores its result.
+func (x *executor) call(a *Call, p *of.Packet, step *Step) {
+	var result bits.U128
+	switch a.Func {
+	case "check_pkt_larger":
+		step.Found = x.ctx.PacketLen > a.Len
+		step.Note = fmt.Sprintf("packet length %d > %d: %v", x.ctx.PacketLen, a.Len, step.Found)
+	case "get_fdb":
+		mac := p.GetSub(a.Args[0].Sub)
+		if x.ctx.LookupFDB != nil {
+			var port uint32
+			if port, step.Found = x.ctx.LookupFDB(mac); step.Found {
+				result = bits.From64(uint64(port))
+			}
+		}
+		step.Note = fmt.Sprintf("%s is on port %d", of.MACString(mac), result.Lo)
+		if !step.Found {
+			step.Note = of.MACString(mac) + " not learned: 0"
+		}
+		p.SetSub(a.Dst.Sub, result)
+		return
+	case "lookup_fdb":
+		port, mac := uint32(p.GetSub(a.Args[0].Sub).Lo), p.GetSub(a.Args[1].Sub)
+		if x.ctx.LookupFDB != nil {
+			got, ok := x.ctx.LookupFDB(mac)
+			step.Found = ok && got == port
+		}
+		step.Note = fmt.Sprintf("%s learned on port %d: %v", of.MACString(mac), port, step.Found)
+	default: // lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip
+		v6 := strings.HasPrefix(a.Func, "lookup_nd")
+		port, ip := uint32(p.GetSub(a.Args[0].Sub).Lo), p.GetSub(a.Args[1].Sub)
+		f := lex.IPv4
+		if v6 {
+			f = lex.IPv6
+		}
+		if x.ctx.LookupMAC != nil {
+			mac, ok := x.ctx.LookupMAC(port, ip, v6)
+			step.Found = ok
+			if len(a.Args) == 3 {
+				step.Found = ok && mac == p.GetSub(a.Args[2].Sub)
+			}
+		}
+		step.Note = fmt.Sprintf("binding for %s on port %d: %v", lex.FormatValue(ip, f), port, step.Found)
+	}
+	if step.Found {
+		result = bits.From64(1)
+	}
+	// Like the encoded lookup, leave the result in the scratch flag bit too.
+	switch a.Func {
+	case "lookup_fdb":
+		p.SetSub(LookupFDBResult, result)
+	case "check_pkt_larger":
+	default:
+		p.SetSub(LookupMACResult, result)
+	}
+	p.SetSub(a.Dst.Sub, result)
 }

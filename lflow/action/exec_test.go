@@ -322,3 +322,28 @@ func TestExecuteDrop(t *testing.T) {
 		t.Errorf("log: %s", kinds(r))
 	}
 }
+
+func TestExecuteFunctions(t *testing.T) {
+	p := tcpPacket()
+	ctx := &action.ExecContext{
+		PacketLen: 1600,
+		LookupFDB: func(mac bits.U128) (uint32, bool) { return 2, mac == u(0x0a00000000fe) },
+		LookupMAC: func(port uint32, ip bits.U128, v6 bool) (bits.U128, bool) {
+			return u(0x0a0000000001), port == 1 && ip == ip4("10.0.0.1") && !v6
+		},
+	}
+	r := execute(t, `reg9[1] = check_pkt_larger(1514); reg9[2] = check_pkt_larger(1600); outport = get_fdb(eth.dst); reg1 = get_fdb(eth.src);
+		reg0[11] = lookup_fdb(outport, eth.dst); reg0[12] = lookup_fdb(inport, eth.dst);
+		reg0[13] = lookup_arp(inport, ip4.src, eth.src); reg0[14] = lookup_arp(inport, ip4.src, eth.dst); reg0[15] = lookup_arp_ip(inport, ip4.src);
+		put_fdb(inport, eth.src); handle_svc_check(inport);`, &p, ctx)
+	if got := kinds(r); got != "lookup lookup lookup lookup lookup lookup lookup lookup lookup put_fdb svc_check" {
+		t.Fatalf("steps = %s", got)
+	}
+	expectField(t, &p, of.Reg9, u(1<<1))
+	expectField(t, &p, of.Reg15, u(2))
+	expectField(t, &p, of.Reg1, u(0))
+	expectField(t, &p, of.Reg0, u(1<<11|1<<13|1<<15))
+	if r.Steps[9].Note != "port 1: 0a:00:00:00:00:01" || r.Steps[10].Note != "port 1" {
+		t.Errorf("notes %q %q", r.Steps[9].Note, r.Steps[10].Note)
+	}
+}

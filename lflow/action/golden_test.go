@@ -93,6 +93,7 @@ func (a *groupAlloc) alloc(g of.Group) (uint32, error) {
 func testParams(input string) (string, *action.EncodeParams) {
 	p := &action.EncodeParams{
 		Pipeline: action.Ingress, Table: 10, TableMap: tableMap, OutputTable: 37, MACBindingTable: 66,
+		LookupMACTable: 67, LookupMACIPTable: 68, GetFDBTable: 71, LookupFDBTable: 72,
 		Datapath: "ls1",
 		LookupPort: func(dp, name string) (uint32, bool) {
 			k, ok := ports[name]
@@ -155,7 +156,7 @@ func run(input string) (lines []string, enc *action.Encoded) {
 			switch u.Op {
 			case action.OpLog:
 				lines = append(lines, fmt.Sprintf("controller: %s verdict=%s severity=%s name=%q", u.Op, u.Verdict, u.Severity, u.Name))
-			case action.OpPutARP, action.OpPutND:
+			case action.OpPutARP, action.OpPutND, action.OpPutFDB, action.OpSvcCheck:
 				lines = append(lines, "controller: "+u.Op.String())
 			default:
 				lines = append(lines, "controller: "+u.Op.String()+" with actions "+u.Actions)

@@ -33,6 +33,7 @@ var ovnAcceptsWeReject = map[string]string{
 	"ct_lb_mark(backends=10.0.0.1:80,fd00::1);":                     "govn rejects mixed IPv4/IPv6 backends (no flow can satisfy both prerequisites)",
 	"ct_lb_mark(backends=10.0.0.1:80; hash_fields=\"ip_src,foo\");": "govn checks hash_fields names (OVS would reject the group)",
 	"reg0[0..7] = 0x100/0x100;":                                     "govn checks that assigned values fit the field",
+	"reg0[1] = check_pkt_larger(65536);":                            "govn limits the length to 16 bits, as OVS's check_pkt_larger does",
 	"reg0 = 0x5/0x0;":                                               "govn rejects an assignment whose mask selects no bits",
 }
 

@@ -73,6 +73,14 @@ func TestExecuteMatchesOVS(t *testing.T) {
 		`inport <-> outport; reg0[31] = 1; reg0[0] = 1; reg6 = 0xffffffff; reg6[4..7] = 0; next;`,
 		`reg0 = 0xffffffff; reg0 = 0x5/0xf5; eth.dst = 00:00:00:00:00:01/ff:00:00:00:00:ff; reg6 = 10.0.0.1/8; next;`,
 		`ct_commit(ct_mark=1 ct_label=2); ct_commit { ct_mark = 0x2/0x2; }; reg1[16..31] = 0xbeef; next;`,
+		`outport = get_fdb(eth.dst); next;`,
+		`reg1 = get_fdb(eth.src); xreg3[0..47] = 0a:00:00:00:00:fe; reg2 = get_fdb(xreg3[0..47]); next;`,
+		`reg0[11] = lookup_fdb(inport, eth.src); reg0[12] = lookup_fdb(outport, eth.src); next;`,
+		`reg9[2] = lookup_arp(inport, ip4.src, eth.src); reg9[3] = lookup_arp_ip(inport, ip4.src); reg9[4] = lookup_arp_ip(outport, ip4.dst); reg9[5] = lookup_arp(inport, ip4.src, eth.dst); next;`,
+		`flags.loopback = lookup_arp(outport, reg5, eth.src); reg6[0] = lookup_arp_ip(outport, reg5); next;`,
+		`put_fdb(inport, eth.src); handle_svc_check(inport); put_fdb(outport, eth.dst); next;`,
+		// Not check_pkt_larger: ofproto/trace translates both outcomes
+		// symbolically (datapath check_pkt_len), so it reports no result.
 	}
 	v := ovstest.Start(t, ovstest.Options{PrivateNetns: true, Bridges: []string{"br0"}})
 	st := symtab.Default()
@@ -83,6 +91,22 @@ func TestExecuteMatchesOVS(t *testing.T) {
 	for k, mac := range bindings {
 		port, ip, _ := strings.Cut(k, "/")
 		fmt.Fprintf(&base, "table=66, priority=100, reg15=%s, reg0=%s, actions=set_field:%s->eth_dst\n", port, fmt.Sprintf("%#x", ip4(ip).Lo), of.MACString(bits.From64(mac)))
+	}
+	// FDB: 0a:00:00:00:00:fe on port 2, 0a:00:00:00:00:01 on port 1.
+	fdb := map[uint64]uint32{0x0a00000000fe: 2, 0x0a0000000001: 1}
+	for mac, port := range fdb {
+		m := of.MACString(bits.From64(mac))
+		fmt.Fprintf(&base, "table=71, priority=100, metadata=0x1, dl_dst=%s, actions=set_field:%d->reg15\n", m, port)
+		fmt.Fprintf(&base, "table=72, priority=100, metadata=0x1, reg14=%d, dl_src=%s, actions=set_field:0x100/0x100->reg10\n", port, m)
+	}
+	for k, mac := range bindings {
+		port, ip, _ := strings.Cut(k, "/")
+		fmt.Fprintf(&base, "table=67, priority=100, metadata=0x1, reg14=%s, reg0=%#x, dl_src=%s, actions=set_field:0x40/0x40->reg10\n", port, ip4(ip).Lo, of.MACString(bits.From64(mac)))
+		fmt.Fprintf(&base, "table=68, priority=100, metadata=0x1, reg14=%s, reg0=%#x, actions=set_field:0x40/0x40->reg10\n", port, ip4(ip).Lo)
+	}
+	lookupFDB := func(mac bits.U128) (uint32, bool) {
+		port, ok := fdb[mac.Lo]
+		return port, ok
 	}
 	lookupMAC := func(port uint32, ip bits.U128, v6 bool) (bits.U128, bool) {
 		mac, ok := bindings[fmt.Sprintf("%d/%s", port, of.IPv4String(ip))]
@@ -111,7 +135,7 @@ func TestExecuteMatchesOVS(t *testing.T) {
 		for _, tf := range traceFields {
 			fmt.Fprintf(&spec, ",%s=%s", tf.name, of.FormatValue(tf.f.Format(), p.Get(tf.f)))
 		}
-		out, err := v.Appctl("ofproto/trace", "br0", spec.String())
+		out, err := v.Appctl("ofproto/trace", "br0", spec.String(), "-generate")
 		if err != nil {
 			t.Fatalf("%s: ofproto/trace: %v", src, err)
 		}
@@ -137,7 +161,7 @@ func TestExecuteMatchesOVS(t *testing.T) {
 			}
 		}
 
-		r, err := action.Execute(parsed.Actions, &p, &action.ExecContext{Table: 10, LookupMAC: lookupMAC,
+		r, err := action.Execute(parsed.Actions, &p, &action.ExecContext{Table: 10, LookupMAC: lookupMAC, LookupFDB: lookupFDB,
 			LookupPort: func(name string) (uint32, bool) { k, ok := ports[name]; return k, ok }})
 		if err != nil {
 			t.Fatalf("%s: execute: %v", src, err)

@@ -195,6 +195,10 @@ func (p *parser) action(depth int) (Action, error) {
 		return p.putMAC(at, name == "put_nd")
 	case name == "log":
 		return p.log(at)
+	case name == "put_fdb":
+		return p.putFDB(at)
+	case name == "handle_svc_check":
+		return p.svcCheck(at)
 	}
 	// A field followed by something else, or an unknown action.
 	if _, reason := p.syms.field(name); reason == "" {
@@ -385,6 +389,12 @@ func (p *parser) assignment() (Action, error) {
 	v := p.c.Peek()
 	switch v.Kind {
 	case lex.Ident:
+		if p.c.PeekN(1).Kind == lex.LParen {
+			if !isFunc(v.Str) {
+				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger)", v.Str)
+			}
+			return p.call(at, dst)
+		}
 		src, err := p.field()
 		if err != nil {
 			return nil, err
