@@ -178,6 +178,20 @@ func benchOnce(b *testing.B, bin string, switches, ports int) {
 	}
 	recompute := scrape(b, metrics, `govn_northd_last_recompute_seconds{type="full"}`)
 
+	// Baseline: the same command without --wait (ovn-nbctl's own cost:
+	// it reads the NB tables it needs at every start).
+	var base []time.Duration
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprintf("nowait%d", i)
+		t := time.Now()
+		nbctl("lsp-add", "sw8", name, "--", "lsp-set-addresses", name, fmt.Sprintf("0e:00:00:00:01:%02x 10.251.0.%d", i+1, i+1))
+		base = append(base, time.Since(t))
+	}
+	sort.Slice(base, func(i, j int) bool { return base[i] < base[j] })
+	nbctl("--wait=sb", "sync")
+	roundsBefore := scrape(b, metrics, "govn_northd_round_duration_seconds_count")
+	roundSecBefore := scrape(b, metrics, "govn_northd_round_duration_seconds_sum")
+
 	// Single port adds with --wait=sb.
 	var lat []time.Duration
 	for i := 0; i < 7; i++ {
@@ -187,8 +201,31 @@ func benchOnce(b *testing.B, bin string, switches, ports int) {
 		lat = append(lat, time.Since(t))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	// The same through libovsdb: northd's own latency, without ovn-nbctl
+	// start-up (insert + nb_cfg bump in one transaction, until sb_cfg).
+	wc, err := nbdb.NewClient(ctx, []string{nbS.Endpoint()}, ovsdbclient.WithTables(nbdb.NBGlobalTable))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer wc.Close()
+	var direct []time.Duration
+	for i := 0; i < 9; i++ {
+		d, err := addPortWait(ctx, wc, "sw9", fmt.Sprintf("direct%d", i), fmt.Sprintf("0e:00:00:00:02:%02x 10.252.0.%d", i+1, i+1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		direct = append(direct, d)
+	}
+	sort.Slice(direct, func(i, j int) bool { return direct[i] < direct[j] })
+	b.ReportMetric(float64(direct[len(direct)/2].Microseconds())/1000, "lspadd-direct-ms")
 	lflows := scrape(b, metrics, "govn_northd_logical_flows")
+	rounds := scrape(b, metrics, "govn_northd_round_duration_seconds_count") - roundsBefore
+	roundSec := scrape(b, metrics, "govn_northd_round_duration_seconds_sum") - roundSecBefore
 	b.StopTimer()
+	b.ReportMetric(float64(base[len(base)/2].Microseconds())/1000, "nbctl-nowait-ms")
+	if rounds > 0 {
+		b.ReportMetric(roundSec/rounds*1000, "round-ms")
+	}
 
 	b.ReportMetric(bulk.Seconds(), "bulk-s")
 	b.ReportMetric(recompute*1000, "recompute-ms")
@@ -198,5 +235,49 @@ func benchOnce(b *testing.B, bin string, switches, ports int) {
 	b.ReportMetric(procStatus(pid, "VmHWM"), "hwm-MB")
 	if errs := scrape(b, metrics, "govn_northd_sb_transaction_errors_total"); errs != 0 {
 		b.Errorf("%v failed SB transactions", errs)
+	}
+}
+
+// addPortWait adds a port to a switch and bumps nb_cfg in one transaction,
+// then waits until NB_Global.sb_cfg reaches it; it returns the elapsed time.
+func addPortWait(ctx context.Context, c *ovsdbclient.Client, sw, name, addr string) (time.Duration, error) {
+	var g *nbdb.NBGlobal
+	for _, m := range c.Cache().Table(nbdb.NBGlobalTable).RowsShallow() {
+		g = m.(*nbdb.NBGlobal)
+	}
+	if g == nil {
+		return 0, fmt.Errorf("no NB_Global")
+	}
+	lsp := &nbdb.LogicalSwitchPort{UUID: ovsdbclient.NamedUUID(), Name: name, Addresses: []string{addr}}
+	ops, err := ovsdbclient.CreateOps(c, nil, lsp)
+	if err != nil {
+		return 0, err
+	}
+	ops = append(ops,
+		ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.LogicalSwitchTable,
+			Where:     []ovsdb.Condition{{Column: "name", Function: ovsdb.ConditionEqual, Value: sw}},
+			Mutations: []ovsdb.Mutation{{Column: "ports", Mutator: ovsdb.MutateOperationInsert, Value: ovsdb.OvsSet{GoSet: []any{ovsdb.UUID{GoUUID: lsp.UUID}}}}}},
+		ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.NBGlobalTable,
+			Where:     []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: g.UUID}}},
+			Mutations: []ovsdb.Mutation{{Column: "nb_cfg", Mutator: ovsdb.MutateOperationAdd, Value: 1}}},
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.NBGlobalTable, Columns: []string{"nb_cfg"},
+			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: g.UUID}}}},
+	)
+	t := time.Now()
+	res, err := c.Transact(ctx, ops...)
+	if err != nil {
+		return 0, err
+	}
+	want := int(res[len(res)-1].Rows[0]["nb_cfg"].(float64))
+	for {
+		for _, m := range c.Cache().Table(nbdb.NBGlobalTable).RowsShallow() {
+			if m.(*nbdb.NBGlobal).SbCfg >= want {
+				return time.Since(t), nil
+			}
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		time.Sleep(200 * time.Microsecond)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -117,6 +118,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	reg.MustRegister(m.lastCompute, m.recomputes, m.computeSec, m.txnSec, m.roundSec, m.lflows, m.badRows, m.badRowsTotal, m.flowErrors, m.txnErrors)
 	return m
 }
+
+// bigTxn is the operation count above which a round returns freed memory
+// to the OS right away.
+const bigTxn = 5000
 
 // nbTables are the northbound tables northd reads.
 var nbTables = []string{nbdb.LogicalSwitchTable, nbdb.LogicalSwitchPortTable, nbdb.ACLTable, nbdb.PortGroupTable, nbdb.AddressSetTable}
@@ -327,6 +332,11 @@ func (n *Northd) round(ctx context.Context) error {
 		}
 		if err := txn.Commit(res); err != nil {
 			return err
+		}
+		if len(txn.Ops) > bigTxn {
+			// Hand the encoding buffers of a bulk transaction back to
+			// the OS now rather than over minutes.
+			debug.FreeOSMemory()
 		}
 		n.log.Debug("southbound updated", zap.Int("ops", len(txn.Ops)), zap.Int("flows_added", txn.FlowsAdded),
 			zap.Int("flows_deleted", txn.FlowsDeleted), zap.Int("flows_updated", txn.FlowsUpdated), zap.Duration("took", txnDur))
