@@ -108,7 +108,19 @@ func matchKey(m *of.Match, buf []byte) []byte {
 }
 
 func toMatches(cs []clause, base uint32) *Result {
-	res := &Result{}
+	n := 0
+	for i := range cs {
+		k := 1
+		for _, d := range cs[i].dims {
+			if len(cs[i].dims) == 1 {
+				k = len(d.alts)
+			} else {
+				k += len(d.alts)
+			}
+		}
+		n += k
+	}
+	res := &Result{Matches: make([]CMatch, 0, n)}
 	var index map[string]int // match key → index in res.Matches, once there are many
 	var kb []byte
 	const linear = 16

@@ -73,56 +73,41 @@ func (z *normalizer) norm(e *Expr) []clause {
 		return z.collapseOr(out)
 	case OpAnd:
 		acc := []clause{{}}
-		for _, s := range e.Subs {
-			if s.Op == OpTerm {
-				// Fast path: AND a single test into every clause.
-				if int(s.F) < len(z.syms) && z.syms[s.F] == nil {
-					z.syms[s.F] = s.Sym
+		// Tests first (cheap, in place), then the rest: the fixed part
+		// built by the tests prunes the alternatives of the ORs early.
+		for pass := 0; pass < 2; pass++ {
+			for _, s := range e.Subs {
+				if (s.Op == OpTerm) != (pass == 0) {
+					continue
 				}
-				out := acc[:0]
-				for i := range acc {
-					if acc[i].fixed.Set(s.F, s.V, s.M) {
-						out = append(out, acc[i])
+				if s.Op == OpTerm {
+					if int(s.F) < len(z.syms) && z.syms[s.F] == nil {
+						z.syms[s.F] = s.Sym
 					}
+					out := acc[:0]
+					for i := range acc {
+						if acc[i].fixed.Set(s.F, s.V, s.M) {
+							out = append(out, acc[i])
+						}
+					}
+					acc = out
+					if len(acc) == 0 {
+						return nil
+					}
+					continue
 				}
-				acc = out
+				cs := z.norm(s)
+				if z.err != nil || len(cs) == 0 {
+					return nil
+				}
+				if len(acc)*len(cs) > MaxClauses {
+					z.err = errTooBig
+					return nil
+				}
+				acc = andClauses(acc, cs)
 				if len(acc) == 0 {
 					return nil
 				}
-				continue
-			}
-			cs := z.norm(s)
-			if len(cs) == 0 {
-				return nil
-			}
-			if len(acc)*len(cs) > MaxClauses {
-				z.err = errTooBig
-				return nil
-			}
-			if len(cs) == 1 {
-				// Common case: AND with one clause, merged in place (every
-				// clause in acc is owned by this call).
-				out := acc[:0]
-				steal := len(acc) == 1
-				for i := range acc {
-					if mergeInto(&acc[i], &cs[0], steal) {
-						out = append(out, acc[i])
-					}
-				}
-				acc = out
-			} else {
-				next := make([]clause, 0, len(acc)*len(cs))
-				for i := range acc {
-					for j := range cs {
-						if m, ok := mergeClause(&acc[i], &cs[j]); ok {
-							next = append(next, m)
-						}
-					}
-				}
-				acc = next
-			}
-			if len(acc) == 0 {
-				return nil
 			}
 		}
 		return acc
@@ -204,6 +189,56 @@ func (z *normalizer) collapseOr(cs []clause) []clause {
 		}
 	}
 	return []clause{{dims: []dim{d}}}
+}
+
+// andClauses returns the clauses of (OR of acc) AND (OR of cs). acc's
+// clauses are owned and reused; cs is only read.
+func andClauses(acc, cs []clause) []clause {
+	if len(cs) == 1 {
+		out := acc[:0]
+		steal := len(acc) == 1
+		for i := range acc {
+			if mergeInto(&acc[i], &cs[0], steal) {
+				out = append(out, acc[i])
+			}
+		}
+		return out
+	}
+	var next []clause
+	for i := range acc {
+		a := &acc[i]
+		// Find the clauses of cs compatible with a's fixed part; clone a
+		// for all but the last, which takes a over.
+		last := -1
+		for j := range cs {
+			if fixedCompatible(&a.fixed, &cs[j].fixed) {
+				last = j
+			}
+		}
+		for j := 0; j <= last; j++ {
+			if !fixedCompatible(&a.fixed, &cs[j].fixed) {
+				continue
+			}
+			if j == last {
+				if mergeInto(a, &cs[j], false) {
+					next = append(next, *a)
+				}
+			} else if m, ok := mergeClause(a, &cs[j]); ok {
+				next = append(next, m)
+			}
+		}
+	}
+	return next
+}
+
+// fixedCompatible reports whether two fixed matches can hold together.
+func fixedCompatible(a, b *of.Match) bool {
+	for _, mf := range b.Fields() {
+		if !compatible(a, mf.Field, vm{mf.Value, mf.Mask}) {
+			return false
+		}
+	}
+	return true
 }
 
 // mergeClause ANDs two clauses into a new one (a and b are unchanged).

@@ -33,7 +33,7 @@ func (m Match) Clone() Match {
 	if m.fields == nil {
 		return Match{}
 	}
-	c := make([]MatchField, len(m.fields), len(m.fields)+4)
+	c := make([]MatchField, len(m.fields), len(m.fields)+2)
 	copy(c, m.fields)
 	return Match{fields: c}
 }
@@ -104,7 +104,7 @@ func (m *Match) set1(f Field, v, mask bits.U128) bool {
 		return true
 	}
 	if m.fields == nil {
-		m.fields = make([]MatchField, 0, 8)
+		m.fields = make([]MatchField, 0, 6)
 	}
 	m.fields = append(m.fields, MatchField{})
 	copy(m.fields[i+1:], m.fields[i:])
