@@ -45,10 +45,8 @@ generate:
 	$(GO) generate ./...
 
 ## verify-generated: regenerate and fail if anything changed.
-verify-generated: generate
-	@if [ -n "$$(git status --porcelain -- $$(git ls-files '*.go' | xargs grep -l '^// Code generated' 2>/dev/null))" ]; then \
-		echo "generated code is out of date; run 'make generate' and commit:"; \
-		git status --porcelain; exit 1; fi
+verify-generated: deps
+	@hack/verify-generated.sh
 
 ## lint: gofmt + go vet.
 lint:
