@@ -97,6 +97,14 @@ func NewEngine(gens []Generator, val Validator) *Engine {
 	}
 }
 
+// SetCaps overrides the probed optional features (tests pin them so golden
+// files do not depend on which features the lflow parser has today).
+// Features the validator rejects still never reach the SB.
+func (e *Engine) SetCaps(c Caps) { e.caps = c }
+
+// Caps returns the optional features in use.
+func (e *Engine) Caps() Caps { return e.caps }
+
 // RunStats describes one Run.
 type RunStats struct {
 	Full             bool

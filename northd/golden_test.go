@@ -166,6 +166,24 @@ func dumpEngine(e *Engine) string {
 	return sb.String()
 }
 
+// goldenCaps are the optional features the golden files are written with:
+// none, so the files do not change when lflow gains mldv1/get_fdb/...
+// (TestProbedCaps covers the probed set).
+var goldenCaps = Caps{}
+
+// TestProbedCaps: with the features the lflow parser accepts today, no
+// generated flow is rejected.
+func TestProbedCaps(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, f := range files {
+		e := NewEngine(nil, nil)
+		e.Run(loadFixture(t, f))
+		if errs := e.FlowErrors(); len(errs) > 0 {
+			t.Errorf("%s with %+v: %v", f, e.Caps(), errs)
+		}
+	}
+}
+
 // TestGolden: NB fixtures (testdata/*.json) → expected SB logical flows,
 // port bindings, multicast groups, port groups, address sets and skipped
 // rows (testdata/*.golden). go test ./northd -run Golden -update rewrites.
@@ -178,6 +196,7 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {
 			e := NewEngine(nil, nil)
+			e.SetCaps(goldenCaps)
 			e.Run(loadFixture(t, f))
 			got := dumpEngine(e)
 			if strings.Contains(got, "FLOW ERROR") && !strings.HasPrefix(name, "bad") {
@@ -232,4 +251,72 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return sb.String()
+}
+
+// TestStageTable pins the stage list (names and table numbers) against
+// testdata/stages.golden, which follows OVN 23.03 (ovn-northd(8)).
+func TestStageTable(t *testing.T) {
+	var sb strings.Builder
+	for _, s := range Stages() {
+		kind := "switch"
+		if s.Kind() == RouterDatapath {
+			kind = "router"
+		}
+		fmt.Fprintf(&sb, "%s %s %d %s\n", kind, s.Pipeline(), s.Table(), s.Name())
+		if got, ok := StageByName(s.Name()); !ok || got != s {
+			t.Errorf("StageByName(%q) = %v, %v", s.Name(), got, ok)
+		}
+		if got, ok := StageAt(s.Kind(), s.Pipeline(), s.Table()); !ok || got != s {
+			t.Errorf("StageAt(%v) = %v, %v", s, got, ok)
+		}
+	}
+	golden := filepath.Join("testdata", "stages.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.String() != string(want) {
+		t.Errorf("stage table differs from %s:\n%s", golden, lineDiff(string(want), sb.String()))
+	}
+}
+
+// TestIncrementalMatchesFull: after a series of NB changes applied
+// incrementally, the desired state equals a from-scratch computation.
+func TestIncrementalMatchesFull(t *testing.T) {
+	nb := loadFixture(t, "testdata/acls.json")
+	e := NewEngine(nil, nil)
+	e.SetCaps(goldenCaps)
+	e.Run(nb)
+	// Change a port, add one, delete an ACL, move a port group member.
+	p := *nb.Ports[fakeUUID(2, 2)]
+	p.Addresses = []string{"00:00:00:00:01:22 10.1.0.22"}
+	nb.SetPort(&p)
+	nb.SetPort(&SwitchPort{UUID: fakeUUID(2, 99), Name: "a9", Addresses: []string{"00:00:00:00:01:99 10.1.0.99"}})
+	sw := *nb.Switches[fakeUUID(1, 1)]
+	sw.Ports = append(append([]string(nil), sw.Ports...), fakeUUID(2, 99))
+	sw.ACLs = sw.ACLs[1:]
+	nb.SetSwitch(&sw)
+	nb.DeleteACL(fakeUUID(3, 1))
+	pg := *nb.PortGroups[fakeUUID(4, 1)]
+	pg.Ports = []string{fakeUUID(2, 99)}
+	nb.SetPortGroup(&pg)
+	st := e.Run(nb)
+	if st.Full {
+		t.Errorf("a port-group membership change should not need a full recompute")
+	}
+	inc := dumpEngine(e)
+
+	nb.MarkAllDirty()
+	fresh := NewEngine(nil, nil)
+	fresh.SetCaps(goldenCaps)
+	fresh.Run(nb)
+	if full := dumpEngine(fresh); full != inc {
+		t.Errorf("incremental result differs from full recompute:\n%s", lineDiff(full, inc))
+	}
 }
