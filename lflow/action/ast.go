@@ -236,9 +236,12 @@ type CTLB struct {
 	Name       string // "ct_lb_mark" or "ct_lb"
 	Backends   []Backend
 	HashFields []string
-	// Natted is the ct_mark bit ct_lb_mark sets on the connections it
-	// creates (symbol ct_mark.natted); FieldNone if the table has none.
-	Natted of.Subfield
+	// Flag is the optional ct_flag: "skip_snat" or "force_snat".
+	Flag string
+	// Marks are the conntrack bits the action sets on the connections it
+	// creates: ct_mark.natted (ct_lb_mark) or ct_label.natted (ct_lb), plus
+	// the flag's bit. Resolved from the symbol table when parsed.
+	Marks []of.Subfield
 }
 
 // CTClear is `ct_clear;`.
@@ -341,6 +344,9 @@ func (a *CTLB) appendTo(sb *strings.Builder) {
 		}
 		if len(a.HashFields) > 0 {
 			sb.WriteString("; hash_fields=" + lex.Quote(strings.Join(a.HashFields, ",")))
+		}
+		if a.Flag != "" {
+			sb.WriteString("; " + a.Flag)
 		}
 		sb.WriteByte(')')
 	}

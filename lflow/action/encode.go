@@ -466,8 +466,8 @@ func (e *encoder) ctLB(a *CTLB, out of.Actions) (of.Actions, error) {
 		g.Fields = append([]string(nil), a.HashFields...)
 	}
 	var exec of.Actions
-	if a.Name == "ct_lb_mark" && a.Natted.Field != of.FieldNone {
-		exec = of.Actions{of.SetField{Dst: a.Natted, Value: bits.Ones(a.Natted.Bits())}}
+	for _, m := range a.Marks {
+		exec = append(exec, of.SetField{Dst: m, Value: bits.Ones(m.Bits())})
 	}
 	for i, b := range a.Backends {
 		ct := of.CT{Commit: true, Table: t, Zone: zone, NAT: &of.NAT{Addr: b.Addr, Port: b.Port}, Exec: exec}

@@ -366,8 +366,8 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 			}
 			step.Backend = &b
 			nat(&step.Packet, false, b.Addr, b.Port)
-			if a.Natted.Field != of.FieldNone {
-				step.Packet.SetSub(a.Natted, bits.Ones(a.Natted.Bits()))
+			for _, m := range a.Marks {
+				step.Packet.SetSub(m, bits.Ones(m.Bits()))
 			}
 			step.Note += ", backend " + b.String()
 		}

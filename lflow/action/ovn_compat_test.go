@@ -34,6 +34,8 @@ var ovnAcceptsWeReject = map[string]string{
 	"ct_lb_mark(backends=10.0.0.1:80; hash_fields=\"ip_src,foo\");": "govn checks hash_fields names (OVS would reject the group)",
 	"reg0[0..7] = 0x100/0x100;":                                     "govn checks that assigned values fit the field",
 	"reg0[1] = check_pkt_larger(65536);":                            "govn limits the length to 16 bits, as OVS's check_pkt_larger does",
+	"ct_lb_mark(backends=10.0.0.2:80; force_snat);":                 "symtab has no ct_mark.force_snat bit yet (requested)",
+	"ct_lb(backends=10.0.0.2:80; skip_snat);":                       "symtab has no ct_label.skip_snat bit (ct_lb is the legacy form; use ct_lb_mark)",
 	"reg0 = 0x5/0x0;":                                               "govn rejects an assignment whose mask selects no bits",
 }
 

@@ -34,9 +34,9 @@ type fieldInfo struct {
 // position) when the name is not a usable field.
 type resolver interface {
 	field(name string) (fieldInfo, string)
-	// ctMarkNatted is the ct_mark bit ct_lb_mark sets on load-balanced
-	// connections (ok false if the symbol table has none).
-	ctMarkNatted() (of.Subfield, bool)
+	// bits returns the OpenFlow bits of a (sub)field symbol such as
+	// ct_mark.natted (ok false if the symbol table has none).
+	bits(name string) (of.Subfield, bool)
 }
 
 // Parse limits: nesting depth of blocks and total number of actions, so
@@ -605,8 +605,10 @@ func (p *parser) ctLB(at pos, name string) (Action, error) {
 	p.c.Next()
 	p.addPrereq("ip")
 	a := &CTLB{pos: at, Name: name}
-	if name == "ct_lb_mark" {
-		a.Natted, _ = p.syms.ctMarkNatted()
+	// ct_lb_mark keeps its flags in ct_mark, ct_lb in ct_label.
+	flagField := "ct_mark"
+	if name == "ct_lb" {
+		flagField = "ct_label"
 	}
 	if p.c.Accept(lex.LParen) {
 		if p.c.AcceptIdent("backends") {
@@ -637,9 +639,17 @@ func (p *parser) ctLB(at pos, name string) (Action, error) {
 				break
 			}
 		}
-		if p.c.Accept(lex.Semicolon) {
-			if !p.c.AcceptIdent("hash_fields") {
-				return nil, p.c.Unexpected("`hash_fields=`")
+		for p.c.Accept(lex.Semicolon) {
+			if ft := p.c.Peek(); (p.c.IsIdent("skip_snat") || p.c.IsIdent("force_snat")) && a.Flag == "" {
+				p.c.Next()
+				a.Flag = ft.Str
+				if _, ok := p.syms.bits(flagField + "." + ft.Str); !ok {
+					return nil, lex.Errorf(ft.Pos, "%s: %s is not supported (the symbol table has no %s.%s)", name, ft.Str, flagField, ft.Str)
+				}
+				continue
+			}
+			if a.HashFields != nil || a.Flag != "" || !p.c.AcceptIdent("hash_fields") {
+				return nil, p.c.Unexpected("`hash_fields=`, `skip_snat` or `force_snat`")
 			}
 			if _, err := p.c.Expect(lex.Assign); err != nil {
 				return nil, err
@@ -663,6 +673,11 @@ func (p *parser) ctLB(at pos, name string) (Action, error) {
 			p.addPrereq("ip4")
 		} else {
 			p.addPrereq("ip6")
+		}
+		for _, sym := range []string{flagField + ".natted", flagField + "." + a.Flag} {
+			if sub, ok := p.syms.bits(sym); ok && !strings.HasSuffix(sym, ".") {
+				a.Marks = append(a.Marks, sub)
+			}
 		}
 	}
 	return a, p.expectSemi()

@@ -30,8 +30,8 @@ func (r tableResolver) field(name string) (fieldInfo, string) {
 	return info, ""
 }
 
-func (r tableResolver) ctMarkNatted() (of.Subfield, bool) {
-	s, ok := r.t.Lookup("ct_mark.natted")
+func (r tableResolver) bits(name string) (of.Subfield, bool) {
+	s, ok := r.t.Lookup(name)
 	if !ok || s.Kind == symtab.Predicate {
 		return of.Subfield{}, false
 	}
