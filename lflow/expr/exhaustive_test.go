@@ -265,9 +265,18 @@ func TestExhaustiveTiny(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Satisfy finds a matching packet iff one exists.
+		sat, satErr := c.Satisfy(e, opts)
+		if satErr == nil {
+			if ok, _ := c.Evaluate(e, &sat, opts); !ok {
+				t.Fatalf("%s: Satisfy returned %s, which does not match", s, sat.String())
+			}
+		}
+		anyMatch := false
 		for pi := range packets {
 			p := &packets[pi]
 			want := eval(r, p)
+			anyMatch = anyMatch || want
 			if pi%4099 == 0 {
 				if pub, err := c.Evaluate(e, p, opts); err != nil || pub != want {
 					t.Fatalf("%s: Evaluate = %v, %v; want %v", s, pub, err, want)
@@ -283,6 +292,10 @@ func TestExhaustiveTiny(t *testing.T) {
 			check("simplified", eval(simp, p))
 			check("normalized", eval(norm, p))
 			check("OpenFlow", sim.accepts(p))
+		}
+		// (Not the converse: the enumeration covers only 2 of w's 4 bits.)
+		if anyMatch && satErr != nil {
+			t.Fatalf("%s: a packet matches, but Satisfy: %v", s, satErr)
 		}
 	}
 	t.Logf("%d of %d random expressions parsed; %d OpenFlow flows, %d conjunctions; each checked on %d packets",
