@@ -73,13 +73,13 @@ func (r *Running) NB() *ovsdbclient.Client { return r.nb }
 func (r *Running) Stop() {
 	r.stopMetrics()
 	r.health.Shutdown()
+	r.Server.Close() // ends Watch streams so the graceful stop can finish
 	t := time.AfterFunc(5*time.Second, r.grpc.Stop)
 	r.grpc.GracefulStop()
 	t.Stop()
 	if r.metrics != nil {
 		_ = r.metrics.Close()
 	}
-	r.Server.Close()
 	r.nb.Close()
 }
 

@@ -47,6 +47,7 @@ type Server struct {
 	changed chan struct{}
 
 	ips *ipIndex
+	hub *hub
 }
 
 // New builds a Server on nb, a northbound client that monitors all tables.
@@ -62,24 +63,28 @@ func New(nb *ovsdbclient.Client, o Options) *Server {
 	}
 	s := &Server{nb: nb, log: o.Logger, checkMatch: o.CheckMatch, changed: make(chan struct{})}
 	s.ips = newIPIndex()
+	s.hub = newHub(s, o.WatchBuffer)
 	nb.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc: func(table string, m model.Model) {
 			if table == nbdb.LogicalSwitchPortTable {
 				s.onPortEvent(m, false)
 			}
 			s.notify()
+			s.hub.event(govnv1.WatchEvent_ADDED, table, m)
 		},
 		UpdateFunc: func(table string, _, m model.Model) {
 			if table == nbdb.LogicalSwitchPortTable {
 				s.onPortEvent(m, false)
 			}
 			s.notify()
+			s.hub.event(govnv1.WatchEvent_MODIFIED, table, m)
 		},
 		DeleteFunc: func(table string, m model.Model) {
 			if table == nbdb.LogicalSwitchPortTable {
 				s.onPortEvent(m, true)
 			}
 			s.notify()
+			s.hub.event(govnv1.WatchEvent_DELETED, table, m)
 		},
 	})
 	// Rows cached before the handler was added produced no events.
@@ -106,6 +111,8 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 	govnv1.RegisterNATServiceServer(g, natService{s: s})
 	govnv1.RegisterDHCPOptionsServiceServer(g, dhcpService{s: s})
 	govnv1.RegisterTraceServiceServer(g, traceService{})
+	govnv1.RegisterWatchServiceServer(g, watchService{s: s})
+	govnv1.RegisterSyncServiceServer(g, syncService{s: s})
 }
 
 func (s *Server) notify() {
@@ -274,5 +281,5 @@ func (t *txn) commitAndSee(ctx context.Context, table string, named string, gone
 	return real, err
 }
 
-// Close releases the server's resources (watchers end).
-func (s *Server) Close() {}
+// Close ends every Watch stream (the server is stopping).
+func (s *Server) Close() { s.hub.closeAll() }
