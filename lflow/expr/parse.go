@@ -383,6 +383,9 @@ func (p *parser) parseFieldCmp() (*Expr, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	if r.sym.Kind == symtab.Predicate && (len(vals) != 1 || vals[0].Masked || vals[0].Ref != 0) {
+		return nil, false, errorf(p.input, vals[0].Pos, "predicate %q can only be compared with a single 0 or 1", r.sym.Name)
+	}
 	e, err := p.checkCmp(r, rel, vals, t)
 	return e, true, err
 }
@@ -532,7 +535,7 @@ func intConst(input string, sym *symtab.Symbol, lo, hi int, t *lex.Token) (Const
 	c := Const{Value: t.Value, Mask: bits.Ones(w), Pos: t.Pos}
 	if t.Masked {
 		if sym.Level == symtab.Nominal && t.Mask != bits.Ones(w) {
-			return Const{}, errorf(input, t.Pos, "nominal field %q cannot be matched with a mask", sym.Name)
+			return Const{}, errorf(input, t.Pos, "nominal %s %q cannot be matched with a mask", what, sym.Name)
 		}
 		c.Mask, c.Masked = t.Mask, t.Mask != bits.Ones(w)
 		c.Value = c.Value.And(t.Mask)
