@@ -231,11 +231,16 @@ func Errorf(pos Pos, format string, args ...any) *Error {
 }
 
 // FormatValue prints v in format f: decimal, 0x-hex, MAC, or IPv4/IPv6
-// address (RFC 5952 for IPv6).
+// address (RFC 5952 for IPv6). Decimal values of 2^64 or more print in hex,
+// because OVN's lexer accepts decimal constants only below 2^64.
 func FormatValue(v bits.U128, f Format) string {
 	switch f {
 	case Hex:
 		return v.Hex()
+	case Decimal:
+		if v.Hi != 0 {
+			return v.Hex()
+		}
 	case MAC:
 		b := v.Bytes()
 		return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", b[10], b[11], b[12], b[13], b[14], b[15])
@@ -256,6 +261,9 @@ func FormatMasked(v, mask bits.U128, f Format) string {
 		if n, ok := PrefixLen(mask, f.Width()); ok {
 			return FormatValue(v, f) + "/" + strconv.Itoa(n)
 		}
+	}
+	if f == Decimal && (v.Hi != 0 || mask.Hi != 0) {
+		f = Hex // both halves in the same notation
 	}
 	return FormatValue(v, f) + "/" + FormatValue(mask, f)
 }
