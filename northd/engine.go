@@ -2,6 +2,7 @@ package northd
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -574,6 +575,7 @@ func (e *Engine) runGlobal(nb *NB) {
 		n4, n6 := pgSetNames(pg.Name)
 		sort.Strings(v4)
 		sort.Strings(v6)
+		v4, v6 = slices.Compact(v4), slices.Compact(v6) // two ports may share an address
 		if _, clash := sets[n4]; clash {
 			e.badGlobal = append(e.badGlobal, BadRow{Table: "Port_Group", UUID: pg.UUID, Name: pg.Name,
 				Err: fmt.Errorf("address set %q already exists; port group addresses not published", n4)})

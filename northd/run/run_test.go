@@ -8,13 +8,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/govn/govn/internal/dbserver"
 	"github.com/govn/govn/internal/dbserver/dbservertest"
+	"github.com/govn/govn/internal/ovsdbclient"
 	"github.com/govn/govn/nbdb"
 	"github.com/govn/govn/sbdb"
 )
@@ -71,7 +76,7 @@ func (e *env) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.reg = prometheus.NewRegistry()
 	n, err := Start(ctx, Config{NB: []string{e.nb.Endpoint()}, SB: []string{e.sb.Endpoint()},
-		Logger: zaptest.NewLogger(e.t), Registry: e.reg,
+		Logger: zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)), Registry: e.reg,
 		OnRound: func(s RoundStats) { e.mu.Lock(); e.lastStat = s; e.mu.Unlock() }})
 	if err != nil {
 		cancel()
@@ -348,4 +353,204 @@ func TestOVNTrace(t *testing.T) {
 	if out := trace(l2 + ` && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && ip.ttl == 64 && udp`); !strings.Contains(out, `output("p2")`) || !strings.Contains(out, "ct_next") {
 		t.Errorf("allowed UDP not delivered through conntrack:\n%s", out)
 	}
+}
+
+// syncNB bumps nb_cfg and waits until northd reports it in sb_cfg.
+func syncNB(t *testing.T, ctx context.Context, c *ovsdbclient.Client) int {
+	t.Helper()
+	g := nbGlobal(c)
+	res, err := c.Transact(ctx,
+		ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.NBGlobalTable,
+			Where:     []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: g.UUID}}},
+			Mutations: []ovsdb.Mutation{{Column: "nb_cfg", Mutator: ovsdb.MutateOperationAdd, Value: 1}}},
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.NBGlobalTable, Columns: []string{"nb_cfg"},
+			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: g.UUID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int(res[1].Rows[0]["nb_cfg"].(float64))
+	waitFor(t, fmt.Sprintf("sb_cfg >= %d", want), func() bool { return nbGlobal(c).SbCfg >= want })
+	return want
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLibovsdb drives the NB with libovsdb and checks the SB with libovsdb:
+// datapath groups, port-group ACLs across switches, LSP up, hv_cfg.
+func TestLibovsdb(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nbc, err := nbdb.NewClient(ctx, []string{e.nb.Endpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nbc.Close()
+	sbc, err := sbdb.NewClient(ctx, []string{e.sb.Endpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sbc.Close()
+
+	var ops []ovsdb.Operation
+	for _, sw := range []string{"swa", "swb"} {
+		ls := &nbdb.LogicalSwitch{UUID: ovsdbclient.NamedUUID(), Name: sw}
+		for i := 1; i <= 2; i++ {
+			lsp := &nbdb.LogicalSwitchPort{UUID: ovsdbclient.NamedUUID(), Name: fmt.Sprintf("%s-p%d", sw, i),
+				Addresses: []string{fmt.Sprintf("0a:00:00:00:%02x:%02x 10.%d.0.%d", len(sw), i, len(ls.Ports)+len(sw), i)}}
+			ls.Ports = append(ls.Ports, lsp.UUID)
+			if ops, err = ovsdbclient.CreateOps(nbc, ops, lsp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ops, err = ovsdbclient.CreateOps(nbc, ops, ls); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl := &nbdb.ACL{UUID: ovsdbclient.NamedUUID(), Direction: nbdb.ACLDirectionToLport, Priority: 100,
+		Match: "outport == @web && tcp.dst == 80", Action: nbdb.ACLActionAllowRelated}
+	pg := &nbdb.PortGroup{UUID: ovsdbclient.NamedUUID(), Name: "web", ACLs: []string{acl.UUID}}
+	as := &nbdb.AddressSet{UUID: ovsdbclient.NamedUUID(), Name: "admins", Addresses: []string{"192.0.2.1"}}
+	acl2 := &nbdb.ACL{UUID: ovsdbclient.NamedUUID(), Direction: nbdb.ACLDirectionFromLport, Priority: 200,
+		Match: "ip4.src == $admins", Action: nbdb.ACLActionDrop}
+	if ops, err = ovsdbclient.CreateOps(nbc, ops, acl, pg, as); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nbc.Transact(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	// Port group members: one port of each switch; acl2 on swa.
+	pgRow, err := ovsdbclient.Lookup(nbc, &nbdb.PortGroup{Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lspUUID := func(name string) string {
+		p, err := ovsdbclient.Lookup(nbc, &nbdb.LogicalSwitchPort{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.UUID
+	}
+	pgRow.Ports = []string{lspUUID("swa-p1"), lspUUID("swb-p1")}
+	ops, err = ovsdbclient.UpdateOps(nbc, nil, pgRow, &pgRow.Ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops, err = nbdb.CreateACLOps(nbc, ops, &nbdb.LogicalSwitch{Name: "swa"}, acl2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nbc.Transact(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	syncNB(t, ctx, nbc)
+
+	var dps []sbdb.DatapathBinding
+	if err := sbc.List(ctx, &dps); err != nil || len(dps) != 2 {
+		t.Fatalf("Datapath_Binding: %v %v", dps, err)
+	}
+	var flows []sbdb.LogicalFlow
+	if err := sbc.List(ctx, &flows); err != nil {
+		t.Fatal(err)
+	}
+	var groups []sbdb.LogicalDPGroup
+	if err := sbc.List(ctx, &groups); err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) == 0 {
+		t.Errorf("no Logical_DP_Group: flows common to both switches should share one")
+	}
+	var aclFlow *sbdb.LogicalFlow
+	for i, f := range flows {
+		if strings.Contains(f.Match, "@web") {
+			aclFlow = &flows[i]
+			if f.ExternalIDs["nb-acl"] == "" || f.ExternalIDs["stage-name"] != "ls_out_acl" || f.ExternalIDs["source"] != "northd/acl.go" {
+				t.Errorf("ACL flow external_ids: %v", f.ExternalIDs)
+			}
+		}
+		if (f.LogicalDatapath == nil) == (f.LogicalDpGroup == nil) {
+			t.Errorf("flow %s %q: logical_datapath %v, logical_dp_group %v (exactly one expected)", f.UUID, f.Match, f.LogicalDatapath, f.LogicalDpGroup)
+		}
+	}
+	if aclFlow == nil || aclFlow.LogicalDpGroup == nil {
+		t.Fatalf("port-group ACL flow should apply to both switches through a datapath group: %+v", aclFlow)
+	}
+
+	// Shrink the port group to swa only: the ACL flow moves to swa's datapath.
+	pgRow.Ports = []string{lspUUID("swa-p1")}
+	if ops, err = ovsdbclient.UpdateOps(nbc, nil, pgRow, &pgRow.Ports); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nbc.Transact(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	syncNB(t, ctx, nbc)
+	swa := ""
+	for _, d := range dps {
+		if d.ExternalIDs["name"] == "swa" {
+			swa = d.UUID
+		}
+	}
+	flows = nil
+	if err := sbc.List(ctx, &flows); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range flows {
+		if strings.Contains(f.Match, "@web") {
+			n++
+			if f.LogicalDatapath == nil || *f.LogicalDatapath != swa {
+				t.Errorf("after shrinking the port group, ACL flow on %v / group %v, want datapath %s", f.LogicalDatapath, f.LogicalDpGroup, swa)
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("ACL flows disappeared")
+	}
+
+	// Delete the address set acl2 uses: acl2 becomes invalid and its flows go.
+	asRow, err := ovsdbclient.Lookup(nbc, &nbdb.AddressSet{Name: "admins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops, err = ovsdbclient.DeleteOps(nbc, nil, asRow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nbc.Transact(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	syncNB(t, ctx, nbc)
+	if fl := e.lflows(); strings.Contains(fl, "$admins") {
+		t.Errorf("flows still use the deleted address set:\n%s", fl)
+	}
+	if v := value(e.northd.m.badRows); v != 1 {
+		t.Errorf("bad rows = %v, want 1 (ACL naming the deleted address set)", v)
+	}
+
+	// A controller binds a port: Port_Binding.up → Logical_Switch_Port.up.
+	e.sbctl("set", "Port_Binding", "swb-p2", "up=true")
+	waitFor(t, "LSP swb-p2 up", func() bool {
+		p, err := ovsdbclient.Lookup(nbc, &nbdb.LogicalSwitchPort{Name: "swb-p2"})
+		return err == nil && p.Up != nil && *p.Up
+	})
+	if p, _ := ovsdbclient.Lookup(nbc, &nbdb.LogicalSwitchPort{Name: "swb-p1"}); p.Up == nil || *p.Up {
+		t.Errorf("unbound port swb-p1 up = %v, want false", p.Up)
+	}
+
+	// hv_cfg follows the slowest chassis.
+	cfg := syncNB(t, ctx, nbc)
+	e.sbctl("create", "Chassis_Private", "name=ch1", "nb_cfg=0")
+	cfg = syncNB(t, ctx, nbc)
+	waitFor(t, "hv_cfg = 0 with a lagging chassis", func() bool { return nbGlobal(nbc).HvCfg == 0 })
+	e.sbctl("set", "Chassis_Private", "ch1", fmt.Sprintf("nb_cfg=%d", cfg))
+	waitFor(t, fmt.Sprintf("hv_cfg = %d", cfg), func() bool { return nbGlobal(nbc).HvCfg == cfg })
 }
