@@ -164,3 +164,16 @@ func TestGoldenErrors(t *testing.T) {
 		return err.Error()
 	})
 }
+
+func TestRefs(t *testing.T) {
+	st := symtab.Default()
+	e := MustParse(`(outport == @pg1 || inport == {"a", "b", @pg2}) && ip4.src == {$as1, 10.0.0.1, $as1} && ip6.dst != $as2 && is_chassis_resident("cr") && inport == "a"`, st)
+	got := e.Refs()
+	want := Refs{AddressSets: []string{"as1", "as2"}, PortGroups: []string{"pg1", "pg2"}, Ports: []string{"a", "b"}, Resident: []string{"cr"}}
+	if strings.Join(got.AddressSets, ",") != strings.Join(want.AddressSets, ",") ||
+		strings.Join(got.PortGroups, ",") != strings.Join(want.PortGroups, ",") ||
+		strings.Join(got.Ports, ",") != strings.Join(want.Ports, ",") ||
+		strings.Join(got.Resident, ",") != strings.Join(want.Resident, ",") {
+		t.Fatalf("Refs = %+v, want %+v", got, want)
+	}
+}
