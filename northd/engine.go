@@ -246,21 +246,21 @@ func (e *Engine) runSwitch(nb *NB, id string) {
 	old := e.sw[id]
 	s := nb.Switches[id]
 	e.changedSwitches[id] = true
-	var out *switchOut
-	if s != nil {
-		out = e.computeSwitch(nb, s)
-		e.sw[id] = out
-	} else {
-		delete(e.sw, id)
-		delete(e.bad, id)
-		delete(e.flowErrors, id)
-	}
-	// Diff old vs new flow keys of this switch.
+	// Keys this switch had: flows among them were validated already.
 	oldKeys := map[flowKey]struct{}{}
 	if old != nil {
 		for i := range old.flows {
 			oldKeys[old.flows[i].key()] = struct{}{}
 		}
+	}
+	var out *switchOut
+	if s != nil {
+		out = e.computeSwitch(nb, s, oldKeys)
+		e.sw[id] = out
+	} else {
+		delete(e.sw, id)
+		delete(e.bad, id)
+		delete(e.flowErrors, id)
 	}
 	if out != nil {
 		for i := range out.flows {
@@ -315,7 +315,7 @@ func (e *Engine) removeDP(k flowKey, dp string) {
 func pgSetNames(pg string) (string, string) { return pg + "_ip4", pg + "_ip6" }
 
 // computeSwitch runs the generators for one switch.
-func (e *Engine) computeSwitch(nb *NB, s *Switch) *switchOut {
+func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) *switchOut {
 	b := &Builder{}
 	sc := &SwitchContext{Switch: s, Caps: e.caps}
 	for _, pid := range s.Ports {
@@ -339,14 +339,26 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch) *switchOut {
 
 	out := &switchOut{name: s.Name}
 	var ferrs []error
+	seen := make(map[flowKey]struct{}, len(known))
 	for _, g := range e.gens {
 		b.source = g.Name()
 		start := len(b.flows)
 		g.Switch(sc, b)
-		// Validate what this generator produced.
+		// Validate what this generator produced (flows the switch already
+		// had were validated when they first appeared), dropping
+		// duplicate keys (first wins).
 		kept := b.flows[:start]
 		for i := start; i < len(b.flows); i++ {
 			f := b.flows[i]
+			k := f.key()
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = struct{}{}
+			if _, ok := known[k]; ok {
+				kept = append(kept, f)
+				continue
+			}
 			if err := e.val.Match(f.Match); err != nil {
 				ferrs = append(ferrs, &flowError{&f, fmt.Errorf("match: %w", err)})
 				continue
@@ -359,18 +371,7 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch) *switchOut {
 		}
 		b.flows = kept
 	}
-	// Deduplicate identical keys (first wins).
-	seen := make(map[flowKey]struct{}, len(b.flows))
-	flows := b.flows[:0]
-	for _, f := range b.flows {
-		k := f.key()
-		if _, ok := seen[k]; ok {
-			continue
-		}
-		seen[k] = struct{}{}
-		flows = append(flows, f)
-	}
-	out.flows = flows
+	out.flows = b.flows
 
 	// Port bindings and multicast groups.
 	flood := &MulticastSpec{Switch: s.UUID, Name: MCFlood, Key: MCFloodKey}

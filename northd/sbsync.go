@@ -391,9 +391,15 @@ type txb struct {
 	named int
 }
 
+// placeholderPrefix starts the named UUIDs of rows inserted by a pending
+// transaction (real UUIDs are hex).
+const placeholderPrefix = "row"
+
+func isPlaceholder(uuid string) bool { return strings.HasPrefix(uuid, placeholderPrefix) }
+
 func (b *txb) insert(table string, row ovsdb.Row, set func(string)) string {
 	b.named++
-	name := "row" + strconv.Itoa(b.named)
+	name := placeholderPrefix + strconv.Itoa(b.named)
 	b.t.Ops = append(b.t.Ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: table, Row: row, UUIDName: name})
 	b.t.fix = append(b.t.fix, fixup{len(b.t.Ops) - 1, set})
 	return name
@@ -673,7 +679,7 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 // reference to the old row is gone, so the group must be rewritten.
 func portsRecreated(s *SBState, names []string) bool {
 	for _, n := range names {
-		if mp := s.ports[n]; mp != nil && ovsdb.IsNamedUUID(mp.uuid) {
+		if mp := s.ports[n]; mp != nil && isPlaceholder(mp.uuid) {
 			return true
 		}
 	}
