@@ -198,6 +198,13 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	// Health follows the NB connection.
 	hctx, hcancel := context.WithCancel(context.Background())
 	r.stopMetrics = hcancel
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	hs.SetServingStatus("govn.v1", healthpb.HealthCheckResponse_NOT_SERVING)
+	if nb.Connected() {
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		hs.SetServingStatus("govn.v1", healthpb.HealthCheckResponse_SERVING)
+		m.nbConnected.Set(1)
+	}
 	go func() {
 		last := healthpb.HealthCheckResponse_UNKNOWN
 		for {

@@ -29,6 +29,13 @@ func (x syncService) Sync(ctx context.Context, req *govnv1.SyncRequest) (*govnv1
 		}
 		timeout = req.Timeout.AsDuration()
 	}
+	// Report our own timeout, with the state reached, before the caller's
+	// deadline cuts the call off.
+	if dl, ok := ctx.Deadline(); ok {
+		if rem := time.Until(dl) - 100*time.Millisecond; rem < timeout {
+			timeout = max(rem, 10*time.Millisecond)
+		}
+	}
 	var globals []nbdb.NBGlobal
 	if err := s.nb.List(ctx, &globals); err != nil {
 		return nil, internal(err)
