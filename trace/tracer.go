@@ -242,16 +242,26 @@ func (d *dpInfo) portName(k uint32) string {
 	return ""
 }
 
+// NoPort is the port name that stands for "no logical port" (tunnel key 0)
+// in matches and actions, as in OVN (northd's `outport = "none"`).
+const NoPort = "none"
+
+// portKey resolves a logical port or multicast group name of d.
+func (d *dpInfo) portKey(name string) (uint32, bool) {
+	if p, ok := d.ports[name]; ok {
+		return p.Key, true
+	}
+	if name == NoPort {
+		return 0, true
+	}
+	return 0, false
+}
+
 // exprOptions answers port, address set, port group and chassis residence
 // questions for matches evaluated in datapath d.
 func (t *Tracer) exprOptions(d *dpInfo) *expr.Options {
 	return &expr.Options{
-		Ports: func(name string) (uint32, bool) {
-			if p, ok := d.ports[name]; ok {
-				return p.Key, true
-			}
-			return 0, false
-		},
+		Ports: d.portKey,
 		AddressSets: func(name string) ([]string, bool) {
 			a, ok := t.snap.AddressSets[name]
 			return a, ok

@@ -332,14 +332,7 @@ func (w *walker) lookup(d *dpInfo, egress bool, table int, p of.Packet, pa path,
 	q := p
 	ctx := &action.ExecContext{
 		Pipeline: action.Ingress, Table: cf.f.Table,
-		// A name that is no port of the datapath loads 0, as OVN does
-		// (northd's `outport = "none"`).
-		LookupPort: func(name string) (uint32, bool) {
-			if pi, ok := d.ports[name]; ok {
-				return pi.Key, true
-			}
-			return 0, true
-		},
+		LookupPort: func(name string) (uint32, bool) { return d.portKey(name) },
 		CTState: w.ctState,
 		LBDst:   w.opts.LBDst,
 		LookupMAC: func(port uint32, ip bits.U128, _ bool) (bits.U128, bool) {
