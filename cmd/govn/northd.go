@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 func init() {
 	register(func(g *globals) *cobra.Command {
 		var nb, sb, metrics string
+		var reconcile time.Duration
 		cmd := &cobra.Command{
 			Use:   "northd",
 			Short: "translate northbound intent into southbound logical flows, datapaths and port bindings",
@@ -33,6 +35,7 @@ func init() {
 				log.Info("starting", zap.String("nb", nb), zap.String("sb", sb))
 				n, err := run.Start(cmd.Context(), run.Config{
 					NB: strings.Split(nb, ","), SB: strings.Split(sb, ","), MetricsAddr: metrics, Logger: log,
+					ReconcileInterval: reconcile,
 				})
 				if err != nil {
 					return err
@@ -54,6 +57,8 @@ func init() {
 		f.StringVar(&nb, "nb", "", "northbound database remote(s), comma-separated (unix:PATH, tcp:IP:PORT, ssl:IP:PORT)")
 		f.StringVar(&sb, "sb", "", "southbound database remote(s), comma-separated")
 		f.StringVar(&metrics, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9477); empty disables")
+		f.DurationVar(&reconcile, "reconcile-interval", 10*time.Minute,
+			"re-read the southbound rows northd owns and repair differences this often (0 disables)")
 		_ = cmd.MarkFlagRequired("nb")
 		_ = cmd.MarkFlagRequired("sb")
 		return cmd

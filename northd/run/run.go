@@ -38,6 +38,10 @@ type Config struct {
 	Registry *prometheus.Registry
 	// OnRound, if set, is called after every round (tests, benchmarks).
 	OnRound func(RoundStats)
+	// ReconcileInterval: every interval northd re-reads the SB rows it owns
+	// and fully compares them with the desired state, repairing changes
+	// others made (e.g. ovn-sbctl lflow deletes); 0 disables.
+	ReconcileInterval time.Duration
 }
 
 // RoundStats describes one processing round.
@@ -218,10 +222,21 @@ func (n *Northd) Run(ctx context.Context) error {
 	}
 	backoff := 100 * time.Millisecond
 	n.poke()
+	var reconcile <-chan time.Time
+	if n.cfg.ReconcileInterval > 0 {
+		t := time.NewTicker(n.cfg.ReconcileInterval)
+		defer t.Stop()
+		reconcile = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-reconcile:
+			if err := n.reset(ctx); err != nil {
+				n.log.Error("periodic reconcile: reading the southbound database failed", zap.Error(err))
+				continue
+			}
 		case <-n.wake:
 		case <-n.recompute:
 			n.nbStore.MarkAllDirty()

@@ -31,14 +31,15 @@ var (
 
 // env is a real NB and SB ovsdb-server plus an in-process northd.
 type env struct {
-	t        *testing.T
-	nb, sb   *dbserver.Server
-	reg      *prometheus.Registry
-	northd   *Northd
-	cancel   context.CancelFunc
-	done     chan struct{}
-	mu       sync.Mutex
-	lastStat RoundStats
+	t         *testing.T
+	nb, sb    *dbserver.Server
+	reg       *prometheus.Registry
+	northd    *Northd
+	cancel    context.CancelFunc
+	done      chan struct{}
+	mu        sync.Mutex
+	lastStat  RoundStats
+	reconcile time.Duration
 }
 
 func requireOVN(t *testing.T) {
@@ -76,7 +77,7 @@ func (e *env) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.reg = prometheus.NewRegistry()
 	n, err := Start(ctx, Config{NB: []string{e.nb.Endpoint()}, SB: []string{e.sb.Endpoint()},
-		Logger: zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)), Registry: e.reg,
+		Logger: zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)), Registry: e.reg, ReconcileInterval: e.reconcile,
 		OnRound: func(s RoundStats) { e.mu.Lock(); e.lastStat = s; e.mu.Unlock() }})
 	if err != nil {
 		cancel()
@@ -553,4 +554,24 @@ func TestLibovsdb(t *testing.T) {
 	waitFor(t, "hv_cfg = 0 with a lagging chassis", func() bool { return nbGlobal(nbc).HvCfg == 0 })
 	e.sbctl("set", "Chassis_Private", "ch1", fmt.Sprintf("nb_cfg=%d", cfg))
 	waitFor(t, fmt.Sprintf("hv_cfg = %d", cfg), func() bool { return nbGlobal(nbc).HvCfg == cfg })
+}
+
+// TestReconcileRepairs: rows deleted or changed behind northd's back are
+// restored by the periodic reconcile (northd does not monitor Logical_Flow).
+func TestReconcileRepairs(t *testing.T) {
+	e := newEnv(t)
+	e.reconcile = 300 * time.Millisecond
+	e.start()
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "lsp-add", "sw0", "p1", "--", "lsp-set-addresses", "p1", "00:00:00:00:00:01 10.0.0.1")
+	want := e.lflows("sw0")
+	uuid := strings.TrimSpace(e.sbctl("--bare", "--columns=_uuid", "find", "Logical_Flow", `actions="outport = \"p1\"; output;"`))
+	if uuid == "" {
+		t.Fatal("no L2 flow for p1")
+	}
+	e.sbctl("destroy", "Logical_Flow", uuid)
+	e.sbctl("set", "Port_Binding", "p1", "tunnel_key=77", "--", "set", "Port_Binding", "p1", `mac="00:00:00:00:00:99"`)
+	waitFor(t, "the deleted flow to come back", func() bool { return e.lflows("sw0") == want })
+	if mac := strings.TrimSpace(e.sbctl("--bare", "--columns=mac", "find", "Port_Binding", "logical_port=p1")); mac != "00:00:00:00:00:01 10.0.0.1" {
+		t.Errorf("Port_Binding mac not repaired: %q", mac)
+	}
 }
