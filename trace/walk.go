@@ -333,8 +333,8 @@ func (w *walker) lookup(d *dpInfo, egress bool, table int, p of.Packet, pa path,
 	ctx := &action.ExecContext{
 		Pipeline: action.Ingress, Table: cf.f.Table,
 		LookupPort: func(name string) (uint32, bool) { return d.portKey(name) },
-		CTState: w.ctState,
-		LBDst:   w.opts.LBDst,
+		CTState:    w.ctState,
+		LBDst:      w.opts.LBDst,
 		LookupMAC: func(port uint32, ip bits.U128, _ bool) (bits.U128, bool) {
 			m, ok := d.macs[macKey{port, ip}]
 			return m, ok
