@@ -347,3 +347,19 @@ func TestExecuteFunctions(t *testing.T) {
 		t.Errorf("notes %q %q", r.Steps[9].Note, r.Steps[10].Note)
 	}
 }
+
+func TestParseLimits(t *testing.T) {
+	st := symtab.Default()
+	deep := strings.Repeat("clone { ", action.MaxDepth+1) + "next;" + strings.Repeat(" };", action.MaxDepth+1)
+	if _, err := action.Parse(deep, st); err == nil || !strings.Contains(err.Error(), "nested more than 16 deep") {
+		t.Errorf("deep nesting: %v", err)
+	}
+	ok := strings.Repeat("clone { ", action.MaxDepth) + "next;" + strings.Repeat(" };", action.MaxDepth)
+	if _, err := action.Parse(ok, st); err != nil {
+		t.Errorf("nesting %d deep: %v", action.MaxDepth, err)
+	}
+	many := strings.Repeat("next; ", action.MaxActions+1)
+	if _, err := action.Parse(many, st); err == nil || !strings.Contains(err.Error(), "too many actions") {
+		t.Errorf("many actions: %v", err)
+	}
+}
