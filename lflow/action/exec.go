@@ -168,7 +168,7 @@ func (x *executor) zone(kind string) of.Subfield {
 }
 
 func (x *executor) run(as Actions, p *of.Packet, depth int) (*Result, error) {
-	r := &Result{}
+	r := &Result{Steps: make([]Step, 0, len(as))}
 	for _, a := range as {
 		stop, err := x.action(a, p, r, depth)
 		if err != nil {
