@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -231,6 +232,15 @@ func benchOnce(b *testing.B, bin string, switches, ports int) {
 	b.ReportMetric(recompute*1000, "recompute-ms")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "lspadd-ms")
 	b.ReportMetric(lflows, "lflows")
+	if dir := os.Getenv("NORTHD_BENCH_HEAP_DIR"); dir != "" {
+		// Keep a heap profile of northd for inspection.
+		if resp, err := http.Get("http://" + metrics + "/debug/pprof/heap"); err == nil {
+			f, _ := os.Create(filepath.Join(dir, fmt.Sprintf("northd-heap-%d.pb.gz", ports)))
+			_, _ = io.Copy(f, resp.Body)
+			f.Close()
+			resp.Body.Close()
+		}
+	}
 	b.ReportMetric(procStatus(pid, "VmRSS"), "rss-MB")
 	b.ReportMetric(procStatus(pid, "VmHWM"), "hwm-MB")
 	if errs := scrape(b, metrics, "govn_northd_sb_transaction_errors_total"); errs != 0 {

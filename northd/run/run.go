@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -32,7 +33,7 @@ import (
 // Config configures a northd.
 type Config struct {
 	NB, SB      []string // OVSDB remotes
-	MetricsAddr string   // "" disables the metrics server
+	MetricsAddr string   // "" disables the metrics server (/metrics, /debug/pprof/)
 	Logger      *zap.Logger
 	// Registry receives the metrics (a new registry if nil).
 	Registry *prometheus.Registry
@@ -152,6 +153,8 @@ func Start(ctx context.Context, cfg Config) (*Northd, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = n.metrics.Serve(l) }()
 		log.Info("metrics", zap.String("addr", l.Addr().String()))
