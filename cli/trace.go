@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govn/govn/trace"
+	"github.com/govn/govn/trace/sbload"
+)
+
+func init() { register(newTraceCommand) }
+
+// DefaultSBRemote is where govnctl trace reads the southbound database
+// unless --sb or GOVN_SB says otherwise.
+const DefaultSBRemote = "unix:/var/run/govn/ovnsb_db.sock"
+
+type traceFlags struct {
+	sb                         string
+	snapshot                   string
+	ct                         []string
+	lbDst                      string
+	detailed, summary, minimal bool
+}
+
+func newTraceCommand(o *options) *cobra.Command {
+	f := &traceFlags{}
+	cmd := &cobra.Command{
+		Use:   "trace DATAPATH MICROFLOW",
+		Short: "Simulate a packet through the southbound logical flows (like ovn-trace)",
+		Long: "govnctl trace follows a packet, described as a microflow in the logical-flow match language,\n" +
+			"through the logical flows of the southbound database: ingress and egress pipelines, multicast\n" +
+			"groups (one branch per member), patch ports into other datapaths, conntrack (--ct), load\n" +
+			"balancing (--lb-dst) and generated packets (arp, icmp4, ...). Drops name the northbound object\n" +
+			"(ACL, port security of a logical switch port) that caused them.\n\n" +
+			"DATAPATH is a logical switch or router name, a Datapath_Binding UUID or tunnel key.\n" +
+			"MICROFLOW is a conjunction of equalities; prerequisites are implied and other fields default\n" +
+			"(IPv4 when unspecified, ip.ttl 64), e.g.\n" +
+			"  'inport == \"p1\" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02 &&\n" +
+			"   ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && tcp.dst == 80'\n\n" +
+			"Output: --detailed (default), --summary, --minimal (several may be given), or -o json|yaml\n" +
+			"for the whole trace tree with its outcomes.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validateOutput(); err != nil {
+				return err
+			}
+			opts, err := f.options()
+			if err != nil {
+				return err
+			}
+			snap, err := f.load(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			tr, err := trace.Run(snap, args[0], args[1], opts)
+			if err != nil {
+				var me *trace.MicroflowError
+				if errors.As(err, &me) {
+					return fmt.Errorf("%w\n%s", err, indent(me.Caret(), "  "))
+				}
+				return err
+			}
+			for _, w := range tr.Warnings {
+				fmt.Fprintln(o.errOut, "warning:", w)
+			}
+			return o.print(tr, func(w io.Writer) error { return renderTrace(w, tr, f.forms()) })
+		},
+	}
+	def := os.Getenv("GOVN_SB")
+	if def == "" {
+		def = DefaultSBRemote
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.sb, "sb", def, "southbound database (unix:PATH, tcp:IP:PORT; comma-separated cluster members); default $GOVN_SB")
+	fl.StringVar(&f.snapshot, "snapshot", "", "trace over a JSON snapshot file (trace/testdata format) instead of a database")
+	fl.StringArrayVar(&f.ct, "ct", nil, "ct_state the next conntrack pass reports, e.g. new or est,rpl (repeatable; default est)")
+	fl.StringVar(&f.lbDst, "lb-dst", "", "load-balancer backend to choose, IP[:PORT]")
+	fl.BoolVar(&f.detailed, "detailed", false, "per logical flow: table, stage, match, priority, actions, uuid (default)")
+	fl.BoolVar(&f.summary, "summary", false, "nested actions, without the flows")
+	fl.BoolVar(&f.minimal, "minimal", false, "only packet changes and deliveries")
+	return cmd
+}
+
+func (f *traceFlags) options() (trace.Options, error) {
+	var opts trace.Options
+	for _, c := range f.ct {
+		st, err := trace.ParseCTState(c)
+		if err != nil {
+			return opts, err
+		}
+		opts.CT = append(opts.CT, st)
+	}
+	if f.lbDst != "" {
+		ap, err := netip.ParseAddrPort(f.lbDst)
+		if err != nil {
+			a, err2 := netip.ParseAddr(strings.Trim(f.lbDst, "[]"))
+			if err2 != nil {
+				return opts, fmt.Errorf("--lb-dst %q: want IP or IP:PORT ([IPv6]:PORT)", f.lbDst)
+			}
+			ap = netip.AddrPortFrom(a, 0)
+		}
+		opts.LBDst = ap
+	}
+	return opts, nil
+}
+
+func (f *traceFlags) forms() []trace.Format {
+	var fs []trace.Format
+	if f.detailed {
+		fs = append(fs, trace.Detailed)
+	}
+	if f.summary {
+		fs = append(fs, trace.Summary)
+	}
+	if f.minimal {
+		fs = append(fs, trace.Minimal)
+	}
+	if len(fs) == 0 {
+		fs = []trace.Format{trace.Detailed}
+	}
+	return fs
+}
+
+// load reads the snapshot from --snapshot or the southbound database.
+func (f *traceFlags) load(ctx context.Context, o *options) (*trace.Snapshot, error) {
+	if f.snapshot != "" {
+		b, err := os.ReadFile(f.snapshot)
+		if err != nil {
+			return nil, err
+		}
+		return trace.ParseSnapshot(b)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.client.timeout)
+	defer cancel()
+	var remotes []string
+	for _, r := range strings.Split(f.sb, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			remotes = append(remotes, r)
+		}
+	}
+	if len(remotes) == 0 {
+		return nil, errors.New("--sb: no southbound database given")
+	}
+	c, err := sbload.Connect(ctx, remotes)
+	if err != nil {
+		return nil, serverError{fmt.Errorf("southbound database %s: %w", f.sb, err)}
+	}
+	defer c.Close()
+	s, err := sbload.Load(ctx, c)
+	if err != nil {
+		return nil, serverError{err}
+	}
+	return s, nil
+}
+
+func renderTrace(w io.Writer, tr *trace.Trace, forms []trace.Format) error {
+	for i, f := range forms {
+		if len(forms) > 1 {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "%s\n%s\n", strings.ToUpper(string(f)), strings.Repeat("=", len(f)))
+		}
+		if err := trace.Render(w, tr, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func indent(s, pad string) string {
+	if s == "" {
+		return ""
+	}
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+}
