@@ -2,8 +2,10 @@ package expr
 
 import (
 	"github.com/govn/govn/lflow/bits"
+	"github.com/govn/govn/lflow/lex"
 	"github.com/govn/govn/lflow/of"
 	"github.com/govn/govn/lflow/symtab"
+	"sort"
 )
 
 // MaxClauses bounds the size of a normalized expression; larger ones are an
@@ -38,7 +40,7 @@ func (z *normalizer) symOf(f of.Field) *symtab.Symbol {
 	return nil
 }
 
-var errTooBig = &Error{Msg: "expression is too complex: its normal form exceeds the clause limit"}
+var errTooBig = &Error{Pos: lex.Pos{Line: 1, Col: 1}, Msg: "expression is too complex: its OpenFlow form would exceed the size limit"}
 
 func (z *normalizer) norm(e *Expr) []clause {
 	if z.err != nil {
@@ -148,47 +150,73 @@ func (z *normalizer) collapseOr(cs []clause) []clause {
 	if len(cs) < 2 {
 		return cs
 	}
-	var f of.Field
-	var sym *symtab.Symbol
-	n := 0
-	for i := range cs {
-		c := &cs[i]
+	// single returns the field of a clause that tests just one
+	// (non-prerequisite) field, or 0.
+	single := func(c *clause) of.Field {
 		switch {
 		case c.fixed.Len() == 1 && len(c.dims) == 0:
-			mf := c.fixed.Fields()[0]
-			if f == 0 {
-				f, sym = mf.Field, z.symOf(mf.Field)
-			}
-			if mf.Field != f {
-				return cs
-			}
-			n++
+			return c.fixed.Fields()[0].Field
 		case c.fixed.Len() == 0 && len(c.dims) == 1:
-			if f == 0 {
-				f, sym = c.dims[0].f, c.dims[0].sym
-			}
-			if c.dims[0].f != f {
-				return cs
-			}
-			n += len(c.dims[0].alts)
-		default:
-			return cs
+			return c.dims[0].f
 		}
+		return 0
 	}
-	if f.IsPrereq() {
-		return cs
-	}
-	d := dim{f: f, sym: sym, alts: make([]vm, 0, n)}
+	// Group the single-field clauses by field, keeping first-use order;
+	// every other clause stays as it is.
+	var fields []of.Field
+	counts := 0
 	for i := range cs {
-		c := &cs[i]
-		if len(c.dims) == 1 {
-			d.alts = append(d.alts, c.dims[0].alts...)
-		} else {
-			mf := c.fixed.Fields()[0]
-			d.alts = append(d.alts, vm{mf.Value, mf.Mask})
+		f := single(&cs[i])
+		if f == 0 || f.IsPrereq() {
+			continue
+		}
+		counts++
+		seen := false
+		for _, g := range fields {
+			if g == f {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			fields = append(fields, f)
 		}
 	}
-	return []clause{{dims: []dim{d}}}
+	if counts == len(fields) {
+		return cs // nothing to merge
+	}
+	out := make([]clause, 0, len(cs)-counts+len(fields))
+	for _, f := range fields {
+		d := dim{f: f, sym: z.symOf(f)}
+		for i := range cs {
+			c := &cs[i]
+			if single(c) != f {
+				continue
+			}
+			if len(c.dims) == 1 {
+				if d.sym == nil {
+					d.sym = c.dims[0].sym
+				}
+				d.alts = append(d.alts, c.dims[0].alts...)
+			} else {
+				mf := c.fixed.Fields()[0]
+				d.alts = append(d.alts, vm{mf.Value, mf.Mask})
+			}
+		}
+		if len(d.alts) == 1 {
+			var c clause
+			c.fixed.Set(f, d.alts[0].v, d.alts[0].m)
+			out = append(out, c)
+		} else {
+			out = append(out, clause{dims: []dim{d}})
+		}
+	}
+	for i := range cs {
+		if f := single(&cs[i]); f == 0 || f.IsPrereq() {
+			out = append(out, cs[i])
+		}
+	}
+	return out
 }
 
 // andClauses returns the clauses of (OR of acc) AND (OR of cs). acc's
@@ -308,7 +336,8 @@ func finish(c *clause, budget *int) (bool, error) {
 				if *budget < 0 {
 					return false, errTooBig
 				}
-				dims[i].alts = intersectAlts(dims[i].alts, d.alts)
+				soft := 40 * MaxClauses
+				dims[i].alts = dropSubsumed(dedupeAlts(intersectAlts(dims[i].alts, d.alts)), &soft)
 				merged = true
 				break
 			}
@@ -320,21 +349,34 @@ func finish(c *clause, budget *int) (bool, error) {
 	out := dims[:0]
 	for _, d := range dims {
 		alts := make([]vm, 0, len(d.alts))
+		var seen map[vm]struct{}
+		if len(d.alts) > 32 {
+			seen = make(map[vm]struct{}, len(d.alts))
+		}
 		for _, a := range d.alts {
 			if !compatible(&c.fixed, d.f, a) {
 				continue
 			}
-			dup := false
-			for _, b := range alts {
-				if b == a {
-					dup = true
-					break
+			if seen != nil {
+				if _, dup := seen[a]; dup {
+					continue
+				}
+				seen[a] = struct{}{}
+			} else {
+				dup := false
+				for _, b := range alts {
+					if b == a {
+						dup = true
+						break
+					}
+				}
+				if dup {
+					continue
 				}
 			}
-			if !dup {
-				alts = append(alts, a)
-			}
+			alts = append(alts, a)
 		}
+
 		switch len(alts) {
 		case 0:
 			return false, nil
@@ -452,3 +494,46 @@ func normalClauses(e *Expr, names bool) ([]clause, *normalizer, error) {
 }
 
 var _ = bits.Zero
+
+// dropSubsumed removes alternatives implied by a more general one (x
+// covers y if y fixes every bit x fixes, to the same value): OR-ing them
+// adds nothing. Comparisons are charged to budget; when it runs out the
+// remaining alternatives are kept as they are (still correct).
+func dropSubsumed(alts []vm, budget *int) []vm {
+	if len(alts) < 2 {
+		return alts
+	}
+	sort.SliceStable(alts, func(i, j int) bool { return alts[i].m.OnesCount() < alts[j].m.OnesCount() })
+	kept := alts[:0:0]
+	kept = make([]vm, 0, len(alts))
+	for i, y := range alts {
+		if *budget <= 0 {
+			return append(kept, alts[i:]...)
+		}
+		*budget -= len(kept)
+		covered := false
+		for _, x := range kept {
+			if x.m.AndNot(y.m).IsZero() && y.v.And(x.m) == x.v {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			kept = append(kept, y)
+		}
+	}
+	return kept
+}
+
+// dedupeAlts removes repeated alternatives, keeping first-use order.
+func dedupeAlts(alts []vm) []vm {
+	seen := make(map[vm]struct{}, len(alts))
+	out := alts[:0]
+	for _, a := range alts {
+		if _, dup := seen[a]; !dup {
+			seen[a] = struct{}{}
+			out = append(out, a)
+		}
+	}
+	return out
+}
