@@ -80,6 +80,12 @@ type EncodeParams struct {
 	// lookup runs on the packet itself: ARP or IPv4 for *_arp*, IPv6 for
 	// *_nd*).
 	GetFDBTable, LookupFDBTable, LookupMACTable, LookupMACIPTable int
+	// Load-balancer hairpin tables (0 = not available):
+	//   LBHairpinTable       chk_lb_hairpin: sets LookupHairpinResult when
+	//                        the packet goes from a backend to its own VIP.
+	//   LBHairpinReplyTable  chk_lb_hairpin_reply: the same for replies.
+	//   CTSNATHairpinTable   ct_snat_to_vip: commits with nat(src=VIP).
+	LBHairpinTable, LBHairpinReplyTable, CTSNATHairpinTable int
 	// Datapath identifies the logical datapath for LookupPort.
 	Datapath string
 	// LookupPort returns the tunnel key of logical port name in datapath,
@@ -419,6 +425,12 @@ func (e *encoder) action(a Action, out of.Actions) (of.Actions, error) {
 		return e.call(a, out)
 	case *PutFDB:
 		return e.putFDB(a, out), nil
+	case *SNATToVIP:
+		t, err := e.lookupTable(a.P, "CTSNATHairpinTable", e.p.CTSNATHairpinTable)
+		if err != nil {
+			return nil, err
+		}
+		return append(out, of.Resubmit{Table: t}), nil
 	case *SvcCheck:
 		return e.svcCheck(a, out), nil
 	case *Log:

@@ -36,6 +36,9 @@ type ExecContext struct {
 	LookupFDB func(mac bits.U128) (port uint32, ok bool)
 	// PacketLen is the packet length check_pkt_larger compares against.
 	PacketLen int
+	// LBHairpin answers chk_lb_hairpin (reply false) and
+	// chk_lb_hairpin_reply (reply true) for the packet.
+	LBHairpin func(p *of.Packet, reply bool) bool
 	// Router selects the conntrack zone registers as in EncodeParams;
 	// Zones zero means DefaultZones().
 	Router bool
@@ -87,9 +90,12 @@ const (
 	StepPutFDB
 	// StepSvcCheck: handle_svc_check sent the packet to the controller.
 	StepSvcCheck
+	// StepSNATToVIP: ct_snat_to_vip committed the hairpinned connection
+	// with its source translated to the load balancer's VIP.
+	StepSNATToVIP
 )
 
-var stepNames = [...]string{"set", "next", "output", "ct", "commit", "ct_clear", "clone", "controller", "get_mac", "put_mac", "log", "ttl_expired", "lookup", "put_fdb", "svc_check"}
+var stepNames = [...]string{"set", "next", "output", "ct", "commit", "ct_clear", "clone", "controller", "get_mac", "put_mac", "log", "ttl_expired", "lookup", "put_fdb", "svc_check", "snat_to_vip"}
 
 func (k StepKind) String() string {
 	if int(k) < len(stepNames) {
@@ -425,6 +431,8 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 	case *PutFDB:
 		step.Kind = StepPutFDB
 		step.Note = fmt.Sprintf("port %d: %s", p.GetSub(a.Port.Sub).Lo, of.MACString(p.GetSub(a.MAC.Sub)))
+	case *SNATToVIP:
+		step.Kind = StepSNATToVIP
 	case *SvcCheck:
 		step.Kind = StepSvcCheck
 		step.Note = fmt.Sprintf("port %d", p.GetSub(a.Port.Sub).Lo)
@@ -566,6 +574,11 @@ func (x *executor) call(a *Call, p *of.Packet, step *Step) {
 		}
 		p.SetSub(a.Dst.Sub, result)
 		return
+	case "chk_lb_hairpin", "chk_lb_hairpin_reply":
+		if x.ctx.LBHairpin != nil {
+			step.Found = x.ctx.LBHairpin(p, a.Func == "chk_lb_hairpin_reply")
+		}
+		step.Note = fmt.Sprintf("hairpin: %v", step.Found)
 	case "lookup_fdb":
 		port, mac := uint32(p.GetSub(a.Args[0].Sub).Lo), p.GetSub(a.Args[1].Sub)
 		if x.ctx.LookupFDB != nil {
@@ -596,6 +609,8 @@ func (x *executor) call(a *Call, p *of.Packet, step *Step) {
 	switch a.Func {
 	case "lookup_fdb":
 		p.SetSub(LookupFDBResult, result)
+	case "chk_lb_hairpin", "chk_lb_hairpin_reply":
+		p.SetSub(LookupHairpinResult, result)
 	case "check_pkt_larger":
 	default:
 		p.SetSub(LookupMACResult, result)

@@ -363,3 +363,15 @@ func TestParseLimits(t *testing.T) {
 		t.Errorf("many actions: %v", err)
 	}
 }
+
+func TestExecuteHairpin(t *testing.T) {
+	p := tcpPacket()
+	ctx := &action.ExecContext{LBHairpin: func(p *of.Packet, reply bool) bool {
+		return !reply && p.Get(of.IPSrc) == ip4("10.0.0.1")
+	}}
+	r := execute(t, `reg0[6] = chk_lb_hairpin(); reg0[12] = chk_lb_hairpin_reply(); ct_snat_to_vip; next;`, &p, ctx)
+	if kinds(r) != "lookup lookup snat_to_vip next" || !r.Steps[0].Found || r.Steps[1].Found {
+		t.Fatalf("steps = %s", kinds(r))
+	}
+	expectField(t, &p, of.Reg0, u(1<<6))
+}

@@ -11,7 +11,8 @@ import (
 // Call is an assignment of a function result: `R = get_fdb(MAC);`,
 // `R = lookup_fdb(P, MAC);`, `R = lookup_arp(P, IP, MAC);`,
 // `R = lookup_arp_ip(P, IP);`, `R = lookup_nd(P, IP6, MAC);`,
-// `R = lookup_nd_ip(P, IP6);`, `R = check_pkt_larger(LEN);`.
+// `R = lookup_nd_ip(P, IP6);`, `R = check_pkt_larger(LEN);`,
+// `R = chk_lb_hairpin();`, `R = chk_lb_hairpin_reply();`.
 type Call struct {
 	pos
 	Dst  Field
@@ -71,6 +72,7 @@ var funcArgs = map[string]string{
 var funcResultBits = map[string]int{
 	"get_fdb": 32, "lookup_fdb": 1, "lookup_arp": 1, "lookup_arp_ip": 1,
 	"lookup_nd": 1, "lookup_nd_ip": 1, "check_pkt_larger": 1,
+	"chk_lb_hairpin": 1, "chk_lb_hairpin_reply": 1,
 }
 
 func isFunc(name string) bool { _, ok := funcResultBits[name]; return ok }
@@ -169,12 +171,14 @@ func (p *parser) svcCheck(at pos) (Action, error) {
 }
 
 // Scratch flag bits lookups report their result in, as in OVN (bit 6 for
-// MAC-binding lookups, bit 8 for FDB lookups). They belong in symtab's flag
+// MAC-binding lookups, bit 7 for load-balancer hairpin checks, bit 8 for FDB
+// lookups). They belong in symtab's flag
 // list (requested in /tmp/govn-notes/of-requests.md); the OpenFlow tables
 // the controller builds set them on a hit.
 var (
-	LookupMACResult = of.Subfield{Field: of.Reg10, Ofs: 6, NBits: 1}
-	LookupFDBResult = of.Subfield{Field: of.Reg10, Ofs: 8, NBits: 1}
+	LookupMACResult     = of.Subfield{Field: of.Reg10, Ofs: 6, NBits: 1}
+	LookupHairpinResult = of.Subfield{Field: of.Reg10, Ofs: 7, NBits: 1}
+	LookupFDBResult     = of.Subfield{Field: of.Reg10, Ofs: 8, NBits: 1}
 )
 
 // staged moves arguments into the registers a lookup table matches,
@@ -256,6 +260,16 @@ func (e *encoder) call(a *Call, out of.Actions) (of.Actions, error) {
 		s.add(a.Args[0].Sub, PutMACPort)
 		s.add(a.Args[1].Sub, ipReg(a.Func == "lookup_nd"))
 		s.add(a.Args[2].Sub, PutMACMAC)
+	case "chk_lb_hairpin":
+		if table, err = e.lookupTable(a.P, "LBHairpinTable", e.p.LBHairpinTable); err != nil {
+			return nil, err
+		}
+		result = LookupHairpinResult
+	case "chk_lb_hairpin_reply":
+		if table, err = e.lookupTable(a.P, "LBHairpinReplyTable", e.p.LBHairpinReplyTable); err != nil {
+			return nil, err
+		}
+		result = LookupHairpinResult
 	case "lookup_arp_ip", "lookup_nd_ip":
 		if table, err = e.lookupTable(a.P, "LookupMACIPTable", e.p.LookupMACIPTable); err != nil {
 			return nil, err
@@ -295,3 +309,11 @@ func (e *encoder) svcCheck(a *SvcCheck, out of.Actions) of.Actions {
 	out = append(out, of.Controller{UserData: userData(OpSvcCheck, nil), MeterID: e.p.ControllerMeter})
 	return s.leave(out)
 }
+
+// SNATToVIP is `ct_snat_to_vip;`: commit a hairpinned load-balancer
+// connection with its source translated to the VIP (the controller's
+// CTSNATHairpinTable holds one flow per VIP doing that).
+type SNATToVIP struct{ pos }
+
+func (a *SNATToVIP) appendTo(sb *strings.Builder) { sb.WriteString("ct_snat_to_vip;") }
+func (a *SNATToVIP) String() string                { return str(a) }

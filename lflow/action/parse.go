@@ -195,6 +195,9 @@ func (p *parser) action(depth int) (Action, error) {
 		return p.putMAC(at, name == "put_nd")
 	case name == "log":
 		return p.log(at)
+	case name == "ct_snat_to_vip":
+		p.c.Next()
+		return &SNATToVIP{at}, p.expectSemi()
 	case name == "put_fdb":
 		return p.putFDB(at)
 	case name == "handle_svc_check":
@@ -391,7 +394,7 @@ func (p *parser) assignment() (Action, error) {
 	case lex.Ident:
 		if p.c.PeekN(1).Kind == lex.LParen {
 			if !isFunc(v.Str) {
-				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger)", v.Str)
+				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply)", v.Str)
 			}
 			return p.call(at, dst)
 		}
