@@ -316,4 +316,4 @@ func (e *encoder) svcCheck(a *SvcCheck, out of.Actions) of.Actions {
 type SNATToVIP struct{ pos }
 
 func (a *SNATToVIP) appendTo(sb *strings.Builder) { sb.WriteString("ct_snat_to_vip;") }
-func (a *SNATToVIP) String() string                { return str(a) }
+func (a *SNATToVIP) String() string               { return str(a) }
