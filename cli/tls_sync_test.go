@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/govn/govn/api/testcerts"
 	"github.com/govn/govn/api/server"
+	"github.com/govn/govn/api/testcerts"
 	"github.com/govn/govn/internal/dbserver"
 	"github.com/govn/govn/internal/dbserver/dbservertest"
 	northdrun "github.com/govn/govn/northd/run"

@@ -140,7 +140,7 @@ func (s *Server) switchOfPort(ctx context.Context, uuid string) (*nbdb.LogicalSw
 func portProto(p *nbdb.LogicalSwitchPort, sw string) *govnv1.LogicalSwitchPort {
 	out := &govnv1.LogicalSwitchPort{
 		Name: p.Name, Uuid: p.UUID, Switch: sw, Type: p.Type,
-		Addresses: slices.Clone(p.Addresses), PortSecurity: slices.Clone(p.PortSecurity),
+		Addresses: sortedCopy(p.Addresses), PortSecurity: sortedCopy(p.PortSecurity),
 		Options: cloneMap(p.Options), DynamicAddresses: deref(p.DynamicAddresses), Enabled: p.Enabled,
 		Up: deref(p.Up), ParentName: deref(p.ParentName), Dhcpv4Options: deref(p.Dhcpv4Options),
 		Dhcpv6Options: deref(p.Dhcpv6Options), ExternalIds: cloneMap(p.ExternalIDs),

@@ -215,7 +215,7 @@ func (s *Server) routerOfPort(ctx context.Context, uuid string) (*nbdb.LogicalRo
 }
 
 func routerPortProto(p *nbdb.LogicalRouterPort, router string) *govnv1.LogicalRouterPort {
-	return &govnv1.LogicalRouterPort{Name: p.Name, Uuid: p.UUID, Router: router, Mac: p.MAC, Networks: slices.Clone(p.Networks),
+	return &govnv1.LogicalRouterPort{Name: p.Name, Uuid: p.UUID, Router: router, Mac: p.MAC, Networks: sortedCopy(p.Networks),
 		Peer: deref(p.Peer), Enabled: p.Enabled, Options: cloneMap(p.Options), ExternalIds: cloneMap(p.ExternalIDs)}
 }
 

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	govnv1 "github.com/govn/govn/api/govnv1"
-	"github.com/govn/govn/api/testcerts"
 	"github.com/govn/govn/api/server"
+	"github.com/govn/govn/api/testcerts"
 	"github.com/govn/govn/internal/dbserver/dbservertest"
 )
 
