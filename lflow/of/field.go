@@ -126,6 +126,15 @@ const (
 	NDTarget
 	NDSLL
 	NDTLL
+	TunSrc    // tunnel outer IPv4 source (tun_src)
+	TunDst    // tunnel outer IPv4 destination (tun_dst)
+	CTNwProto // original-direction conntrack tuple (OpenFlow needs ct_state=+trk-inv, +new or +est)
+	CTNwSrc
+	CTNwDst
+	CTIPv6Src
+	CTIPv6Dst
+	CTTpSrc
+	CTTpDst
 	numFields
 )
 
@@ -219,6 +228,15 @@ var fieldInfos = [numFields]fieldInfo{
 	NDTarget:     {"nd_target", 128, true, FormatIPv6, false},
 	NDSLL:        {"nd_sll", 48, true, FormatMAC, false},
 	NDTLL:        {"nd_tll", 48, true, FormatMAC, false},
+	TunSrc:       {"tun_src", 32, true, FormatIPv4, false},
+	TunDst:       {"tun_dst", 32, true, FormatIPv4, false},
+	CTNwProto:    {"ct_nw_proto", 8, false, FormatDecimal, false},
+	CTNwSrc:      {"ct_nw_src", 32, true, FormatIPv4, false},
+	CTNwDst:      {"ct_nw_dst", 32, true, FormatIPv4, false},
+	CTIPv6Src:    {"ct_ipv6_src", 128, true, FormatIPv6, false},
+	CTIPv6Dst:    {"ct_ipv6_dst", 128, true, FormatIPv6, false},
+	CTTpSrc:      {"ct_tp_src", 16, true, FormatDecimal, false},
+	CTTpDst:      {"ct_tp_dst", 16, true, FormatDecimal, false},
 }
 
 var fieldByName map[string]Field

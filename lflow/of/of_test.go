@@ -88,6 +88,16 @@ func sampleFlows() []Flow {
 	m6.Set(VLANTCI, u(0x1000), u(0x1000))
 	m6.Set(InPort, u(3), bits.Ones(32))
 	fs = append(fs, Flow{Table: 5, Priority: 65535, Match: m6, Actions: Actions{Drop{}}})
+
+	var m7 Match
+	m7.Set(EthType, u(0x800), bits.Ones(16))
+	m7.Set(CTState, u(CSTrk), u(CSTrk|CSInv)) // the ct tuple needs +trk-inv (or +new/+est)
+	m7.Set(CTNwProto, u(6), bits.Ones(8))
+	m7.Set(CTNwDst, u(0x0a000001), bits.Ones(32))
+	m7.Set(CTTpDst, u(80), bits.Ones(16))
+	m7.Set(TunSrc, u(0xac100001), bits.Ones(32))
+	m7.Set(TunID, u(5), bits.Ones(64))
+	fs = append(fs, Flow{Table: 6, Priority: 1, Match: m7, Actions: Actions{Resubmit{Table: 7}}})
 	return fs
 }
 
@@ -100,7 +110,7 @@ func TestFlowStrings(t *testing.T) {
 	if got := fs[0].String(); got != want[0] {
 		t.Errorf("got  %s\nwant %s", got, want[0])
 	}
-	if got := fs[len(fs)-1].String(); got != want[1] {
+	if got := fs[len(fs)-2].String(); got != want[1] {
 		t.Errorf("got  %s\nwant %s", got, want[1])
 	}
 	if got := fs[1].Match.String(); !strings.Contains(got, "reg3=0x1/0xff") || !strings.Contains(got, "ct_state=+new-est+trk") || !strings.HasPrefix(got, "tcp6,") {
