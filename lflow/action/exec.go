@@ -338,11 +338,17 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 	case *CTNat:
 		step.Kind = StepCT
 		step.Pipeline, step.Table = x.nextTable()
-		kind, bit := "dnat", uint32(of.CSDNAT)
-		if a.SNAT {
-			bit = of.CSSNAT
-			if a.Name == "ct_snat" {
-				kind = "snat"
+		// A new translation marks the state dnat/snat; the bare forms only
+		// apply what the connection already has, which the trace's ct
+		// state flags describe.
+		kind, bit := "dnat", uint32(0)
+		if a.SNAT && a.Name == "ct_snat" {
+			kind = "snat"
+		}
+		if a.Addr.IsValid() {
+			bit = of.CSDNAT
+			if a.SNAT {
+				bit = of.CSSNAT
 			}
 		}
 		var st uint32
@@ -358,7 +364,11 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 		step.Kind = StepCT
 		step.Pipeline, step.Table = x.nextTable()
 		var st uint32
-		step.Packet, st = x.recirculate(p, x.zone("dnat"), of.CSDNAT)
+		bit := uint32(0)
+		if len(a.Backends) > 0 {
+			bit = of.CSDNAT
+		}
+		step.Packet, st = x.recirculate(p, x.zone("dnat"), bit)
 		step.Note = ctStateNote(st)
 		if len(a.Backends) > 0 {
 			b := a.Backends[0]

@@ -166,6 +166,10 @@ func TestExecuteRouterZones(t *testing.T) {
 	r = execute(t, `ct_dnat;`, &p, &action.ExecContext{Router: true})
 	expectField(t, &r.Steps[0].Packet, of.CTZone, u(21))
 	expectField(t, &r.Steps[0].Packet, of.IPDst, ip4("10.0.0.100"))
+	// The bare form applies existing NAT only: the state comes from CTState.
+	expectField(t, &r.Steps[0].Packet, of.CTState, u(of.CSNew|of.CSTrk))
+	r = execute(t, `ct_dnat;`, &p, &action.ExecContext{Router: true, CTState: func() uint32 { return of.CSEst | of.CSRpl | of.CSDNAT }})
+	expectField(t, &r.Steps[0].Packet, of.CTState, u(of.CSEst|of.CSRpl|of.CSDNAT|of.CSTrk))
 }
 
 func TestExecuteDNATWithPort(t *testing.T) {
