@@ -1,0 +1,793 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/govn/govn/controller"
+	"github.com/govn/govn/controller/binding"
+	"github.com/govn/govn/controller/ofctrl"
+	"github.com/govn/govn/controller/ovs"
+	"github.com/govn/govn/controller/physical"
+	"github.com/govn/govn/controller/translate"
+	"github.com/govn/govn/internal/ovsdbclient"
+	"github.com/govn/govn/sbdb"
+)
+
+// Controller is one running govn controller.
+type Controller struct {
+	o   Options
+	log *zap.Logger
+
+	vs     *ovs.VSwitch
+	ext    *extIDsReader
+	cfg    ovs.Config
+	sb     *ovsdbclient.Client
+	spec   monitorSpec
+	of     *ovs.OpenFlow
+	tr     *translate.Translator
+	zones  map[string]uint16
+	zonesR bool // zones recovered from the installed flows
+
+	chassisUUID string
+	wake        chan struct{}
+	m           *metrics
+	h           *health
+	metricsAddr net.Addr
+	ready       chan struct{} // closed after the first successful install
+	readyOnce   bool
+	ackedCfg    int
+	lastErrs    map[string]bool
+	runs        atomic.Int64
+	keep        atomic.Bool
+	flowMods    atomic.Int64
+}
+
+// FlowMods is the number of flow additions, modifications and deletions
+// this controller has applied to the bridge.
+func (c *Controller) FlowMods() int64 { return c.flowMods.Load() }
+
+// KeepOnExit makes the coming exit keep the registration (a restart).
+func (c *Controller) KeepOnExit() { c.keep.Store(true) }
+
+// New prepares a controller; Run starts it.
+func New(o Options) *Controller {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.OVS == "" {
+		o.OVS = DefaultOVS()
+	}
+	if o.Resync == 0 {
+		o.Resync = 30 * time.Second
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+	}
+	return &Controller{
+		o: o, log: o.Log, tr: translate.New(), zones: map[string]uint16{},
+		wake: make(chan struct{}, 1), m: newMetrics(), h: &health{}, ready: make(chan struct{}),
+		ackedCfg: -1, lastErrs: map[string]bool{},
+	}
+}
+
+// Ready is closed once flows have been installed for the first time.
+func (c *Controller) Ready() <-chan struct{} { return c.ready }
+
+// MetricsAddr is the address /metrics is served on (nil if disabled or not
+// started yet).
+func (c *Controller) MetricsAddr() net.Addr { return c.metricsAddr }
+
+// ChassisUUID is our Chassis row's UUID once registered.
+func (c *Controller) ChassisUUID() string { return c.chassisUUID }
+
+func (c *Controller) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the controller until ctx ends. On the way out it removes the
+// chassis registration and releases its ports unless Options.KeepOnExit.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.o.MetricsAddr != "" {
+		a, err := serveMetrics(ctx, c.o.MetricsAddr, c.m, c.h, c.log)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", c.o.MetricsAddr, err)
+		}
+		c.metricsAddr = a
+		c.log.Info("serving metrics and health", zap.Stringer("addr", a))
+	}
+	vs, err := ovs.Connect(ctx, c.o.OVS, c.log.Named("vswitch"))
+	if err != nil {
+		return err
+	}
+	c.vs = vs
+	defer vs.Close()
+	ext, err := newExtIDsReader(ctx, c.o.OVS)
+	if err != nil {
+		return err
+	}
+	c.ext = ext
+	defer ext.close()
+	defer func() {
+		if c.sb != nil {
+			c.sb.Close()
+		}
+	}()
+
+	resync := time.NewTicker(c.o.Resync)
+	defer resync.Stop()
+	var retry <-chan time.Time
+	backoff := 100 * time.Millisecond
+	c.poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return c.shutdown()
+		case <-c.wake:
+		case <-vs.Changes():
+		case <-resync.C:
+		case <-retry:
+		}
+		retry = nil
+		err := c.reconcile(ctx)
+		if ctx.Err() != nil {
+			return c.shutdown()
+		}
+		c.h.set(err)
+		if err != nil {
+			c.log.Warn("reconcile failed; retrying", zap.Error(err), zap.Duration("in", backoff))
+			retry = time.After(backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+	}
+}
+
+// errPending means the reconcile made a change whose effect must be seen
+// before going on (the loop was woken again).
+var errPending = errors.New("pending")
+
+func (c *Controller) reconcile(ctx context.Context) error {
+	c.runs.Add(1)
+	start := time.Now()
+	ext, err := c.vsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	cfg, err := mergeConfig(ext, &c.o)
+	if err != nil {
+		return fmt.Errorf("chassis configuration: %w", err)
+	}
+	if c.sb != nil && !slices.Equal(cfg.Remotes, c.cfg.Remotes) {
+		c.log.Info("southbound remote changed; reconnecting", zap.Strings("remotes", cfg.Remotes))
+		c.sb.Close()
+		c.sb = nil
+	}
+	if c.cfg.Bridge != cfg.Bridge || c.of == nil {
+		dir, err := (&Options{RunDir: c.o.RunDir, OVS: c.o.OVS, Bridge: cfg.Bridge}).runDir()
+		if err != nil {
+			return err
+		}
+		of, err := ovs.NewOpenFlow(filepath.Join(dir, cfg.Bridge+".mgmt"), ofctrl.DefaultOwner, c.log.Named("openflow"))
+		if err != nil {
+			return err
+		}
+		of.SetMetrics(c.m.openflow)
+		of.SetTLVMaps(ofctrl.TLVMap{Class: controller.GeneveOptionClass, Type: controller.GeneveOptionType,
+			Len: controller.GeneveOptionLen, Field: "tun_metadata0"})
+		c.of, c.zonesR = of, false
+	}
+	c.cfg = cfg
+	if changed, err := c.vs.EnsureBridge(ctx, cfg); err != nil {
+		return err
+	} else if changed {
+		c.of.Invalidate()
+	}
+	vifs, err := c.vs.VIFs(ctx, cfg.Bridge)
+	if err != nil {
+		return err
+	}
+	ifaces := map[string]bool{}
+	ofports := map[string]uint32{}
+	for _, v := range vifs {
+		ready := v.OFPort > 0
+		ifaces[v.IfaceID] = ifaces[v.IfaceID] || ready
+		if ready {
+			if _, dup := ofports[v.IfaceID]; !dup {
+				ofports[v.IfaceID] = uint32(v.OFPort)
+			}
+		}
+	}
+
+	if c.sb == nil {
+		spec := monitorSpec{all: !c.o.Conditional, ports: sortedUnique(keys(ifaces))}
+		if err := c.connect(ctx, spec); err != nil {
+			return err
+		}
+	}
+	if !c.sb.Connected() {
+		return errors.New("southbound database disconnected (reconnecting); flows left as they are")
+	}
+	snap := takeSnapshot(c.sb)
+	if err := c.registerChassis(ctx, snap); err != nil {
+		if errors.Is(err, errPending) {
+			return nil
+		}
+		return err
+	}
+	me := snap.chassisByNm[cfg.SystemID]
+
+	// Bindings.
+	bin := &binding.Input{Chassis: cfg.SystemID, Hostname: c.o.Hostname, Ifaces: ifaces, LiveChassis: map[string]bool{}}
+	for name := range snap.chassisByNm {
+		bin.LiveChassis[name] = true
+	}
+	for _, pb := range snap.ports {
+		p := binding.Port{UUID: pb.UUID, LogicalPort: pb.LogicalPort, Type: pb.Type, Up: pb.Up != nil && *pb.Up}
+		if pb.Chassis != nil {
+			if ch, ok := snap.chassis[*pb.Chassis]; ok {
+				p.Chassis = ch.Name
+			}
+		}
+		if pb.RequestedChassis != nil {
+			if ch, ok := snap.chassis[*pb.RequestedChassis]; ok {
+				p.RequestedChassis = ch.Name
+			}
+		} else if rc := pb.Options["requested-chassis"]; rc != "" {
+			p.RequestedChassis = rc
+		}
+		bin.Ports = append(bin.Ports, p)
+	}
+	dec := binding.Decide(bin)
+	for _, cf := range dec.Conflicts {
+		if !c.lastErrs["conflict/"+cf.LogicalPort] {
+			c.log.Warn("port binding conflict", zap.String("port", cf.LogicalPort), zap.String("holder", cf.Holder),
+				zap.String("resolution", cf.String()))
+			c.lastErrs["conflict/"+cf.LogicalPort] = true
+			c.m.conflicts.Inc()
+		}
+	}
+	if err := c.applyBindings(ctx, dec, me.UUID); err != nil {
+		return err
+	}
+
+	// Tunnels to every other chassis with a Geneve encap.
+	var tunnels []ovs.Tunnel
+	for _, ch := range snap.chassis {
+		if ch.Name == cfg.SystemID {
+			continue
+		}
+		for _, eu := range ch.Encaps {
+			e, ok := snap.encaps[eu]
+			if !ok || e.Type != sbdb.EncapTypeGeneve {
+				continue
+			}
+			ip, ok := parseIP(e.IP)
+			if !ok {
+				continue
+			}
+			tunnels = append(tunnels, ovs.Tunnel{Chassis: ch.Name, RemoteIP: ip})
+			break
+		}
+	}
+	if _, err := c.vs.ReconcileTunnels(ctx, cfg.Bridge, tunnels); err != nil {
+		return err
+	}
+	tunPorts, err := c.vs.TunnelPorts(ctx, cfg.Bridge)
+	if err != nil {
+		return err
+	}
+
+	// Physical view: ports with the chassis they are (being) bound to.
+	in := &physical.Input{Chassis: cfg.SystemID, VIFs: ofports, Tunnels: map[string]uint32{}}
+	for ch, p := range tunPorts {
+		in.Tunnels[ch] = uint32(p)
+	}
+	dpKey := func(uuid string) (uint32, bool) {
+		dp, ok := snap.datapaths[uuid]
+		if !ok {
+			return 0, false
+		}
+		return uint32(dp.TunnelKey), true
+	}
+	portByName := map[string]*physical.Port{}
+	for _, pb := range snap.ports {
+		dk, ok := dpKey(pb.Datapath)
+		if !ok {
+			continue
+		}
+		p := physical.Port{Name: pb.LogicalPort, Datapath: dk, Key: uint32(pb.TunnelKey), Type: pb.Type, Peer: pb.Options["peer"]}
+		switch {
+		case dec.Bound[pb.LogicalPort]:
+			p.Chassis = cfg.SystemID
+		case pb.Chassis != nil:
+			if ch, ok := snap.chassis[*pb.Chassis]; ok && ch.Name != cfg.SystemID {
+				p.Chassis = ch.Name
+			}
+		}
+		in.Ports = append(in.Ports, p)
+	}
+	for i := range in.Ports {
+		portByName[in.Ports[i].Name] = &in.Ports[i]
+	}
+	local := physical.LocalDatapaths(in)
+
+	// Conditional monitoring: follow the local datapaths.
+	if c.o.Conditional {
+		want := c.wantSpec(snap, local, ifaces, me.UUID)
+		if !want.equal(c.spec) {
+			c.log.Info("changing southbound monitor conditions", zap.Stringer("from", c.spec), zap.Stringer("to", want))
+			c.m.monitorChanges.Inc()
+			c.sb.Close()
+			c.sb = nil
+			if err := c.connect(ctx, want); err != nil {
+				return err
+			}
+			c.poke()
+			return nil
+		}
+	}
+
+	// Zones: keep the ones installed flows use (restart), give new ports
+	// new ones.
+	if !c.zonesR {
+		if err := c.recoverZones(ctx, ofports); err != nil {
+			return err
+		}
+		c.zonesR = true
+	}
+	var localNames []string
+	for _, p := range in.Ports {
+		if _, ok := in.Local(&p); ok {
+			localNames = append(localNames, p.Name)
+		}
+	}
+	zones, err := physical.AssignZones(localNames, c.zones)
+	if err != nil {
+		return err
+	}
+	c.zones, in.Zones = zones, zones
+
+	for _, g := range snap.groups {
+		dk, ok := dpKey(g.Datapath)
+		if !ok || !local[dk] {
+			continue
+		}
+		mg := physical.MulticastGroup{Datapath: dk, Key: uint32(g.TunnelKey), Name: g.Name}
+		for _, pu := range g.Ports {
+			if pb, ok := snap.ports[pu]; ok {
+				mg.Ports = append(mg.Ports, pb.LogicalPort)
+			}
+		}
+		in.Groups = append(in.Groups, mg)
+	}
+	for _, mb := range snap.macBindings {
+		dk, ok := dpKey(mb.Datapath)
+		p, pok := portByName[mb.LogicalPort]
+		ip, iok := parseIP(mb.IP)
+		mac, mok := parseMAC(mb.MAC)
+		if ok && pok && iok && mok && local[dk] {
+			in.MACBindings = append(in.MACBindings, physical.MACBinding{Datapath: dk, Port: p.Key, IP: ip, MAC: mac})
+		}
+	}
+
+	// Logical flows of the local datapaths.
+	env := &translate.Env{Datapaths: map[uint32]*translate.Datapath{}, AddressSets: snap.addressSets,
+		PortGroups: snap.portGroups, Resident: dec.Bound}
+	for _, dp := range snap.datapaths {
+		k := uint32(dp.TunnelKey)
+		if !local[k] {
+			continue
+		}
+		_, router := dp.ExternalIDs["logical-router"]
+		env.Datapaths[k] = &translate.Datapath{Key: k, Router: router, Ports: map[string]uint32{}}
+	}
+	for _, p := range in.Ports {
+		if d, ok := env.Datapaths[p.Datapath]; ok {
+			d.Ports[p.Name] = p.Key
+		}
+	}
+	for _, g := range in.Groups {
+		if d, ok := env.Datapaths[g.Datapath]; ok {
+			d.Ports[g.Name] = g.Key
+		}
+	}
+	lflows := make([]translate.Flow, 0, len(snap.flows))
+	for _, lf := range snap.flows {
+		f := translate.Flow{UUID: lf.UUID, Table: lf.TableID, Priority: lf.Priority, Match: lf.Match, Actions: lf.Actions}
+		if lf.Pipeline == sbdb.LogicalFlowPipelineEgress {
+			f.Pipeline = controller.Egress
+		}
+		if lf.LogicalDatapath != nil {
+			if k, ok := dpKey(*lf.LogicalDatapath); ok {
+				f.Datapaths = append(f.Datapaths, k)
+			}
+		}
+		if lf.LogicalDpGroup != nil {
+			if g, ok := snap.dpGroups[*lf.LogicalDpGroup]; ok {
+				for _, d := range g.Datapaths {
+					if k, ok := dpKey(d); ok {
+						f.Datapaths = append(f.Datapaths, k)
+					}
+				}
+			}
+		}
+		lflows = append(lflows, f)
+	}
+	out := c.tr.Translate(lflows, env)
+	c.reportErrors(out.Errors)
+	phys := physical.Flows(in)
+	flows := make([]ofctrl.Flow, 0, len(phys)+len(out.Flows))
+	for i := range phys {
+		flows = append(flows, translate.OFText(&phys[i]))
+	}
+	flows = append(flows, out.Flows...)
+	computed := time.Now()
+	c.m.computeSeconds.Observe(computed.Sub(start).Seconds())
+	c.m.logicalFlows.Set(float64(out.Compiled + out.Reused))
+	c.m.lflowErrors.Set(float64(len(out.Errors)))
+	c.m.desiredFlows.Set(float64(len(flows)))
+	c.m.localPorts.Set(float64(len(dec.Bound)))
+	c.m.localDatapaths.Set(float64(len(local)))
+
+	res, err := c.of.Sync(ctx, flows, out.Groups)
+	if err != nil {
+		return fmt.Errorf("install flows: %w", err)
+	}
+	c.m.installSeconds.Observe(time.Since(computed).Seconds())
+	c.flowMods.Add(int64(len(res.Diff.AddFlows) + len(res.Diff.ModFlows) + len(res.Diff.ReplFlows) + len(res.Diff.DelFlows)))
+	for _, r := range res.Rejected {
+		c.log.Warn("OVS rejected a flow", zap.Error(r))
+	}
+	if !res.Diff.Empty() {
+		c.log.Debug("flows installed", zap.Stringer("diff", res.Diff),
+			zap.Duration("compute", computed.Sub(start)), zap.Duration("install", time.Since(computed)),
+			zap.Int("compiled", out.Compiled), zap.Int("reused", out.Reused))
+	}
+	if !c.readyOnce {
+		c.readyOnce = true
+		close(c.ready)
+		c.log.Info("flows installed", zap.Int("flows", len(flows)), zap.Int("groups", len(out.Groups)),
+			zap.Int("logical_flows", out.Compiled+out.Reused), zap.Int("lflow_errors", len(out.Errors)),
+			zap.Int("local_datapaths", len(local)), zap.Int("local_ports", len(dec.Bound)),
+			zap.Duration("compute", computed.Sub(start)), zap.Duration("install", time.Since(computed)))
+	}
+	// Flows for everything in snap are installed: acknowledge its nb_cfg.
+	if snap.global != nil {
+		if err := c.ackNbCfg(ctx, snap, snap.global.NbCfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (c *Controller) connect(ctx context.Context, spec monitorSpec) error {
+	sb, err := connectSB(ctx, c.cfg.Remotes, spec, c.log.Named("sb"), func(table, op string) {
+		c.m.sbEvents.WithLabelValues(table, op).Inc()
+		c.poke()
+	})
+	if err != nil {
+		return fmt.Errorf("southbound %v: %w", c.cfg.Remotes, err)
+	}
+	c.sb, c.spec = sb, spec
+	return nil
+}
+
+// wantSpec is the monitor spec for the current view.
+func (c *Controller) wantSpec(snap *snapshot, local map[uint32]bool, ifaces map[string]bool, me string) monitorSpec {
+	s := monitorSpec{chassis: me}
+	dpUUID := map[string]bool{}
+	for uuid, dp := range snap.datapaths {
+		if local[uint32(dp.TunnelKey)] {
+			s.datapaths = append(s.datapaths, uuid)
+			dpUUID[uuid] = true
+		}
+	}
+	for uuid, g := range snap.dpGroups {
+		for _, d := range g.Datapaths {
+			if dpUUID[d] {
+				s.dpGroups = append(s.dpGroups, uuid)
+				break
+			}
+		}
+	}
+	names := keys(ifaces)
+	for _, pb := range snap.ports {
+		if pb.Type == physical.TypePatch && dpUUID[pb.Datapath] && pb.Options["peer"] != "" {
+			names = append(names, pb.Options["peer"])
+		}
+	}
+	s.datapaths = sortedUnique(s.datapaths)
+	s.dpGroups = sortedUnique(s.dpGroups)
+	s.ports = sortedUnique(names)
+	return s
+}
+
+func (c *Controller) reportErrors(errs []translate.Error) {
+	now := map[string]bool{}
+	for _, e := range errs {
+		k := e.UUID + "/" + e.Err.Error()
+		now[k] = true
+		if !c.lastErrs[k] {
+			c.log.Warn("logical flow skipped", zap.Error(e))
+		}
+	}
+	for k := range c.lastErrs {
+		if len(k) > 9 && k[:9] == "conflict/" {
+			now[k] = true
+		}
+	}
+	c.lastErrs = now
+}
+
+func (c *Controller) vsConfig(ctx context.Context) (map[string]string, error) {
+	return c.ext.read(ctx)
+}
+
+// registerChassis makes our Chassis (with its Encap) and Chassis_Private
+// rows match the configuration. errPending means it wrote and the cache
+// will catch up.
+func (c *Controller) registerChassis(ctx context.Context, snap *snapshot) error {
+	cfg := c.cfg
+	want := sbdb.Encap{Type: sbdb.EncapTypeGeneve, IP: cfg.EncapIP.String(), ChassisName: cfg.SystemID,
+		Options: map[string]string{"csum": "true"}}
+	otherConfig := map[string]string{"datapath-type": cfg.DatapathType, "govn-controller": "true"}
+	if len(cfg.BridgeMappings) > 0 {
+		otherConfig["ovn-bridge-mappings"] = bridgeMappings(cfg.BridgeMappings)
+	}
+	ch := snap.chassisByNm[cfg.SystemID]
+	var ops []ovsdb.Operation
+	var err error
+	if ch == nil {
+		nc := &sbdb.Chassis{UUID: ovsdbclient.NamedUUID(), Name: cfg.SystemID, Hostname: c.o.Hostname, OtherConfig: otherConfig}
+		e := want
+		if ops, err = sbdb.CreateChassisOps(c.sb, ops, nc, &e); err != nil {
+			return err
+		}
+		cp := &sbdb.ChassisPrivate{Name: cfg.SystemID, Chassis: &nc.UUID}
+		if old, ok := snap.private[cfg.SystemID]; ok {
+			old2 := *old
+			old2.Chassis = &nc.UUID
+			ops, err = ovsdbclient.UpdateOps(c.sb, ops, &old2, &old2.Chassis)
+		} else {
+			ops, err = ovsdbclient.CreateOps(c.sb, ops, cp)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := c.sb.Transact(ctx, ops...); err != nil {
+			return fmt.Errorf("register chassis %s: %w", cfg.SystemID, err)
+		}
+		c.log.Info("registered chassis", zap.String("chassis", cfg.SystemID), zap.String("encap_ip", want.IP))
+		c.poke()
+		return errPending
+	}
+	c.chassisUUID = ch.UUID
+	// Encap as configured?
+	encOK := len(ch.Encaps) == 1
+	if encOK {
+		e, ok := snap.encaps[ch.Encaps[0]]
+		encOK = ok && e.Type == want.Type && e.IP == want.IP && e.ChassisName == want.ChassisName
+	}
+	upd := *ch
+	var fields []any
+	if !encOK {
+		e := want
+		ovsdbclient.EnsureUUID(&e.UUID)
+		if ops, err = ovsdbclient.CreateOps(c.sb, ops, &e); err != nil {
+			return err
+		}
+		upd.Encaps = []string{e.UUID}
+		fields = append(fields, &upd.Encaps)
+	}
+	if ch.Hostname != c.o.Hostname {
+		upd.Hostname = c.o.Hostname
+		fields = append(fields, &upd.Hostname)
+	}
+	for k, v := range otherConfig {
+		if ch.OtherConfig[k] != v {
+			upd.OtherConfig = otherConfig
+			fields = append(fields, &upd.OtherConfig)
+			break
+		}
+	}
+	if len(fields) > 0 {
+		if ops, err = ovsdbclient.UpdateOps(c.sb, ops, &upd, fields...); err != nil {
+			return err
+		}
+	}
+	cp, ok := snap.private[cfg.SystemID]
+	switch {
+	case !ok:
+		ops, err = ovsdbclient.CreateOps(c.sb, ops, &sbdb.ChassisPrivate{Name: cfg.SystemID, Chassis: &ch.UUID})
+	case cp.Chassis == nil || *cp.Chassis != ch.UUID:
+		u := *cp
+		u.Chassis = &ch.UUID
+		ops, err = ovsdbclient.UpdateOps(c.sb, ops, &u, &u.Chassis)
+	}
+	if err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	if _, err := c.sb.Transact(ctx, ops...); err != nil {
+		return fmt.Errorf("update chassis %s: %w", cfg.SystemID, err)
+	}
+	c.log.Info("updated chassis registration", zap.String("chassis", cfg.SystemID))
+	c.poke()
+	return errPending
+}
+
+func (c *Controller) applyBindings(ctx context.Context, dec *binding.Result, me string) error {
+	if len(dec.Decisions) == 0 {
+		return nil
+	}
+	var ops []ovsdb.Operation
+	t, f := true, false
+	for _, d := range dec.Decisions {
+		pb := &sbdb.PortBinding{UUID: d.Port.UUID}
+		var err error
+		switch d.Action {
+		case binding.Claim:
+			pb.Chassis, pb.Up = &me, &t
+			ops, err = ovsdbclient.UpdateOps(c.sb, ops, pb, &pb.Chassis, &pb.Up)
+			if d.Port.Chassis != "" {
+				c.log.Info("claiming port from another chassis", zap.String("port", d.Port.LogicalPort), zap.String("from", d.Port.Chassis))
+			} else {
+				c.log.Info("claiming port", zap.String("port", d.Port.LogicalPort))
+			}
+		case binding.SetUp:
+			pb.Up = &t
+			ops, err = ovsdbclient.UpdateOps(c.sb, ops, pb, &pb.Up)
+		case binding.Release:
+			pb.Chassis, pb.Up = nil, &f
+			ops, err = ovsdbclient.UpdateOps(c.sb, ops, pb, &pb.Chassis, &pb.Up)
+			c.log.Info("releasing port", zap.String("port", d.Port.LogicalPort))
+		}
+		if err != nil {
+			return err
+		}
+		c.m.claims.WithLabelValues(d.Action.String()).Inc()
+	}
+	if _, err := c.sb.Transact(ctx, ops...); err != nil {
+		return fmt.Errorf("port bindings: %w", err)
+	}
+	return nil
+}
+
+func (c *Controller) ackNbCfg(ctx context.Context, snap *snapshot, nbCfg int) error {
+	cp, ok := snap.private[c.cfg.SystemID]
+	if !ok || (cp.NbCfg == nbCfg && c.ackedCfg == nbCfg) {
+		return nil
+	}
+	if cp.NbCfg == nbCfg {
+		c.ackedCfg = nbCfg
+		return nil
+	}
+	u := *cp
+	u.NbCfg, u.NbCfgTimestamp = nbCfg, int(time.Now().UnixMilli())
+	ops, err := ovsdbclient.UpdateOps(c.sb, nil, &u, &u.NbCfg, &u.NbCfgTimestamp)
+	if err != nil {
+		return err
+	}
+	if _, err := c.sb.Transact(ctx, ops...); err != nil {
+		return fmt.Errorf("acknowledge nb_cfg %d: %w", nbCfg, err)
+	}
+	c.ackedCfg = nbCfg
+	c.m.nbCfg.Set(float64(nbCfg))
+	return nil
+}
+
+var zoneAction = regexp.MustCompile(`(?:set_field:0x([0-9a-f]+)/0xffff->reg13|load:0x([0-9a-f]+)->NXM_NX_REG13\[0\.\.15\])`)
+var inPortMatch = regexp.MustCompile(`(?:^|,)in_port=(\d+)(?:,|$)`)
+
+// recoverZones reads the conntrack zones of local ports from the installed
+// table-0 flows, so that a restarted controller keeps them.
+func (c *Controller) recoverZones(ctx context.Context, ofports map[string]uint32) error {
+	st, err := c.of.ReadInstalled(ctx)
+	if err != nil {
+		return fmt.Errorf("read installed flows: %w", err)
+	}
+	byPort := map[uint32]string{}
+	for name, p := range ofports {
+		byPort[p] = name
+	}
+	for _, f := range st.Flows {
+		if f.Table != controller.TableClassify {
+			continue
+		}
+		pm := inPortMatch.FindStringSubmatch(f.Match)
+		zm := zoneAction.FindStringSubmatch(f.Actions)
+		if pm == nil || zm == nil {
+			continue
+		}
+		p, _ := strconv.ParseUint(pm[1], 10, 32)
+		name, ok := byPort[uint32(p)]
+		if !ok {
+			continue
+		}
+		hex := zm[1] + zm[2]
+		z, err := strconv.ParseUint(hex, 16, 16)
+		if err == nil && z != 0 {
+			c.zones[name] = uint16(z)
+		}
+	}
+	if len(c.zones) > 0 {
+		c.log.Info("recovered conntrack zones from installed flows", zap.Int("ports", len(c.zones)))
+	}
+	return nil
+}
+
+// shutdown removes our registration unless KeepOnExit.
+func (c *Controller) shutdown() error {
+	if c.o.KeepOnExit || c.keep.Load() || c.cfg.SystemID == "" || len(c.cfg.Remotes) == 0 {
+		c.log.Info("exiting; chassis registration and flows kept")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c.sb == nil || !c.sb.Connected() {
+		// Interrupted while changing monitor conditions: a client that
+		// sees our registration and our ports is enough.
+		if c.sb != nil {
+			c.sb.Close()
+			c.sb = nil
+		}
+		if err := c.connect(ctx, monitorSpec{chassis: c.chassisUUID}); err != nil {
+			return fmt.Errorf("unregister chassis %s: %w", c.cfg.SystemID, err)
+		}
+	}
+	snap := takeSnapshot(c.sb)
+	var ops []ovsdb.Operation
+	var err error
+	ch := snap.chassisByNm[c.cfg.SystemID]
+	if ch != nil {
+		f := false
+		for _, pb := range snap.ports {
+			if pb.Chassis != nil && *pb.Chassis == ch.UUID {
+				u := &sbdb.PortBinding{UUID: pb.UUID, Up: &f}
+				if ops, err = ovsdbclient.UpdateOps(c.sb, ops, u, &u.Chassis, &u.Up); err != nil {
+					return err
+				}
+			}
+		}
+		if ops, err = ovsdbclient.DeleteOps(c.sb, ops, &sbdb.Chassis{UUID: ch.UUID}); err != nil {
+			return err
+		}
+	}
+	if cp, ok := snap.private[c.cfg.SystemID]; ok {
+		if ops, err = ovsdbclient.DeleteOps(c.sb, ops, &sbdb.ChassisPrivate{UUID: cp.UUID}); err != nil {
+			return err
+		}
+	}
+	if _, err := c.sb.Transact(ctx, ops...); err != nil {
+		return fmt.Errorf("unregister chassis %s: %w", c.cfg.SystemID, err)
+	}
+	c.log.Info("exiting; chassis unregistered and ports released", zap.String("chassis", c.cfg.SystemID))
+	return nil
+}

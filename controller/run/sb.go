@@ -1,0 +1,229 @@
+package run
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/cache"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/govn/govn/internal/ovsdbclient"
+	"github.com/govn/govn/sbdb"
+)
+
+// snapshot is a read-only view of the southbound cache (the models are
+// shared with the cache and must not be modified).
+type snapshot struct {
+	global      *sbdb.SBGlobal
+	chassis     map[string]*sbdb.Chassis // by UUID
+	chassisByNm map[string]*sbdb.Chassis
+	private     map[string]*sbdb.ChassisPrivate // by name
+	encaps      map[string]*sbdb.Encap
+	datapaths   map[string]*sbdb.DatapathBinding
+	dpGroups    map[string]*sbdb.LogicalDPGroup
+	ports       map[string]*sbdb.PortBinding
+	portsByName map[string]*sbdb.PortBinding
+	groups      map[string]*sbdb.MulticastGroup
+	flows       map[string]*sbdb.LogicalFlow
+	macBindings map[string]*sbdb.MACBinding
+	addressSets map[string][]string
+	portGroups  map[string][]string
+}
+
+func rows[T any](c *ovsdbclient.Client, table string) map[string]*T {
+	out := map[string]*T{}
+	tc := c.Cache().Table(table)
+	if tc == nil {
+		return out
+	}
+	for uuid, m := range tc.RowsShallow() {
+		if t, ok := m.(*T); ok {
+			out[uuid] = t
+		}
+	}
+	return out
+}
+
+func takeSnapshot(c *ovsdbclient.Client) *snapshot {
+	s := &snapshot{
+		chassis:     rows[sbdb.Chassis](c, sbdb.ChassisTable),
+		encaps:      rows[sbdb.Encap](c, sbdb.EncapTable),
+		datapaths:   rows[sbdb.DatapathBinding](c, sbdb.DatapathBindingTable),
+		dpGroups:    rows[sbdb.LogicalDPGroup](c, sbdb.LogicalDPGroupTable),
+		ports:       rows[sbdb.PortBinding](c, sbdb.PortBindingTable),
+		groups:      rows[sbdb.MulticastGroup](c, sbdb.MulticastGroupTable),
+		flows:       rows[sbdb.LogicalFlow](c, sbdb.LogicalFlowTable),
+		macBindings: rows[sbdb.MACBinding](c, sbdb.MACBindingTable),
+		addressSets: map[string][]string{},
+		portGroups:  map[string][]string{},
+	}
+	for _, g := range rows[sbdb.SBGlobal](c, sbdb.SBGlobalTable) {
+		s.global = g
+	}
+	s.chassisByNm = make(map[string]*sbdb.Chassis, len(s.chassis))
+	for _, ch := range s.chassis {
+		s.chassisByNm[ch.Name] = ch
+	}
+	s.private = map[string]*sbdb.ChassisPrivate{}
+	for _, p := range rows[sbdb.ChassisPrivate](c, sbdb.ChassisPrivateTable) {
+		s.private[p.Name] = p
+	}
+	s.portsByName = make(map[string]*sbdb.PortBinding, len(s.ports))
+	for _, p := range s.ports {
+		s.portsByName[p.LogicalPort] = p
+	}
+	for _, a := range rows[sbdb.AddressSet](c, sbdb.AddressSetTable) {
+		s.addressSets[a.Name] = a.Addresses
+	}
+	for _, g := range rows[sbdb.PortGroup](c, sbdb.PortGroupTable) {
+		s.portGroups[g.Name] = g.Ports
+	}
+	return s
+}
+
+// monitorSpec is what the conditional monitor asks for: every row of the
+// small tables, and the rows of the per-datapath tables that belong to the
+// local datapaths (plus the Port_Bindings needed to find them).
+type monitorSpec struct {
+	all       bool     // no conditions: monitor everything
+	chassis   string   // our Chassis UUID ("" before registration)
+	datapaths []string // local Datapath_Binding UUIDs
+	dpGroups  []string // Logical_DP_Groups containing a local datapath
+	ports     []string // logical port names: local iface-ids and patch peers
+}
+
+func (m monitorSpec) equal(o monitorSpec) bool {
+	return m.all == o.all && m.chassis == o.chassis && slices.Equal(m.datapaths, o.datapaths) &&
+		slices.Equal(m.dpGroups, o.dpGroups) && slices.Equal(m.ports, o.ports)
+}
+
+func (m monitorSpec) String() string {
+	if m.all {
+		return "all"
+	}
+	ch := m.chassis
+	if ch == "" {
+		ch = "unregistered"
+	}
+	return fmt.Sprintf("chassis %s, %d datapaths, %d datapath groups, %d ports by name", ch, len(m.datapaths), len(m.dpGroups), len(m.ports))
+}
+
+// noRow is a UUID no row has: a condition on it matches nothing.
+const noRow = "00000000-0000-0000-0000-000000000000"
+
+// monitorOptions turns the spec into libovsdb monitor options.
+func (m monitorSpec) monitorOptions() []client.MonitorOption {
+	always := []client.MonitorOption{
+		client.WithTable(&sbdb.SBGlobal{}),
+		client.WithTable(&sbdb.Chassis{}),
+		client.WithTable(&sbdb.ChassisPrivate{}),
+		client.WithTable(&sbdb.Encap{}),
+		client.WithTable(&sbdb.DatapathBinding{}),
+		client.WithTable(&sbdb.LogicalDPGroup{}),
+		client.WithTable(&sbdb.AddressSet{}),
+		client.WithTable(&sbdb.PortGroup{}),
+	}
+	if m.all {
+		return append(always,
+			client.WithTable(&sbdb.PortBinding{}),
+			client.WithTable(&sbdb.LogicalFlow{}),
+			client.WithTable(&sbdb.MulticastGroup{}),
+			client.WithTable(&sbdb.MACBinding{}))
+	}
+	pb := &sbdb.PortBinding{}
+	var pbConds []model.Condition
+	for _, dp := range m.datapaths {
+		pbConds = append(pbConds, model.Condition{Field: &pb.Datapath, Function: ovsdb.ConditionEqual, Value: dp})
+	}
+	if m.chassis != "" {
+		ch := m.chassis
+		pbConds = append(pbConds, model.Condition{Field: &pb.Chassis, Function: ovsdb.ConditionEqual, Value: &ch})
+	}
+	for _, p := range m.ports {
+		pbConds = append(pbConds, model.Condition{Field: &pb.LogicalPort, Function: ovsdb.ConditionEqual, Value: p})
+	}
+	if len(pbConds) == 0 {
+		pbConds = append(pbConds, model.Condition{Field: &pb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+	}
+	lf := &sbdb.LogicalFlow{}
+	var lfConds []model.Condition
+	for _, dp := range m.datapaths {
+		dp := dp
+		lfConds = append(lfConds, model.Condition{Field: &lf.LogicalDatapath, Function: ovsdb.ConditionEqual, Value: &dp})
+	}
+	for _, g := range m.dpGroups {
+		g := g
+		lfConds = append(lfConds, model.Condition{Field: &lf.LogicalDpGroup, Function: ovsdb.ConditionEqual, Value: &g})
+	}
+	if len(lfConds) == 0 {
+		lfConds = append(lfConds, model.Condition{Field: &lf.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+	}
+	mg := &sbdb.MulticastGroup{}
+	mb := &sbdb.MACBinding{}
+	var mgConds, mbConds []model.Condition
+	for _, dp := range m.datapaths {
+		mgConds = append(mgConds, model.Condition{Field: &mg.Datapath, Function: ovsdb.ConditionEqual, Value: dp})
+		mbConds = append(mbConds, model.Condition{Field: &mb.Datapath, Function: ovsdb.ConditionEqual, Value: dp})
+	}
+	if len(mgConds) == 0 {
+		mgConds = append(mgConds, model.Condition{Field: &mg.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+		mbConds = append(mbConds, model.Condition{Field: &mb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+	}
+	return append(always,
+		client.WithConditionalTable(pb, pbConds),
+		client.WithConditionalTable(lf, lfConds),
+		client.WithConditionalTable(mg, mgConds),
+		client.WithConditionalTable(mb, mbConds))
+}
+
+// connectSB connects a southbound client with spec and registers notify
+// as the handler of every cache change.
+func connectSB(ctx context.Context, remotes []string, spec monitorSpec, log *zap.Logger, events func(table, op string)) (*ovsdbclient.Client, error) {
+	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log), ovsdbclient.WithMonitor(spec.monitorOptions()...),
+		ovsdbclient.WithInactivityProbe(0))
+	if err != nil {
+		return nil, err
+	}
+	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
+		AddFunc:    func(table string, _ model.Model) { events(table, "add") },
+		UpdateFunc: func(table string, _, _ model.Model) { events(table, "update") },
+		DeleteFunc: func(table string, _ model.Model) { events(table, "delete") },
+	})
+	return c, nil
+}
+
+// parseMAC parses an Ethernet address into 48 bits.
+func parseMAC(s string) (uint64, bool) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 {
+		return 0, false
+	}
+	var v uint64
+	for _, p := range parts {
+		b, err := strconv.ParseUint(p, 16, 8)
+		if err != nil {
+			return 0, false
+		}
+		v = v<<8 | b
+	}
+	return v, true
+}
+
+func parseIP(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	return a, err == nil
+}
+
+func sortedUnique(s []string) []string {
+	s = slices.Clone(s)
+	slices.SortFunc(s, cmp.Compare[string])
+	return slices.Compact(s)
+}
