@@ -48,7 +48,7 @@ func TestClusterLeaderFailover(t *testing.T) {
 				continue
 			default:
 			}
-			out, err := dbservertest.RunErr("ovs-appctl", "-t", filepath.Join(dirs[i], "ovnnb_db.ctl"), "cluster/status", nbdb.DatabaseName)
+			out, err := dbservertest.RunErr("ovs-appctl", "-t", filepath.Join(dirs[i], nbdb.FileBase+".ctl"), "cluster/status", nbdb.DatabaseName)
 			if err == nil && strings.Contains(out, "Role: leader") {
 				return i
 			}

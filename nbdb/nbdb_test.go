@@ -18,7 +18,7 @@ import (
 )
 
 // Database is the northbound database as `govn nbdb` runs it.
-var Database = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: "ovnnb_db", GlobalTable: "NB_Global"}
+var Database = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: nbdb.FileBase, GlobalTable: nbdb.GlobalTable}
 
 func newClient(t *testing.T, remotes ...string) *ovsdbclient.Client {
 	t.Helper()

@@ -7,8 +7,15 @@ package nbdb
 
 import _ "embed"
 
-// DatabaseName is the OVSDB database name of the northbound schema.
-const DatabaseName = "OVN_Northbound"
+const (
+	// DatabaseName is the OVSDB database name of the schema.
+	DatabaseName = "OVN_Northbound"
+	// FileBase names the database's files in a data directory as OVN does:
+	// ovnnb_db.db, ovnnb_db.sock, ovnnb_db.ctl, ovnnb_db.pid, ovnnb_db.log.
+	FileBase = "ovnnb_db"
+	// GlobalTable is the schema's one-row root table.
+	GlobalTable = "NB_Global"
+)
 
 // SchemaJSON is nb.ovsschema, embedded so that the govn binary can create and
 // convert the database without the source tree.

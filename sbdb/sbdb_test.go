@@ -15,7 +15,7 @@ import (
 )
 
 // Database is the southbound database as `govn sbdb` runs it.
-var Database = dbserver.Database{Name: sbdb.DatabaseName, Schema: sbdb.SchemaJSON, Base: "ovnsb_db", GlobalTable: "SB_Global"}
+var Database = dbserver.Database{Name: sbdb.DatabaseName, Schema: sbdb.SchemaJSON, Base: sbdb.FileBase, GlobalTable: sbdb.GlobalTable}
 
 // TestOVNSbctlAndTrace drives our southbound database with the real
 // ovn-sbctl and ovn-trace, and with sbdb.NewClient.

@@ -8,8 +8,15 @@ package sbdb
 
 import _ "embed"
 
-// DatabaseName is the OVSDB database name of the southbound schema.
-const DatabaseName = "OVN_Southbound"
+const (
+	// DatabaseName is the OVSDB database name of the schema.
+	DatabaseName = "OVN_Southbound"
+	// FileBase names the database's files in a data directory as OVN does:
+	// ovnsb_db.db, ovnsb_db.sock, ovnsb_db.ctl, ovnsb_db.pid, ovnsb_db.log.
+	FileBase = "ovnsb_db"
+	// GlobalTable is the schema's one-row root table.
+	GlobalTable = "SB_Global"
+)
 
 // SchemaJSON is sb.ovsschema, embedded so that the govn binary can create and
 // convert the database without the source tree.

@@ -13,8 +13,8 @@ func init() {
 		return newDBCommand(g, "nbdb", "northbound", dbserver.Database{
 			Name:        nbdb.DatabaseName,
 			Schema:      nbdb.SchemaJSON,
-			Base:        "ovnnb_db",
-			GlobalTable: "NB_Global",
+			Base:        nbdb.FileBase,
+			GlobalTable: nbdb.GlobalTable,
 		})
 	})
 }

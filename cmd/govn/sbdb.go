@@ -12,8 +12,8 @@ func init() {
 		return newDBCommand(g, "sbdb", "southbound", dbserver.Database{
 			Name:        sbdb.DatabaseName,
 			Schema:      sbdb.SchemaJSON,
-			Base:        "ovnsb_db",
-			GlobalTable: "SB_Global",
+			Base:        sbdb.FileBase,
+			GlobalTable: sbdb.GlobalTable,
 		})
 	})
 }

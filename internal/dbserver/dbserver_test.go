@@ -22,7 +22,7 @@ import (
 	"github.com/govn/govn/nbdb"
 )
 
-var nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: "ovnnb_db", GlobalTable: "NB_Global"}
+var nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: nbdb.FileBase, GlobalTable: nbdb.GlobalTable}
 
 func start(t *testing.T, dir string, db dbserver.Database, mut func(*dbserver.Config)) (*dbserver.Server, error) {
 	t.Helper()
@@ -250,8 +250,9 @@ func TestChildDiesUnexpectedly(t *testing.T) {
 	t.Log(err)
 }
 
-// TestGovnBinary builds the govn binary and checks that `govn nbdb` serves
-// real ovn-nbctl and stops cleanly on SIGTERM, taking ovsdb-server with it.
+// TestGovnBinary builds the govn binary and checks that `govn nbdb` and
+// `govn sbdb` serve real ovn-nbctl/ovn-sbctl and stop cleanly on SIGTERM
+// (exit status 0), taking their ovsdb-server with them.
 func TestGovnBinary(t *testing.T) {
 	dbservertest.RequireOVS(t)
 	bin := filepath.Join(t.TempDir(), "govn")
@@ -259,58 +260,75 @@ func TestGovnBinary(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/govn: %v\n%s", err, out)
 	}
-	dir := dbservertest.ShortTempDir(t)
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "nbdb", "--data-dir", dir, "--log-format", "json")
-	cmd.Stderr = &stderr
-	cmd.Stdout = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
-	sock := filepath.Join(dir, "ovnnb_db.sock")
-	pidFile := filepath.Join(dir, "ovnnb_db.pid")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if out, err := dbservertest.RunErr("ovn-nbctl", "--db=unix:"+sock, "--timeout=2", "ls-add", "bin-sw"); err == nil {
-			_ = out
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("govn nbdb did not serve %s; output:\n%s", sock, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if out := dbservertest.Run(t, "ovn-nbctl", "--db=unix:"+sock, "ls-list"); !strings.Contains(out, "bin-sw") {
-		t.Errorf("ls-list: %q", out)
-	}
-	pidText, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	childPID, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
-	if err != nil || dbservertest.ProcessGone(childPID) {
-		t.Fatalf("ovsdb-server pid %q not running: %v", pidText, err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("govn nbdb exited with %v after SIGTERM; output:\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("govn nbdb did not exit after SIGTERM; output:\n%s", stderr.String())
-	}
-	if !dbservertest.ProcessGone(childPID) {
-		t.Errorf("ovsdb-server (pid %d) still running after govn exited", childPID)
+	for _, tc := range []struct{ sub, base, ctl string }{
+		{"nbdb", "ovnnb_db", "ovn-nbctl"},
+		{"sbdb", "ovnsb_db", "ovn-sbctl"},
+	} {
+		t.Run(tc.sub, func(t *testing.T) {
+			dir := dbservertest.ShortTempDir(t)
+			var output bytes.Buffer
+			cmd := exec.Command(bin, tc.sub, "--data-dir", dir, "--log-format", "json")
+			cmd.Stderr = &output
+			cmd.Stdout = &output
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var waitErr error
+			exited := make(chan struct{})
+			go func() { waitErr = cmd.Wait(); close(exited) }()
+			t.Cleanup(func() {
+				select {
+				case <-exited:
+				default:
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+			})
+			db := "--db=unix:" + filepath.Join(dir, tc.base+".sock")
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if _, err := dbservertest.RunErr(tc.ctl, db, "--timeout=2", "show"); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("govn %s did not serve %s; output:\n%s", tc.sub, db, output.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if tc.sub == "nbdb" {
+				dbservertest.Run(t, tc.ctl, db, "ls-add", "bin-sw")
+				if out := dbservertest.Run(t, tc.ctl, db, "ls-list"); !strings.Contains(out, "bin-sw") {
+					t.Errorf("ls-list: %q", out)
+				}
+			} else {
+				dbservertest.Run(t, tc.ctl, db, "chassis-add", "bin-ch", "geneve", "192.0.2.9")
+				if out := dbservertest.Run(t, tc.ctl, db, "show"); !strings.Contains(out, "bin-ch") {
+					t.Errorf("show: %q", out)
+				}
+			}
+			pidText, err := os.ReadFile(filepath.Join(dir, tc.base+".pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			childPID, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+			if err != nil || dbservertest.ProcessGone(childPID) {
+				t.Fatalf("ovsdb-server pid %q not running: %v", pidText, err)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-exited:
+				if waitErr != nil {
+					t.Fatalf("govn %s exited with %v after SIGTERM; output:\n%s", tc.sub, waitErr, output.String())
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("govn %s did not exit after SIGTERM; output:\n%s", tc.sub, output.String())
+			}
+			if !dbservertest.ProcessGone(childPID) {
+				t.Errorf("ovsdb-server (pid %d) still running after govn exited", childPID)
+			}
+		})
 	}
 
 	// A port in use is a one-line error and exit status 1, no stack trace.

@@ -19,7 +19,7 @@ import (
 	"github.com/govn/govn/nbdb"
 )
 
-var nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: "ovnnb_db", GlobalTable: "NB_Global"}
+var nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: nbdb.FileBase, GlobalTable: nbdb.GlobalTable}
 
 func connect(t *testing.T, remotes []string, opts ...ovsdbclient.Option) *ovsdbclient.Client {
 	t.Helper()
