@@ -191,7 +191,7 @@ func FuzzLex(f *testing.F) {
 			if tk.Off < prev || tk.End < tk.Off || tk.End > len(s) || s[tk.Off:tk.End] != tk.Text {
 				t.Fatalf("token %+v does not tile input %q", tk, s)
 			}
-			if strings.TrimSpace(s[prev:tk.Off]) != "" {
+			if strings.TrimSpace(stripComments(s[prev:tk.Off])) != "" {
 				t.Fatalf("skipped non-space %q", s[prev:tk.Off])
 			}
 			prev = tk.End
@@ -216,4 +216,39 @@ func FuzzLex(f *testing.F) {
 			t.Fatal("no EOF")
 		}
 	})
+}
+
+func TestCommentPositions(t *testing.T) {
+	toks, err := Tokenize("/* a\n b */ x // c\n  y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(toks) != 3 || toks[0].Str != "x" || toks[0].Pos != (Pos{2, 7}) || toks[1].Str != "y" || toks[1].Pos != (Pos{3, 3}) {
+		t.Errorf("tokens %+v", toks)
+	}
+}
+
+// stripComments removes // and /* */ comments from a gap between tokens.
+func stripComments(gap string) string {
+	var b strings.Builder
+	for gap != "" {
+		switch {
+		case strings.HasPrefix(gap, "//"):
+			n := strings.IndexByte(gap, '\n')
+			if n < 0 {
+				return b.String()
+			}
+			gap = gap[n:]
+		case strings.HasPrefix(gap, "/*"):
+			n := strings.Index(gap[2:], "*/")
+			if n < 0 {
+				return b.String() + gap
+			}
+			gap = gap[n+4:]
+		default:
+			b.WriteByte(gap[0])
+			gap = gap[1:]
+		}
+	}
+	return b.String()
 }

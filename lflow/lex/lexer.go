@@ -95,12 +95,30 @@ func (l *Lexer) hexColon(off int) bool {
 
 // Next returns the next token. After EOF it keeps returning EOF.
 func (l *Lexer) Next() (Token, error) {
-	// Skip white space.
+	// Skip white space and comments: "// to end of line" and "/* ... */".
 	for l.off < len(l.src) {
 		switch l.src[l.off] {
 		case ' ', '\t', '\n', '\r', '\f', '\v':
 			l.advance(1)
 			continue
+		case '/':
+			rest := l.src[l.off:]
+			if strings.HasPrefix(rest, "//") {
+				n := strings.IndexByte(rest, '\n')
+				if n < 0 {
+					n = len(rest)
+				}
+				l.advance(n)
+				continue
+			}
+			if strings.HasPrefix(rest, "/*") {
+				n := strings.Index(rest[2:], "*/")
+				if n < 0 {
+					return Token{Pos: l.pos(), Off: l.off}, Errorf(l.pos(), "unterminated comment (`/*` without `*/`)")
+				}
+				l.advance(n + 4)
+				continue
+			}
 		}
 		break
 	}
