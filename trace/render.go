@@ -174,7 +174,7 @@ func minimal(n *Node) []string {
 	var out []string
 	switch n.Type {
 	case NodeModify:
-		out = append(out, n.Minimal)
+		out = append(out, strings.Split(n.Minimal, "\n")...)
 	case NodeOutput:
 		out = append(out, fmt.Sprintf("output(%s);", quoteOr(n.Outcome.Port)))
 	case NodeTransform:

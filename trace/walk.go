@@ -639,27 +639,30 @@ func stageOr(stage string, f *Flow) string {
 }
 
 // minimalText renders a data-changing assignment with constant operands,
-// as ovn-trace --minimal does; ok is false when only registers, metadata
-// or logical ports changed.
+// as ovn-trace --minimal does (constants as written; a copied value in the
+// notation of the field it came from; an exchange as two assignments, one
+// per line); ok is false when only registers, metadata or logical ports
+// changed.
 func minimalText(a action.Action, p *of.Packet) (string, bool) {
 	switch a := a.(type) {
 	case *action.Load:
 		if isData(a.Dst) {
-			return a.Dst.String() + " = " + fieldValue(a.Dst, p) + ";", true
+			return a.Dst.String() + " = " + a.Value.String() + ";", true
 		}
 	case *action.Move:
 		if isData(a.Dst) {
-			return a.Dst.String() + " = " + fieldValue(a.Dst, p) + ";", true
+			return a.Dst.String() + " = " + formatAs(a.Src, p.GetSub(a.Dst.Sub)) + ";", true
 		}
 	case *action.Exchange:
 		var parts []string
-		for _, f := range []action.Field{a.A, a.B} {
-			if isData(f) {
-				parts = append(parts, f.String()+" = "+fieldValue(f, p)+";")
-			}
+		if isData(a.A) {
+			parts = append(parts, a.A.String()+" = "+formatAs(a.B, p.GetSub(a.A.Sub))+";")
+		}
+		if isData(a.B) {
+			parts = append(parts, a.B.String()+" = "+formatAs(a.A, p.GetSub(a.B.Sub))+";")
 		}
 		if len(parts) > 0 {
-			return strings.Join(parts, " "), true
+			return strings.Join(parts, "\n"), true
 		}
 	case *action.DecTTL:
 		return "ip.ttl--;", true
@@ -680,12 +683,13 @@ func isData(f action.Field) bool {
 	return true
 }
 
-func fieldValue(f action.Field, p *of.Packet) string {
-	v := p.GetSub(f.Sub)
-	if !f.Ranged {
-		if sym, ok := symtab.Default().Lookup(f.Name); ok {
+// formatAs prints v in the notation of field src (hexadecimal for bit
+// ranges and registers).
+func formatAs(src action.Field, v bits.U128) string {
+	if !src.Ranged {
+		if sym, ok := symtab.Default().Lookup(src.Name); ok {
 			return of.FormatValue(sym.Format, v)
 		}
 	}
-	return v.String()
+	return v.Hex()
 }
