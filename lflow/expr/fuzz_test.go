@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govn/govn/lflow/bits"
 	"github.com/govn/govn/lflow/of"
@@ -35,6 +36,14 @@ func FuzzParseExpr(f *testing.F) {
 	p.Set(of.IPSrc, u64(0x0a000001))
 	p.Set(of.Reg14, u64(1))
 	f.Fuzz(func(t *testing.T, s string) {
+		if os.Getenv("FUZZ_SLOW") != "" {
+			t0 := time.Now()
+			defer func() {
+				if d := time.Since(t0); d > 3*time.Second {
+					t.Fatalf("%q took %v", s, d)
+				}
+			}()
+		}
 		e, err := Parse(s, st)
 		if err != nil {
 			if _, ok := err.(*Error); !ok {

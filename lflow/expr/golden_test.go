@@ -177,3 +177,12 @@ func TestRefs(t *testing.T) {
 		t.Fatalf("Refs = %+v, want %+v", got, want)
 	}
 }
+
+// MustParse is Parse that fails the program on error (tests only).
+func MustParse(s string, st *symtab.Table) *Expr {
+	e, err := Parse(s, st)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}

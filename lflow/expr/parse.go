@@ -66,15 +66,6 @@ func Parse(s string, st *symtab.Table) (*Expr, error) {
 	return e, nil
 }
 
-// MustParse is Parse for tests and static tables; it panics on error.
-func MustParse(s string, st *symtab.Table) *Expr {
-	e, err := Parse(s, st)
-	if err != nil {
-		panic(err)
-	}
-	return e
-}
-
 func (p *parser) peek() *lex.Token { return &p.toks[p.i] }
 func (p *parser) next() *lex.Token {
 	t := &p.toks[p.i]
