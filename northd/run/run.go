@@ -79,7 +79,8 @@ type Northd struct {
 	sbCfg   int
 	hvCfg   int
 	pbSeen  map[string]model.Model
-	upDirty bool
+	upDirty bool            // check every port's "up" (after a reset)
+	upCheck map[string]bool // logical ports whose "up" to check
 
 	mu      sync.Mutex
 	metrics *http.Server
@@ -144,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Northd, error) {
 		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	}
 	n := &Northd{cfg: cfg, log: log, m: newMetrics(reg), wake: make(chan struct{}, 1), recompute: make(chan struct{}, 1),
-		seen: map[string]map[string]model.Model{}, badSeen: map[string]bool{}, pbSeen: map[string]model.Model{},
+		seen: map[string]map[string]model.Model{}, badSeen: map[string]bool{}, pbSeen: map[string]model.Model{}, upCheck: map[string]bool{},
 		sbCfg: -1, hvCfg: -1}
 	if cfg.MetricsAddr != "" {
 		l, err := net.Listen("tcp", cfg.MetricsAddr)
@@ -429,7 +430,7 @@ func (n *Northd) setRow(table string, old, m model.Model) {
 		}
 		n.nbStore.SetPort(&northd.SwitchPort{UUID: r.UUID, Name: r.Name, Type: r.Type, Addresses: r.Addresses,
 			PortSecurity: r.PortSecurity, Options: r.Options, Enabled: r.Enabled, Up: r.Up, ParentName: r.ParentName, Tag: r.Tag})
-		n.upDirty = true
+		n.upCheck[r.Name] = true
 	case *nbdb.ACL:
 		var sev *string
 		if r.Severity != nil {
@@ -493,6 +494,9 @@ func (n *Northd) updateNB(ctx context.Context, g *nbdb.NBGlobal, nbCfg int) erro
 	if _, err := n.nb.Transact(ctx, ops...); err != nil {
 		return fmt.Errorf("northbound status update: %w", err)
 	}
+	if len(ops) > bigTxn {
+		debug.FreeOSMemory()
+	}
 	return nil
 }
 
@@ -513,53 +517,60 @@ func (n *Northd) hvCfgNow(nbCfg int) int {
 }
 
 // upOps mirrors Port_Binding.up (set by the controller that binds a port)
-// to Logical_Switch_Port.up; router ports are always up.
+// to Logical_Switch_Port.up; router ports are always up. Only ports whose
+// Port_Binding or Logical_Switch_Port changed since the last round are
+// looked at (all of them after a reset).
 func (n *Northd) upOps() []ovsdb.Operation {
 	t := n.sb.Cache().Table(sbdb.PortBindingTable)
-	if t == nil {
+	lsps := n.nb.Cache().Table(nbdb.LogicalSwitchPortTable)
+	if t == nil || lsps == nil {
 		return nil
 	}
 	rows := t.RowsShallow()
-	changed := n.upDirty
-	if !changed {
-		for id, m := range rows {
-			if n.pbSeen[id] != m {
-				changed = true
-				break
-			}
+	byName := make(map[string]*sbdb.PortBinding, len(rows))
+	check := n.upCheck
+	n.upCheck = map[string]bool{}
+	for id, m := range rows {
+		pb := m.(*sbdb.PortBinding)
+		byName[pb.LogicalPort] = pb
+		if n.upDirty || n.pbSeen[id] != m {
+			check[pb.LogicalPort] = true
 		}
-		changed = changed || len(rows) != len(n.pbSeen)
 	}
-	if !changed {
-		return nil
+	for id, m := range n.pbSeen {
+		if _, ok := rows[id]; !ok {
+			check[m.(*sbdb.PortBinding).LogicalPort] = true
+		}
 	}
 	n.pbSeen = rows
-	n.upDirty = false
-	up := make(map[string]bool, len(rows))
-	for _, m := range rows {
-		pb := m.(*sbdb.PortBinding)
-		up[pb.LogicalPort] = pb.Up != nil && *pb.Up
+	var lspRows map[string]model.Model
+	if n.upDirty {
+		lspRows = lsps.RowsShallow()
+		for _, m := range lspRows {
+			check[m.(*nbdb.LogicalSwitchPort).Name] = true
+		}
 	}
-	lsps := n.nb.Cache().Table(nbdb.LogicalSwitchPortTable)
-	if lsps == nil {
+	n.upDirty = false
+	if len(check) == 0 {
 		return nil
 	}
 	var ops []ovsdb.Operation
-	for id, m := range lsps.RowsShallow() {
-		lsp := m.(*nbdb.LogicalSwitchPort)
-		want := up[lsp.Name] || lsp.Type == "router"
-		if _, bound := up[lsp.Name]; !bound && lsp.Type != "router" {
-			// No binding yet: leave "up" unset until one exists.
-			if lsp.Up == nil {
-				continue
-			}
+	for name := range check {
+		lsp, err := ovsdbclient.Lookup(n.nb, &nbdb.LogicalSwitchPort{Name: name})
+		if err != nil {
+			continue // no such NB port (a binding northd will delete)
+		}
+		pb := byName[name]
+		want := lsp.Type == "router" || (pb != nil && pb.Up != nil && *pb.Up)
+		if pb == nil && lsp.Type != "router" && lsp.Up == nil {
+			continue // no binding yet: leave "up" unset until one exists
 		}
 		if lsp.Up != nil && *lsp.Up == want {
 			continue
 		}
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LogicalSwitchPortTable,
 			Row:   ovsdb.Row{"up": ovsdb.OvsSet{GoSet: []any{want}}},
-			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: id}}}})
+			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: lsp.UUID}}}})
 	}
 	return ops
 }

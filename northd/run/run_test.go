@@ -454,14 +454,27 @@ func TestLibovsdb(t *testing.T) {
 		t.Fatal(err)
 	}
 	syncNB(t, ctx, nbc)
-
+	// Our SB client's cache catches up asynchronously: wait for it.
+	sbSettled := func(what string, ok func(flows []sbdb.LogicalFlow) bool) []sbdb.LogicalFlow {
+		var flows []sbdb.LogicalFlow
+		waitFor(t, what, func() bool {
+			flows = nil
+			return sbc.List(ctx, &flows) == nil && ok(flows)
+		})
+		return flows
+	}
+	hasWeb := func(flows []sbdb.LogicalFlow) bool {
+		for _, f := range flows {
+			if strings.Contains(f.Match, "@web") {
+				return true
+			}
+		}
+		return false
+	}
+	flows := sbSettled("ACL flows in the SB", hasWeb)
 	var dps []sbdb.DatapathBinding
 	if err := sbc.List(ctx, &dps); err != nil || len(dps) != 2 {
 		t.Fatalf("Datapath_Binding: %v %v", dps, err)
-	}
-	var flows []sbdb.LogicalFlow
-	if err := sbc.List(ctx, &flows); err != nil {
-		t.Fatal(err)
 	}
 	var groups []sbdb.LogicalDPGroup
 	if err := sbc.List(ctx, &groups); err != nil {
@@ -483,7 +496,7 @@ func TestLibovsdb(t *testing.T) {
 		}
 	}
 	if aclFlow == nil || aclFlow.LogicalDpGroup == nil {
-		t.Fatalf("port-group ACL flow should apply to both switches through a datapath group: %+v", aclFlow)
+		t.Fatalf("port-group ACL flow should apply to both switches through a datapath group: %+v\n%s\n%s\n%s", aclFlow, e.lflows(), e.nbctl("list", "Port_Group"), e.nbctl("list", "ACL"))
 	}
 
 	// Shrink the port group to swa only: the ACL flow moves to swa's datapath.
@@ -501,10 +514,14 @@ func TestLibovsdb(t *testing.T) {
 			swa = d.UUID
 		}
 	}
-	flows = nil
-	if err := sbc.List(ctx, &flows); err != nil {
-		t.Fatal(err)
-	}
+	flows = sbSettled("ACL flows to move to swa", func(flows []sbdb.LogicalFlow) bool {
+		for _, f := range flows {
+			if strings.Contains(f.Match, "@web") && f.LogicalDatapath == nil {
+				return false
+			}
+		}
+		return hasWeb(flows)
+	})
 	n := 0
 	for _, f := range flows {
 		if strings.Contains(f.Match, "@web") {
@@ -543,9 +560,10 @@ func TestLibovsdb(t *testing.T) {
 		p, err := ovsdbclient.Lookup(nbc, &nbdb.LogicalSwitchPort{Name: "swb-p2"})
 		return err == nil && p.Up != nil && *p.Up
 	})
-	if p, _ := ovsdbclient.Lookup(nbc, &nbdb.LogicalSwitchPort{Name: "swb-p1"}); p.Up == nil || *p.Up {
-		t.Errorf("unbound port swb-p1 up = %v, want false", p.Up)
-	}
+	waitFor(t, "unbound port swb-p1 up=false", func() bool {
+		p, err := ovsdbclient.Lookup(nbc, &nbdb.LogicalSwitchPort{Name: "swb-p1"})
+		return err == nil && p.Up != nil && !*p.Up
+	})
 
 	// hv_cfg follows the slowest chassis.
 	cfg := syncNB(t, ctx, nbc)
