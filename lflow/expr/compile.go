@@ -298,3 +298,27 @@ func CompileMatch(match string, ports map[string]uint32, addrSets map[string][]s
 	}
 	return of.FlowsString(res.Flows(table, priority, 0, of.Match{}, actions)), nil
 }
+
+// WithConjBase returns a copy of r whose conjunction ids start at base
+// instead (for a controller that caches results and reassigns ids).
+func (r *Result) WithConjBase(base uint32) *Result {
+	if len(r.Conjs) == 0 {
+		return r
+	}
+	old := r.Conjs[0].ID
+	out := &Result{Matches: make([]CMatch, len(r.Matches)), Conjs: make([]Conj, len(r.Conjs))}
+	for i, cj := range r.Conjs {
+		out.Conjs[i] = Conj{ID: cj.ID - old + base, Match: cj.Match}
+	}
+	for i, cm := range r.Matches {
+		out.Matches[i] = CMatch{Match: cm.Match}
+		if len(cm.Conj) > 0 {
+			out.Matches[i].Conj = make([]of.Conjunction, len(cm.Conj))
+			for j, c := range cm.Conj {
+				c.ID = c.ID - old + base
+				out.Matches[i].Conj[j] = c
+			}
+		}
+	}
+	return out
+}

@@ -186,3 +186,18 @@ func MustParse(s string, st *symtab.Table) *Expr {
 	}
 	return e
 }
+
+func TestWithConjBase(t *testing.T) {
+	c := NewCompiler(symtab.Default())
+	opts := goldenOpts()
+	opts.ConjIDBase = 10
+	a, err := c.CompileString("ip4.src == {1.2.3.4, 5.6.7.8} && tcp.dst == {80, 443}", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ConjIDBase = 77
+	b, _ := c.CompileString("ip4.src == {1.2.3.4, 5.6.7.8} && tcp.dst == {80, 443}", opts)
+	if got := a.WithConjBase(77).String(); got != b.String() || a.Conjs[0].ID != 10 {
+		t.Fatalf("renumbered:\n%swant:\n%s", got, b.String())
+	}
+}
