@@ -54,9 +54,10 @@ const (
 // ct_mark and ct_label bits used by the pipelines (symbols ct_mark.<name>,
 // ct_label.<name>).
 const (
-	CTMarkBlocked  = 0 // ct_mark.blocked: ACL-blocked connection
-	CTMarkNatted   = 1 // ct_mark.natted
-	CTMarkSkipSNAT = 2 // ct_mark.skip_snat
+	CTMarkBlocked   = 0 // ct_mark.blocked: ACL-blocked connection
+	CTMarkNatted    = 1 // ct_mark.natted
+	CTMarkSkipSNAT  = 2 // ct_mark.skip_snat
+	CTMarkForceSNAT = 3 // ct_mark.force_snat (ct_lb_mark(...; force_snat))
 )
 
 var (
@@ -155,6 +156,7 @@ func buildDefault() (*Table, error) {
 	b.sub("ct_mark.blocked", "ct_mark", CTMarkBlocked, CTMarkBlocked, "", true)
 	b.sub("ct_mark.natted", "ct_mark", CTMarkNatted, CTMarkNatted, "", true)
 	b.sub("ct_mark.skip_snat", "ct_mark", CTMarkSkipSNAT, CTMarkSkipSNAT, "", true)
+	b.sub("ct_mark.force_snat", "ct_mark", CTMarkForceSNAT, CTMarkForceSNAT, "", true)
 	b.sub("ct_mark.ecmp_reply_port", "ct_mark", 16, 31, "", true)
 	b.sub("ct_label.blocked", "ct_label", 0, 0, "", true)
 	b.sub("ct_label.natted", "ct_label", 1, 1, "", true)
