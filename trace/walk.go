@@ -524,9 +524,11 @@ func (w *walker) ingressOutput(d *dpInfo, p of.Packet, pa path, out *[]*Node) {
 	}
 }
 
+// sortPorts orders multicast members by name (OVN's order is that of
+// the row UUIDs, which says nothing).
 func sortPorts(ps []*portInfo) {
 	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j].Key < ps[j-1].Key; j-- {
+		for j := i; j > 0 && ps[j].Name < ps[j-1].Name; j-- {
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
