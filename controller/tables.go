@@ -26,7 +26,8 @@
 //	                    peer datapath's ingress pipeline)
 //
 // TableMACBinding (78) is searched by get_arp/get_nd (IP → MAC for a logical
-// port). The layout follows OVN's (physical table 0, logical ingress at 8)
+// port); TableGetFDB/TableLookupFDB (79, 80) by get_fdb/lookup_fdb;
+// TableLookupMAC/TableLookupMACIP (81, 82) by lookup_arp/lookup_nd(_ip). The layout follows OVN's (physical table 0, logical ingress at 8)
 // but is govn's own: OVN's numbers after the ingress pipeline differ between
 // releases, and nothing outside br-int depends on them.
 package controller
@@ -63,8 +64,20 @@ const (
 	// `output;` lands here).
 	TableLogToPhy uint8 = TableLogEgress + NumLogicalTables // 77
 	// TableMACBinding holds MAC_Binding rows: metadata, reg15 (port) and
-	// reg0 (IPv4) or xxreg0 (IPv6) → eth.dst.
+	// reg0 (IPv4) or xxreg0 (IPv6) → eth.dst (get_arp, get_nd).
 	TableMACBinding uint8 = TableLogToPhy + 1 // 78
+	// TableGetFDB holds FDB rows for get_fdb: metadata and eth.dst → reg15
+	// (the port key).
+	TableGetFDB uint8 = TableMACBinding + 1 // 79
+	// TableLookupFDB holds FDB rows for lookup_fdb: metadata, reg14 (port)
+	// and eth.src → flags bit 8 set.
+	TableLookupFDB uint8 = TableGetFDB + 1 // 80
+	// TableLookupMAC holds MAC_Binding rows for lookup_arp/lookup_nd:
+	// metadata, reg14 (port), reg0/xxreg0 (IP) and eth.src → flags bit 6.
+	TableLookupMAC uint8 = TableLookupFDB + 1 // 81
+	// TableLookupMACIP holds MAC_Binding rows for lookup_arp_ip /
+	// lookup_nd_ip: metadata, reg14 and reg0/xxreg0 → flags bit 6.
+	TableLookupMACIP uint8 = TableLookupMAC + 1 // 82
 )
 
 // NumLogicalTables is the number of logical tables per pipeline (the SB
@@ -126,6 +139,14 @@ func TableName(t uint8) string {
 		return "log-to-phy"
 	case t == TableMACBinding:
 		return "mac-binding"
+	case t == TableGetFDB:
+		return "get-fdb"
+	case t == TableLookupFDB:
+		return "lookup-fdb"
+	case t == TableLookupMAC:
+		return "lookup-mac"
+	case t == TableLookupMACIP:
+		return "lookup-mac-ip"
 	}
 	return fmt.Sprintf("table-%d", t)
 }
@@ -135,6 +156,13 @@ func TableName(t uint8) string {
 // arrived through a tunnel, so that multicast delivery does not cross patch
 // ports a second time on the receiving chassis.
 const FlagFromTunnelBit = 1
+
+// Result bits (in flags, reg10) the lookup tables set on a hit; they are
+// lflow/action's LookupMACResult and LookupFDBResult.
+const (
+	FlagLookupMACBit = 6
+	FlagLookupFDBBit = 8
+)
 
 // Geneve option that carries the logical ingress and egress port keys, as
 // OVN's: class 0x0102, type 0x80, 4 bytes, mapped to tun_metadata0 with

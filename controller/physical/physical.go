@@ -53,6 +53,13 @@ type MACBinding struct {
 	MAC      uint64 // 48-bit Ethernet address
 }
 
+// FDB is an FDB row (a learned MAC address of a logical port).
+type FDB struct {
+	Datapath uint32
+	Port     uint32
+	MAC      uint64
+}
+
 // Input is everything the physical flows depend on.
 type Input struct {
 	// Chassis is this chassis' name (Chassis.name, the system-id).
@@ -72,6 +79,8 @@ type Input struct {
 	Zones map[string]uint16
 	// MACBindings are the MAC_Binding rows of the local datapaths.
 	MACBindings []MACBinding
+	// FDBs are the FDB rows of the local datapaths.
+	FDBs []FDB
 }
 
 // Local reports whether port p is a VIF bound to this chassis with a local
@@ -150,6 +159,11 @@ func Flows(in *Input) []of.Flow {
 	for _, mb := range in.MACBindings {
 		if b.local[mb.Datapath] {
 			b.macBinding(mb)
+		}
+	}
+	for _, f := range in.FDBs {
+		if b.local[f.Datapath] {
+			b.fdb(f)
 		}
 	}
 	b.defaults()
@@ -371,24 +385,46 @@ func (b *builder) multicast(g *MulticastGroup) {
 }
 
 func (b *builder) macBinding(mb MACBinding) {
-	var m of.Match
-	m.Set(symtab.DatapathField, bits.From64(uint64(mb.Datapath)), bits.Ones(64))
-	m.Set(symtab.OutportField, bits.From64(uint64(mb.Port)), bits.Ones(32))
-	switch {
-	case mb.IP.Is4():
-		v := mb.IP.As4()
-		m.Set(of.Reg0, bits.From64(uint64(v[0])<<24|uint64(v[1])<<16|uint64(v[2])<<8|uint64(v[3])), bits.Ones(32))
-	case mb.IP.Is6():
-		a := mb.IP.As16()
-		var v bits.U128
-		for _, x := range a {
-			v = v.Lsh(8).Or(bits.From64(uint64(x)))
+	ipMatch := func(m *of.Match) bool {
+		switch {
+		case mb.IP.Is4():
+			v := mb.IP.As4()
+			m.Set(of.Reg0, bits.From64(uint64(v[0])<<24|uint64(v[1])<<16|uint64(v[2])<<8|uint64(v[3])), bits.Ones(32))
+		case mb.IP.Is6():
+			a := mb.IP.As16()
+			var v bits.U128
+			for _, x := range a {
+				v = v.Lsh(8).Or(bits.From64(uint64(x)))
+			}
+			m.Set(of.XXReg0, v, bits.Ones(128))
+		default:
+			return false
 		}
-		m.Set(of.XXReg0, v, bits.Ones(128))
-	default:
+		return true
+	}
+	// get_arp / get_nd: outport and IP → eth.dst.
+	m := match(fv{symtab.DatapathField, uint64(mb.Datapath)}, fv{symtab.OutportField, uint64(mb.Port)})
+	if !ipMatch(&m) {
 		return
 	}
 	b.add(controller.TableMACBinding, prioPort, m, set(of.Whole(of.EthDst), mb.MAC))
+	// lookup_arp / lookup_nd: inport, IP and eth.src known?
+	hit := set(of.Sub(symtab.FlagsField, controller.FlagLookupMACBit, 1), 1)
+	m = match(fv{symtab.DatapathField, uint64(mb.Datapath)}, fv{symtab.InportField, uint64(mb.Port)}, fv{of.EthSrc, mb.MAC})
+	ipMatch(&m)
+	b.add(controller.TableLookupMAC, prioPort, m, hit)
+	// lookup_arp_ip / lookup_nd_ip: inport and IP known?
+	m = match(fv{symtab.DatapathField, uint64(mb.Datapath)}, fv{symtab.InportField, uint64(mb.Port)})
+	ipMatch(&m)
+	b.add(controller.TableLookupMACIP, prioPort, m, hit)
+}
+
+func (b *builder) fdb(f FDB) {
+	b.add(controller.TableGetFDB, prioPort, match(fv{symtab.DatapathField, uint64(f.Datapath)}, fv{of.EthDst, f.MAC}),
+		set(outport, uint64(f.Port)))
+	b.add(controller.TableLookupFDB, prioPort,
+		match(fv{symtab.DatapathField, uint64(f.Datapath)}, fv{symtab.InportField, uint64(f.Port)}, fv{of.EthSrc, f.MAC}),
+		set(of.Sub(symtab.FlagsField, controller.FlagLookupFDBBit, 1), 1))
 }
 
 // defaults: the lowest-priority flow of each physical table.
@@ -404,7 +440,10 @@ func (b *builder) defaults() {
 	b.add(controller.TableCheckLoopback, prioDefault, of.Match{}, clear...)
 	// Loopback allowed: flags.loopback set skips the per-port drop.
 	b.add(controller.TableLogToPhy, prioDefault, of.Match{}, of.Drop{})
-	b.add(controller.TableMACBinding, prioDefault, of.Match{})
+	for _, t := range []uint8{controller.TableMACBinding, controller.TableGetFDB, controller.TableLookupFDB,
+		controller.TableLookupMAC, controller.TableLookupMACIP} {
+		b.add(t, prioDefault, of.Match{}) // miss: the action saw the zeroed result
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -37,6 +37,7 @@ func topo() *Input {
 		Tunnels:     map[string]uint32{"ch2": 10, "ch3": 11},
 		Zones:       map[string]uint16{"a": 1, "b": 2},
 		MACBindings: []MACBinding{{Datapath: 1, Port: 3, IP: netip.MustParseAddr("10.0.0.3"), MAC: 0x0a0000000003}},
+		FDBs:        []FDB{{Datapath: 1, Port: 3, MAC: 0x0a0000000033}, {Datapath: 7, Port: 1, MAC: 0x0a0000000077}},
 	}
 }
 
@@ -70,6 +71,10 @@ func TestFlowsText(t *testing.T) {
 		"table=0, priority=100, cookie=0x0, in_port=10 actions=move:tun_id[0..23]->metadata[0..23],move:tun_metadata0[16..30]->reg14[0..14],move:tun_metadata0[0..15]->reg15[0..15],set_field:0x2/0x2->reg10,resubmit(,42)",
 		"table=41, priority=100, cookie=0x0, reg15=0x3,metadata=0x1 actions=set_field:0x1->tun_id,set_field:0x3->tun_metadata0,move:reg14[0..14]->tun_metadata0[16..30],output:10",
 		"table=78, priority=100, cookie=0x0, reg0=0xa000003,reg15=0x3,metadata=0x1 actions=set_field:0a:00:00:00:00:03->eth_dst",
+		"table=79, priority=100, cookie=0x0, metadata=0x1,eth_dst=0a:00:00:00:00:33 actions=set_field:0x3->reg15",
+		"table=80, priority=100, cookie=0x0, reg14=0x3,metadata=0x1,eth_src=0a:00:00:00:00:33 actions=set_field:0x100/0x100->reg10",
+		"table=81, priority=100, cookie=0x0, reg0=0xa000003,reg14=0x3,metadata=0x1,eth_src=0a:00:00:00:00:03 actions=set_field:0x40/0x40->reg10",
+		"table=82, priority=100, cookie=0x0, reg0=0xa000003,reg14=0x3,metadata=0x1 actions=set_field:0x40/0x40->reg10",
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("missing flow\n  %s\nin\n%s", want, text)
@@ -77,7 +82,7 @@ func TestFlowsText(t *testing.T) {
 	}
 	// Nothing for datapath 7, the unbound port e, or the interface zz
 	// without a Port_Binding.
-	for _, bad := range []string{"metadata=0x7", "reg15=0x5,", "in_port=9 "} {
+	for _, bad := range []string{"metadata=0x7", "reg15=0x5,", "in_port=9 ", "0a:00:00:00:00:77"} {
 		if strings.Contains(text, bad) {
 			t.Errorf("unexpected %q in\n%s", bad, text)
 		}

@@ -387,6 +387,13 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 	}
 
+	for _, f := range snap.fdbs {
+		mac, ok := parseMAC(f.MAC)
+		if ok && local[uint32(f.DpKey)] {
+			in.FDBs = append(in.FDBs, physical.FDB{Datapath: uint32(f.DpKey), Port: uint32(f.PortKey), MAC: mac})
+		}
+	}
+
 	// Logical flows of the local datapaths.
 	env := &translate.Env{Datapaths: map[uint32]*translate.Datapath{}, AddressSets: snap.addressSets,
 		PortGroups: snap.portGroups, Resident: dec.Bound}
@@ -504,6 +511,7 @@ func (c *Controller) wantSpec(snap *snapshot, local map[uint32]bool, ifaces map[
 	for uuid, dp := range snap.datapaths {
 		if local[uint32(dp.TunnelKey)] {
 			s.datapaths = append(s.datapaths, uuid)
+			s.dpKeys = append(s.dpKeys, dp.TunnelKey)
 			dpUUID[uuid] = true
 		}
 	}
@@ -521,6 +529,7 @@ func (c *Controller) wantSpec(snap *snapshot, local map[uint32]bool, ifaces map[
 			names = append(names, pb.Options["peer"])
 		}
 	}
+	slices.Sort(s.dpKeys)
 	s.datapaths = sortedUnique(s.datapaths)
 	s.dpGroups = sortedUnique(s.dpGroups)
 	s.ports = sortedUnique(names)

@@ -34,6 +34,7 @@ type snapshot struct {
 	groups      map[string]*sbdb.MulticastGroup
 	flows       map[string]*sbdb.LogicalFlow
 	macBindings map[string]*sbdb.MACBinding
+	fdbs        map[string]*sbdb.FDB
 	addressSets map[string][]string
 	portGroups  map[string][]string
 }
@@ -62,6 +63,7 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 		groups:      rows[sbdb.MulticastGroup](c, sbdb.MulticastGroupTable),
 		flows:       rows[sbdb.LogicalFlow](c, sbdb.LogicalFlowTable),
 		macBindings: rows[sbdb.MACBinding](c, sbdb.MACBindingTable),
+		fdbs:        rows[sbdb.FDB](c, sbdb.FDBTable),
 		addressSets: map[string][]string{},
 		portGroups:  map[string][]string{},
 	}
@@ -96,12 +98,13 @@ type monitorSpec struct {
 	all       bool     // no conditions: monitor everything
 	chassis   string   // our Chassis UUID ("" before registration)
 	datapaths []string // local Datapath_Binding UUIDs
+	dpKeys    []int    // their tunnel keys (FDB refers to datapaths by key)
 	dpGroups  []string // Logical_DP_Groups containing a local datapath
 	ports     []string // logical port names: local iface-ids and patch peers
 }
 
 func (m monitorSpec) equal(o monitorSpec) bool {
-	return m.all == o.all && m.chassis == o.chassis && slices.Equal(m.datapaths, o.datapaths) &&
+	return m.all == o.all && m.chassis == o.chassis && slices.Equal(m.datapaths, o.datapaths) && slices.Equal(m.dpKeys, o.dpKeys) &&
 		slices.Equal(m.dpGroups, o.dpGroups) && slices.Equal(m.ports, o.ports)
 }
 
@@ -136,7 +139,8 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 			client.WithTable(&sbdb.PortBinding{}),
 			client.WithTable(&sbdb.LogicalFlow{}),
 			client.WithTable(&sbdb.MulticastGroup{}),
-			client.WithTable(&sbdb.MACBinding{}))
+			client.WithTable(&sbdb.MACBinding{}),
+			client.WithTable(&sbdb.FDB{}))
 	}
 	pb := &sbdb.PortBinding{}
 	var pbConds []model.Condition
@@ -177,7 +181,16 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 		mgConds = append(mgConds, model.Condition{Field: &mg.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
 		mbConds = append(mbConds, model.Condition{Field: &mb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
 	}
+	fdb := &sbdb.FDB{}
+	var fdbConds []model.Condition
+	for _, k := range m.dpKeys {
+		fdbConds = append(fdbConds, model.Condition{Field: &fdb.DpKey, Function: ovsdb.ConditionEqual, Value: k})
+	}
+	if len(fdbConds) == 0 {
+		fdbConds = append(fdbConds, model.Condition{Field: &fdb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+	}
 	return append(always,
+		client.WithConditionalTable(fdb, fdbConds),
 		client.WithConditionalTable(pb, pbConds),
 		client.WithConditionalTable(lf, lfConds),
 		client.WithConditionalTable(mg, mgConds),

@@ -182,10 +182,25 @@ func hashList(l []string) string {
 	return strconv.FormatUint(h.Sum64(), 16) + "/" + strconv.Itoa(len(s))
 }
 
+// NonePort is the logical port name that means key 0 ("no port"), as
+// northd writes `outport = "none"` when the L2 lookup misses.
+const NonePort = "none"
+
+// portKey resolves a port or multicast group name in dp.
+func portKey(dp *Datapath, name string) (uint32, bool) {
+	if k, ok := dp.Ports[name]; ok {
+		return k, true
+	}
+	if name == NonePort {
+		return 0, true
+	}
+	return 0, false
+}
+
 func (r *run) value(kind depKind, dp *Datapath, name string) string {
 	switch kind {
 	case depPort:
-		if k, ok := dp.Ports[name]; ok {
+		if k, ok := portKey(dp, name); ok {
 			return strconv.FormatUint(uint64(k), 10)
 		}
 		return "-"
@@ -440,9 +455,13 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 			t, err := controller.LogicalTable(cp, n)
 			return int(t), err == nil
 		},
-		OutputTable:     int(controller.OutputTable(f.Pipeline)),
-		MACBindingTable: int(controller.TableMACBinding),
-		Datapath:        dpName,
+		OutputTable:      int(controller.OutputTable(f.Pipeline)),
+		MACBindingTable:  int(controller.TableMACBinding),
+		GetFDBTable:      int(controller.TableGetFDB),
+		LookupFDBTable:   int(controller.TableLookupFDB),
+		LookupMACTable:   int(controller.TableLookupMAC),
+		LookupMACIPTable: int(controller.TableLookupMACIP),
+		Datapath:         dpName,
 		LookupPort: func(d, name string) (uint32, bool) {
 			if d != dpName {
 				return 0, false
@@ -450,7 +469,7 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 			if record(depPort, name) == "-" {
 				return 0, false
 			}
-			return dp.Ports[name], true
+			return portKey(dp, name)
 		},
 		AllocGroup: func(g of.Group) (uint32, error) {
 			return t.allocGroup(g.String())
@@ -485,7 +504,7 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 			if record(depPort, name) == "-" {
 				return 0, false
 			}
-			return dp.Ports[name], true
+			return portKey(dp, name)
 		},
 		AddressSets: func(name string) ([]string, bool) {
 			record(depAddrSet, name)

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -10,15 +11,17 @@ import (
 )
 
 const (
-	uPS   = "11111111-0000-0000-0000-000000000001"
-	uACL1 = "22222222-0000-0000-0000-000000000002"
-	uACL2 = "22222222-0000-0000-0000-000000000003" // same cookie as uACL1
-	uCT   = "33333333-0000-0000-0000-000000000004"
-	uOut  = "44444444-0000-0000-0000-000000000005"
-	uBad  = "55555555-0000-0000-0000-000000000006"
-	uGrp  = "66666666-0000-0000-0000-000000000007"
-	uLB   = "77777777-0000-0000-0000-000000000008"
-	uAS   = "88888888-0000-0000-0000-000000000009"
+	uPS    = "11111111-0000-0000-0000-000000000001"
+	uACL1  = "22222222-0000-0000-0000-000000000002"
+	uACL2  = "22222222-0000-0000-0000-000000000003" // same cookie as uACL1
+	uCT    = "33333333-0000-0000-0000-000000000004"
+	uOut   = "44444444-0000-0000-0000-000000000005"
+	uBad   = "55555555-0000-0000-0000-000000000006"
+	uGrp   = "66666666-0000-0000-0000-000000000007"
+	uLB    = "77777777-0000-0000-0000-000000000008"
+	uAS    = "88888888-0000-0000-0000-000000000009"
+	uNone  = "99999999-0000-0000-0000-00000000000a"
+	uNone2 = "aaaaaaaa-0000-0000-0000-00000000000b"
 )
 
 func testFlows() []Flow {
@@ -32,6 +35,8 @@ func testFlows() []Flow {
 		{UUID: uGrp, Table: 2, Priority: 0, Match: "1", Actions: "next;", Datapaths: []uint32{1, 2}},
 		{UUID: uLB, Table: 12, Priority: 120, Match: "ct.new && ip4.dst == 10.0.0.100 && tcp.dst == 80", Actions: "ct_lb_mark(backends=10.0.0.1:80,10.0.0.2:80);", Datapaths: []uint32{1}},
 		{UUID: uAS, Table: 8, Priority: 10, Match: "ip4.src == $as1", Actions: "next;", Datapaths: []uint32{1}},
+		{UUID: uNone, Table: 25, Priority: 0, Match: "1", Actions: `outport = get_fdb(eth.dst); next;`, Datapaths: []uint32{1}},
+		{UUID: uNone2, Table: 26, Priority: 50, Match: `outport == "none"`, Actions: `outport = "_MC_flood"; output;`, Datapaths: []uint32{1}},
 	}
 }
 
@@ -96,6 +101,15 @@ func TestTranslate(t *testing.T) {
 	lb := find(out.Flows, func(f ofctrl.Flow) bool { return f.Cookie == 0x77777777 })
 	if len(lb) != 1 || !strings.Contains(lb[0].Actions, "group:1") {
 		t.Errorf("lb flow = %+v", lb)
+	}
+	// get_fdb looks up the FDB table; outport "none" is key 0.
+	if f := find(out.Flows, func(f ofctrl.Flow) bool { return f.Cookie == 0x99999999 }); len(f) != 1 ||
+		!strings.Contains(f[0].Actions, fmt.Sprintf("resubmit(,%d)", controller.TableGetFDB)) {
+		t.Errorf("get_fdb flow = %+v", f)
+	}
+	if f := find(out.Flows, func(f ofctrl.Flow) bool { return f.Cookie == 0xaaaaaaaa }); len(f) != 1 ||
+		!strings.Contains(f[0].Match, "reg15=0,") && !strings.Contains(f[0].Match, "reg15=0x0") {
+		t.Errorf(`outport == "none" flow = %+v`, f)
 	}
 	checkOfctl(t, out)
 
