@@ -52,6 +52,7 @@ func newDBCommand(g *globals, use, what string, db dbserver.Database) *cobra.Com
 	f.StringVar(&cfg.ClusterLocal, "cluster-local", "", "this member's Raft address, tcp:IP:PORT (enables clustered mode)")
 	f.StringArrayVar(&cfg.ClusterRemotes, "cluster-remote", nil, "address tcp:IP:PORT of an existing cluster member to join (repeatable)")
 	f.IntVar(&cfg.ElectionTimer, "election-timer", 0, "Raft election timer in ms when creating a cluster (0: ovsdb-tool default)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9480; empty: off)")
 	f.StringVar(&cfg.SSLPrivateKey, "ssl-private-key", "", "SSL private key file (for pssl: remotes)")
 	f.StringVar(&cfg.SSLCertificate, "ssl-certificate", "", "SSL certificate file (for pssl: remotes)")
 	f.StringVar(&cfg.SSLCACert, "ssl-ca-cert", "", "SSL CA certificate file (for pssl: remotes)")

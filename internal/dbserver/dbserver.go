@@ -38,6 +38,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,6 +92,10 @@ type Config struct {
 	// ReadyTimeout bounds waiting for the unix socket after start. Default 30s.
 	ReadyTimeout time.Duration
 
+	// MetricsAddr, if set, makes Run serve Prometheus /metrics and /healthz
+	// on this HOST:PORT.
+	MetricsAddr string
+
 	Logger *zap.Logger
 }
 
@@ -103,6 +108,7 @@ type Server struct {
 	logPath string
 	schema  string // path of the schema file we wrote (with cksum)
 	cmd     *exec.Cmd
+	started time.Time
 
 	done    chan struct{} // closed when the child has exited
 	waitErr error         // child's exit status, valid after done
@@ -118,12 +124,30 @@ type Server struct {
 // stops the child and returns nil) or the child exits on its own (then it
 // returns an error).
 func Run(ctx context.Context, cfg Config) error {
+	var ml net.Listener
+	if cfg.MetricsAddr != "" {
+		var err error
+		if ml, err = listenMetrics(cfg.MetricsAddr); err != nil {
+			return err
+		}
+		defer ml.Close()
+	}
 	s, err := Start(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // asked to stop while starting
 		}
 		return err
+	}
+	if ml != nil {
+		hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := hs.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("metrics server failed", zap.Error(err))
+			}
+		}()
+		defer hs.Close()
+		s.log.Info("serving metrics", zap.String("address", ml.Addr().String()))
 	}
 	select {
 	case <-ctx.Done():
@@ -683,6 +707,7 @@ func (s *Server) startChild(bin string, remotes []string) error {
 			return
 		}
 		s.cmd = cmd
+		s.started = time.Now()
 		started <- nil
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
