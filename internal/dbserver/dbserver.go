@@ -22,6 +22,11 @@
 //     the last lines it printed; the daemon exits non-zero. We do not restart
 //     the child ourselves: restart policy belongs to the service manager,
 //     which then also restarts everything that depends on this process.
+//   - The data directory may hold only one server: a live ovsdb-server named
+//     by the pid file, or another process serving one of our unix sockets, is
+//     an error; a stale socket is removed.
+//   - With Config.MetricsAddr, Run serves Prometheus /metrics (up, file size,
+//     Raft role/term/status) and /healthz.
 //
 // Problems a person can fix are reported as plain errors before anything is
 // started: ovsdb-server/ovsdb-tool missing from PATH, a data directory that
