@@ -81,7 +81,7 @@ func readCases(t *testing.T) []goldenCase {
 
 var fixtures = map[string]*Tracer{}
 
-func fixture(t *testing.T, name string) *Tracer {
+func fixture(t testing.TB, name string) *Tracer {
 	t.Helper()
 	if tr, ok := fixtures[name]; ok {
 		return tr
