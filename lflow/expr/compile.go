@@ -82,6 +82,11 @@ func (c *Compiler) compile(e *Expr, opts *Options, input string) (*Result, error
 	if err != nil {
 		return nil, withInput(err, input)
 	}
+	for i := range cs {
+		if len(cs[i].dims) > maxConjDims {
+			return nil, withInput(errTooBig, input)
+		}
+	}
 	return toMatches(cs, opts.ConjIDBase), nil
 }
 
@@ -93,6 +98,9 @@ func withInput(err error, input string) error {
 	}
 	return err
 }
+
+// maxConjDims is OpenFlow's limit on the dimensions of a conjunctive match.
+const maxConjDims = 64
 
 // matchKey is a compact identity for deduplicating matches.
 func matchKey(m *of.Match, buf []byte) []byte {
