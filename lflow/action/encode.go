@@ -127,25 +127,32 @@ type Encoded struct {
 //     PutMACPort).
 //   - OpPutFDB: nothing; port key in reg14, MAC in eth_src.
 //   - OpSvcCheck: nothing; port key in reg14.
+//   - OpPutDHCPOpts, OpDNSLookup (paused: the controller answers, sets the
+//     result bit and resumes): 1 byte length + the result subfield as
+//     ovs-ofctl text ("reg0[3]"); for OpPutDHCPOpts then the options as
+//     code (1 byte), length (1 byte), value in DHCP wire format; code 0 is
+//     offerip (the address to offer).
 //   - OpLog: 1 byte verdict (0 allow, 1 drop, 2 reject), 1 byte severity
 //     (0 alert, 1 warning, 2 notice, 3 info, 4 debug), then the name (UTF-8).
 type Opcode uint32
 
 const (
-	OpARP        Opcode = 1
-	OpPutARP     Opcode = 2
-	OpICMP4      Opcode = 3
-	OpICMP4Error Opcode = 4
-	OpICMP6      Opcode = 5
-	OpICMP6Error Opcode = 6
-	OpReject     Opcode = 7
-	OpNDNA       Opcode = 8
-	OpNDNS       Opcode = 9
-	OpTCPReset   Opcode = 10
-	OpPutND      Opcode = 11
-	OpLog        Opcode = 12
-	OpPutFDB     Opcode = 13
-	OpSvcCheck   Opcode = 14
+	OpARP         Opcode = 1
+	OpPutARP      Opcode = 2
+	OpICMP4       Opcode = 3
+	OpICMP4Error  Opcode = 4
+	OpICMP6       Opcode = 5
+	OpICMP6Error  Opcode = 6
+	OpReject      Opcode = 7
+	OpNDNA        Opcode = 8
+	OpNDNS        Opcode = 9
+	OpTCPReset    Opcode = 10
+	OpPutND       Opcode = 11
+	OpLog         Opcode = 12
+	OpPutFDB      Opcode = 13
+	OpSvcCheck    Opcode = 14
+	OpPutDHCPOpts Opcode = 15
+	OpDNSLookup   Opcode = 16
 )
 
 var blockOpcode = map[string]Opcode{
@@ -166,6 +173,10 @@ func (o Opcode) String() string {
 		return "put_fdb"
 	case OpSvcCheck:
 		return "handle_svc_check"
+	case OpPutDHCPOpts:
+		return "put_dhcp_opts"
+	case OpDNSLookup:
+		return "dns_lookup"
 	}
 	for name, op := range blockOpcode {
 		if op == o {
@@ -183,6 +194,16 @@ type UserData struct {
 	// Log fields (OpLog).
 	Verdict, Severity string
 	Name              string
+	// Result is the result subfield of OpPutDHCPOpts and OpDNSLookup.
+	Result string
+	// DHCPOptions are OpPutDHCPOpts's options in order.
+	DHCPOptions []DHCPOption
+}
+
+// DHCPOption is one encoded DHCPv4 option (Code 0 = offerip).
+type DHCPOption struct {
+	Code  uint8
+	Value []byte
 }
 
 // ParseUserData decodes the userdata of a controller action made by Encode.
@@ -196,6 +217,24 @@ func ParseUserData(b []byte) (UserData, error) {
 	case OpPutARP, OpPutND, OpPutFDB, OpSvcCheck:
 		if len(rest) != 0 {
 			return u, fmt.Errorf("%s userdata has %d unexpected bytes", u.Op, len(rest))
+		}
+	case OpPutDHCPOpts, OpDNSLookup:
+		if len(rest) < 1 || int(rest[0]) > len(rest)-1 {
+			return u, fmt.Errorf("%s userdata malformed", u.Op)
+		}
+		u.Result, rest = string(rest[1:1+int(rest[0])]), rest[1+int(rest[0]):]
+		if u.Op == OpDNSLookup {
+			if len(rest) != 0 {
+				return u, fmt.Errorf("%s userdata has %d unexpected bytes", u.Op, len(rest))
+			}
+			break
+		}
+		for len(rest) > 0 {
+			if len(rest) < 2 || int(rest[1]) > len(rest)-2 {
+				return u, fmt.Errorf("%s userdata: truncated option", u.Op)
+			}
+			u.DHCPOptions = append(u.DHCPOptions, DHCPOption{Code: rest[0], Value: rest[2 : 2+int(rest[1])]})
+			rest = rest[2+int(rest[1]):]
 		}
 	case OpLog:
 		if len(rest) < 2 || int(rest[0]) >= len(verdicts) || int(rest[1]) >= len(severities) {
@@ -425,6 +464,10 @@ func (e *encoder) action(a Action, out of.Actions) (of.Actions, error) {
 		return e.call(a, out)
 	case *PutFDB:
 		return e.putFDB(a, out), nil
+	case *PutDHCPOpts:
+		return e.putDHCPOpts(a, out), nil
+	case *DNSLookup:
+		return e.dnsLookup(a, out), nil
 	case *SNATToVIP:
 		t, err := e.lookupTable(a.P, "CTSNATHairpinTable", e.p.CTSNATHairpinTable)
 		if err != nil {

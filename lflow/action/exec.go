@@ -36,6 +36,9 @@ type ExecContext struct {
 	LookupFDB func(mac bits.U128) (port uint32, ok bool)
 	// PacketLen is the packet length check_pkt_larger compares against.
 	PacketLen int
+	// DNSLookup answers dns_lookup: whether the DNS table resolves the
+	// query in the packet.
+	DNSLookup func(p *of.Packet) bool
 	// LBHairpin answers chk_lb_hairpin (reply false) and
 	// chk_lb_hairpin_reply (reply true) for the packet.
 	LBHairpin func(p *of.Packet, reply bool) bool
@@ -83,8 +86,9 @@ const (
 	// StepTTLExpired: ip.ttl-- found TTL 0 or 1; processing stops.
 	StepTTLExpired
 	// StepLookup: a function-call assignment (get_fdb, lookup_fdb,
-	// lookup_arp[_ip], lookup_nd[_ip], check_pkt_larger) stored its
-	// result; Found is the Boolean result (for get_fdb: a port was found).
+	// lookup_arp[_ip], lookup_nd[_ip], check_pkt_larger, chk_lb_hairpin*,
+	// put_dhcp_opts, dns_lookup) stored its result; Found is the Boolean
+	// result (for get_fdb: a port was found).
 	StepLookup
 	// StepPutFDB: put_fdb sent a learned MAC to the controller.
 	StepPutFDB
@@ -441,6 +445,12 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 	case *PutFDB:
 		step.Kind = StepPutFDB
 		step.Note = fmt.Sprintf("port %d: %s", p.GetSub(a.Port.Sub).Lo, of.MACString(p.GetSub(a.MAC.Sub)))
+	case *PutDHCPOpts:
+		step.Kind = StepLookup
+		x.putDHCPOpts(a, p, &step)
+	case *DNSLookup:
+		step.Kind = StepLookup
+		x.dnsLookup(a, p, &step)
 	case *SNATToVIP:
 		step.Kind = StepSNATToVIP
 	case *SvcCheck:

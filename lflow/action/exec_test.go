@@ -379,3 +379,24 @@ func TestExecuteHairpin(t *testing.T) {
 	}
 	expectField(t, &p, of.Reg0, u(1<<6))
 }
+
+func TestExecuteDHCPAndDNS(t *testing.T) {
+	const dhcp = `reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, router = 10.0.0.1); next;`
+	p := tcpPacket()
+	p.Set(of.IPProto, u(17))
+	p.Set(of.UDPDst, u(67))
+	r := execute(t, dhcp, &p, nil)
+	if !r.Steps[0].Found || r.Steps[0].Note != "DHCP reply offering 10.0.0.2" {
+		t.Errorf("step = %+v", r.Steps[0])
+	}
+	expectField(t, &p, of.Reg0, u(1<<3))
+	p = tcpPacket()
+	r = execute(t, dhcp, &p, nil)
+	if r.Steps[0].Found {
+		t.Error("TCP packet got a DHCP reply")
+	}
+	expectField(t, &p, of.Reg0, u(0))
+	p = tcpPacket()
+	r = execute(t, `reg0[4] = dns_lookup();`, &p, &action.ExecContext{DNSLookup: func(*of.Packet) bool { return true }})
+	expectField(t, &p, of.Reg0, u(1<<4))
+}

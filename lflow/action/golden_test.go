@@ -159,6 +159,14 @@ func run(input string) (lines []string, enc *action.Encoded) {
 				lines = append(lines, fmt.Sprintf("controller: %s verdict=%s severity=%s name=%q", u.Op, u.Verdict, u.Severity, u.Name))
 			case action.OpPutARP, action.OpPutND, action.OpPutFDB, action.OpSvcCheck:
 				lines = append(lines, "controller: "+u.Op.String())
+			case action.OpDNSLookup:
+				lines = append(lines, fmt.Sprintf("controller: %s result=%s", u.Op, u.Result))
+			case action.OpPutDHCPOpts:
+				var opts []string
+				for _, o := range u.DHCPOptions {
+					opts = append(opts, fmt.Sprintf("%d:%x", o.Code, o.Value))
+				}
+				lines = append(lines, fmt.Sprintf("controller: %s result=%s options %s", u.Op, u.Result, strings.Join(opts, " ")))
 			default:
 				lines = append(lines, "controller: "+u.Op.String()+" with actions "+u.Actions)
 			}

@@ -27,16 +27,22 @@ var ovnOnlyOurs = map[string]string{
 // ovnAcceptsWeReject lists inputs OVN 23.03 accepts but govn rejects, with
 // the reason.
 var ovnAcceptsWeReject = map[string]string{
-	"reg0[0..3] = 16;":                                              "govn checks that assigned values fit the field",
-	"ct_commit(ct_mark=0x100000000);":                               "govn checks that assigned values fit the field",
-	"ct_commit { next; };":                                          "govn allows only ct_mark/ct_label assignments inside ct_commit { }",
-	"ct_lb_mark(backends=10.0.0.1:80,fd00::1);":                     "govn rejects mixed IPv4/IPv6 backends (no flow can satisfy both prerequisites)",
-	"ct_lb_mark(backends=10.0.0.1:80; hash_fields=\"ip_src,foo\");": "govn checks hash_fields names (OVS would reject the group)",
-	"reg0[0..7] = 0x100/0x100;":                                     "govn checks that assigned values fit the field",
-	"reg0[1] = check_pkt_larger(65536);":                            "govn limits the length to 16 bits, as OVS's check_pkt_larger does",
-	"ct_lb_mark(backends=10.0.0.2:80; force_snat);":                 "symtab has no ct_mark.force_snat bit yet (requested)",
-	"ct_lb(backends=10.0.0.2:80; skip_snat);":                       "symtab has no ct_label.skip_snat bit (ct_lb is the legacy form; use ct_lb_mark)",
-	"reg0 = 0x5/0x0;":                                               "govn rejects an assignment whose mask selects no bits",
+	"reg0[0..3] = 16;":                                                            "govn checks that assigned values fit the field",
+	"ct_commit(ct_mark=0x100000000);":                                             "govn checks that assigned values fit the field",
+	"ct_commit { next; };":                                                        "govn allows only ct_mark/ct_label assignments inside ct_commit { }",
+	"ct_lb_mark(backends=10.0.0.1:80,fd00::1);":                                   "govn rejects mixed IPv4/IPv6 backends (no flow can satisfy both prerequisites)",
+	"ct_lb_mark(backends=10.0.0.1:80; hash_fields=\"ip_src,foo\");":               "govn checks hash_fields names (OVS would reject the group)",
+	"reg0[0..7] = 0x100/0x100;":                                                   "govn checks that assigned values fit the field",
+	"reg0[1] = check_pkt_larger(65536);":                                          "govn limits the length to 16 bits, as OVS's check_pkt_larger does",
+	"ct_lb_mark(backends=10.0.0.2:80; force_snat);":                               "symtab has no ct_mark.force_snat bit yet (requested)",
+	"ct_lb(backends=10.0.0.2:80; skip_snat);":                                     "symtab has no ct_label.skip_snat bit (ct_lb is the legacy form; use ct_lb_mark)",
+	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, domain_search_list = \"a..b\");": "govn checks DHCP option values when parsing (OVN only when encoding the reply)",
+	"reg0[3] = put_dhcp_opts(offerip = {10.0.0.2, 10.0.0.3});":                    "govn checks DHCP option values when parsing",
+	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, classless_static_route = {30.0.0.0/255.0.255.0, 10.0.0.1});": "govn checks DHCP option values when parsing",
+	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, offerip = 10.0.0.3);":                                        "govn rejects duplicate DHCP options",
+	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, classless_static_route = {30.0.0.0/24});":                    "govn checks DHCP option values when parsing",
+	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, mtu = 70000);":                                               "govn checks DHCP option values when parsing",
+	"reg0 = 0x5/0x0;": "govn rejects an assignment whose mask selects no bits",
 }
 
 // TestCanonicalFormsParseInOVN stores the canonical form of every valid
@@ -74,6 +80,11 @@ func TestCanonicalFormsParseInOVN(t *testing.T) {
 		"--id=@dp", "create", "Datapath_Binding", "tunnel_key=1", "external_ids:name=ls1"}
 	for i, name := range []string{"p1", "p2", "lsp-router"} {
 		args = append(args, "--", "create", "Port_Binding", "logical_port="+name, "datapath=@dp", "tunnel_key="+strconv.Itoa(i+1))
+	}
+	// ovn-trace learns DHCP option names and types from DHCP_Options rows
+	// (northd writes them in a real deployment).
+	for _, o := range action.DHCPOpts {
+		args = append(args, "--", "create", "DHCP_Options", "name="+o.Name, "code="+strconv.Itoa(int(o.Code)), "type="+o.Type.String())
 	}
 	// A catch-all flow: ovn-trace 23.03 crashes when a table has flows but
 	// none matches the packet. The flows under test never match (reg9).

@@ -1,0 +1,374 @@
+package action
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/govn/govn/lflow/bits"
+	"github.com/govn/govn/lflow/lex"
+	"github.com/govn/govn/lflow/of"
+)
+
+// DHCPOptType is the value type of a DHCPv4 option.
+type DHCPOptType uint8
+
+const (
+	OptIPv4         DHCPOptType = iota // one address or {a, b, ...}
+	OptBool                            // 0 or 1
+	OptUint8                           // integer
+	OptUint16                          // integer
+	OptUint32                          // integer
+	OptStr                             // "string"
+	OptHostID                          // "name" or an IPv4 address
+	OptDomains                         // "a.example.com,b.example.com" (RFC 1035 encoded)
+	OptStaticRoutes                    // {net/len, gateway, ...} (RFC 3442 encoded)
+)
+
+var optTypeNames = [...]string{"ipv4", "bool", "uint8", "uint16", "uint32", "str", "host_id", "domains", "static_routes"}
+
+func (t DHCPOptType) String() string { return optTypeNames[t] }
+
+// DHCPOpt describes one DHCPv4 option put_dhcp_opts accepts.
+type DHCPOpt struct {
+	Name string
+	Code uint8 // 0 is offerip, the address offered (not an option on the wire)
+	Type DHCPOptType
+}
+
+// DHCPOpts lists the DHCPv4 options (the names and codes OVN's northd puts
+// in the Southbound DHCP_Options table, RFC 2132 and friends).
+var DHCPOpts = []DHCPOpt{
+	{"offerip", 0, OptIPv4}, {"netmask", 1, OptIPv4}, {"router", 3, OptIPv4}, {"dns_server", 6, OptIPv4},
+	{"log_server", 7, OptIPv4}, {"lpr_server", 9, OptIPv4}, {"hostname", 12, OptStr}, {"domain_name", 15, OptStr},
+	{"swap_server", 16, OptIPv4}, {"ip_forward_enable", 19, OptBool}, {"policy_filter", 21, OptIPv4},
+	{"default_ttl", 23, OptUint8}, {"mtu", 26, OptUint16}, {"broadcast_address", 28, OptIPv4},
+	{"router_discovery", 31, OptBool}, {"router_solicitation", 32, OptIPv4}, {"arp_cache_timeout", 35, OptUint32},
+	{"ethernet_encap", 36, OptBool}, {"tcp_ttl", 37, OptUint8}, {"tcp_keepalive_interval", 38, OptUint32},
+	{"nis_server", 41, OptIPv4}, {"ntp_server", 42, OptIPv4}, {"netbios_name_server", 44, OptIPv4},
+	{"netbios_node_type", 46, OptUint8}, {"lease_time", 51, OptUint32}, {"server_id", 54, OptIPv4},
+	{"T1", 58, OptUint32}, {"T2", 59, OptUint32}, {"tftp_server", 66, OptHostID}, {"bootfile_name", 67, OptStr},
+	{"domain_search_list", 119, OptDomains}, {"classless_static_route", 121, OptStaticRoutes},
+	{"tftp_server_address", 150, OptIPv4}, {"path_prefix", 210, OptStr},
+	{"ms_classless_static_route", 249, OptStaticRoutes}, {"wpad", 252, OptStr}, {"next_server", 253, OptIPv4},
+	{"bootfile_name_alt", 254, OptStr},
+}
+
+var dhcpOptByName = func() map[string]DHCPOpt {
+	m := make(map[string]DHCPOpt, len(DHCPOpts))
+	for _, o := range DHCPOpts {
+		m[o.Name] = o
+	}
+	return m
+}()
+
+// DHCPValue is one option value: constants (addresses, prefixes, integers)
+// or a string.
+type DHCPValue struct {
+	Consts []lex.Token // Integer tokens, in order
+	Braces bool        // written as a {...} list
+	Str    string
+	IsStr  bool
+}
+
+func (v DHCPValue) String() string {
+	if v.IsStr {
+		return lex.Quote(v.Str)
+	}
+	parts := make([]string, len(v.Consts))
+	for i, t := range v.Consts {
+		parts[i] = t.String()
+	}
+	if v.Braces {
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	return parts[0]
+}
+
+// DHCPOptValue is `name = value` inside put_dhcp_opts.
+type DHCPOptValue struct {
+	Opt   DHCPOpt
+	Value DHCPValue
+}
+
+// PutDHCPOpts is `R = put_dhcp_opts(offerip = IP, name = value, ...);`.
+type PutDHCPOpts struct {
+	pos
+	Dst  Field
+	Opts []DHCPOptValue
+}
+
+func (a *PutDHCPOpts) appendTo(sb *strings.Builder) {
+	sb.WriteString(a.Dst.String() + " = put_dhcp_opts(")
+	for i, o := range a.Opts {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(o.Opt.Name + " = " + o.Value.String())
+	}
+	sb.WriteString(");")
+}
+func (a *PutDHCPOpts) String() string { return str(a) }
+
+// DNSLookup is `R = dns_lookup();`.
+type DNSLookup struct {
+	pos
+	Dst Field
+}
+
+func (a *DNSLookup) appendTo(sb *strings.Builder) {
+	sb.WriteString(a.Dst.String() + " = dns_lookup();")
+}
+func (a *DNSLookup) String() string { return str(a) }
+
+func (p *parser) putDHCPOpts(at pos, dst Field) (Action, error) {
+	ft := p.c.Next()
+	if dst.Width() != 1 || dst.IsString {
+		return nil, lex.Errorf(dst.Pos, "the result of put_dhcp_opts must go to a 1-bit field such as reg0[3], not %d-bit %s", dst.Width(), dst)
+	}
+	p.c.Next() // '('
+	a := &PutDHCPOpts{pos: at, Dst: dst}
+	seen := map[string]bool{}
+	for {
+		nt := p.c.Peek()
+		if nt.Kind != lex.Ident {
+			return nil, p.c.Unexpected("a DHCP option name")
+		}
+		opt, ok := dhcpOptByName[nt.Str]
+		if !ok {
+			return nil, lex.Errorf(nt.Pos, "unknown DHCP option `%s`", nt.Str)
+		}
+		if seen[opt.Name] {
+			return nil, lex.Errorf(nt.Pos, "DHCP option %s given twice", opt.Name)
+		}
+		seen[opt.Name] = true
+		p.c.Next()
+		if _, err := p.c.Expect(lex.Assign); err != nil {
+			return nil, err
+		}
+		v, err := p.dhcpValue(opt)
+		if err != nil {
+			return nil, err
+		}
+		a.Opts = append(a.Opts, DHCPOptValue{opt, v})
+		if !p.c.Accept(lex.Comma) {
+			break
+		}
+	}
+	if _, err := p.c.Expect(lex.RParen); err != nil {
+		return nil, err
+	}
+	if !seen["offerip"] {
+		return nil, lex.Errorf(ft.Pos, "put_dhcp_opts needs an offerip option")
+	}
+	return a, p.expectSemi()
+}
+
+// dhcpValue parses and type-checks the value of option opt.
+func (p *parser) dhcpValue(opt DHCPOpt) (DHCPValue, error) {
+	var v DHCPValue
+	start := p.c.Peek()
+	if start.Kind == lex.String {
+		p.c.Next()
+		switch opt.Type {
+		case OptStr, OptHostID, OptDomains:
+		default:
+			return v, lex.Errorf(start.Pos, "DHCP option %s takes %s values, not a string", opt.Name, opt.Type)
+		}
+		if len(start.Str) == 0 || len(start.Str) > 255 {
+			return v, lex.Errorf(start.Pos, "DHCP option %s: the string must have 1 to 255 bytes", opt.Name)
+		}
+		if opt.Type == OptDomains {
+			if _, err := encodeDomains(start.Str); err != "" {
+				return v, lex.Errorf(start.Pos, "DHCP option %s: %s", opt.Name, err)
+			}
+		}
+		return DHCPValue{IsStr: true, Str: start.Str}, nil
+	}
+	v.Braces = p.c.Accept(lex.LBrace)
+	for {
+		t := p.c.Peek()
+		if t.Kind != lex.Integer {
+			return v, p.c.Unexpected("a value for DHCP option " + opt.Name)
+		}
+		p.c.Next()
+		v.Consts = append(v.Consts, t)
+		if !v.Braces || !p.c.Accept(lex.Comma) {
+			break
+		}
+	}
+	if v.Braces {
+		if _, err := p.c.Expect(lex.RBrace); err != nil {
+			return v, err
+		}
+	}
+	return v, checkDHCPConsts(opt, v.Consts, start.Pos)
+}
+
+func checkDHCPConsts(opt DHCPOpt, cs []lex.Token, at lex.Pos) error {
+	switch opt.Type {
+	case OptIPv4, OptHostID:
+		for _, t := range cs {
+			if t.Format != lex.IPv4 || t.Masked {
+				return lex.Errorf(t.Pos, "DHCP option %s takes IPv4 addresses, not %s", opt.Name, t.Text)
+			}
+		}
+		if (opt.Type == OptHostID || opt.Name == "offerip" || opt.Name == "netmask" || opt.Name == "server_id") && len(cs) != 1 {
+			return lex.Errorf(at, "DHCP option %s takes exactly one address", opt.Name)
+		}
+		if len(cs)*4 > 255 {
+			return lex.Errorf(at, "DHCP option %s: too many addresses", opt.Name)
+		}
+	case OptBool, OptUint8, OptUint16, OptUint32:
+		if len(cs) != 1 {
+			return lex.Errorf(at, "DHCP option %s takes one integer", opt.Name)
+		}
+		t := cs[0]
+		max := map[DHCPOptType]int{OptBool: 1, OptUint8: 8, OptUint16: 16, OptUint32: 32}[opt.Type]
+		if (t.Format != lex.Decimal && t.Format != lex.Hex) || t.Masked || !t.Value.FitsIn(max) {
+			return lex.Errorf(t.Pos, "DHCP option %s takes a %s, not %s", opt.Name, opt.Type, t.Text)
+		}
+	case OptStaticRoutes:
+		if len(cs) == 0 || len(cs)%2 != 0 {
+			return lex.Errorf(at, "DHCP option %s takes pairs of network and gateway: {10.1.0.0/16, 10.0.0.1, ...}", opt.Name)
+		}
+		for i, t := range cs {
+			if t.Format != lex.IPv4 || (i%2 == 1 && t.Masked) {
+				return lex.Errorf(t.Pos, "DHCP option %s: %s is not an IPv4 %s", opt.Name, t.Text, map[bool]string{true: "network", false: "gateway"}[i%2 == 0])
+			}
+			if i%2 == 0 && t.Masked {
+				if _, ok := lex.PrefixLen(t.Mask, 32); !ok {
+					return lex.Errorf(t.Pos, "DHCP option %s: %s is not a CIDR network", opt.Name, t.Text)
+				}
+			}
+		}
+	default:
+		return lex.Errorf(at, "DHCP option %s takes a quoted string", opt.Name)
+	}
+	return nil
+}
+
+// encodeDomains encodes a comma-separated domain list in DNS wire format
+// (RFC 3397, without compression).
+func encodeDomains(s string) ([]byte, string) {
+	var out []byte
+	for _, d := range strings.Split(s, ",") {
+		d = strings.TrimSuffix(strings.TrimSpace(d), ".")
+		if d == "" {
+			return nil, "empty domain name"
+		}
+		for _, label := range strings.Split(d, ".") {
+			if len(label) == 0 || len(label) > 63 {
+				return nil, "domain " + strconv.Quote(d) + " has an empty or too long label"
+			}
+			out = append(out, byte(len(label)))
+			out = append(out, label...)
+		}
+		out = append(out, 0)
+	}
+	return out, ""
+}
+
+// wire returns the option's value bytes as they appear in a DHCP packet.
+func (o DHCPOptValue) wire() []byte {
+	v := o.Value
+	switch o.Opt.Type {
+	case OptStr:
+		return []byte(v.Str)
+	case OptHostID:
+		if v.IsStr {
+			return []byte(v.Str)
+		}
+	case OptDomains:
+		b, _ := encodeDomains(v.Str)
+		return b
+	case OptBool, OptUint8:
+		return []byte{byte(v.Consts[0].Value.Lo)}
+	case OptUint16:
+		return binary.BigEndian.AppendUint16(nil, uint16(v.Consts[0].Value.Lo))
+	case OptUint32:
+		return binary.BigEndian.AppendUint32(nil, uint32(v.Consts[0].Value.Lo))
+	case OptStaticRoutes:
+		var b []byte
+		for i := 0; i < len(v.Consts); i += 2 {
+			netTok, gw := v.Consts[i], v.Consts[i+1]
+			n := 32
+			if netTok.Masked {
+				n, _ = lex.PrefixLen(netTok.Mask, 32)
+			}
+			b = append(b, byte(n))
+			addr := binary.BigEndian.AppendUint32(nil, uint32(netTok.Value.Lo))
+			b = append(b, addr[:(n+7)/8]...)
+			b = binary.BigEndian.AppendUint32(b, uint32(gw.Value.Lo))
+		}
+		return b
+	}
+	var b []byte
+	for _, t := range v.Consts {
+		b = binary.BigEndian.AppendUint32(b, uint32(t.Value.Lo))
+	}
+	return b
+}
+
+// dhcpUserData is the payload of OpPutDHCPOpts: the result subfield, then
+// the options as code/length/value triples (code 0 = offerip).
+func (a *PutDHCPOpts) payload() []byte {
+	b := resultPrefix(a.Dst.Sub)
+	for _, o := range a.Opts {
+		w := o.wire()
+		b = append(b, o.Opt.Code, byte(len(w)))
+		b = append(b, w...)
+	}
+	return b
+}
+
+// resultPrefix encodes the result subfield of a paused controller action:
+// one length byte, then its ovs-ofctl text (e.g. "reg0[3]").
+func resultPrefix(s of.Subfield) []byte {
+	t := s.String()
+	return append([]byte{byte(len(t))}, t...)
+}
+
+func (e *encoder) putDHCPOpts(a *PutDHCPOpts, out of.Actions) of.Actions {
+	return append(out, of.Controller{UserData: userData(OpPutDHCPOpts, a.payload()), Pause: true, MeterID: e.p.ControllerMeter})
+}
+
+func (e *encoder) dnsLookup(a *DNSLookup, out of.Actions) of.Actions {
+	return append(out, of.Controller{UserData: userData(OpDNSLookup, resultPrefix(a.Dst.Sub)), Pause: true, MeterID: e.p.ControllerMeter})
+}
+
+// execDHCP: the trace cannot build the reply, but it can tell whether the
+// action would answer: a UDP packet to port 67 gets an offer.
+func (x *executor) putDHCPOpts(a *PutDHCPOpts, p *of.Packet, step *Step) {
+	step.Found = p.Get(of.EthType).Lo == 0x0800 && p.Get(of.IPProto).Lo == 17 && p.Get(of.UDPDst).Lo == 67
+	var offer netip.Addr
+	for _, o := range a.Opts {
+		if o.Opt.Name == "offerip" {
+			b := o.Value.Consts[0].Value.Bytes()
+			offer = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+		}
+	}
+	if step.Found {
+		step.Note = "DHCP reply offering " + offer.String()
+	} else {
+		step.Note = "not a DHCP request: 0"
+	}
+	v := bits.Zero
+	if step.Found {
+		v = bits.From64(1)
+	}
+	p.SetSub(a.Dst.Sub, v)
+}
+
+func (x *executor) dnsLookup(a *DNSLookup, p *of.Packet, step *Step) {
+	if x.ctx.DNSLookup != nil {
+		step.Found = x.ctx.DNSLookup(p)
+	}
+	step.Note = "DNS answer: " + strconv.FormatBool(step.Found)
+	v := bits.Zero
+	if step.Found {
+		v = bits.From64(1)
+	}
+	p.SetSub(a.Dst.Sub, v)
+}
