@@ -4,7 +4,10 @@ import "fmt"
 
 // arpGen: ARP/ND responder for known addresses (ingress table 19). Requests
 // from a localnet port are never answered; a port's own requests for its
-// own address go on (so duplicate-address detection still works).
+// own address go on (so duplicate-address detection still works). As in
+// OVN, ports with "unknown" addresses get no responder, ports that are
+// down get none when NB_Global options:ignore_lsp_down=false, and router
+// ports answer ARP but not ND.
 type arpGen struct{}
 
 func (arpGen) Name() string { return "northd/arp.go" }
@@ -18,7 +21,10 @@ func (arpGen) Switch(sc *SwitchContext, b *Builder) {
 			b.Add(LSInARPRsp, 100, in, "next;")
 			continue
 		}
-		if p.Skip || !p.Enabled() || (p.Type != "" && p.Type != "localport" && p.Type != "router") {
+		if p.Skip || !p.Enabled() || p.Unknown || (p.Type != "" && p.Type != "localport" && p.Type != "router") {
+			continue
+		}
+		if !sc.IgnoreLSPDown && p.IsVIF() && (p.Up == nil || !*p.Up) {
 			continue
 		}
 		for _, a := range p.Addrs {
@@ -31,6 +37,9 @@ func (arpGen) Switch(sc *SwitchContext, b *Builder) {
 				b.Add(LSInARPRsp, 50, m, fmt.Sprintf(
 					"eth.dst = eth.src; eth.src = %[1]s; arp.op = 2; arp.tha = arp.sha; arp.sha = %[1]s; "+
 						"arp.tpa = arp.spa; arp.spa = %[2]s; outport = inport; flags.loopback = 1; output;", a.MAC, tpa))
+			}
+			if p.Type == "router" {
+				continue
 			}
 			for _, ip := range a.IPv6 {
 				t := ip.Addr().String()

@@ -55,6 +55,9 @@ type SwitchContext struct {
 	HasACLs, HasStateful bool
 	HasUnknown           bool
 	Caps                 Caps
+	// IgnoreLSPDown is NB_Global options:ignore_lsp_down (default true):
+	// answer ARP/ND for ports that are not up.
+	IgnoreLSPDown bool
 }
 
 // Caps are optional logical-flow features; a generator uses a feature only

@@ -317,7 +317,7 @@ func pgSetNames(pg string) (string, string) { return pg + "_ip4", pg + "_ip6" }
 // computeSwitch runs the generators for one switch.
 func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) *switchOut {
 	b := &Builder{}
-	sc := &SwitchContext{Switch: s, Caps: e.caps}
+	sc := &SwitchContext{Switch: s, Caps: e.caps, IgnoreLSPDown: nb.IgnoreLSPDown}
 	for _, pid := range s.Ports {
 		sp := nb.Ports[pid]
 		if sp == nil {

@@ -16,6 +16,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 // fixture is a northbound configuration in JSON (testdata/*.json).
 type fixture struct {
 	SvcMonitorMAC string `json:"svc_monitor_mac"`
+	IgnoreLSPDown *bool  `json:"ignore_lsp_down"`
 	Switches      []struct {
 		Name  string `json:"name"`
 		Ports []struct {
@@ -25,6 +26,7 @@ type fixture struct {
 			PortSecurity []string          `json:"port_security"`
 			Options      map[string]string `json:"options"`
 			Enabled      *bool             `json:"enabled"`
+			Up           *bool             `json:"up"`
 		} `json:"ports"`
 		ACLs []fixtureACL `json:"acls"`
 	} `json:"switches"`
@@ -73,6 +75,9 @@ func fakeUUID(table, i int) string { return fmt.Sprintf("00000000-0000-0000-%04d
 func (fx *fixture) nb() *NB {
 	nb := NewNB()
 	nb.SetSvcMonitorMAC(fx.SvcMonitorMAC)
+	if fx.IgnoreLSPDown != nil {
+		nb.SetIgnoreLSPDown(*fx.IgnoreLSPDown)
+	}
 	portUUID := map[string]string{}
 	np, na := 0, 0
 	addACL := func(a fixtureACL) string {
@@ -89,7 +94,7 @@ func (fx *fixture) nb() *NB {
 			id := fakeUUID(2, np)
 			portUUID[p.Name] = id
 			nb.SetPort(&SwitchPort{UUID: id, Name: p.Name, Type: p.Type, Addresses: p.Addresses,
-				PortSecurity: p.PortSecurity, Options: p.Options, Enabled: p.Enabled})
+				PortSecurity: p.PortSecurity, Options: p.Options, Enabled: p.Enabled, Up: p.Up})
 			sw.Ports = append(sw.Ports, id)
 		}
 		for _, a := range s.ACLs {

@@ -71,6 +71,9 @@ type NB struct {
 	// SvcMonitorMAC is NB_Global options:svc_monitor_mac (used in flows
 	// through the $svc_monitor_mac address set).
 	SvcMonitorMAC string
+	// IgnoreLSPDown is NB_Global options:ignore_lsp_down (true unless
+	// "false").
+	IgnoreLSPDown bool
 
 	portIndex map[string]string // port UUID → switch UUID
 
@@ -84,14 +87,15 @@ type NB struct {
 // NewNB returns an empty store (everything dirty).
 func NewNB() *NB {
 	return &NB{
-		Switches:    map[string]*Switch{},
-		Ports:       map[string]*SwitchPort{},
-		ACLs:        map[string]*ACL{},
-		PortGroups:  map[string]*PortGroup{},
-		AddressSets: map[string]*AddressSet{},
-		dirty:       map[string]bool{},
-		allDirty:    true,
-		globalDirty: true,
+		Switches:      map[string]*Switch{},
+		Ports:         map[string]*SwitchPort{},
+		ACLs:          map[string]*ACL{},
+		PortGroups:    map[string]*PortGroup{},
+		AddressSets:   map[string]*AddressSet{},
+		dirty:         map[string]bool{},
+		allDirty:      true,
+		IgnoreLSPDown: true,
+		globalDirty:   true,
 	}
 }
 
@@ -213,6 +217,14 @@ func (nb *NB) DeleteAddressSet(uuid string) {
 		delete(nb.AddressSets, uuid)
 		nb.allDirty = true
 		nb.globalDirty = true
+	}
+}
+
+// SetIgnoreLSPDown sets NB_Global options:ignore_lsp_down.
+func (nb *NB) SetIgnoreLSPDown(v bool) {
+	if v != nb.IgnoreLSPDown {
+		nb.IgnoreLSPDown = v
+		nb.allDirty = true
 	}
 }
 

@@ -319,6 +319,7 @@ func (n *Northd) round(ctx context.Context) error {
 		}
 	}
 	n.nbStore.SetSvcMonitorMAC(svcMAC)
+	n.nbStore.SetIgnoreLSPDown(g == nil || g.Options["ignore_lsp_down"] != "false")
 	n.readNB()
 
 	t0 := time.Now()
@@ -425,8 +426,8 @@ func (n *Northd) setRow(table string, old, m model.Model) {
 	case *nbdb.LogicalSwitch:
 		n.nbStore.SetSwitch(&northd.Switch{UUID: r.UUID, Name: r.Name, Ports: r.Ports, ACLs: r.ACLs, OtherConfig: r.OtherConfig})
 	case *nbdb.LogicalSwitchPort:
-		if o, ok := old.(*nbdb.LogicalSwitchPort); ok && sameLSPIgnoringUp(o, r) {
-			return // only "up" changed (northd's own write)
+		if o, ok := old.(*nbdb.LogicalSwitchPort); ok && n.nbStore.IgnoreLSPDown && sameLSPIgnoringUp(o, r) {
+			return // only "up" changed (northd's own write), and flows do not depend on it
 		}
 		n.nbStore.SetPort(&northd.SwitchPort{UUID: r.UUID, Name: r.Name, Type: r.Type, Addresses: r.Addresses,
 			PortSecurity: r.PortSecurity, Options: r.Options, Enabled: r.Enabled, Up: r.Up, ParentName: r.ParentName, Tag: r.Tag})

@@ -593,3 +593,20 @@ func TestReconcileRepairs(t *testing.T) {
 		t.Errorf("Port_Binding mac not repaired: %q", mac)
 	}
 }
+
+// TestIgnoreLSPDown: with NB_Global options:ignore_lsp_down=false a port's
+// ARP responder appears only once a controller reports it up.
+func TestIgnoreLSPDown(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.nbctl("set", "NB_Global", ".", "options:ignore_lsp_down=false")
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "lsp-add", "sw0", "p1", "--", "lsp-set-addresses", "p1", "00:00:00:00:00:01 10.0.0.1")
+	if fl := e.lflows("sw0"); strings.Contains(fl, "arp.tpa == 10.0.0.1") {
+		t.Errorf("ARP responder for a port that is down:\n%s", fl)
+	}
+	e.sbctl("set", "Port_Binding", "p1", "up=true")
+	waitFor(t, "ARP responder once p1 is up", func() bool { return strings.Contains(e.lflows("sw0"), "arp.tpa == 10.0.0.1 && arp.op == 1") })
+	if up := strings.TrimSpace(e.nbctl("get", "Logical_Switch_Port", "p1", "up")); up != "true" {
+		t.Errorf("LSP p1 up = %s", up)
+	}
+}
