@@ -416,3 +416,11 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 func errorf(input string, pos lex.Pos, format string, args ...any) *Error {
 	return &Error{Input: input, Pos: pos, Msg: sprintf(format, args...)}
 }
+
+// And returns the conjunction of es (e.g. a logical flow's match and its
+// actions' prerequisites), flattening and folding constants. The operands
+// are not modified.
+func And(es ...*Expr) *Expr { return combine(OpAnd, append([]*Expr(nil), es...)) }
+
+// Or returns the disjunction of es. The operands are not modified.
+func Or(es ...*Expr) *Expr { return combine(OpOr, append([]*Expr(nil), es...)) }

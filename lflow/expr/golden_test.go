@@ -201,3 +201,21 @@ func TestWithConjBase(t *testing.T) {
 		t.Fatalf("renumbered:\n%swant:\n%s", got, b.String())
 	}
 }
+
+func TestAndOr(t *testing.T) {
+	st := symtab.Default()
+	m := MustParse("tcp.dst == 80 || udp.dst == 53", st)
+	pre := MustParse("ip4", st)
+	if got := And(m, pre).String(); got != "(tcp.dst == 80 || udp.dst == 53) && ip4" {
+		t.Fatalf("And = %s", got)
+	}
+	if got := Or(False(), pre, False()).String(); got != "ip4" {
+		t.Fatalf("Or = %s", got)
+	}
+	if got := And(True(), True()).String(); got != "1" {
+		t.Fatalf("And(1, 1) = %s", got)
+	}
+	if m.String() != "tcp.dst == 80 || udp.dst == 53" {
+		t.Fatal("operand modified")
+	}
+}
