@@ -331,6 +331,85 @@ func TestGovnBinary(t *testing.T) {
 		})
 	}
 
+	// A 3-member cluster from the command line: the first creates it, the
+	// others join; ovn-nbctl with all members works; SIGTERM stops each.
+	t.Run("nbdb-cluster", func(t *testing.T) {
+		type member struct {
+			cmd    *exec.Cmd
+			dir    string
+			exited chan struct{}
+			err    error
+			out    bytes.Buffer
+		}
+		var members []*member
+		var addrs, dbs []string
+		for i := 0; i < 3; i++ {
+			m := &member{dir: dbservertest.ShortTempDir(t), exited: make(chan struct{})}
+			local := fmt.Sprintf("tcp:127.0.0.1:%d", dbservertest.FreePort(t))
+			args := []string{"nbdb", "--data-dir", m.dir, "--cluster-local", local, "--election-timer", "1000"}
+			for _, a := range addrs {
+				args = append(args, "--cluster-remote", a)
+			}
+			m.cmd = exec.Command(bin, args...)
+			m.cmd.Stdout, m.cmd.Stderr = &m.out, &m.out
+			if err := m.cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { m.err = m.cmd.Wait(); close(m.exited) }()
+			t.Cleanup(func() {
+				select {
+				case <-m.exited:
+				default:
+					_ = m.cmd.Process.Kill()
+					<-m.exited
+				}
+			})
+			members, addrs = append(members, m), append(addrs, local)
+			dbs = append(dbs, "unix:"+filepath.Join(m.dir, "ovnnb_db.sock"))
+		}
+		for i, m := range members {
+			sock := "unix:" + filepath.Join(m.dir, "ovnnb_db.sock")
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if _, err := dbservertest.RunErr("ovsdb-client", "--timeout=2", "wait", sock, "OVN_Northbound", "connected"); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("member %d did not join; output:\n%s", i, m.out.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		db := "--db=" + strings.Join(dbs, ",")
+		dbservertest.Run(t, "ovn-nbctl", db, "ls-add", "cluster-sw")
+		for _, d := range dbs {
+			// Reads may go to any member; each converges on the write.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				out, _ := dbservertest.RunErr("ovn-nbctl", "--db="+d, "--no-leader-only", "ls-list")
+				if strings.Contains(out, "cluster-sw") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s does not have the write: %q", d, out)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		for i := len(members) - 1; i >= 0; i-- {
+			m := members[i]
+			_ = m.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-m.exited:
+				if m.err != nil {
+					t.Errorf("member %d exited with %v after SIGTERM; output:\n%s", i, m.err, m.out.String())
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("member %d did not exit after SIGTERM", i)
+			}
+		}
+	})
+
 	// A port in use is a one-line error and exit status 1, no stack trace.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
