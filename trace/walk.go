@@ -7,6 +7,7 @@ import (
 
 	"github.com/govn/govn/lflow/action"
 	"github.com/govn/govn/lflow/bits"
+	"github.com/govn/govn/lflow/expr"
 	"github.com/govn/govn/lflow/lex"
 	"github.com/govn/govn/lflow/of"
 	"github.com/govn/govn/lflow/symtab"
@@ -290,7 +291,10 @@ func (w *walker) find(d *dpInfo, egress bool, table int, p *of.Packet) (*cflow, 
 		if err != nil {
 			continue // the flow cannot match anything (unknown address set, ...)
 		}
-		ok, err := w.t.comp.Evaluate(e, p, nil)
+		ok, done := evalSimple(e, p)
+		if !done {
+			ok, err = w.t.comp.Evaluate(e, p, nil)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("logical flow %s: %v", cf.f.UUID, err)
 		}
@@ -299,6 +303,32 @@ func (w *walker) find(d *dpInfo, egress bool, table int, p *of.Packet) (*cflow, 
 		}
 	}
 	return nil, nil
+}
+
+// evalSimple evaluates a simplified match (masked equalities under AND and
+// OR); done is false if e has any other node.
+func evalSimple(e *expr.Expr, p *of.Packet) (ok, done bool) {
+	switch e.Op {
+	case expr.OpTrue:
+		return true, true
+	case expr.OpFalse:
+		return false, true
+	case expr.OpTerm:
+		return p.Get(e.F).And(e.M) == e.V, true
+	case expr.OpAnd, expr.OpOr:
+		and := e.Op == expr.OpAnd
+		for _, s := range e.Subs {
+			v, d := evalSimple(s, p)
+			if !d {
+				return false, false
+			}
+			if v != and {
+				return v, true
+			}
+		}
+		return and, true
+	}
+	return false, false
 }
 
 // lookup runs the packet through table `table` of d's pipeline and on,
