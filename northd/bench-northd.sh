@@ -7,6 +7,7 @@
 #     recompute-ms      full recompute (SIGHUP), measured by northd
 #     lspadd-ms         median ovn-nbctl --wait=sb lsp-add + lsp-set-addresses (wall time)
 #     nbctl-nowait-ms   the same command without --wait (ovn-nbctl's own cost)
+#     lspadd-daemon-ms  the --wait=sb command through an ovn-nbctl daemon (ovn-nbctl --detach -u SOCK)
 #     lspadd-direct-ms  port insert + nb_cfg bump through libovsdb until sb_cfg (northd's latency)
 #     round-ms          northd's mean processing round during the port adds
 #     lflows            Logical_Flow rows;  rss-MB / hwm-MB  northd VmRSS / VmHWM at the end

@@ -202,6 +202,29 @@ func benchOnce(b *testing.B, bin string, switches, ports int) {
 		lat = append(lat, time.Since(t))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	// The same through an ovn-nbctl daemon (ovn-nbctl --detach -u SOCK),
+	// which keeps its copy of the NB instead of downloading it per command.
+	dir := dbservertest.ShortTempDir(b)
+	sock := filepath.Join(dir, "nbctl.ctl")
+	pidf := filepath.Join(dir, "nbctl.pid")
+	nbctl("--detach", "--pidfile="+pidf, "-u", sock, "-vconsole:off", "--log-file="+filepath.Join(dir, "nbctl.log"))
+	defer func() {
+		if data, err := os.ReadFile(pidf); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	}()
+	var daemon []time.Duration
+	for i := 0; i < 9; i++ {
+		name := fmt.Sprintf("daemon%d", i)
+		t := time.Now()
+		dbservertest.Run(b, "ovn-nbctl", "-u", sock, "--wait=sb", "lsp-add", "sw6", name, "--", "lsp-set-addresses", name, fmt.Sprintf("0e:00:00:00:03:%02x 10.253.0.%d", i+1, i+1))
+		daemon = append(daemon, time.Since(t))
+	}
+	sort.Slice(daemon, func(i, j int) bool { return daemon[i] < daemon[j] })
+	b.ReportMetric(float64(daemon[len(daemon)/2].Microseconds())/1000, "lspadd-daemon-ms")
+
 	// The same through libovsdb: northd's own latency, without ovn-nbctl
 	// start-up (insert + nb_cfg bump in one transaction, until sb_cfg).
 	wc, err := nbdb.NewClient(ctx, []string{nbS.Endpoint()}, ovsdbclient.WithTables(nbdb.NBGlobalTable))
