@@ -312,9 +312,10 @@ func (x portService) CreateLogicalSwitchPort(ctx context.Context, req *govnv1.Cr
 	t.exists(nbdb.LogicalSwitchTable, sw.UUID, notFound("logical switch %q was deleted concurrently", sw.Name))
 	t.absent(nbdb.LogicalSwitchPortTable, "name", in.Name, alreadyExists("logical switch port %q already exists", in.Name))
 	t.absent(nbdb.LogicalRouterPortTable, "name", in.Name, alreadyExists("name %q is already used by a logical router port", in.Name))
-	if err := t.add(nbdb.CreateLogicalSwitchPortOps(s.nb, t.ops, &nbdb.LogicalSwitch{UUID: sw.UUID}, p)); err != nil {
+	if err := t.add(ovsdbclient.CreateOps(s.nb, t.ops, p)); err != nil {
 		return nil, err
 	}
+	t.insertInto(nbdb.LogicalSwitchTable, sw.UUID, "ports", true, p.UUID)
 	uuid, err := t.commitAndSee(ctx, nbdb.LogicalSwitchPortTable, p.UUID, nil)
 	if err != nil {
 		return nil, err
@@ -440,10 +441,7 @@ func (x portService) DeleteLogicalSwitchPort(ctx context.Context, req *govnv1.De
 	}
 	t := s.txn()
 	if sw != nil {
-		sel := &nbdb.LogicalSwitch{UUID: sw.UUID}
-		if err := t.add(ovsdbclient.MutateOps(s.nb, t.ops, sel, mutateSet(&sel.Ports, false, p.UUID))); err != nil {
-			return nil, err
-		}
+		t.insertInto(nbdb.LogicalSwitchTable, sw.UUID, "ports", false, p.UUID)
 	}
 	// Remove the row explicitly too, so the delete is exact even if the
 	// port were referenced elsewhere.

@@ -170,7 +170,7 @@ func listAll[T any](ctx context.Context, s *Server) ([]T, error) {
 // inCache reports whether table has a row with uuid.
 func (s *Server) inCache(table, uuid string) bool {
 	t := s.nb.Cache().Table(table)
-	return t != nil && t.Row(uuid) != nil
+	return t != nil && t.HasRow(uuid)
 }
 
 // ---- transactions ----
@@ -216,6 +216,25 @@ func (t *txn) exists(table, uuid string, onFail error) {
 		Where:   []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, u)},
 		Columns: []string{"_uuid"}, Until: string(ovsdb.WaitConditionEqual),
 		Rows: []ovsdb.Row{{"_uuid": u}},
+	})
+}
+
+// insertInto appends a mutation adding uuids (real or named) to a set
+// column of the row parent of table. It is built directly, without a cache
+// lookup, because parents such as a switch with many ports are large.
+func (t *txn) insertInto(table, parent, column string, insert bool, uuids ...string) {
+	set := make([]any, len(uuids))
+	for i, u := range uuids {
+		set[i] = ovsdb.UUID{GoUUID: u}
+	}
+	m := ovsdb.MutateOperationDelete
+	if insert {
+		m = ovsdb.MutateOperationInsert
+	}
+	t.ops = append(t.ops, ovsdb.Operation{
+		Op: ovsdb.OperationMutate, Table: table,
+		Where:     []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: parent})},
+		Mutations: []ovsdb.Mutation{*ovsdb.NewMutation(column, m, ovsdb.OvsSet{GoSet: set})},
 	})
 }
 
