@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,10 +65,14 @@ func TestPortDeleteReadd(t *testing.T) {
 	o.reach(b, a, 3)
 }
 
+var flowDuration = regexp.MustCompile(`duration=([0-9.]+)s`)
+
 var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
 
 // Restarting `govn controller` while a ping runs loses no packet: the new
-// controller reconciles the installed flows instead of flushing them.
+// controller reconciles the installed flows instead of flushing them. Both
+// controllers are restarted the planned way (SIGUSR1), then ch1's crashes
+// (SIGKILL) and is started again.
 func TestControllerRestartNoLoss(t *testing.T) {
 	o := startOVN(t, 2)
 	ch1, ch2 := o.topo.Chassis[0], o.topo.Chassis[1]
@@ -78,9 +83,10 @@ func TestControllerRestartNoLoss(t *testing.T) {
 	o.reach(a, b, 2)
 	o.reach(a, c, 2)
 	flowsBefore := map[*harness.Chassis]string{ch1: o.flowDump(ch1), ch2: o.flowDump(ch2)}
+	restartsBegan := time.Now()
 
-	// 100 echo requests per second for 6 s, across Geneve and locally.
-	const count = 600
+	// 100 echo requests per second for 8 s, across Geneve and locally.
+	const count = 800
 	var pingers []*harness.Process
 	for _, dst := range []*pod{b, c} {
 		p, err := o.topo.StartProcess(harness.ProcessSpec{Name: "ping-a-" + dst.Name, Netns: a.Netns,
@@ -91,9 +97,13 @@ func TestControllerRestartNoLoss(t *testing.T) {
 		pingers = append(pingers, p)
 	}
 	time.Sleep(500 * time.Millisecond)
-	for _, ch := range []*harness.Chassis{ch1, ch2} {
+	for _, r := range []struct {
+		ch  *harness.Chassis
+		sig syscall.Signal
+	}{{ch1, syscall.SIGUSR1}, {ch2, syscall.SIGUSR1}, {ch1, syscall.SIGKILL}} {
+		ch := r.ch
 		start := time.Now()
-		o.restartController(ch)
+		o.restartController(ch, r.sig)
 		// The new controller is connected and has caught up once it
 		// acknowledges a new nb_cfg.
 		if o.waitHV {
@@ -101,7 +111,12 @@ func TestControllerRestartNoLoss(t *testing.T) {
 				t.Fatalf("after restarting %s's controller: %v", ch.Name, err)
 			}
 		}
-		t.Logf("%s: controller restarted and caught up in %v", ch.Name, time.Since(start).Round(time.Millisecond))
+		t.Logf("%s: controller restarted (%v) and caught up in %v", ch.Name, r.sig, time.Since(start).Round(time.Millisecond))
+	}
+	for _, p := range pingers {
+		if done, _ := p.Exited(); done {
+			t.Fatalf("%s ended before the restarts did: the test proves nothing (machine too slow?)", p.Name)
+		}
 	}
 	for _, p := range pingers {
 		if ok, _ := p.Wait(30 * time.Second); !ok {
@@ -119,11 +134,31 @@ func TestControllerRestartNoLoss(t *testing.T) {
 			t.Logf("%s: %d/%d answered across the restarts", p.Name, recv, sent)
 		}
 	}
-	// Same flows as before the restarts (the new controllers found them in
-	// place and kept them).
+	// Same flows as before the restarts, and none of them re-added: every
+	// flow is older than the first restart (a flush and re-install would
+	// reset their durations).
+	age := time.Since(restartsBegan)
 	for _, ch := range []*harness.Chassis{ch1, ch2} {
 		if after := o.flowDump(ch); after != flowsBefore[ch] {
 			t.Errorf("%s: flow table changed across the restart:\nbefore:\n%s\nafter:\n%s", ch.Name, flowsBefore[ch], after)
+		}
+		out, err := ch.OVS.Ofctl("-O", "OpenFlow15", "dump-flows", "br-int")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range flowDuration.FindAllStringSubmatch(out, -1) {
+			d, err := time.ParseDuration(m[1] + "s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d < age {
+				t.Errorf("%s: a flow was (re)installed %v ago, after the restarts began %v ago: %s", ch.Name, d, age.Round(time.Millisecond), m[0])
+			}
+			n++
+		}
+		if n == 0 {
+			t.Fatalf("%s: no flow durations in dump-flows:\n%s", ch.Name, out)
 		}
 	}
 	o.reach(a, b, 2)

@@ -128,19 +128,19 @@ func (o *ovn) startController(c *harness.Chassis) *harness.Process {
 	return p
 }
 
-// restartController stops c's controller with SIGUSR1 (exit keeping the
-// chassis registration and port claims, as for an upgrade) and starts a new
-// one.
-func (o *ovn) restartController(c *harness.Chassis) *harness.Process {
+// restartController stops c's controller with sig and starts a new one.
+// SIGUSR1 is the planned restart (exit keeping the chassis registration and
+// port claims); SIGKILL is a crash.
+func (o *ovn) restartController(c *harness.Chassis, sig syscall.Signal) *harness.Process {
 	o.t.Helper()
 	old := o.ctrl[c]
-	if err := syscall.Kill(old.Pid, syscall.SIGUSR1); err != nil {
+	if err := syscall.Kill(old.Pid, sig); err != nil {
 		o.t.Fatal(err)
 	}
 	if ok, err := old.Wait(10 * time.Second); !ok {
-		o.t.Fatalf("controller of %s did not exit on SIGUSR1", c.Name)
-	} else if err != nil {
-		o.t.Fatalf("controller of %s exited with %v on SIGUSR1", c.Name, err)
+		o.t.Fatalf("controller of %s did not exit on %v", c.Name, sig)
+	} else if err != nil && sig != syscall.SIGKILL {
+		o.t.Fatalf("controller of %s exited with %v on %v", c.Name, err, sig)
 	}
 	return o.startController(c)
 }
