@@ -42,15 +42,30 @@ type Engine struct {
 }
 
 type switchOut struct {
-	name  string
-	flows []Flow
-	ports []*PortBindingSpec
-	mcs   []*MulticastSpec
+	name         string
+	requestedKey int // other_config:requested-tnl-key (0: none)
+	flows        []Flow
+	ports        []*PortBindingSpec
+	mcs          []*MulticastSpec
 }
 
 type desiredFlow struct {
 	flow Flow     // first contributor: stage, texts, source, ref
 	dps  []string // switch UUIDs, sorted
+}
+
+// requestedKey parses a requested-tnl-key option (0 if absent or out of
+// 1..max).
+func requestedKey(m map[string]string, max int) int {
+	v, ok := m["requested-tnl-key"]
+	if !ok {
+		return 0
+	}
+	var k int
+	if _, err := fmt.Sscanf(v, "%d", &k); err != nil || k < 1 || k > max || fmt.Sprint(k) != v {
+		return 0
+	}
+	return k
 }
 
 // PortBindingSpec is the desired Port_Binding of one logical switch port
@@ -64,6 +79,8 @@ type PortBindingSpec struct {
 	PortSecurity []string
 	ParentPort   *string
 	Tag          *int
+	// RequestedKey is options:requested-tnl-key (0: none).
+	RequestedKey int
 }
 
 // MulticastSpec is a desired Multicast_Group.
@@ -337,7 +354,7 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) *s
 		}
 	}
 
-	out := &switchOut{name: s.Name}
+	out := &switchOut{name: s.Name, requestedKey: requestedKey(s.OtherConfig, MaxDatapathKey)}
 	var ferrs []error
 	seen := make(map[flowKey]struct{}, len(known))
 	for _, g := range e.gens {
@@ -511,7 +528,8 @@ func (nb *NB) setNames() (sets, groups map[string]bool) {
 
 func portBindingSpec(sw string, p *SwitchPort) *PortBindingSpec {
 	pb := &PortBindingSpec{Switch: sw, Name: p.Name, Type: p.Type, MAC: p.Addresses,
-		PortSecurity: p.PortSecurity, ParentPort: p.ParentName, Tag: p.Tag, Options: p.Options}
+		PortSecurity: p.PortSecurity, ParentPort: p.ParentName, Tag: p.Tag, Options: p.Options,
+		RequestedKey: requestedKey(p.Options, MaxPortKey)}
 	if p.Type == "router" {
 		// A switch port of type router is one end of a patch to the router
 		// port named by options:router-port.

@@ -580,9 +580,14 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 		return nil
 	}
 	if cur == nil {
-		key, err := s.allocDatapathKey()
-		if err != nil {
-			return err
+		key := out.requestedKey
+		if key == 0 || s.dpKeys[key] {
+			var err error
+			if key, err = s.allocDatapathKey(); err != nil {
+				return err
+			}
+		} else {
+			s.dpKeys[key] = true
 		}
 		cur = &mDatapath{key: key, name: out.name}
 		s.dps[id] = cur
@@ -590,6 +595,15 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 			"tunnel_key":   key,
 			"external_ids": strMap(map[string]string{ExtLogicalSwitch: id, ExtName: out.name}),
 		}, func(u string) { cur.uuid = u })
+		s.needGlobal = true
+	} else if k := out.requestedKey; k != 0 && k != cur.key && !s.dpKeys[k] {
+		// A requested key the datapath does not have yet (and that is
+		// free): move to it.
+		delete(s.dpKeys, cur.key)
+		s.dpKeys[k] = true
+		cur.key, cur.name = k, out.name
+		b.update(tDatapath, cur.uuid, ovsdb.Row{"tunnel_key": k,
+			"external_ids": strMap(map[string]string{ExtLogicalSwitch: id, ExtName: out.name})})
 		s.needGlobal = true
 	} else if cur.name != out.name {
 		cur.name = out.name
@@ -617,9 +631,12 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 			mp = nil
 		}
 		if mp == nil {
-			key, err := s.allocPortKey(id)
-			if err != nil {
-				return err
+			key := p.RequestedKey
+			if key == 0 || s.portKeys[id][key] {
+				var err error
+				if key, err = s.allocPortKey(id); err != nil {
+					return err
+				}
 			}
 			np := &mPort{dp: id, key: key, spec: *p}
 			row := portRow(p)
@@ -630,9 +647,21 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 			s.addPort(np)
 			continue
 		}
+		row := ovsdb.Row{}
+		if k := p.RequestedKey; k != 0 && k != mp.key && !s.portKeys[id][k] {
+			delete(s.portKeys[id], mp.key)
+			s.portKeys[id][k] = true
+			mp.key = k
+			row["tunnel_key"] = k
+		}
 		if !samePort(&mp.spec, p) {
 			mp.spec = *p
-			b.update(tPort, mp.uuid, portRow(p))
+			for c, v := range portRow(p) {
+				row[c] = v
+			}
+		}
+		if len(row) > 0 {
+			b.update(tPort, mp.uuid, row)
 		}
 	}
 

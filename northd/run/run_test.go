@@ -610,3 +610,21 @@ func TestIgnoreLSPDown(t *testing.T) {
 		t.Errorf("LSP p1 up = %s", up)
 	}
 }
+
+// TestRequestedTunnelKeys: other_config:requested-tnl-key (switch) and
+// options:requested-tnl-key (port) choose keys, as in OVN.
+func TestRequestedTunnelKeys(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "set", "Logical_Switch", "sw0", "other_config:requested-tnl-key=42",
+		"--", "lsp-add", "sw0", "p1", "--", "lsp-set-options", "p1", "requested-tnl-key=7",
+		"--", "lsp-add", "sw0", "p2")
+	k := e.keys()
+	if k["dp:sw0"] != "42" || k["port:p1"] != "7" || k["port:p2"] == "" || k["port:p2"] == "7" {
+		t.Fatalf("keys %v, want sw0=42 p1=7", k)
+	}
+	e.nbctl("--wait=sb", "set", "Logical_Switch", "sw0", "other_config:requested-tnl-key=43", "--", "lsp-set-options", "p1", "requested-tnl-key=9")
+	if k := e.keys(); k["dp:sw0"] != "43" || k["port:p1"] != "9" {
+		t.Errorf("after changing the requested keys: %v", k)
+	}
+}
