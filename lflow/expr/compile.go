@@ -74,11 +74,7 @@ func (c *Compiler) compile(e *Expr, opts *Options, input string) (*Result, error
 	if err != nil {
 		return nil, withInput(err, input)
 	}
-	s, err := c.simplify(r)
-	if err != nil {
-		return nil, withInput(err, input)
-	}
-	cs, _, err := normalClauses(s, false)
+	cs, _, err := normalClauses(r, false, c)
 	if err != nil {
 		return nil, withInput(err, input)
 	}

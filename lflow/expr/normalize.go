@@ -26,6 +26,7 @@ type clause struct {
 }
 
 type normalizer struct {
+	c   *Compiler // for memoized simplification; may be nil
 	err error
 	// syms names each OpenFlow field by the first symbol seen on it (for
 	// printing Normalize's result).
@@ -42,6 +43,46 @@ func (z *normalizer) symOf(f of.Field) *symtab.Symbol {
 
 var errTooBig = &Error{Pos: lex.Pos{Line: 1, Col: 1}, Msg: "expression is too complex: its OpenFlow form would exceed the size limit"}
 
+// simpleTest reports whether e is one masked-equality test that can go
+// straight into a match (an OpTerm, or == with one integer constant on an
+// annotated field) and returns it in OpenFlow terms.
+func simpleTest(e *Expr) (f of.Field, v, m bits.U128, sym *symtab.Symbol, ok bool) {
+	switch e.Op {
+	case OpTerm:
+		return e.F, e.V, e.M, e.Sym, true
+	case OpCmp:
+		if e.Rel == Eq && len(e.Vals) == 1 && e.Sym.Kind == symtab.Field && e.Vals[0].Ref == 0 && !e.Vals[0].IsStr {
+			sh := cmpShift(e)
+			m = e.Vals[0].Mask.Lsh(sh)
+			return e.Sym.OF.Field, e.Vals[0].Value.Lsh(sh).And(m), m, e.Sym, true
+		}
+	}
+	return 0, v, m, nil, false
+}
+
+func isRelational(e *Expr) bool {
+	return e.Op == OpCmp && e.Rel != Eq && e.Rel != Ne
+}
+
+func (z *normalizer) noteSym(f of.Field, sym *symtab.Symbol) {
+	if int(f) < len(z.syms) && z.syms[f] == nil {
+		z.syms[f] = sym
+	}
+}
+
+// viaSimplify normalizes e after simplifying it (the general path).
+func (z *normalizer) viaSimplify(e *Expr) []clause {
+	s, err := z.c.simplify(e)
+	if err != nil {
+		z.err = err
+		return nil
+	}
+	return z.norm(s)
+}
+
+// norm returns the clauses (an OR) of e, which must be annotated and
+// resolved. Simple comparisons go straight into clauses; the rest is
+// simplified first.
 func (z *normalizer) norm(e *Expr) []clause {
 	if z.err != nil {
 		return nil
@@ -51,15 +92,26 @@ func (z *normalizer) norm(e *Expr) []clause {
 		return []clause{{}}
 	case OpFalse:
 		return nil
-	case OpTerm:
-		var c clause
-		if !c.fixed.Set(e.F, e.V, e.M) {
-			return nil
+	case OpTerm, OpCmp:
+		if f, v, m, sym, ok := simpleTest(e); ok {
+			var c clause
+			if !c.fixed.Set(f, v, m) {
+				return nil
+			}
+			z.noteSym(f, sym)
+			return []clause{c}
 		}
-		if int(e.F) < len(z.syms) && z.syms[e.F] == nil {
-			z.syms[e.F] = e.Sym
+		if e.Op == OpCmp && e.Rel == Eq && e.Sym.Kind == symtab.Field {
+			if d, ok := z.eqSet(e); ok {
+				if d.alts == nil {
+					return []clause{{}} // a value with an empty mask: always true
+				}
+				return []clause{{dims: []dim{d}}}
+			}
 		}
-		return []clause{c}
+		if e.Op == OpCmp {
+			return z.viaSimplify(e)
+		}
 	case OpOr:
 		if d, ok := z.termSet(e); ok {
 			return []clause{{dims: []dim{d}}}
@@ -75,20 +127,40 @@ func (z *normalizer) norm(e *Expr) []clause {
 		return z.collapseOr(out)
 	case OpAnd:
 		acc := []clause{{}}
-		// Tests first (cheap, in place), then the rest: the fixed part
-		// built by the tests prunes the alternatives of the ORs early.
-		for pass := 0; pass < 2; pass++ {
+		var rel []*Expr
+		// Single tests first (cheap, in place), then the rest: the fixed
+		// part built by the tests prunes the alternatives of the ORs early.
+		// Relational tests are simplified together so that ranges on the
+		// same field become one prefix cover.
+		for pass := 0; pass < 3; pass++ {
+			if pass == 2 {
+				if len(rel) == 0 {
+					break
+				}
+				cs := z.viaSimplify(combine(OpAnd, rel))
+				if z.err != nil || len(cs) == 0 {
+					return nil
+				}
+				if len(acc)*len(cs) > MaxClauses {
+					z.err = errTooBig
+					return nil
+				}
+				acc = andClauses(acc, cs)
+				if len(acc) == 0 {
+					return nil
+				}
+				break
+			}
 			for _, s := range e.Subs {
-				if (s.Op == OpTerm) != (pass == 0) {
+				f, v, m, sym, simple := simpleTest(s)
+				if simple != (pass == 0) {
 					continue
 				}
-				if s.Op == OpTerm {
-					if int(s.F) < len(z.syms) && z.syms[s.F] == nil {
-						z.syms[s.F] = s.Sym
-					}
+				if simple {
+					z.noteSym(f, sym)
 					out := acc[:0]
 					for i := range acc {
-						if acc[i].fixed.Set(s.F, s.V, s.M) {
+						if acc[i].fixed.Set(f, v, m) {
 							out = append(out, acc[i])
 						}
 					}
@@ -96,6 +168,10 @@ func (z *normalizer) norm(e *Expr) []clause {
 					if len(acc) == 0 {
 						return nil
 					}
+					continue
+				}
+				if isRelational(s) {
+					rel = append(rel, s)
 					continue
 				}
 				cs := z.norm(s)
@@ -114,8 +190,33 @@ func (z *normalizer) norm(e *Expr) []clause {
 		}
 		return acc
 	}
-	z.err = &Error{Pos: e.Pos, Msg: "Normalize needs a simplified expression"}
+	z.err = &Error{Pos: e.Pos, Msg: "cannot normalize this expression (annotate and resolve it first)"}
 	return nil
+}
+
+// eqSet turns "field == {a, b, ...}" on a plain (not overlay, not
+// prerequisite) field into a dimension without building terms. A nil
+// alts in the result means some value has an empty mask (always true).
+func (z *normalizer) eqSet(e *Expr) (dim, bool) {
+	f := e.Sym.OF.Field
+	if f.IsPrereq() || (f >= of.XReg0 && f <= of.XXReg3) || len(e.Vals) < 2 {
+		return dim{}, false
+	}
+	sh := cmpShift(e)
+	d := dim{f: f, sym: e.Sym, alts: make([]vm, 0, len(e.Vals))}
+	for i := range e.Vals {
+		c := &e.Vals[i]
+		if c.Ref != 0 || c.IsStr {
+			return dim{}, false
+		}
+		m := c.Mask.Lsh(sh)
+		if m.IsZero() {
+			return dim{f: f, sym: e.Sym}, true
+		}
+		d.alts = append(d.alts, vm{c.Value.Lsh(sh).And(m), m})
+	}
+	z.noteSym(f, e.Sym)
+	return d, true
 }
 
 // termSet recognizes an OR of tests on one non-prerequisite field and
@@ -124,22 +225,22 @@ func (z *normalizer) termSet(e *Expr) (dim, bool) {
 	if len(e.Subs) < 2 {
 		return dim{}, false
 	}
-	f := e.Subs[0].F
-	if f.IsPrereq() {
+	f0, _, _, sym, ok := simpleTest(e.Subs[0])
+	if !ok || f0.IsPrereq() || (f0 >= of.XReg0 && f0 <= of.XXReg3) {
 		return dim{}, false
 	}
+	d := dim{f: f0, sym: sym, alts: make([]vm, 0, len(e.Subs))}
 	for _, s := range e.Subs {
-		if s.Op != OpTerm || s.F != f {
+		f, v, m, _, ok := simpleTest(s)
+		if !ok || f != f0 {
 			return dim{}, false
 		}
+		if m.IsZero() {
+			return dim{}, false // always true: let the general path fold it
+		}
+		d.alts = append(d.alts, vm{v, m})
 	}
-	d := dim{f: f, sym: e.Subs[0].Sym, alts: make([]vm, len(e.Subs))}
-	for i, s := range e.Subs {
-		d.alts[i] = vm{s.V, s.M}
-	}
-	if int(f) < len(z.syms) && z.syms[f] == nil {
-		z.syms[f] = d.sym
-	}
+	z.noteSym(f0, sym)
 	return d, true
 }
 
@@ -425,7 +526,7 @@ func intersectAlts(a, b []vm) []vm {
 // may contain ORs of tests on a single field (the dimensions that Compile
 // turns into conjunctive matches). Contradictory clauses are removed.
 func Normalize(e *Expr) (*Expr, error) {
-	cs, z, err := normalClauses(e, true)
+	cs, z, err := normalClauses(e, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -461,8 +562,8 @@ func Normalize(e *Expr) (*Expr, error) {
 	return &Expr{Op: OpOr, Subs: ors}, nil
 }
 
-func normalClauses(e *Expr, names bool) ([]clause, *normalizer, error) {
-	z := &normalizer{}
+func normalClauses(e *Expr, names bool, c *Compiler) ([]clause, *normalizer, error) {
+	z := &normalizer{c: c}
 	if names {
 		z.syms = make([]*symtab.Symbol, of.NumFields)
 	}

@@ -19,11 +19,7 @@ func (c *Compiler) Satisfy(e *Expr, opts *Options) (of.Packet, error) {
 	if err != nil {
 		return p, err
 	}
-	s, err := c.simplify(r)
-	if err != nil {
-		return p, err
-	}
-	cs, _, err := normalClauses(s, false)
+	cs, _, err := normalClauses(r, false, c)
 	if err != nil {
 		return p, err
 	}
