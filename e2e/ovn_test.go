@@ -19,7 +19,7 @@ import (
 // ovn is a running govn deployment: central databases and northd in the root
 // namespace, one controller per chassis.
 type ovn struct {
-	t      *testing.T
+	t      testing.TB
 	topo   *harness.Topology
 	dbDir  string // short directory for the central databases' sockets
 	nbSock string
@@ -36,7 +36,7 @@ type ovn struct {
 
 // startOVN builds a topology of n chassis and starts govn on it. Everything
 // is torn down at the end of the test (the harness checks for leaks).
-func startOVN(t *testing.T, n int) *ovn {
+func startOVN(t testing.TB, n int) *ovn {
 	t.Helper()
 	if err := harness.Available(); err != nil {
 		t.Skipf("e2e: %v", err)
