@@ -330,6 +330,15 @@ func (s *SBState) removePort(mp *mPort) {
 	delete(s.portKeys[mp.dp], mp.key)
 }
 
+// GlobalUUID is the SB_Global row the mirror was built with ("" if none or
+// being inserted).
+func (s *SBState) GlobalUUID() string {
+	if s.global == nil || isPlaceholder(s.global.UUID) {
+		return ""
+	}
+	return s.global.UUID
+}
+
 // NumFlows is the number of Logical_Flow rows in the mirror.
 func (s *SBState) NumFlows() int { return len(s.flows) }
 

@@ -300,6 +300,17 @@ func nbGlobal(c *ovsdbclient.Client) *nbdb.NBGlobal {
 	return nil
 }
 
+func (n *Northd) sbGlobalUUID() string {
+	t := n.sb.Cache().Table(sbdb.SBGlobalTable)
+	if t == nil {
+		return ""
+	}
+	for id := range t.RowsShallow() {
+		return id
+	}
+	return ""
+}
+
 // round does one pass: NB changes → engine → SB transaction → NB status.
 func (n *Northd) round(ctx context.Context) error {
 	start := time.Now()
@@ -319,6 +330,14 @@ func (n *Northd) round(ctx context.Context) error {
 		}
 	}
 	n.nbStore.SetSvcMonitorMAC(svcMAC)
+	if u := n.sbGlobalUUID(); u != "" && n.sbState.GlobalUUID() != "" && u != n.sbState.GlobalUUID() {
+		// A different southbound database (recreated, restored): the
+		// mirror no longer describes it.
+		n.log.Warn("southbound SB_Global changed; re-reading the southbound database")
+		if err := n.reset(ctx); err != nil {
+			return err
+		}
+	}
 	n.nbStore.SetIgnoreLSPDown(g == nil || g.Options["ignore_lsp_down"] != "false")
 	n.readNB()
 
