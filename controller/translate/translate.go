@@ -107,6 +107,8 @@ type Translator struct {
 	// groups: group spec (id 0) → id, and the reverse.
 	setSig    map[string]string
 	groupIDs  map[string]uint32
+	parsed    map[string]*parsedEntry // action text → parse result
+	lastFlows int
 	groupUsed map[uint32]bool
 	// MinGroup is the first group id; ids up to MaxGroup are allocated.
 	MinGroup, MaxGroup uint32
@@ -119,8 +121,15 @@ type entryKey struct {
 
 type conjRange struct{ base, n uint32 }
 
+type parsedEntry struct {
+	p   *action.Parsed
+	err error
+	gen uint64
+}
+
 type entry struct {
 	gen             uint64
+	dp              uint32
 	pipeline        controller.Pipeline
 	table, prio     int
 	match, actions  string
@@ -158,7 +167,7 @@ func New() *Translator {
 		st: st, comp: expr.NewCompiler(st),
 		cache:    map[entryKey]*entry{},
 		conj:     map[uint8]map[string]conjRange{},
-		groupIDs: map[string]uint32{}, groupUsed: map[uint32]bool{},
+		groupIDs: map[string]uint32{}, groupUsed: map[uint32]bool{}, parsed: map[string]*parsedEntry{},
 		MinGroup: 1, MaxGroup: 0xffffff00,
 	}
 }
@@ -273,25 +282,41 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 	// Phase 1: reuse valid cache entries (so their conjunction ranges stay
 	// reserved), collect the rest.
 	type todo struct {
-		f  *Flow
-		dp *Datapath
+		f   *Flow
+		dps []*Datapath
 	}
 	var work []todo
+	localDPs := make([][]uint32, len(flows))
 	for _, i := range order {
 		f := &flows[i]
-		for _, dk := range f.Datapaths {
+		dks := f.Datapaths
+		if len(dks) > 1 && !slices.IsSorted(dks) {
+			dks = slices.Clone(dks)
+			slices.Sort(dks)
+		}
+		var w todo
+		var last uint32
+		for j, dk := range dks {
+			if j > 0 && dk == last {
+				continue
+			}
+			last = dk
 			dp, ok := env.Datapaths[dk]
 			if !ok {
 				out.Skipped++
 				continue
 			}
-			k := entryKey{f.UUID, dk}
-			if e, ok := t.cache[k]; ok && e.valid(f, dp, r) {
+			localDPs[i] = append(localDPs[i], dk)
+			if e, ok := t.cache[entryKey{f.UUID, dk}]; ok && e.valid(f, dp, r) {
 				e.gen = t.gen
 				out.Reused++
 				continue
 			}
-			work = append(work, todo{f, dp})
+			w.dps = append(w.dps, dp)
+		}
+		if len(w.dps) > 0 {
+			w.f = f
+			work = append(work, w)
 		}
 	}
 	// Forget what is no longer wanted: stale entries release their
@@ -301,53 +326,69 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 			delete(t.cache, k)
 		}
 	}
-	t.rebuildConj()
-	for _, w := range work {
-		e := t.compile(w.f, w.dp, r)
-		e.gen = t.gen
-		t.cache[entryKey{w.f.UUID, w.dp.Key}] = e
-		out.Compiled++
-	}
-	// Phase 2: collect, merging conjunction-only flows with one key.
-	keys := make([]entryKey, 0, len(t.cache))
-	for k := range t.cache {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b entryKey) int { return cmp.Or(cmp.Compare(a.uuid, b.uuid), cmp.Compare(a.dp, b.dp)) })
-	seen := make(map[ofctrl.FlowKey]int, len(t.cache)*2)
-	seenGroup := map[uint32]bool{}
-	for _, k := range keys {
-		e := t.cache[k]
-		if e.err != nil {
-			out.Errors = append(out.Errors, Error{UUID: k.uuid, Datapath: k.dp, Match: e.match, Actions: e.actions, Err: e.err})
-			continue
+	for a, pe := range t.parsed {
+		if pe.gen+1 < t.gen {
+			delete(t.parsed, a)
 		}
-		for _, fl := range e.flows {
-			if i, ok := seen[fl.Key()]; ok {
-				old := &out.Flows[i]
-				if isConjOnly(old.Actions) && isConjOnly(fl.Actions) {
-					if !strings.Contains(old.Actions, fl.Actions) {
-						old.Actions += "," + fl.Actions
-					}
-					continue
+	}
+	if len(work) > 0 {
+		t.rebuildConj()
+	}
+	for _, w := range work {
+		// A translation that depends on no port name is the same for every
+		// datapath but for the metadata match: compile it once.
+		var shared *entry
+		for _, dp := range w.dps {
+			var e *entry
+			if shared != nil && shared.router == dp.Router {
+				e = shared.forDatapath(dp.Key)
+			} else {
+				e = t.compile(w.f, dp, r)
+				if !e.portDependent() {
+					shared = e
 				}
-				if old.Actions != fl.Actions || old.Cookie != fl.Cookie {
-					out.Errors = append(out.Errors, Error{UUID: k.uuid, Datapath: k.dp, Match: e.match, Actions: e.actions,
-						Err: fmt.Errorf("OpenFlow flow %q duplicates one of another logical flow (cookie %#x); kept that one", fl.String(), old.Cookie)})
-				}
+			}
+			e.gen = t.gen
+			t.cache[entryKey{w.f.UUID, dp.Key}] = e
+			out.Compiled++
+		}
+	}
+	// Phase 2: collect in (UUID, datapath) order, merging conjunction-only
+	// flows with one key (OVS would merge them too).
+	conjSeen := map[ofctrl.FlowKey]int{}
+	seenGroup := map[uint32]bool{}
+	out.Flows = make([]ofctrl.Flow, 0, t.lastFlows)
+	for _, i := range order {
+		uuid := flows[i].UUID
+		for _, dk := range localDPs[i] {
+			e := t.cache[entryKey{uuid, dk}]
+			if e.err != nil {
+				out.Errors = append(out.Errors, Error{UUID: uuid, Datapath: dk, Match: e.match, Actions: e.actions, Err: e.err})
 				continue
 			}
-			seen[fl.Key()] = len(out.Flows)
-			out.Flows = append(out.Flows, fl)
-		}
-		for _, g := range e.groups {
-			r.groupRef[g.ID] = true
-			if !seenGroup[g.ID] {
-				seenGroup[g.ID] = true
-				out.Groups = append(out.Groups, g)
+			for _, fl := range e.flows {
+				if e.hasConj && isConjOnly(fl.Actions) {
+					if j, ok := conjSeen[fl.Key()]; ok {
+						old := &out.Flows[j]
+						if !strings.Contains(old.Actions, fl.Actions) {
+							old.Actions += "," + fl.Actions
+						}
+						continue
+					}
+					conjSeen[fl.Key()] = len(out.Flows)
+				}
+				out.Flows = append(out.Flows, fl)
+			}
+			for _, g := range e.groups {
+				r.groupRef[g.ID] = true
+				if !seenGroup[g.ID] {
+					seenGroup[g.ID] = true
+					out.Groups = append(out.Groups, g)
+				}
 			}
 		}
 	}
+	t.lastFlows = len(out.Flows)
 	// Free group ids nobody refers to any more.
 	for spec, id := range t.groupIDs {
 		if !r.groupRef[id] {
@@ -357,6 +398,52 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 	}
 	slices.SortFunc(out.Groups, func(a, b ofctrl.Group) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// portDependent reports whether the translation looked up a port name (so
+// it differs between datapaths beyond the metadata match).
+func (e *entry) portDependent() bool {
+	for _, d := range e.deps {
+		if d.kind == depPort || d.kind == depResident {
+			return true
+		}
+	}
+	return len(e.groups) > 0
+}
+
+// forDatapath returns a copy of a datapath-independent entry for datapath
+// dk: the same flows with dk in the metadata match.
+func (e *entry) forDatapath(dk uint32) *entry {
+	c := *e
+	if e.err != nil {
+		return &c
+	}
+	from := "metadata=0x" + strconv.FormatUint(uint64(e.dp), 16)
+	to := "metadata=0x" + strconv.FormatUint(uint64(dk), 16)
+	c.dp = dk
+	c.flows = make([]ofctrl.Flow, len(e.flows))
+	for i, f := range e.flows {
+		f.Match = replaceField(f.Match, from, to)
+		c.flows[i] = f
+	}
+	return &c
+}
+
+// replaceField replaces the match field from (e.g. "metadata=0x1") by to,
+// where from is a whole comma-separated item.
+func replaceField(match, from, to string) string {
+	for i := 0; ; {
+		j := strings.Index(match[i:], from)
+		if j < 0 {
+			return match
+		}
+		j += i
+		end := j + len(from)
+		if (j == 0 || match[j-1] == ',') && (end == len(match) || match[end] == ',') {
+			return match[:j] + to + match[end:]
+		}
+		i = end
+	}
 }
 
 func isConjOnly(actions string) bool {
@@ -413,13 +500,11 @@ func (t *Translator) conjFree(table uint8, owner string, base, n uint32) bool {
 }
 
 func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
-	e := &entry{pipeline: f.Pipeline, table: f.Table, prio: f.Priority, match: f.Match, actions: f.Actions, router: dp.Router}
-	rec := map[dep]bool{}
+	e := &entry{pipeline: f.Pipeline, table: f.Table, prio: f.Priority, match: f.Match, actions: f.Actions, router: dp.Router, dp: dp.Key}
 	record := func(kind depKind, name string) string {
 		v := r.value(kind, dp, name)
 		d := dep{kind, name, v}
-		if !rec[d] {
-			rec[d] = true
+		if !slices.Contains(e.deps, d) {
 			e.deps = append(e.deps, d)
 		}
 		return v
@@ -433,11 +518,18 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 		e.err = fmt.Errorf("priority %d out of range 0..65535", f.Priority)
 		return e
 	}
-	parsed, err := action.Parse(f.Actions, t.st)
-	if err != nil {
-		e.err = fmt.Errorf("actions: %w", err)
+	pe, ok := t.parsed[f.Actions]
+	if !ok {
+		p, err := action.Parse(f.Actions, t.st)
+		pe = &parsedEntry{p: p, err: err}
+		t.parsed[f.Actions] = pe
+	}
+	pe.gen = t.gen
+	if pe.err != nil {
+		e.err = fmt.Errorf("actions: %w", pe.err)
 		return e
 	}
+	parsed := pe.p
 	cookie := Cookie(f.UUID)
 	pl := action.Ingress
 	if f.Pipeline == controller.Egress {

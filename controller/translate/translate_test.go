@@ -181,3 +181,39 @@ func checkOfctl(t *testing.T, out *Output) {
 		}
 	}
 }
+
+// TestSharedAcrossDatapaths: a flow on several datapaths is compiled once
+// when it names no port, per datapath when it does.
+func TestSharedAcrossDatapaths(t *testing.T) {
+	env := &Env{Datapaths: map[uint32]*Datapath{
+		1:  {Key: 1, Ports: map[string]uint32{"b": 2}},
+		16: {Key: 16, Ports: map[string]uint32{"b": 5}},
+	}}
+	flows := []Flow{
+		{UUID: "00000001-0000-0000-0000-000000000000", Table: 3, Priority: 10, Match: "ip4 && ip4.dst == {10.0.0.1, 10.0.0.2} && tcp.dst == {1, 2}", Actions: "next;", Datapaths: []uint32{16, 1}},
+		{UUID: "00000002-0000-0000-0000-000000000000", Table: 4, Priority: 10, Match: `outport == "b"`, Actions: "next;", Datapaths: []uint32{1, 16}},
+	}
+	tr := New()
+	out := tr.Translate(flows, env)
+	if len(out.Errors) > 0 || out.Compiled != 4 {
+		t.Fatalf("compiled %d, errors %v", out.Compiled, out.Errors)
+	}
+	count := map[string]int{}
+	for _, f := range out.Flows {
+		switch {
+		case strings.Contains(f.Match, "metadata=0x10"):
+			count["16"]++
+		case strings.Contains(f.Match, "metadata=0x1"):
+			count["1"]++
+		}
+	}
+	if count["1"] != count["16"] || count["1"] != 6 { // 4 conjunction clauses + conj_id + outport flow
+		t.Errorf("flows per datapath = %v, want 6 each\n%v", count, out.Flows)
+	}
+	outFlows := find(out.Flows, func(f ofctrl.Flow) bool { return f.Cookie == 2 })
+	if len(outFlows) != 2 || !strings.Contains(outFlows[0].Match+outFlows[1].Match, "reg15=0x2,metadata=0x1") ||
+		!strings.Contains(outFlows[0].Match+" "+outFlows[1].Match, "reg15=0x5,metadata=0x10") {
+		t.Errorf("outport flows = %v", outFlows)
+	}
+	checkOfctl(t, out)
+}
