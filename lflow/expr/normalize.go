@@ -102,6 +102,9 @@ func (z *normalizer) norm(e *Expr) []clause {
 			return []clause{c}
 		}
 		if e.Op == OpCmp && e.Rel == Eq && e.Sym.Kind == symtab.Field {
+			if cs, ok := z.eqClauses(e); ok {
+				return cs
+			}
 			if d, ok := z.eqSet(e); ok {
 				if d.alts == nil {
 					return []clause{{}} // a value with an empty mask: always true
@@ -192,6 +195,30 @@ func (z *normalizer) norm(e *Expr) []clause {
 	}
 	z.err = &Error{Pos: e.Pos, Msg: "cannot normalize this expression (annotate and resolve it first)"}
 	return nil
+}
+
+// eqClauses turns "field == {a, b, ...}" on a prerequisite field (which
+// must never become a conjunction dimension) into one clause per value.
+func (z *normalizer) eqClauses(e *Expr) ([]clause, bool) {
+	f := e.Sym.OF.Field
+	if !f.IsPrereq() || len(e.Vals) < 2 {
+		return nil, false
+	}
+	sh := cmpShift(e)
+	out := make([]clause, 0, len(e.Vals))
+	for i := range e.Vals {
+		c := &e.Vals[i]
+		if c.Ref != 0 || c.IsStr {
+			return nil, false
+		}
+		m := c.Mask.Lsh(sh)
+		var cl clause
+		if cl.fixed.Set(f, c.Value.Lsh(sh).And(m), m) {
+			out = append(out, cl)
+		}
+	}
+	z.noteSym(f, e.Sym)
+	return out, true
 }
 
 // eqSet turns "field == {a, b, ...}" on a plain (not overlay, not

@@ -98,7 +98,8 @@ func (p *parser) parseExpr() (*Expr, error) {
 	if k == lex.Or {
 		op = OpOr
 	}
-	subs := []*Expr{first}
+	subs := make([]*Expr, 1, 8)
+	subs[0] = first
 	for {
 		t := p.peek()
 		if t.Kind != lex.And && t.Kind != lex.Or {
