@@ -77,3 +77,29 @@ func eval(e *Expr, p *of.Packet) bool {
 	}
 	return false
 }
+
+// Prepared is an expression annotated and resolved once, for evaluating it
+// against many packets (trace runs every logical flow of a table).
+type Prepared struct{ e *Expr }
+
+// Prepare annotates and resolves e with opts.
+func (c *Compiler) Prepare(e *Expr, opts *Options) (*Prepared, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	a, err := c.annotate(e, 0)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.resolve(a, opts, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{e: r}, nil
+}
+
+// Matches reports whether p matches the prepared expression.
+func (pe *Prepared) Matches(p *of.Packet) bool { return eval(pe.e, p) }
+
+// String returns the annotated, resolved expression.
+func (pe *Prepared) String() string { return pe.e.String() }

@@ -281,6 +281,9 @@ func TestExhaustiveTiny(t *testing.T) {
 				if pub, err := c.Evaluate(e, p, opts); err != nil || pub != want {
 					t.Fatalf("%s: Evaluate = %v, %v; want %v", s, pub, err, want)
 				}
+				if prep, err := c.Prepare(e, opts); err != nil || prep.Matches(p) != want {
+					t.Fatalf("%s: Prepare(...).Matches disagrees (%v)", s, err)
+				}
 			}
 			check := func(stage string, got bool) {
 				if got != want {
