@@ -15,24 +15,29 @@ import (
 	"github.com/govn/govn/lflow/symtab"
 )
 
-// traceFields are the fields compared between Execute and OVS, with the
-// names `ovs-appctl ofproto/trace` uses in its "Final flow" line.
-var traceFields = []struct {
+// traceField is a field compared between Execute and OVS, with the name
+// `ovs-appctl ofproto/trace` uses for it in flows.
+type traceField struct {
 	name string
 	f    of.Field
-}{
-	{"dl_src", of.EthSrc}, {"dl_dst", of.EthDst}, {"nw_src", of.IPSrc}, {"nw_dst", of.IPDst},
-	{"nw_ttl", of.IPTTL}, {"tp_src", of.TCPSrc}, {"tp_dst", of.TCPDst}, {"metadata", of.Metadata},
+	out  string // name in the trace's "Final flow" line, if different
 }
 
-func init() {
-	for i := 0; i < 16; i++ {
-		traceFields = append(traceFields, struct {
-			name string
-			f    of.Field
-		}{"reg" + strconv.Itoa(i), of.Reg(i)})
-	}
-}
+// Fields compared for every packet kind, then per kind.
+var (
+	commonFields = func() []traceField {
+		fs := []traceField{{name: "dl_src", f: of.EthSrc}, {name: "dl_dst", f: of.EthDst}, {name: "metadata", f: of.Metadata}}
+		for i := 0; i < 16; i++ {
+			fs = append(fs, traceField{"reg" + strconv.Itoa(i), of.Reg(i), ""})
+		}
+		return fs
+	}()
+	tcp4Fields = []traceField{{name: "nw_src", f: of.IPSrc}, {name: "nw_dst", f: of.IPDst}, {name: "nw_ttl", f: of.IPTTL}, {name: "tp_src", f: of.TCPSrc}, {name: "tp_dst", f: of.TCPDst}}
+	tcp6Fields = []traceField{{name: "ipv6_src", f: of.IPv6Src}, {name: "ipv6_dst", f: of.IPv6Dst}, {name: "nw_ttl", f: of.IPTTL}, {name: "tp_src", f: of.TCPSrc}, {name: "tp_dst", f: of.TCPDst}}
+	arpFields  = []traceField{{name: "arp_spa", f: of.ARPSPA}, {name: "arp_tpa", f: of.ARPTPA}, {name: "arp_op", f: of.ARPOp}, {name: "arp_sha", f: of.ARPSHA}, {name: "arp_tha", f: of.ARPTHA}}
+	ndFields   = []traceField{{"ipv6_src", of.IPv6Src, ""}, {"ipv6_dst", of.IPv6Dst, ""}, {"nw_ttl", of.IPTTL, ""},
+		{"icmpv6_type", of.ICMPv6Type, "icmp_type"}, {"icmpv6_code", of.ICMPv6Code, "icmp_code"}, {"nd_target", of.NDTarget, ""}}
+)
 
 // parseTraceValue converts a value from ofproto/trace output.
 func parseTraceValue(f of.Field, s string) (bits.U128, error) {
@@ -43,16 +48,216 @@ func parseTraceValue(f of.Field, s string) (bits.U128, error) {
 			return bits.Zero, err
 		}
 		return bits.FromBytes(hw), nil
-	case of.FormatIPv4:
+	case of.FormatIPv4, of.FormatIPv6:
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return bits.Zero, err
 		}
-		b := a.As4()
-		return bits.FromBytes(b[:]), nil
+		b := a.AsSlice()
+		return bits.FromBytes(b), nil
 	}
 	v, err := strconv.ParseUint(s, 0, 64)
 	return bits.From64(v), err
+}
+
+func ip6(s string) bits.U128 {
+	b := netip.MustParseAddr(s).As16()
+	return bits.FromBytes(b[:])
+}
+
+// testPacket is a packet for the differential tests with its ofproto/trace
+// protocol keyword and the fields to compare.
+type testPacket struct {
+	proto  string
+	p      of.Packet
+	fields []traceField
+}
+
+// packetFor returns a packet satisfying the prerequisites of an action:
+// ARP for "arp", an ND solicitation/advertisement for nd*, else IPv4 TCP.
+func packetFor(prereqs []string) testPacket {
+	has := map[string]bool{}
+	for _, p := range prereqs {
+		has[p] = true
+	}
+	base := func(p *of.Packet) {
+		p.Set(of.Reg14, u(1))
+		p.Set(of.Reg15, u(3))
+		p.Set(of.Reg13, u(7))
+		p.Set(of.Reg5, ip4("10.0.0.100"))
+		p.Set(of.Metadata, u(1))
+		p.Set(of.EthSrc, u(0x0a0000000001))
+		p.Set(of.EthDst, u(0x0a00000000fe))
+	}
+	switch {
+	case has["arp"]:
+		var p of.Packet
+		base(&p)
+		p.Set(of.EthType, u(0x0806))
+		p.Set(of.ARPOp, u(1))
+		p.Set(of.ARPSPA, ip4("10.0.0.1"))
+		p.Set(of.ARPTPA, ip4("10.0.0.100"))
+		p.Set(of.ARPSHA, u(0x0a0000000001))
+		return testPacket{"arp", p, append(append([]traceField{}, commonFields...), arpFields...)}
+	case has["nd"] || has["nd_ns"] || has["nd_na"]:
+		var p of.Packet
+		base(&p)
+		p.Set(of.EthType, u(0x86dd))
+		p.Set(of.IPProto, u(58))
+		p.Set(of.IPv6Src, ip6("fe80::1"))
+		p.Set(of.IPv6Dst, ip6("ff02::1:ff00:64"))
+		p.Set(of.IPTTL, u(255))
+		p.Set(of.NDTarget, ip6("fd00::64"))
+		fields := append(append([]traceField{}, commonFields...), ndFields...)
+		if has["nd_na"] {
+			p.Set(of.ICMPv6Type, u(136))
+			p.Set(of.NDTLL, u(0x0a0000000064))
+			fields = append(fields, traceField{"nd_tll", of.NDTLL, ""})
+		} else {
+			p.Set(of.ICMPv6Type, u(135))
+			p.Set(of.NDSLL, u(0x0a0000000001))
+			fields = append(fields, traceField{"nd_sll", of.NDSLL, ""})
+		}
+		return testPacket{"icmp6", p, fields}
+	}
+	if has["ip6"] {
+		var p of.Packet
+		base(&p)
+		p.Set(of.EthType, u(0x86dd))
+		p.Set(of.IPProto, u(6))
+		p.Set(of.IPv6Src, ip6("fd00::1"))
+		p.Set(of.IPv6Dst, ip6("fd00::64"))
+		p.Set(of.IPTTL, u(64))
+		p.Set(of.TCPSrc, u(5555))
+		p.Set(of.TCPDst, u(80))
+		return testPacket{"tcp6", p, append(append([]traceField{}, commonFields...), tcp6Fields...)}
+	}
+	return testPacket{"tcp", tcpPacket2(base), append(append([]traceField{}, commonFields...), tcp4Fields...)}
+}
+
+func tcpPacket2(base func(*of.Packet)) of.Packet {
+	p := tcpPacket()
+	base(&p)
+	return p
+}
+
+// ovsWorld is a real ovs-vswitchd with the MAC-binding, FDB and lookup
+// tables the golden encode parameters name, and the matching Execute
+// callbacks.
+type ovsWorld struct {
+	v    *ovstest.OVS
+	base string
+	ctx  func() *action.ExecContext
+}
+
+func newOVSWorld(t *testing.T) *ovsWorld {
+	v := ovstest.Start(t, ovstest.Options{PrivateNetns: true, Bridges: []string{"br0"}})
+	// MAC bindings: port 3 has 10.0.0.100 at 0a:00:00:00:00:64, port 1
+	// has 10.0.0.1 at 0a:00:00:00:00:01.
+	bindings := map[string]uint64{"3/10.0.0.100": 0x0a0000000064, "1/10.0.0.1": 0x0a0000000001}
+	var base strings.Builder
+	for k, mac := range bindings {
+		port, ip, _ := strings.Cut(k, "/")
+		m := of.MACString(bits.From64(mac))
+		fmt.Fprintf(&base, "table=66, priority=100, reg15=%s, reg0=%#x, actions=set_field:%s->eth_dst\n", port, ip4(ip).Lo, m)
+		fmt.Fprintf(&base, "table=67, priority=100, metadata=0x1, reg14=%s, reg0=%#x, dl_src=%s, actions=set_field:0x40/0x40->reg10\n", port, ip4(ip).Lo, m)
+		fmt.Fprintf(&base, "table=68, priority=100, metadata=0x1, reg14=%s, reg0=%#x, actions=set_field:0x40/0x40->reg10\n", port, ip4(ip).Lo)
+	}
+	// FDB: 0a:00:00:00:00:fe on port 2, 0a:00:00:00:00:01 on port 1.
+	fdb := map[uint64]uint32{0x0a00000000fe: 2, 0x0a0000000001: 1}
+	for mac, port := range fdb {
+		m := of.MACString(bits.From64(mac))
+		fmt.Fprintf(&base, "table=71, priority=100, metadata=0x1, dl_dst=%s, actions=set_field:%d->reg15\n", m, port)
+		fmt.Fprintf(&base, "table=72, priority=100, metadata=0x1, reg14=%d, dl_src=%s, actions=set_field:0x100/0x100->reg10\n", port, m)
+	}
+	ctx := func() *action.ExecContext {
+		return &action.ExecContext{
+			Table:      10,
+			LookupPort: func(name string) (uint32, bool) { k, ok := ports[name]; return k, ok },
+			LookupMAC: func(port uint32, ip bits.U128, v6 bool) (bits.U128, bool) {
+				if v6 {
+					return bits.Zero, false
+				}
+				mac, ok := bindings[fmt.Sprintf("%d/%s", port, of.IPv4String(ip))]
+				return bits.From64(mac), ok
+			},
+			LookupFDB: func(mac bits.U128) (uint32, bool) { port, ok := fdb[mac.Lo]; return port, ok },
+		}
+	}
+	return &ovsWorld{v: v, base: base.String(), ctx: ctx}
+}
+
+// compare installs the encoding of src in table 0, traces pkt through
+// ovs-vswitchd and compares the final fields with Execute's. It returns
+// false (after reporting) on a mismatch.
+func (w *ovsWorld) compare(t *testing.T, src string, params *action.EncodeParams, pkt testPacket) bool {
+	t.Helper()
+	st := symtab.Default()
+	parsed, err := action.Parse(src, st)
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	enc, err := action.Encode(parsed.Actions, params)
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	flows := w.base + fmt.Sprintf("table=0, priority=100, %s actions=%s\n", matchFor(parsed.Prereqs), enc.Actions)
+	if _, err := w.v.OfctlStdin(flows, "-O", "OpenFlow15", "replace-flows", "br0", "-"); err != nil {
+		t.Fatalf("%s: replace-flows: %v\n%s", src, err, flows)
+	}
+	p := pkt.p
+	var spec strings.Builder
+	spec.WriteString("in_port=LOCAL," + pkt.proto)
+	for _, tf := range pkt.fields {
+		fmt.Fprintf(&spec, ",%s=%s", tf.name, of.FormatValue(tf.f.Format(), p.Get(tf.f)))
+	}
+	out, err := w.v.Appctl("ofproto/trace", "br0", spec.String(), "-generate")
+	if err != nil {
+		t.Fatalf("%s: ofproto/trace: %v", src, err)
+	}
+	var initial, final string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "Flow: ") && initial == "" {
+			initial = strings.TrimPrefix(l, "Flow: ")
+		}
+		if strings.HasPrefix(l, "Final flow: ") {
+			final = strings.TrimPrefix(l, "Final flow: ")
+		}
+	}
+	if final == "unchanged" {
+		final = initial
+	}
+	if final == "" || !strings.Contains(out, "0. "+strings.SplitN(matchFor(parsed.Prereqs), ",", 2)[0]) {
+		t.Fatalf("%s: the flow under test did not run:\n%s", src, out)
+	}
+	got := map[string]string{}
+	for _, kv := range strings.Split(final, ",") {
+		if k, val, ok := strings.Cut(kv, "="); ok {
+			got[k] = val
+		}
+	}
+	if _, err := action.Execute(parsed.Actions, &p, w.ctx()); err != nil {
+		t.Fatalf("%s: execute: %v", src, err)
+	}
+	ok := true
+	for _, tf := range pkt.fields {
+		want := p.Get(tf.f)
+		ovs := bits.Zero
+		name := tf.name
+		if tf.out != "" {
+			name = tf.out
+		}
+		if s, present := got[name]; present {
+			if ovs, err = parseTraceValue(tf.f, s); err != nil {
+				t.Fatalf("%s: %s=%q: %v", src, tf.name, s, err)
+			}
+		}
+		if ovs != want {
+			ok = false
+			t.Errorf("%s:\n  %s: OVS %s, Execute %s\n  final flow: %s", src, tf.name, ovs.Hex(), want.Hex(), final)
+		}
+	}
+	return ok
 }
 
 // TestExecuteMatchesOVS installs the encoding of each action string in a
@@ -82,104 +287,64 @@ func TestExecuteMatchesOVS(t *testing.T) {
 		// Not check_pkt_larger: ofproto/trace translates both outcomes
 		// symbolically (datapath check_pkt_len), so it reports no result.
 	}
-	v := ovstest.Start(t, ovstest.Options{PrivateNetns: true, Bridges: []string{"br0"}})
-	st := symtab.Default()
-	// MAC binding: port 3, 10.0.0.100 is at 0a:00:00:00:00:64 (and port 1,
-	// 10.0.0.1 at 0a:00:00:00:00:01).
-	bindings := map[string]uint64{"3/10.0.0.100": 0x0a0000000064, "1/10.0.0.1": 0x0a0000000001}
-	var base strings.Builder
-	for k, mac := range bindings {
-		port, ip, _ := strings.Cut(k, "/")
-		fmt.Fprintf(&base, "table=66, priority=100, reg15=%s, reg0=%s, actions=set_field:%s->eth_dst\n", port, fmt.Sprintf("%#x", ip4(ip).Lo), of.MACString(bits.From64(mac)))
-	}
-	// FDB: 0a:00:00:00:00:fe on port 2, 0a:00:00:00:00:01 on port 1.
-	fdb := map[uint64]uint32{0x0a00000000fe: 2, 0x0a0000000001: 1}
-	for mac, port := range fdb {
-		m := of.MACString(bits.From64(mac))
-		fmt.Fprintf(&base, "table=71, priority=100, metadata=0x1, dl_dst=%s, actions=set_field:%d->reg15\n", m, port)
-		fmt.Fprintf(&base, "table=72, priority=100, metadata=0x1, reg14=%d, dl_src=%s, actions=set_field:0x100/0x100->reg10\n", port, m)
-	}
-	for k, mac := range bindings {
-		port, ip, _ := strings.Cut(k, "/")
-		fmt.Fprintf(&base, "table=67, priority=100, metadata=0x1, reg14=%s, reg0=%#x, dl_src=%s, actions=set_field:0x40/0x40->reg10\n", port, ip4(ip).Lo, of.MACString(bits.From64(mac)))
-		fmt.Fprintf(&base, "table=68, priority=100, metadata=0x1, reg14=%s, reg0=%#x, actions=set_field:0x40/0x40->reg10\n", port, ip4(ip).Lo)
-	}
-	lookupFDB := func(mac bits.U128) (uint32, bool) {
-		port, ok := fdb[mac.Lo]
-		return port, ok
-	}
-	lookupMAC := func(port uint32, ip bits.U128, v6 bool) (bits.U128, bool) {
-		mac, ok := bindings[fmt.Sprintf("%d/%s", port, of.IPv4String(ip))]
-		return bits.From64(mac), ok
-	}
+	w := newOVSWorld(t)
 	for _, src := range cases {
+		_, params := testParams("")
+		w.compare(t, src, params, packetFor(nil))
+	}
+}
+
+// TestGoldenExecuteMatchesOVS runs every valid golden input whose effect
+// ofproto/trace can show (no conntrack recirculation, no paused controller
+// actions, no check_pkt_larger) through the same comparison, on a packet
+// that satisfies the input's prerequisites.
+func TestGoldenExecuteMatchesOVS(t *testing.T) {
+	w := newOVSWorld(t)
+	st := symtab.Default()
+	n := 0
+	for _, in := range goldenInputs(t) {
+		src, params := testParams(in)
 		parsed, err := action.Parse(src, st)
 		if err != nil {
-			t.Fatalf("%s: %v", src, err)
+			continue
 		}
-		_, params := testParams("")
-		enc, err := action.Encode(parsed.Actions, params)
-		if err != nil {
-			t.Fatalf("%s: %v", src, err)
+		if _, err := action.Encode(parsed.Actions, params); err != nil {
+			continue
 		}
-		flows := base.String() + fmt.Sprintf("table=0, priority=100, %s actions=%s\n", matchFor(parsed.Prereqs), enc.Actions)
-		if _, err := v.OfctlStdin(flows, "-O", "OpenFlow15", "replace-flows", "br0", "-"); err != nil {
-			t.Fatalf("%s: replace-flows: %v\n%s", src, err, flows)
+		if skip := untraceable(parsed.Actions); skip != "" {
+			continue
 		}
+		if params.Pipeline != action.Ingress || params.Router || params.ControllerMeter != 0 {
+			continue // tags only change table numbers and zones
+		}
+		pkt := packetFor(parsed.Prereqs)
+		w.compare(t, src, params, pkt)
+		n++
+	}
+	if n < 50 {
+		t.Errorf("only %d golden inputs compared", n)
+	}
+	t.Logf("%d golden inputs compared with ofproto/trace", n)
+}
 
-		p := tcpPacket()
-		p.Set(of.Reg15, u(3))
-		p.Set(of.Reg5, ip4("10.0.0.100"))
-		var spec strings.Builder
-		spec.WriteString("in_port=LOCAL,tcp")
-		for _, tf := range traceFields {
-			fmt.Fprintf(&spec, ",%s=%s", tf.name, of.FormatValue(tf.f.Format(), p.Get(tf.f)))
-		}
-		out, err := v.Appctl("ofproto/trace", "br0", spec.String(), "-generate")
-		if err != nil {
-			t.Fatalf("%s: ofproto/trace: %v", src, err)
-		}
-		var initial, final string
-		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "Flow: ") && initial == "" {
-				initial = strings.TrimPrefix(l, "Flow: ")
+// untraceable says why ofproto/trace cannot show an action list's effect
+// on the packet ("" if it can).
+func untraceable(as action.Actions) string {
+	for _, a := range as {
+		switch a := a.(type) {
+		case *action.CTNext, *action.CTNat, *action.CTLB, *action.CTClear, *action.SNATToVIP:
+			return "conntrack"
+		case *action.PutDHCPOpts, *action.DNSLookup:
+			return "paused controller action"
+		case *action.Call:
+			if a.Func == "check_pkt_larger" {
+				return "check_pkt_larger"
 			}
-			if strings.HasPrefix(l, "Final flow: ") {
-				final = strings.TrimPrefix(l, "Final flow: ")
-			}
-		}
-		if final == "unchanged" {
-			final = initial
-		}
-		if final == "" {
-			t.Fatalf("%s: no Final flow in trace:\n%s", src, out)
-		}
-		got := map[string]string{}
-		for _, kv := range strings.Split(final, ",") {
-			if k, val, ok := strings.Cut(kv, "="); ok {
-				got[k] = val
-			}
-		}
-
-		r, err := action.Execute(parsed.Actions, &p, &action.ExecContext{Table: 10, LookupMAC: lookupMAC, LookupFDB: lookupFDB,
-			LookupPort: func(name string) (uint32, bool) { k, ok := ports[name]; return k, ok }})
-		if err != nil {
-			t.Fatalf("%s: execute: %v", src, err)
-		}
-		if !r.Continues() {
-			t.Errorf("%s: Execute says the packet stops", src)
-		}
-		for _, tf := range traceFields {
-			want := p.Get(tf.f)
-			ovs := bits.Zero
-			if s, ok := got[tf.name]; ok {
-				if ovs, err = parseTraceValue(tf.f, s); err != nil {
-					t.Fatalf("%s: %s=%q: %v", src, tf.name, s, err)
-				}
-			}
-			if ovs != want {
-				t.Errorf("%s:\n  %s: OVS %s, Execute %s\n  final flow: %s", src, tf.name, ovs.Hex(), want.Hex(), final)
+		case *action.Nested:
+			if r := untraceable(a.Actions); r != "" && a.Name == "clone" {
+				return r
 			}
 		}
 	}
+	return ""
 }
