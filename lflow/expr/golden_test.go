@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govn/govn/lflow/of"
 	"github.com/govn/govn/lflow/symtab"
 )
 
@@ -217,5 +218,26 @@ func TestAndOr(t *testing.T) {
 	}
 	if m.String() != "tcp.dst == 80 || udp.dst == 53" {
 		t.Fatal("operand modified")
+	}
+}
+
+func TestCompileMatch(t *testing.T) {
+	got, err := CompileMatch(`inport == "a" && ip4.src == $s && tcp.dst == {80, 443}`,
+		map[string]uint32{"a": 7}, map[string][]string{"s": {"10.0.0.1", "10.0.0.2"}}, nil,
+		44, 2002, of.Actions{of.Resubmit{Table: 45}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `table=44, priority=2002, cookie=0x0, tcp,reg14=0x7,ip_src=10.0.0.1 actions=conjunction(1,1/2)
+table=44, priority=2002, cookie=0x0, tcp,reg14=0x7,ip_src=10.0.0.2 actions=conjunction(1,1/2)
+table=44, priority=2002, cookie=0x0, tcp,reg14=0x7,tcp_dst=80 actions=conjunction(1,2/2)
+table=44, priority=2002, cookie=0x0, tcp,reg14=0x7,tcp_dst=443 actions=conjunction(1,2/2)
+table=44, priority=2002, cookie=0x0, tcp,conj_id=1,reg14=0x7 actions=resubmit(,45)
+`
+	if got != want {
+		t.Fatalf("got:\n%swant:\n%s", got, want)
+	}
+	if _, err := CompileMatch(`tcp.dst == 70000`, nil, nil, nil, 0, 0, nil); err == nil || err.Error() != `1:12: field "tcp.dst" expects a 16-bit value, got "70000"` {
+		t.Fatalf("error = %v", err)
 	}
 }
