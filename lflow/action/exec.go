@@ -637,3 +637,37 @@ func (x *executor) call(a *Call, p *of.Packet, step *Step) {
 	}
 	p.SetSub(a.Dst.Sub, result)
 }
+
+// String summarizes the result, one executed action per line, nested
+// results indented (for logs and test failures):
+//
+//	next;  => next ingress table 11
+//	ct_next;  => ct ingress table 11 (ct_state=new|trk)
+func (r *Result) String() string {
+	var sb strings.Builder
+	r.appendTo(&sb, "")
+	return sb.String()
+}
+
+func (r *Result) appendTo(sb *strings.Builder, indent string) {
+	for _, s := range r.Steps {
+		sb.WriteString(indent)
+		sb.WriteString(s.Action.String())
+		sb.WriteString("  => ")
+		sb.WriteString(s.Kind.String())
+		switch s.Kind {
+		case StepNext, StepCT:
+			fmt.Fprintf(sb, " %s table %d", s.Pipeline, s.Table)
+		}
+		if s.Note != "" {
+			sb.WriteString(" (" + s.Note + ")")
+		}
+		sb.WriteByte('\n')
+		if s.Children != nil {
+			s.Children.appendTo(sb, indent+"    ")
+		}
+	}
+	if r.Stopped {
+		sb.WriteString(indent + "(stopped)\n")
+	}
+}

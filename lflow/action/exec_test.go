@@ -400,3 +400,17 @@ func TestExecuteDHCPAndDNS(t *testing.T) {
 	r = execute(t, `reg0[4] = dns_lookup();`, &p, &action.ExecContext{DNSLookup: func(*of.Packet) bool { return true }})
 	expectField(t, &p, of.Reg0, u(1<<4))
 }
+
+func TestResultString(t *testing.T) {
+	p := tcpPacket()
+	r := execute(t, `clone { outport = "p2"; output; }; ct_next; ip.ttl--;`, &p, nil)
+	want := `clone { outport = "p2"; output; };  => clone
+    outport = "p2";  => set
+    output;  => output
+ct_next;  => ct ingress table 11 (ct_state=new|trk)
+ip.ttl--;  => set
+`
+	if got := r.String(); got != want {
+		t.Errorf("got:\n%swant:\n%s", got, want)
+	}
+}
