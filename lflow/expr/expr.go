@@ -106,31 +106,34 @@ type Const struct {
 
 // Expr is an expression node. Which fields are meaningful depends on Op.
 type Expr struct {
-	Op   Op
-	Subs []*Expr // OpAnd, OpOr
-
-	// OpCmp: Sym (as written before Annotate; a field symbol after), the bit
-	// range Lo..Hi within Sym, whether a slice was written, the operator and
-	// the constants (several = a set: == any of them, != none of them).
-	Sym    *symtab.Symbol
-	Lo, Hi int
-	Sliced bool
+	Op Op
+	// Rel, Sliced: see OpCmp below; Neg: see OpCond; F: see OpTerm. (The
+	// small fields come first so the struct packs tightly.)
 	Rel    Rel
-	Vals   []Const
-	Pos    lex.Pos
-
-	// OpCond: the port of is_chassis_resident and whether it is negated.
-	Port string
-	Neg  bool
-
-	// OpTerm: OpenFlow field F must equal V under mask M (absolute bit
-	// positions in F). Sym (may be nil) names it for printing.
-	F    of.Field
-	V, M bits.U128
-
+	Sliced bool
+	Neg    bool
+	F      of.Field
 	// shared marks nodes owned by a Compiler cache (annotated predicates and
 	// prerequisites); their simplified form is memoized.
 	shared bool
+
+	Subs []*Expr // OpAnd, OpOr
+
+	// OpCmp: Sym (as written before Annotate; a field symbol after), the bit
+	// range Lo..Hi within Sym, whether a slice was written (Sliced), the
+	// operator (Rel) and the constants (several = a set: == any of them,
+	// != none of them).
+	Sym    *symtab.Symbol
+	Lo, Hi int
+	Vals   []Const
+	Pos    lex.Pos
+
+	// OpCond: the port of is_chassis_resident; Neg says it is negated.
+	Port string
+
+	// OpTerm: OpenFlow field F must equal V under mask M (absolute bit
+	// positions in F). Sym (may be nil) names it for printing.
+	V, M bits.U128
 }
 
 var (
