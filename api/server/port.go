@@ -94,11 +94,23 @@ func (s *Server) onPortEvent(m model.Model, deleted bool) {
 }
 
 // checkDuplicateIPs rejects IPs that another port of switch sw already has.
-func (s *Server) checkDuplicateIPs(sw *nbdb.LogicalSwitch, self string, addrs []validate.LSPAddress) error {
+// The switch is read only if another port has one of the IPs.
+func (s *Server) checkDuplicateIPs(swUUID, self string, addrs []validate.LSPAddress) error {
+	var sw *nbdb.LogicalSwitch
 	for _, a := range addrs {
 		for _, ip := range a.IPs {
 			for _, u := range s.ips.owners(ip) {
-				if u == self || !slices.Contains(sw.Ports, u) {
+				if u == self {
+					continue
+				}
+				if sw == nil {
+					got, ok, err := lookup(s, &nbdb.LogicalSwitch{UUID: swUUID})
+					if err != nil || !ok {
+						return errOrGone(err, "logical switch", swUUID)
+					}
+					sw = got
+				}
+				if !slices.Contains(sw.Ports, u) {
 					continue
 				}
 				other, ok, _ := lookup(s, &nbdb.LogicalSwitchPort{UUID: u})
@@ -276,13 +288,20 @@ func (x portService) CreateLogicalSwitchPort(ctx context.Context, req *govnv1.Cr
 	if err != nil {
 		return nil, err
 	}
-	sw, err := s.switchByName(in.Switch)
+	swUUID, found, err := s.uuidByName(nbdb.LogicalSwitchTable, in.Switch)
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return nil, notFound("logical switch %q not found", in.Switch)
 	}
 	if old, ok, err := lookup(s, &nbdb.LogicalSwitchPort{Name: in.Name}); err != nil {
 		return nil, err
 	} else if ok {
+		sw, err := s.switchByName(in.Switch)
+		if err != nil {
+			return nil, err
+		}
 		if !slices.Contains(sw.Ports, old.UUID) {
 			owner, _ := s.switchOfPort(ctx, old.UUID)
 			where := "no switch"
@@ -301,7 +320,7 @@ func (x portService) CreateLogicalSwitchPort(ctx context.Context, req *govnv1.Cr
 	} else if ok {
 		return nil, alreadyExists("name %q is already used by a logical router port", in.Name)
 	}
-	if err := s.checkDuplicateIPs(sw, "", addrs); err != nil {
+	if err := s.checkDuplicateIPs(swUUID, "", addrs); err != nil {
 		return nil, err
 	}
 	t := s.txn()
@@ -309,13 +328,13 @@ func (x portService) CreateLogicalSwitchPort(ctx context.Context, req *govnv1.Cr
 	if _, err := s.applyPortFields(t, p, in, all); err != nil {
 		return nil, err
 	}
-	t.exists(nbdb.LogicalSwitchTable, sw.UUID, notFound("logical switch %q was deleted concurrently", sw.Name))
+	t.exists(nbdb.LogicalSwitchTable, swUUID, notFound("logical switch %q was deleted concurrently", in.Switch))
 	t.absent(nbdb.LogicalSwitchPortTable, "name", in.Name, alreadyExists("logical switch port %q already exists", in.Name))
 	t.absent(nbdb.LogicalRouterPortTable, "name", in.Name, alreadyExists("name %q is already used by a logical router port", in.Name))
 	if err := t.add(ovsdbclient.CreateOps(s.nb, t.ops, p)); err != nil {
 		return nil, err
 	}
-	t.insertInto(nbdb.LogicalSwitchTable, sw.UUID, "ports", true, p.UUID)
+	t.insertInto(nbdb.LogicalSwitchTable, swUUID, "ports", true, p.UUID)
 	uuid, err := t.commitAndSee(ctx, nbdb.LogicalSwitchPortTable, p.UUID, nil)
 	if err != nil {
 		return nil, err
@@ -324,7 +343,7 @@ func (x portService) CreateLogicalSwitchPort(ctx context.Context, req *govnv1.Cr
 	if err != nil || !ok {
 		return nil, internal(errOrGone(err, "logical switch port", in.Name))
 	}
-	return portProto(got, sw.Name), nil
+	return portProto(got, in.Switch), nil
 }
 
 func (x portService) GetLogicalSwitchPort(ctx context.Context, req *govnv1.GetLogicalSwitchPortRequest) (*govnv1.LogicalSwitchPort, error) {
@@ -404,7 +423,7 @@ func (x portService) UpdateLogicalSwitchPort(ctx context.Context, req *govnv1.Up
 		return nil, badField("logical_switch_port", "switch", in.Switch, "a port cannot move to another switch (delete and re-create it)")
 	}
 	if sw != nil && fs["addresses"] {
-		if err := s.checkDuplicateIPs(sw, p.UUID, addrs); err != nil {
+		if err := s.checkDuplicateIPs(sw.UUID, p.UUID, addrs); err != nil {
 			return nil, err
 		}
 	}

@@ -167,6 +167,27 @@ func listAll[T any](ctx context.Context, s *Server) ([]T, error) {
 	return rows, nil
 }
 
+// uuidByName finds a row's UUID through the table's name index without
+// copying the row (a switch with many ports is large).
+func (s *Server) uuidByName(table, name string) (string, bool, error) {
+	t := s.nb.Cache().Table(table)
+	if t == nil {
+		return "", false, nil
+	}
+	ix, err := t.Index("name")
+	if err != nil {
+		return "", false, internal(err)
+	}
+	switch u := ix[name]; len(u) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return u[0], true, nil
+	default:
+		return "", false, conflict("%d rows of %s are named %q; use the UUID", len(u), table, name)
+	}
+}
+
 // inCache reports whether table has a row with uuid.
 func (s *Server) inCache(table, uuid string) bool {
 	t := s.nb.Cache().Table(table)
