@@ -94,9 +94,11 @@ func (c *Compiler) annotate(e *Expr, depth int) (*Expr, error) {
 				}
 				if pre != nil {
 					if pre.Op == OpAnd {
-						subs = append(subs, pre.Subs...)
+						for _, x := range pre.Subs {
+							subs = appendUnique(subs, x)
+						}
 					} else {
-						subs = append(subs, pre)
+						subs = appendUnique(subs, pre)
 					}
 				}
 				subs = append(subs, s)
@@ -365,4 +367,14 @@ func markShared(e *Expr) {
 	for _, s := range e.Subs {
 		markShared(s)
 	}
+}
+
+// appendUnique appends x unless it is already in list (by pointer).
+func appendUnique(list []*Expr, x *Expr) []*Expr {
+	for _, y := range list {
+		if y == x {
+			return list
+		}
+	}
+	return append(list, x)
 }
