@@ -24,8 +24,10 @@ func TestACL(t *testing.T) {
 		}
 	}
 	o.reach(a, b, 2)
-	// Control: before any ACL, port 23 is open from a.
+	// Controls: before any ACL, the ports the scenario blocks are open.
 	o.tcpOK(a, b, 23)
+	o.tcpOK(b, a, 80)
+	o.tcpOK(c, a, 80)
 
 	t.Log("ACL: from-lport drop tcp/23 from a")
 	o.nbctl("acl-add", "ls1", "from-lport", "1002", `inport == "lsp-a" && tcp.dst == 23`, "drop")
