@@ -621,7 +621,6 @@ func normalClauses(e *Expr, names bool, c *Compiler) ([]clause, *normalizer, err
 	return out, z, nil
 }
 
-var _ = bits.Zero
 
 // dropSubsumed removes alternatives implied by a more general one (x
 // covers y if y fixes every bit x fixes, to the same value): OR-ing them

@@ -16,7 +16,7 @@ type Packet struct {
 	v [numFields]bits.U128
 }
 
-// storage returns the field that stores f's bits (regN for overlay pieces).
+// getRaw returns the value of f, assembling xreg/xxreg from their registers.
 func (p *Packet) getRaw(f Field) bits.U128 {
 	if f >= numFields {
 		return bits.Zero
