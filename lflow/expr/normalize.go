@@ -621,7 +621,6 @@ func normalClauses(e *Expr, names bool, c *Compiler) ([]clause, *normalizer, err
 	return out, z, nil
 }
 
-
 // dropSubsumed removes alternatives implied by a more general one (x
 // covers y if y fixes every bit x fixes, to the same value): OR-ing them
 // adds nothing. Comparisons are charged to budget; when it runs out the
