@@ -481,9 +481,15 @@ func finish(c *clause, budget *int) (bool, error) {
 		if len(d.alts) > 32 {
 			seen = make(map[vm]struct{}, len(d.alts))
 		}
+		_, fm, _ := c.fixed.Get(d.f)
+		implied := false
 		for _, a := range d.alts {
 			if !compatible(&c.fixed, d.f, a) {
 				continue
+			}
+			if a.m.AndNot(fm).IsZero() && !isOverlay(d.f) {
+				implied = true // the fixed part already implies this alternative
+				break
 			}
 			if seen != nil {
 				if _, dup := seen[a]; dup {
@@ -504,7 +510,9 @@ func finish(c *clause, budget *int) (bool, error) {
 			}
 			alts = append(alts, a)
 		}
-
+		if implied {
+			continue // the dimension always holds: drop it
+		}
 		switch len(alts) {
 		case 0:
 			return false, nil
@@ -663,3 +671,5 @@ func dedupeAlts(alts []vm) []vm {
 	}
 	return out
 }
+
+func isOverlay(f of.Field) bool { return f >= of.XReg0 && f <= of.XXReg3 }
