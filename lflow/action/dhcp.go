@@ -24,18 +24,36 @@ const (
 	OptHostID                          // "name" or an IPv4 address
 	OptDomains                         // "a.example.com,b.example.com" (RFC 1035 encoded)
 	OptStaticRoutes                    // {net/len, gateway, ...} (RFC 3442 encoded)
+	OptIPv6                            // one IPv6 address or {a, b, ...} (DHCPv6)
+	OptMAC                             // one MAC address (DHCPv6 server_id)
 )
 
-var optTypeNames = [...]string{"ipv4", "bool", "uint8", "uint16", "uint32", "str", "host_id", "domains", "static_routes"}
+var optTypeNames = [...]string{"ipv4", "bool", "uint8", "uint16", "uint32", "str", "host_id", "domains", "static_routes", "ipv6", "mac"}
 
 func (t DHCPOptType) String() string { return optTypeNames[t] }
 
-// DHCPOpt describes one DHCPv4 option put_dhcp_opts accepts.
+// DHCPOpt describes one DHCP option put_dhcp_opts or put_dhcpv6_opts
+// accepts.
 type DHCPOpt struct {
 	Name string
-	Code uint8 // 0 is offerip, the address offered (not an option on the wire)
+	Code uint16 // DHCPv4: 0 is offerip, the address offered (not an option on the wire)
 	Type DHCPOptType
 }
+
+// DHCPv6Opts lists the DHCPv6 options (names and codes as in OVN's
+// Southbound DHCPv6_Options table, RFC 8415/3646/4704).
+var DHCPv6Opts = []DHCPOpt{
+	{"server_id", 2, OptMAC}, {"ia_addr", 5, OptIPv6}, {"dns_server", 23, OptIPv6},
+	{"domain_search", 24, OptStr}, {"fqdn", 39, OptStr}, {"bootfile_name", 59, OptStr},
+}
+
+var dhcpv6OptByName = func() map[string]DHCPOpt {
+	m := make(map[string]DHCPOpt, len(DHCPv6Opts))
+	for _, o := range DHCPv6Opts {
+		m[o.Name] = o
+	}
+	return m
+}()
 
 // DHCPOpts lists the DHCPv4 options (the names and codes OVN's northd puts
 // in the Southbound DHCP_Options table, RFC 2132 and friends).
@@ -92,15 +110,24 @@ type DHCPOptValue struct {
 	Value DHCPValue
 }
 
-// PutDHCPOpts is `R = put_dhcp_opts(offerip = IP, name = value, ...);`.
+// PutDHCPOpts is `R = put_dhcp_opts(offerip = IP, name = value, ...);` or
+// (V6) `R = put_dhcpv6_opts(ia_addr = IP6, server_id = MAC, ...);`.
 type PutDHCPOpts struct {
 	pos
+	V6   bool
 	Dst  Field
 	Opts []DHCPOptValue
 }
 
+func (a *PutDHCPOpts) name() string {
+	if a.V6 {
+		return "put_dhcpv6_opts"
+	}
+	return "put_dhcp_opts"
+}
+
 func (a *PutDHCPOpts) appendTo(sb *strings.Builder) {
-	sb.WriteString(a.Dst.String() + " = put_dhcp_opts(")
+	sb.WriteString(a.Dst.String() + " = " + a.name() + "(")
 	for i, o := range a.Opts {
 		if i > 0 {
 			sb.WriteString(", ")
@@ -124,20 +151,31 @@ func (a *DNSLookup) String() string { return str(a) }
 
 func (p *parser) putDHCPOpts(at pos, dst Field) (Action, error) {
 	ft := p.c.Next()
+	a := &PutDHCPOpts{pos: at, Dst: dst, V6: ft.Str == "put_dhcpv6_opts"}
+	table := dhcpOptByName
+	if a.V6 {
+		table = dhcpv6OptByName
+	}
 	if dst.Width() != 1 || dst.IsString {
-		return nil, lex.Errorf(dst.Pos, "the result of put_dhcp_opts must go to a 1-bit field such as reg0[3], not %d-bit %s", dst.Width(), dst)
+		return nil, lex.Errorf(dst.Pos, "the result of %s must go to a 1-bit field such as reg0[3], not %d-bit %s", ft.Str, dst.Width(), dst)
 	}
 	p.c.Next() // '('
-	a := &PutDHCPOpts{pos: at, Dst: dst}
+	if a.V6 && p.c.Accept(lex.RParen) {
+		return a, p.expectSemi() // a stateless reply with no options
+	}
 	seen := map[string]bool{}
 	for {
 		nt := p.c.Peek()
 		if nt.Kind != lex.Ident {
 			return nil, p.c.Unexpected("a DHCP option name")
 		}
-		opt, ok := dhcpOptByName[nt.Str]
+		opt, ok := table[nt.Str]
 		if !ok {
-			return nil, lex.Errorf(nt.Pos, "unknown DHCP option `%s`", nt.Str)
+			kind := "DHCP"
+			if a.V6 {
+				kind = "DHCPv6"
+			}
+			return nil, lex.Errorf(nt.Pos, "unknown %s option `%s`", kind, nt.Str)
 		}
 		if seen[opt.Name] {
 			return nil, lex.Errorf(nt.Pos, "DHCP option %s given twice", opt.Name)
@@ -159,7 +197,7 @@ func (p *parser) putDHCPOpts(at pos, dst Field) (Action, error) {
 	if _, err := p.c.Expect(lex.RParen); err != nil {
 		return nil, err
 	}
-	if !seen["offerip"] {
+	if !a.V6 && !seen["offerip"] {
 		return nil, lex.Errorf(ft.Pos, "put_dhcp_opts needs an offerip option")
 	}
 	return a, p.expectSemi()
@@ -179,7 +217,7 @@ func (p *parser) dhcpValue(opt DHCPOpt) (DHCPValue, error) {
 		if len(start.Str) == 0 || len(start.Str) > 255 {
 			return v, lex.Errorf(start.Pos, "DHCP option %s: the string must have 1 to 255 bytes", opt.Name)
 		}
-		if opt.Type == OptDomains {
+		if opt.Type == OptDomains || opt.Name == "domain_search" {
 			if _, err := encodeDomains(start.Str); err != "" {
 				return v, lex.Errorf(start.Pos, "DHCP option %s: %s", opt.Name, err)
 			}
@@ -208,6 +246,22 @@ func (p *parser) dhcpValue(opt DHCPOpt) (DHCPValue, error) {
 
 func checkDHCPConsts(opt DHCPOpt, cs []lex.Token, at lex.Pos) error {
 	switch opt.Type {
+	case OptIPv6, OptMAC:
+		want := lex.IPv6
+		if opt.Type == OptMAC {
+			want = lex.MAC
+		}
+		for _, t := range cs {
+			if t.Format != want || t.Masked {
+				return lex.Errorf(t.Pos, "DHCPv6 option %s takes %s values, not %s", opt.Name, want, t.Text)
+			}
+		}
+		if (opt.Type == OptMAC || opt.Name == "ia_addr") && len(cs) != 1 {
+			return lex.Errorf(at, "DHCPv6 option %s takes exactly one value", opt.Name)
+		}
+		if len(cs)*16 > 255 {
+			return lex.Errorf(at, "DHCPv6 option %s: too many addresses", opt.Name)
+		}
 	case OptIPv4, OptHostID:
 		for _, t := range cs {
 			if t.Format != lex.IPv4 || t.Masked {
@@ -275,7 +329,21 @@ func (o DHCPOptValue) wire() []byte {
 	v := o.Value
 	switch o.Opt.Type {
 	case OptStr:
+		if o.Opt.Name == "domain_search" {
+			b, _ := encodeDomains(v.Str)
+			return b
+		}
 		return []byte(v.Str)
+	case OptIPv6:
+		var b []byte
+		for _, t := range v.Consts {
+			a := t.Value.Bytes()
+			b = append(b, a[:]...)
+		}
+		return b
+	case OptMAC:
+		a := v.Consts[0].Value.Bytes()
+		return append([]byte(nil), a[10:]...)
 	case OptHostID:
 		if v.IsStr {
 			return []byte(v.Str)
@@ -311,13 +379,19 @@ func (o DHCPOptValue) wire() []byte {
 	return b
 }
 
-// dhcpUserData is the payload of OpPutDHCPOpts: the result subfield, then
-// the options as code/length/value triples (code 0 = offerip).
+// payload is the userdata after the opcode: the result subfield, then the
+// options as code/length/value (DHCPv4: 1-byte code and length, code 0 =
+// offerip; DHCPv6: 2-byte code and length, as on the wire).
 func (a *PutDHCPOpts) payload() []byte {
 	b := resultPrefix(a.Dst.Sub)
 	for _, o := range a.Opts {
 		w := o.wire()
-		b = append(b, o.Opt.Code, byte(len(w)))
+		if a.V6 {
+			b = binary.BigEndian.AppendUint16(b, o.Opt.Code)
+			b = binary.BigEndian.AppendUint16(b, uint16(len(w)))
+		} else {
+			b = append(b, byte(o.Opt.Code), byte(len(w)))
+		}
 		b = append(b, w...)
 	}
 	return b
@@ -331,7 +405,11 @@ func resultPrefix(s of.Subfield) []byte {
 }
 
 func (e *encoder) putDHCPOpts(a *PutDHCPOpts, out of.Actions) of.Actions {
-	return append(out, of.Controller{UserData: userData(OpPutDHCPOpts, a.payload()), Pause: true, MeterID: e.p.ControllerMeter})
+	op := OpPutDHCPOpts
+	if a.V6 {
+		op = OpPutDHCPv6Opts
+	}
+	return append(out, of.Controller{UserData: userData(op, a.payload()), Pause: true, MeterID: e.p.ControllerMeter})
 }
 
 func (e *encoder) dnsLookup(a *DNSLookup, out of.Actions) of.Actions {
@@ -341,18 +419,30 @@ func (e *encoder) dnsLookup(a *DNSLookup, out of.Actions) of.Actions {
 // execDHCP: the trace cannot build the reply, but it can tell whether the
 // action would answer: a UDP packet to port 67 gets an offer.
 func (x *executor) putDHCPOpts(a *PutDHCPOpts, p *of.Packet, step *Step) {
-	step.Found = p.Get(of.EthType).Lo == 0x0800 && p.Get(of.IPProto).Lo == 17 && p.Get(of.UDPDst).Lo == 67
-	var offer netip.Addr
+	if a.V6 {
+		step.Found = p.Get(of.EthType).Lo == 0x86dd && p.Get(of.IPProto).Lo == 17 && p.Get(of.UDPDst).Lo == 547
+	} else {
+		step.Found = p.Get(of.EthType).Lo == 0x0800 && p.Get(of.IPProto).Lo == 17 && p.Get(of.UDPDst).Lo == 67
+	}
+	offer := ""
 	for _, o := range a.Opts {
-		if o.Opt.Name == "offerip" {
+		if o.Opt.Name == "offerip" || o.Opt.Name == "ia_addr" {
 			b := o.Value.Consts[0].Value.Bytes()
-			offer = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+			if a.V6 {
+				offer = " offering " + netip.AddrFrom16(b).String()
+			} else {
+				offer = " offering " + netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}).String()
+			}
 		}
 	}
+	kind := "DHCP"
+	if a.V6 {
+		kind = "DHCPv6"
+	}
 	if step.Found {
-		step.Note = "DHCP reply offering " + offer.String()
+		step.Note = kind + " reply" + offer
 	} else {
-		step.Note = "not a DHCP request: 0"
+		step.Note = "not a " + kind + " request: 0"
 	}
 	v := bits.Zero
 	if step.Found {

@@ -131,28 +131,30 @@ type Encoded struct {
 //     result bit and resumes): 1 byte length + the result subfield as
 //     ovs-ofctl text ("reg0[3]"); for OpPutDHCPOpts then the options as
 //     code (1 byte), length (1 byte), value in DHCP wire format; code 0 is
-//     offerip (the address to offer).
+//     offerip (the address to offer). OpPutDHCPv6Opts (paused) is the same
+//     with 2-byte option codes and lengths, as in DHCPv6 packets.
 //   - OpLog: 1 byte verdict (0 allow, 1 drop, 2 reject), 1 byte severity
 //     (0 alert, 1 warning, 2 notice, 3 info, 4 debug), then the name (UTF-8).
 type Opcode uint32
 
 const (
-	OpARP         Opcode = 1
-	OpPutARP      Opcode = 2
-	OpICMP4       Opcode = 3
-	OpICMP4Error  Opcode = 4
-	OpICMP6       Opcode = 5
-	OpICMP6Error  Opcode = 6
-	OpReject      Opcode = 7
-	OpNDNA        Opcode = 8
-	OpNDNS        Opcode = 9
-	OpTCPReset    Opcode = 10
-	OpPutND       Opcode = 11
-	OpLog         Opcode = 12
-	OpPutFDB      Opcode = 13
-	OpSvcCheck    Opcode = 14
-	OpPutDHCPOpts Opcode = 15
-	OpDNSLookup   Opcode = 16
+	OpARP           Opcode = 1
+	OpPutARP        Opcode = 2
+	OpICMP4         Opcode = 3
+	OpICMP4Error    Opcode = 4
+	OpICMP6         Opcode = 5
+	OpICMP6Error    Opcode = 6
+	OpReject        Opcode = 7
+	OpNDNA          Opcode = 8
+	OpNDNS          Opcode = 9
+	OpTCPReset      Opcode = 10
+	OpPutND         Opcode = 11
+	OpLog           Opcode = 12
+	OpPutFDB        Opcode = 13
+	OpSvcCheck      Opcode = 14
+	OpPutDHCPOpts   Opcode = 15
+	OpDNSLookup     Opcode = 16
+	OpPutDHCPv6Opts Opcode = 17
 )
 
 var blockOpcode = map[string]Opcode{
@@ -175,6 +177,8 @@ func (o Opcode) String() string {
 		return "handle_svc_check"
 	case OpPutDHCPOpts:
 		return "put_dhcp_opts"
+	case OpPutDHCPv6Opts:
+		return "put_dhcpv6_opts"
 	case OpDNSLookup:
 		return "dns_lookup"
 	}
@@ -200,9 +204,9 @@ type UserData struct {
 	DHCPOptions []DHCPOption
 }
 
-// DHCPOption is one encoded DHCPv4 option (Code 0 = offerip).
+// DHCPOption is one encoded DHCP option (DHCPv4 code 0 = offerip).
 type DHCPOption struct {
-	Code  uint8
+	Code  uint16
 	Value []byte
 }
 
@@ -218,7 +222,7 @@ func ParseUserData(b []byte) (UserData, error) {
 		if len(rest) != 0 {
 			return u, fmt.Errorf("%s userdata has %d unexpected bytes", u.Op, len(rest))
 		}
-	case OpPutDHCPOpts, OpDNSLookup:
+	case OpPutDHCPOpts, OpPutDHCPv6Opts, OpDNSLookup:
 		if len(rest) < 1 || int(rest[0]) > len(rest)-1 {
 			return u, fmt.Errorf("%s userdata malformed", u.Op)
 		}
@@ -229,12 +233,23 @@ func ParseUserData(b []byte) (UserData, error) {
 			}
 			break
 		}
+		hdr := 2 // DHCPv4: 1-byte code and length
+		if u.Op == OpPutDHCPv6Opts {
+			hdr = 4 // DHCPv6: 2-byte code and length
+		}
 		for len(rest) > 0 {
-			if len(rest) < 2 || int(rest[1]) > len(rest)-2 {
+			if len(rest) < hdr {
 				return u, fmt.Errorf("%s userdata: truncated option", u.Op)
 			}
-			u.DHCPOptions = append(u.DHCPOptions, DHCPOption{Code: rest[0], Value: rest[2 : 2+int(rest[1])]})
-			rest = rest[2+int(rest[1]):]
+			code, n := uint16(rest[0]), int(rest[1])
+			if hdr == 4 {
+				code, n = binary.BigEndian.Uint16(rest), int(binary.BigEndian.Uint16(rest[2:]))
+			}
+			if n > len(rest)-hdr {
+				return u, fmt.Errorf("%s userdata: truncated option", u.Op)
+			}
+			u.DHCPOptions = append(u.DHCPOptions, DHCPOption{Code: code, Value: rest[hdr : hdr+n]})
+			rest = rest[hdr+n:]
 		}
 	case OpLog:
 		if len(rest) < 2 || int(rest[0]) >= len(verdicts) || int(rest[1]) >= len(severities) {

@@ -396,6 +396,14 @@ func TestExecuteDHCPAndDNS(t *testing.T) {
 		t.Error("TCP packet got a DHCP reply")
 	}
 	expectField(t, &p, of.Reg0, u(0))
+	var v6 of.Packet
+	v6.Set(of.EthType, u(0x86dd))
+	v6.Set(of.IPProto, u(17))
+	v6.Set(of.UDPDst, u(547))
+	r = execute(t, `reg0[3] = put_dhcpv6_opts(ia_addr = fd00::4, server_id = 00:00:00:00:10:02);`, &v6, nil)
+	if !r.Steps[0].Found || r.Steps[0].Note != "DHCPv6 reply offering fd00::4" {
+		t.Errorf("step = %+v", r.Steps[0])
+	}
 	p = tcpPacket()
 	r = execute(t, `reg0[4] = dns_lookup();`, &p, &action.ExecContext{DNSLookup: func(*of.Packet) bool { return true }})
 	expectField(t, &p, of.Reg0, u(1<<4))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/govn/govn/lflow/lex"
 	"github.com/govn/govn/lflow/of"
+	"github.com/govn/govn/lflow/symtab"
 )
 
 // Call is an assignment of a function result: `R = get_fdb(MAC);`,
@@ -170,15 +171,13 @@ func (p *parser) svcCheck(at pos) (Action, error) {
 	return &SvcCheck{pos: at, Port: port}, p.expectSemi()
 }
 
-// Scratch flag bits lookups report their result in, as in OVN (bit 6 for
-// MAC-binding lookups, bit 7 for load-balancer hairpin checks, bit 8 for FDB
-// lookups). They belong in symtab's flag
-// list (requested in /tmp/govn-notes/of-requests.md); the OpenFlow tables
-// the controller builds set them on a hit.
+// Scratch flag bits (symtab's FlagLookup*) the lookup tables set on a hit:
+// the encoded actions clear the bit, resubmit to the table and copy the bit
+// to the result field.
 var (
-	LookupMACResult     = of.Subfield{Field: of.Reg10, Ofs: 6, NBits: 1}
-	LookupHairpinResult = of.Subfield{Field: of.Reg10, Ofs: 7, NBits: 1}
-	LookupFDBResult     = of.Subfield{Field: of.Reg10, Ofs: 8, NBits: 1}
+	LookupMACResult     = of.Subfield{Field: symtab.FlagsField, Ofs: symtab.FlagLookupMAC, NBits: 1}
+	LookupHairpinResult = of.Subfield{Field: symtab.FlagsField, Ofs: symtab.FlagLookupLBHairpin, NBits: 1}
+	LookupFDBResult     = of.Subfield{Field: symtab.FlagsField, Ofs: symtab.FlagLookupFDB, NBits: 1}
 )
 
 // staged moves arguments into the registers a lookup table matches,

@@ -34,7 +34,6 @@ var ovnAcceptsWeReject = map[string]string{
 	"ct_lb_mark(backends=10.0.0.1:80; hash_fields=\"ip_src,foo\");":               "govn checks hash_fields names (OVS would reject the group)",
 	"reg0[0..7] = 0x100/0x100;":                                                   "govn checks that assigned values fit the field",
 	"reg0[1] = check_pkt_larger(65536);":                                          "govn limits the length to 16 bits, as OVS's check_pkt_larger does",
-	"ct_lb_mark(backends=10.0.0.2:80; force_snat);":                               "symtab has no ct_mark.force_snat bit yet (requested)",
 	"ct_lb(backends=10.0.0.2:80; skip_snat);":                                     "symtab has no ct_label.skip_snat bit (ct_lb is the legacy form; use ct_lb_mark)",
 	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, domain_search_list = \"a..b\");": "govn checks DHCP option values when parsing (OVN only when encoding the reply)",
 	"reg0[3] = put_dhcp_opts(offerip = {10.0.0.2, 10.0.0.3});":                    "govn checks DHCP option values when parsing",
@@ -42,6 +41,9 @@ var ovnAcceptsWeReject = map[string]string{
 	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, offerip = 10.0.0.3);":                                        "govn rejects duplicate DHCP options",
 	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, classless_static_route = {30.0.0.0/24});":                    "govn checks DHCP option values when parsing",
 	"reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, mtu = 70000);":                                               "govn checks DHCP option values when parsing",
+	"reg0[3] = put_dhcpv6_opts(ia_addr = {fd00::1, fd00::2});":                                                "govn checks DHCPv6 option values when parsing",
+	"reg0[3] = put_dhcpv6_opts(server_id = fd00::1);":                                                         "govn checks DHCPv6 option values when parsing",
+	"reg0[3] = put_dhcpv6_opts(ia_addr = 10.0.0.1);":                                                          "govn checks DHCPv6 option values when parsing",
 	"reg0 = 0x5/0x0;": "govn rejects an assignment whose mask selects no bits",
 }
 
@@ -85,6 +87,9 @@ func TestCanonicalFormsParseInOVN(t *testing.T) {
 	// (northd writes them in a real deployment).
 	for _, o := range action.DHCPOpts {
 		args = append(args, "--", "create", "DHCP_Options", "name="+o.Name, "code="+strconv.Itoa(int(o.Code)), "type="+o.Type.String())
+	}
+	for _, o := range action.DHCPv6Opts {
+		args = append(args, "--", "create", "DHCPv6_Options", "name="+o.Name, "code="+strconv.Itoa(int(o.Code)), "type="+o.Type.String())
 	}
 	// A catch-all flow: ovn-trace 23.03 crashes when a table has flows but
 	// none matches the packet. The flows under test never match (reg9).

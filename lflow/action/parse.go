@@ -394,7 +394,7 @@ func (p *parser) assignment() (Action, error) {
 	case lex.Ident:
 		if p.c.PeekN(1).Kind == lex.LParen {
 			switch v.Str {
-			case "put_dhcp_opts":
+			case "put_dhcp_opts", "put_dhcpv6_opts":
 				return p.putDHCPOpts(at, dst)
 			case "dns_lookup":
 				if dst.Width() != 1 || dst.IsString {
@@ -409,7 +409,7 @@ func (p *parser) assignment() (Action, error) {
 				return &DNSLookup{pos: at, Dst: dst}, p.expectSemi()
 			}
 			if !isFunc(v.Str) {
-				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, put_dhcp_opts, dns_lookup)", v.Str)
+				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, put_dhcp_opts, put_dhcpv6_opts, dns_lookup)", v.Str)
 			}
 			return p.call(at, dst)
 		}
