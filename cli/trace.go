@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,6 +31,7 @@ type traceFlags struct {
 	ct                         []string
 	lbDst                      string
 	detailed, summary, minimal bool
+	ovs, ovsBridge             string
 }
 
 func newTraceCommand(o *options) *cobra.Command {
@@ -59,7 +64,11 @@ func newTraceCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tr, err := trace.Run(snap, args[0], args[1], opts)
+			tracer, err := trace.New(snap)
+			if err != nil {
+				return err
+			}
+			tr, err := tracer.Run(args[0], args[1], opts)
 			if err != nil {
 				var me *trace.MicroflowError
 				if errors.As(err, &me) {
@@ -70,7 +79,25 @@ func newTraceCommand(o *options) *cobra.Command {
 			for _, w := range tr.Warnings {
 				fmt.Fprintln(o.errOut, "warning:", w)
 			}
-			return o.print(tr, func(w io.Writer) error { return renderTrace(w, tr, f.forms()) })
+			if f.ovs == "" {
+				return o.print(tr, func(w io.Writer) error { return renderTrace(w, tr, f.forms()) })
+			}
+			ot, err := f.ovsTrace(cmd.Context(), o, tracer, tr, opts)
+			if err != nil {
+				return err
+			}
+			res := struct {
+				Trace *trace.Trace `json:"trace"`
+				OVS   *ovsTrace    `json:"ovs"`
+			}{tr, ot}
+			return o.print(res, func(w io.Writer) error {
+				if err := renderTrace(w, tr, f.forms()); err != nil {
+					return err
+				}
+				head := fmt.Sprintf("OVS: ofproto/trace %s %s", ot.Bridge, ot.Flow)
+				fmt.Fprintf(w, "\n%s\n%s\n%s", head, strings.Repeat("=", len(head)), ot.Output)
+				return nil
+			})
 		},
 	}
 	def := os.Getenv("GOVN_SB")
@@ -82,6 +109,10 @@ func newTraceCommand(o *options) *cobra.Command {
 	fl.StringVar(&f.snapshot, "snapshot", "", "trace over a JSON snapshot file (trace/testdata format) instead of a database")
 	fl.StringArrayVar(&f.ct, "ct", nil, "ct_state the next conntrack pass reports, e.g. new or est,rpl (repeatable; default est)")
 	fl.StringVar(&f.lbDst, "lb-dst", "", "load-balancer backend to choose, IP[:PORT]")
+	fl.StringVar(&f.ovs, "ovs", "", "also run ofproto/trace on the Open vSwitch with this run directory (db.sock, ovs-vswitchd control\n"+
+		"socket; \"local\" = $OVS_RUNDIR or /var/run/openvswitch) for the packet entering on inport's interface,\n"+
+		"and map each OpenFlow cookie back to its logical flow")
+	fl.StringVar(&f.ovsBridge, "ovs-bridge", "br-int", "integration bridge for --ovs")
 	fl.BoolVar(&f.detailed, "detailed", false, "per logical flow: table, stage, match, priority, actions, uuid (default)")
 	fl.BoolVar(&f.summary, "summary", false, "nested actions, without the flows")
 	fl.BoolVar(&f.minimal, "minimal", false, "only packet changes and deliveries")
@@ -183,4 +214,91 @@ func indent(s, pad string) string {
 		return ""
 	}
 	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+}
+
+// ovsTrace is what --ovs adds: the real switch's trace of the packet, with
+// each OpenFlow cookie mapped back to its logical flow.
+type ovsTrace struct {
+	RunDir string `json:"rundir"`
+	Bridge string `json:"bridge"`
+	InPort uint32 `json:"in_port"`
+	Flow   string `json:"flow"`
+	// Output is ofproto/trace's output annotated with the logical flows.
+	Output          string              `json:"output"`
+	LogicalFlows    []trace.DetraceLine `json:"logical_flows"`
+	DatapathActions string              `json:"datapath_actions"`
+}
+
+// ovsTrace runs ofproto/trace for tr's packet on the Open vSwitch in
+// --ovs's run directory, entering on the interface bound to the trace's
+// inport (external_ids:iface-id).
+func (f *traceFlags) ovsTrace(ctx context.Context, o *options, t *trace.Tracer, tr *trace.Trace, opts trace.Options) (*ovsTrace, error) {
+	dir := f.ovs
+	if dir == "local" {
+		dir = os.Getenv("OVS_RUNDIR")
+		if dir == "" {
+			dir = "/var/run/openvswitch"
+		}
+	}
+	inport := tr.Root.Inport
+	if inport == "" {
+		return nil, errors.New("--ovs: the microflow gives no inport, so the packet has no interface to enter on")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.client.timeout)
+	defer cancel()
+	env := append(os.Environ(), "OVS_RUNDIR="+dir)
+	run := func(name string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return "", serverError{fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))}
+		}
+		return stdout.String(), nil
+	}
+	out, err := run("ovs-vsctl", "--db=unix:"+filepath.Join(dir, "db.sock"), "--timeout=10", "--bare", "--columns=ofport",
+		"find", "Interface", "external_ids:iface-id="+inport)
+	if err != nil {
+		return nil, err
+	}
+	var ofport uint32
+	for _, l := range strings.Fields(out) {
+		if n, err := strconv.ParseUint(l, 10, 32); err == nil && n > 0 && n < 0xff00 {
+			ofport = uint32(n)
+			break
+		}
+	}
+	if ofport == 0 {
+		return nil, fmt.Errorf("--ovs: logical port %q is not bound here (no interface with external_ids:iface-id=%s and an OpenFlow port in %s)", inport, inport, dir)
+	}
+	target := "ovs-vswitchd"
+	if ctl := filepath.Join(dir, "ovs-vswitchd.ctl"); fileExists(ctl) {
+		target = ctl
+	}
+	ot := &ovsTrace{RunDir: dir, Bridge: f.ovsBridge, InPort: ofport, Flow: tr.OpenFlowFlow(ofport)}
+	args := []string{"-t", target, "ofproto/trace"}
+	for _, st := range opts.CT {
+		args = append(args, "--ct-next", trace.CTNextFlags(st))
+	}
+	args = append(args, f.ovsBridge, ot.Flow)
+	raw, err := run("ovs-appctl", args...)
+	if err != nil {
+		return nil, err
+	}
+	ot.Output, ot.LogicalFlows = t.Detrace(raw)
+	for _, l := range strings.Split(raw, "\n") {
+		if a, ok := strings.CutPrefix(l, "Datapath actions: "); ok {
+			ot.DatapathActions = strings.TrimSpace(a)
+		}
+	}
+	return ot, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

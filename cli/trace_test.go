@@ -5,12 +5,18 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	ctlrun "github.com/govn/govn/controller/run"
 	"github.com/govn/govn/internal/dbserver"
 	"github.com/govn/govn/internal/dbserver/dbservertest"
+	"github.com/govn/govn/internal/ovstest"
 	"github.com/govn/govn/sbdb"
 	"github.com/govn/govn/trace"
 	"github.com/govn/govn/trace/sbload"
@@ -136,4 +142,149 @@ func TestTraceFromSouthbound(t *testing.T) {
 	if code != ExitServer || !strings.Contains(errOut, "southbound database") {
 		t.Errorf("dead server: exit %d, %s", code, errOut)
 	}
+}
+
+// TestTraceOVS runs govn's controller (in process) on a real ovs-vswitchd
+// against a southbound database holding the switch fixture, binds p1, p2
+// and p3 to local interfaces, and checks `govnctl trace --ovs` against the
+// real switch: ofproto/trace of the same packet passes through the logical
+// flows govn's trace predicts (mapped back from the OpenFlow cookies), and
+// delivers or drops the packet as predicted.
+func TestTraceOVS(t *testing.T) {
+	if err := ovstest.Available(); err != nil {
+		t.Skipf("OVS: %v", err)
+	}
+	b, err := os.ReadFile(traceFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := trace.ParseSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := dbservertest.Start(t, dbserver.Database{Name: sbdb.DatabaseName, Schema: sbdb.SchemaJSON, Base: "ovnsb_db", GlobalTable: "SB_Global"}, "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := sbload.Connect(ctx, []string{srv.Endpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := sbload.StoreOps(c, nil, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Transact(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	v := ovstest.Start(t, ovstest.Options{PrivateNetns: true, ExternalIDs: map[string]string{
+		"system-id": "ch1", "ovn-remote": srv.Endpoint(), "ovn-encap-type": "geneve",
+		"ovn-encap-ip": "172.16.0.1", "ovn-bridge-datapath-type": "netdev"}})
+	ctrl := ctlrun.New(ctlrun.Options{OVS: v.DBRemote(), RunDir: v.RunDir(), Hostname: "h1", Conditional: true,
+		Resync: time.Second, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	cctx, ccancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ctrl.Run(cctx) }()
+	t.Cleanup(func() { ccancel(); <-done })
+	select {
+	case <-ctrl.Ready():
+	case err := <-done:
+		t.Fatalf("controller exited: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("controller not ready after 60s")
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		if _, err := v.Vsctl("add-port", "br-int", "v"+p, "--", "set", "Interface", "v"+p, "type=internal", "external_ids:iface-id="+p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		Trace *trace.Trace `json:"trace"`
+		OVS   struct {
+			InPort          uint32              `json:"in_port"`
+			Output          string              `json:"output"`
+			LogicalFlows    []trace.DetraceLine `json:"logical_flows"`
+			DatapathActions string              `json:"datapath_actions"`
+		} `json:"ovs"`
+	}
+	runOVS := func(args ...string) (result, string) {
+		var r result
+		out, errOut, code := runCtl(t, append([]string{"-o", "json", "trace", "--sb", srv.Endpoint(), "--ovs", v.RunDir()}, args...)...)
+		if code != 0 {
+			return r, errOut
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return r, ""
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		drop bool
+	}{
+		{"delivered", []string{"--ct", "new", "--ct", "new", "sw0", mfDelivered}, false},
+		{"acl_drop", []string{"--ct", "new", "sw0", mfSSH}, true},
+		{"port_security", []string{"sw0", `inport == "p1" && eth.src == 00:00:00:00:00:66 && eth.dst == 00:00:00:00:00:02 && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && udp.dst == 53`}, true},
+		{"flood", []string{"sw0", `inport == "p2" && eth.src == 00:00:00:00:00:02 && eth.dst == ff:ff:ff:ff:ff:ff`}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var r result
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				var msg string
+				r, msg = runOVS(c.args...)
+				// Until the controller has bound the ports and installed the
+				// flows, OVS drops everything (at table 0, or at the local
+				// output of a port not bound yet).
+				if msg == "" && len(r.OVS.LogicalFlows) > 0 && (c.drop || delivers(r.OVS.DatapathActions)) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no logical flows in the OVS trace after 60s: %s\n%s", msg, r.OVS.Output)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			seen := map[string]bool{}
+			for _, l := range r.OVS.LogicalFlows {
+				seen[l.Flow.UUID] = true
+			}
+			for _, u := range visitedUUIDs(r.Trace.Root) {
+				if !seen[u] {
+					t.Errorf("govn trace visits logical flow %s, the OpenFlow trace does not\n%s", u, r.OVS.Output)
+				}
+			}
+			if dropped := !delivers(r.OVS.DatapathActions); dropped != c.drop {
+				t.Errorf("OVS datapath actions %q; govn trace predicts drop=%v (%v)", r.OVS.DatapathActions, c.drop, r.Trace.Outcomes)
+			}
+			if c.drop {
+				var last *trace.FlowHit
+				for _, o := range r.Trace.Outcomes {
+					last = o.Flow
+				}
+				got := r.OVS.LogicalFlows[len(r.OVS.LogicalFlows)-1].Flow
+				if last == nil || got.UUID != last.UUID {
+					t.Errorf("the last logical flow OVS ran is %+v; govn trace says %+v dropped the packet", got, last)
+				}
+			}
+		})
+	}
+}
+
+// delivers reports whether datapath actions output the packet (a bare
+// datapath port number among them).
+var outputAction = regexp.MustCompile(`(^|,)[0-9]+(,|$)`)
+
+func delivers(actions string) bool { return outputAction.MatchString(actions) }
+
+// visitedUUIDs lists the logical flows in a trace tree, in order.
+func visitedUUIDs(n *trace.Node) []string {
+	var out []string
+	if n.Type == trace.NodeTable && n.Flow != nil {
+		out = append(out, n.Flow.UUID)
+	}
+	for _, c := range n.Children {
+		out = append(out, visitedUUIDs(c)...)
+	}
+	return out
 }

@@ -275,3 +275,34 @@ func BenchmarkNewRouter(b *testing.B) {
 		}
 	}
 }
+
+func TestDetraceAndOpenFlowFlow(t *testing.T) {
+	tc := fixture(t, "switch.json")
+	tr, err := tc.Run("sw0", `inport == "p1" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02 && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && tcp.dst == 80`, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tr.OpenFlowFlow(7), "in_port=7,eth_src=00:00:00:00:00:01,eth_dst=00:00:00:00:00:02,eth_type=0x800,ip_src=10.0.0.1,ip_dst=10.0.0.2,ip_proto=6,nw_ttl=64,tcp_dst=80"; got != want {
+		t.Errorf("OpenFlowFlow = %s\nwant %s", got, want)
+	}
+	out := " 0. in_port=7, priority 100, cookie 0x6776000000000000\n" +
+		"    resubmit(,8)\n" +
+		"13. tcp,reg0=0x200/0x200, priority 2001, cookie 0x6776000000001014\n" +
+		"    drop\n" +
+		"14. priority 0, cookie 0xdeadbeef\n"
+	got, lines := tc.Detrace(out)
+	want := out[:strings.Index(out, "    drop")] +
+		"    * logical flow 00001014-0000-4000-8000-000000000015: datapath sw0, ingress table 5 (ls_in_acl), priority 2001\n" +
+		"      match (reg0[9] == 1 && (ip4 && tcp.dst == 22)) actions (drop;) from ACL 00000000-0000-0000-0003-000000000001\n" +
+		"    drop\n14. priority 0, cookie 0xdeadbeef\n" +
+		"    * no logical flow with cookie 0xdeadbeef in the southbound snapshot\n"
+	if got != want {
+		t.Errorf("Detrace:\n%s\nwant\n%s", got, want)
+	}
+	if len(lines) != 1 || lines[0].Flow.Stage != "ls_in_acl" || lines[0].Cookie != "0x6776000000001014" {
+		t.Errorf("lines %+v", lines)
+	}
+	if got := CTNextFlags(of.CSNew | of.CSTrk); got != "trk,new" {
+		t.Errorf("CTNextFlags = %q", got)
+	}
+}

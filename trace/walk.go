@@ -272,11 +272,7 @@ func quoteOr(name string) string {
 	return lex.Quote(name)
 }
 
-func (w *walker) hit(cf *cflow, d *dpInfo) *FlowHit {
-	f := cf.f
-	return &FlowHit{UUID: f.UUID, Datapath: d.label(), Pipeline: f.Pipeline, Table: f.Table, Stage: f.Stage(),
-		Priority: f.Priority, Match: f.Match, Actions: f.Actions, Source: f.ExternalIDs["source"], Ref: f.Ref(), Trivial: cf.trivial}
-}
+func (w *walker) hit(cf *cflow, d *dpInfo) *FlowHit { return w.t.hitFor(cf, d) }
 
 func (w *walker) drop(out *[]*Node, o Outcome, text string) {
 	w.outcomes = append(w.outcomes, o)
@@ -386,8 +382,15 @@ func (w *walker) lookup(d *dpInfo, egress bool, table int, p of.Packet, pa path,
 	if !continues(res) && !res.Stopped {
 		reason, cause := w.dropReason(cf, d, pa)
 		o := Outcome{Verdict: "drop", Datapath: d.label(), Reason: reason, Flow: hit, Cause: cause}
-		if generated(res) {
-			o.Reason = "original packet consumed by " + generatedName(res) + ": " + reason
+		if g := generatedName(res); g != "" {
+			switch {
+			case strings.HasPrefix(reason, "dropped by ACL"):
+				o.Reason = "rejected by ACL" + strings.TrimPrefix(reason, "dropped by ACL") + ": answered by " + g
+			case g == "arp { }" || g == "nd_ns { }":
+				o.Reason = fmt.Sprintf("held for address resolution: %s sends a request instead (%s)", g, strings.TrimPrefix(reason, "dropped by "))
+			default:
+				o.Reason = fmt.Sprintf("replaced by the packet %s generates (%s)", g, strings.TrimPrefix(reason, "dropped by "))
+			}
 		}
 		w.drop(&tn.Children, o, "/* "+o.Reason+" */")
 	}
@@ -421,8 +424,6 @@ func continues(r *action.Result) bool {
 	}
 	return false
 }
-
-func generated(r *action.Result) bool { return generatedName(r) != "" }
 
 func generatedName(r *action.Result) string {
 	for _, s := range r.Steps {
