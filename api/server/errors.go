@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/govn/govn/api/validate"
 	"github.com/govn/govn/internal/ovsdbclient"
+	"github.com/govn/govn/lflow/expr"
 )
 
 // invalid turns a validation failure into InvalidArgument whose details carry
@@ -29,9 +32,17 @@ func invalid(resource string, err error) error {
 	}
 	st := status.New(codes.InvalidArgument, err.Error())
 	if field != "" {
-		if d, derr := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+		details := []protoadapt.MessageV1{&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
 			{Field: field, Description: desc},
-		}}); derr == nil {
+		}}}
+		// A match error also says where: line and column in the match text.
+		var me *expr.Error
+		if errors.As(err, &me) {
+			details = append(details, &errdetails.ErrorInfo{Reason: "INVALID_MATCH", Domain: "govn.v1", Metadata: map[string]string{
+				"field": field, "line": strconv.Itoa(me.Pos.Line), "column": strconv.Itoa(me.Pos.Col), "message": me.Msg,
+			}})
+		}
+		if d, derr := st.WithDetails(details...); derr == nil {
 			st = d
 		}
 	}

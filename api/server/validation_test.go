@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -150,8 +151,18 @@ func TestACLMatchErrorPosition(t *testing.T) {
 	_, err := e.acl.CreateACL(e.ctx, &govnv1.CreateACLRequest{Acl: &govnv1.ACL{Switch: "sw0", Direction: "from-lport", Priority: 100,
 		Match: "ip4 && tcp.dst == 80 &&& udp", Action: "drop"}})
 	field, desc := badRequestField(err)
-	if status.Code(err) != codes.InvalidArgument || field != "acl.match" || !strings.Contains(desc, "1:") {
+	if status.Code(err) != codes.InvalidArgument || field != "acl.match" || !strings.Contains(desc, "1:24: ") {
 		t.Fatalf("err %v, field %q, desc %q", err, field, desc)
+	}
+	var info *errdetails.ErrorInfo
+	for _, d := range status.Convert(err).Details() {
+		if i, ok := d.(*errdetails.ErrorInfo); ok {
+			info = i
+		}
+	}
+	if info == nil || info.Reason != "INVALID_MATCH" || info.Metadata["line"] != "1" || info.Metadata["column"] != "24" ||
+		info.Metadata["field"] != "acl.match" || info.Metadata["message"] == "" {
+		t.Fatalf("ErrorInfo %v", info)
 	}
 	t.Logf("error: %v; details: %s: %s", err, field, desc)
 }

@@ -19,7 +19,11 @@ type Error struct {
 	Field  string
 	Value  string
 	Reason string
+	Err    error // the underlying error, if any (e.g. the match parser's, with its position)
 }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Value == "" {
@@ -317,7 +321,7 @@ func CheckACL(a ACL, matchCheck func(string) error) error {
 	}
 	if matchCheck != nil {
 		if err := matchCheck(a.Match); err != nil {
-			return &Error{Field: "match", Value: a.Match, Reason: err.Error()}
+			return &Error{Field: "match", Value: a.Match, Reason: err.Error(), Err: err}
 		}
 	}
 	return nil
