@@ -2,9 +2,11 @@ package northd
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Engine turns the NB state into the desired SB state. It keeps, per
@@ -151,8 +153,34 @@ func (e *Engine) Run(nb *NB) RunStats {
 	}
 	sort.Strings(dirty)
 	before := len(e.changedKeys)
-	for _, id := range dirty {
-		e.runSwitch(nb, id)
+	// Switches are computed in parallel (pure, read-only on nb and e.sw),
+	// then folded into the desired table in order.
+	cs := make([]*computed, len(dirty))
+	workers := min(runtime.GOMAXPROCS(0), len(dirty)/parallelMin)
+	if workers > 1 {
+		var wg sync.WaitGroup
+		next := make(chan int, len(dirty))
+		for i := range dirty {
+			next <- i
+		}
+		close(next)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					cs[i] = e.compute(nb, dirty[i])
+				}
+			}()
+		}
+		wg.Wait()
+	} else {
+		for i, id := range dirty {
+			cs[i] = e.compute(nb, id)
+		}
+	}
+	for _, c := range cs {
+		e.apply(c)
 	}
 	st.SwitchesComputed = len(dirty)
 	if nb.globalDirty || nb.allDirty {
@@ -259,29 +287,57 @@ func (e *Engine) Switches() []string {
 	return out
 }
 
-func (e *Engine) runSwitch(nb *NB, id string) {
-	old := e.sw[id]
-	s := nb.Switches[id]
-	e.changedSwitches[id] = true
+// parallelMin is the number of dirty switches per extra worker.
+const parallelMin = 8
+
+// computed is one switch's new output, before it is folded in.
+type computed struct {
+	id      string
+	out     *switchOut // nil: the switch is gone
+	oldKeys map[flowKey]struct{}
+	bad     []BadRow
+	ferrs   []error
+}
+
+// compute recomputes one switch. It only reads nb and e (safe to run for
+// several switches at once).
+func (e *Engine) compute(nb *NB, id string) *computed {
+	c := &computed{id: id, oldKeys: map[flowKey]struct{}{}}
 	// Keys this switch had: flows among them were validated already.
-	oldKeys := map[flowKey]struct{}{}
-	if old != nil {
+	if old := e.sw[id]; old != nil {
 		for i := range old.flows {
-			oldKeys[old.flows[i].key()] = struct{}{}
+			c.oldKeys[old.flows[i].key()] = struct{}{}
 		}
 	}
-	var out *switchOut
-	if s != nil {
-		out = e.computeSwitch(nb, s, oldKeys)
-		e.sw[id] = out
+	if s := nb.Switches[id]; s != nil {
+		c.out, c.bad, c.ferrs = e.computeSwitch(nb, s, c.oldKeys)
+	}
+	return c
+}
+
+// apply folds one computed switch into the engine's state.
+func (e *Engine) apply(c *computed) {
+	id := c.id
+	e.changedSwitches[id] = true
+	if c.out != nil {
+		e.sw[id] = c.out
 	} else {
 		delete(e.sw, id)
+	}
+	if len(c.bad) > 0 {
+		e.bad[id] = c.bad
+	} else {
 		delete(e.bad, id)
+	}
+	if len(c.ferrs) > 0 {
+		e.flowErrors[id] = c.ferrs
+	} else {
 		delete(e.flowErrors, id)
 	}
-	if out != nil {
-		for i := range out.flows {
-			f := &out.flows[i]
+	oldKeys := c.oldKeys
+	if c.out != nil {
+		for i := range c.out.flows {
+			f := &c.out.flows[i]
 			k := f.key()
 			if _, ok := oldKeys[k]; ok {
 				delete(oldKeys, k)
@@ -332,7 +388,7 @@ func (e *Engine) removeDP(k flowKey, dp string) {
 func pgSetNames(pg string) (string, string) { return pg + "_ip4", pg + "_ip6" }
 
 // computeSwitch runs the generators for one switch.
-func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) *switchOut {
+func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) (*switchOut, []BadRow, []error) {
 	b := &Builder{}
 	sc := &SwitchContext{Switch: s, Caps: e.caps, IgnoreLSPDown: nb.IgnoreLSPDown}
 	for _, pid := range s.Ports {
@@ -406,17 +462,7 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) *s
 	if len(unknown.Ports) > 0 {
 		out.mcs = append(out.mcs, unknown)
 	}
-	if len(b.bad) > 0 {
-		e.bad[s.UUID] = b.bad
-	} else {
-		delete(e.bad, s.UUID)
-	}
-	if len(ferrs) > 0 {
-		e.flowErrors[s.UUID] = ferrs
-	} else {
-		delete(e.flowErrors, s.UUID)
-	}
-	return out
+	return out, b.bad, ferrs
 }
 
 // switchACLs returns the valid ACLs that apply to a switch: its own and
