@@ -245,9 +245,8 @@ func (n *Northd) Run(ctx context.Context) error {
 		case <-n.recompute:
 			n.nbStore.MarkAllDirty()
 		case <-time.After(30 * time.Second):
-			// Periodic round: catches SB changes to rows northd owns
-			// that it does not monitor only after a failure; this keeps
-			// nb_cfg/hv_cfg fresh.
+			// An idle round now and then: cheap (nothing changed means
+			// no operations) and a safety net should a wake-up be lost.
 		}
 		if err := n.round(ctx); err != nil {
 			if ctx.Err() != nil {
