@@ -268,8 +268,19 @@ func TestRestartKeepsKeys(t *testing.T) {
 	if n := len(strings.Fields(flowUUIDs)); kept < n*9/10 {
 		t.Errorf("only %d of %d logical flow rows survived the restart (the SB was rewritten, not reconciled)", kept, n)
 	}
-	if !strings.Contains(e.lflows("sw2"), `outport = "new"`) {
+	fl := e.lflows("sw2")
+	if !strings.Contains(fl, `outport = "new"`) {
 		t.Errorf("flows for the new port missing")
+	}
+	// Flows shared by both switches live in a Logical_DP_Group; ovn-sbctl
+	// lists them under each datapath.
+	if groups := e.sbctl("--bare", "--columns=_uuid", "list", "Logical_DP_Group"); strings.TrimSpace(groups) == "" {
+		t.Errorf("no Logical_DP_Group with two identical switches")
+	}
+	for _, sw := range []string{"sw1", "sw2"} {
+		if fl := e.lflows(sw); !strings.Contains(fl, `table=25(ls_in_l2_lkup ), priority=70 , match=(eth.mcast), action=(outport = "_MC_flood"; output;)`) {
+			t.Errorf("lflow-list %s lacks the shared broadcast flow:\n%s", sw, fl)
+		}
 	}
 }
 
