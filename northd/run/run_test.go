@@ -660,3 +660,38 @@ func sameFlows(a, b string) bool {
 	uuid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	return uuid.ReplaceAllString(a, "U") == uuid.ReplaceAllString(b, "U")
 }
+
+// TestStartOnForeignSB: northd starts on an SB that holds rows it would
+// not write (a datapath of no switch with its port and flow, a duplicate
+// flow, a flow in a table no stage uses): those go, its own rows stay.
+func TestStartOnForeignSB(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "lsp-add", "sw0", "p1", "--", "lsp-set-addresses", "p1", "00:00:00:00:00:01 10.0.0.1")
+	want := e.lflows("sw0")
+	keys := e.keys()
+	e.stop()
+
+	dp := strings.TrimSpace(e.sbctl("--bare", "--columns=_uuid", "find", "Datapath_Binding", "external_ids:name=sw0"))
+	e.sbctl("--id=@dp", "create", "Datapath_Binding", "tunnel_key=999", "external_ids:name=stray",
+		"--", "create", "Port_Binding", "datapath=@dp", "logical_port=stray-port", "tunnel_key=1",
+		"--", "create", "Logical_Flow", "logical_datapath=@dp", "pipeline=ingress", "table_id=0", "priority=1", "match=1", `actions="next;"`)
+	e.sbctl("create", "Logical_Flow", "logical_datapath="+dp, "pipeline=ingress", "table_id=25", "priority=70",
+		`match="eth.mcast"`, `actions="outport = \"_MC_flood\"; output;"`)
+	e.sbctl("create", "Logical_Flow", "logical_datapath="+dp, "pipeline=ingress", "table_id=31", "priority=1", "match=1", `actions="next;"`)
+
+	e.start()
+	e.nbctl("--wait=sb", "sync")
+	if fl := e.lflows("sw0"); !sameFlows(fl, want) {
+		t.Errorf("flows after start on a foreign SB:\n%s\nwant:\n%s", fl, want)
+	}
+	if got := e.sbctl("--bare", "--columns=logical_port", "list", "Port_Binding"); strings.Contains(got, "stray") {
+		t.Errorf("stray Port_Binding kept: %q", got)
+	}
+	if got := e.sbctl("--bare", "--columns=external_ids", "list", "Datapath_Binding"); strings.Contains(got, "stray") {
+		t.Errorf("stray Datapath_Binding kept: %q", got)
+	}
+	if k := e.keys(); k["dp:sw0"] != keys["dp:sw0"] || k["port:p1"] != keys["port:p1"] {
+		t.Errorf("keys changed: %v → %v", keys, k)
+	}
+}
