@@ -479,6 +479,8 @@ func (e *encoder) action(a Action, out of.Actions) (of.Actions, error) {
 		return e.call(a, out)
 	case *PutFDB:
 		return e.putFDB(a, out), nil
+	case *Select:
+		return e.selectGroup(a, out)
 	case *PutDHCPOpts:
 		return e.putDHCPOpts(a, out), nil
 	case *DNSLookup:

@@ -39,6 +39,8 @@ type ExecContext struct {
 	// DNSLookup answers dns_lookup: whether the DNS table resolves the
 	// query in the packet.
 	DNSLookup func(p *of.Packet) bool
+	// SelectIndex picks the select choice (0-based) among n; nil picks 0.
+	SelectIndex func(n int) int
 	// LBHairpin answers chk_lb_hairpin (reply false) and
 	// chk_lb_hairpin_reply (reply true) for the packet.
 	LBHairpin func(p *of.Packet, reply bool) bool
@@ -445,6 +447,18 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 	case *PutFDB:
 		step.Kind = StepPutFDB
 		step.Note = fmt.Sprintf("port %d: %s", p.GetSub(a.Port.Sub).Lo, of.MACString(p.GetSub(a.MAC.Sub)))
+	case *Select:
+		// The group's bucket stores the value and goes to the next table.
+		i := 0
+		if x.ctx.SelectIndex != nil {
+			if i = x.ctx.SelectIndex(len(a.Choices)); i < 0 || i >= len(a.Choices) {
+				i = 0
+			}
+		}
+		p.SetSub(a.Dst.Sub, bits.From64(uint64(a.Choices[i].Value)))
+		step.Kind = StepNext
+		step.Pipeline, step.Table = x.nextTable()
+		step.Note = fmt.Sprintf("selected %d", a.Choices[i].Value)
 	case *PutDHCPOpts:
 		step.Kind = StepLookup
 		x.putDHCPOpts(a, p, &step)

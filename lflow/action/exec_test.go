@@ -422,3 +422,12 @@ ip.ttl--;  => set
 		t.Errorf("got:\n%swant:\n%s", got, want)
 	}
 }
+
+func TestExecuteSelect(t *testing.T) {
+	p := tcpPacket()
+	r := execute(t, `reg8[16..31] = select(1=20, 2=30, 3=50);`, &p, &action.ExecContext{SelectIndex: func(n int) int { return n - 1 }})
+	if s := r.Steps[0]; s.Kind != action.StepNext || s.Table != 11 || s.Note != "selected 3" {
+		t.Fatalf("step = %+v", s)
+	}
+	expectField(t, &p, of.Reg8, u(3<<16))
+}

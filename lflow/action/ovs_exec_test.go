@@ -334,6 +334,8 @@ func untraceable(as action.Actions) string {
 		switch a := a.(type) {
 		case *action.CTNext, *action.CTNat, *action.CTLB, *action.CTClear, *action.SNATToVIP:
 			return "conntrack"
+		case *action.Select:
+			return "group"
 		case *action.PutDHCPOpts, *action.DNSLookup:
 			return "paused controller action"
 		case *action.Call:

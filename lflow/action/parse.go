@@ -396,6 +396,8 @@ func (p *parser) assignment() (Action, error) {
 			switch v.Str {
 			case "put_dhcp_opts", "put_dhcpv6_opts":
 				return p.putDHCPOpts(at, dst)
+			case "select":
+				return p.selectAction(at, dst)
 			case "dns_lookup":
 				if dst.Width() != 1 || dst.IsString {
 					return nil, lex.Errorf(dst.Pos, "the result of dns_lookup must go to a 1-bit field such as reg0[3], not %d-bit %s", dst.Width(), dst)
@@ -409,7 +411,7 @@ func (p *parser) assignment() (Action, error) {
 				return &DNSLookup{pos: at, Dst: dst}, p.expectSemi()
 			}
 			if !isFunc(v.Str) {
-				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, put_dhcp_opts, put_dhcpv6_opts, dns_lookup)", v.Str)
+				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, put_dhcp_opts, put_dhcpv6_opts, dns_lookup, select)", v.Str)
 			}
 			return p.call(at, dst)
 		}
