@@ -199,3 +199,77 @@ func TestRouterPortRouteNATDHCPCRUD(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatesAndMayExist covers duplicate names and may_exist for the
+// remaining named resources, with nothing written on error.
+func TestDuplicatesAndMayExist(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.ctx
+	lr := govnv1.NewLogicalRouterServiceClient(e.conn)
+	lrp := govnv1.NewLogicalRouterPortServiceClient(e.conn)
+	must(lr.CreateLogicalRouter(ctx, &govnv1.CreateLogicalRouterRequest{LogicalRouter: &govnv1.LogicalRouter{Name: "lr0"}}))
+	must(lr.CreateLogicalRouter(ctx, &govnv1.CreateLogicalRouterRequest{LogicalRouter: &govnv1.LogicalRouter{Name: "lr1"}}))
+	p := must(lrp.CreateLogicalRouterPort(ctx, &govnv1.CreateLogicalRouterPortRequest{LogicalRouterPort: &govnv1.LogicalRouterPort{
+		Name: "lrp0", Router: "lr0", Mac: "00:00:00:00:ff:01", Networks: []string{"10.0.0.1/24"}}}))
+	if again := must(lrp.CreateLogicalRouterPort(ctx, &govnv1.CreateLogicalRouterPortRequest{MayExist: true, LogicalRouterPort: &govnv1.LogicalRouterPort{
+		Name: "lrp0", Router: "lr0", Mac: "00:00:00:00:ff:01", Networks: []string{"10.0.0.1/24"}}})); again.Uuid != p.Uuid {
+		t.Error("may_exist router port created a new row")
+	}
+	lb := must(e.lb.CreateLoadBalancer(ctx, &govnv1.CreateLoadBalancerRequest{LoadBalancer: &govnv1.LoadBalancer{Name: "lb0", Vips: map[string]string{"10.0.0.100": "10.0.0.11"}}}))
+	if again := must(e.lb.CreateLoadBalancer(ctx, &govnv1.CreateLoadBalancerRequest{MayExist: true, LoadBalancer: &govnv1.LoadBalancer{Name: "lb0"}})); again.Uuid != lb.Uuid {
+		t.Error("may_exist load balancer created a new row")
+	}
+	if got := must(e.lb.GetLoadBalancer(ctx, &govnv1.GetLoadBalancerRequest{Name: "lb0"})); got.Vips["10.0.0.100"] != "10.0.0.11" {
+		t.Errorf("lb %v", got)
+	}
+	must(e.as.CreateAddressSet(ctx, &govnv1.CreateAddressSetRequest{AddressSet: &govnv1.AddressSet{Name: "as0"}}))
+	must(e.pg.CreatePortGroup(ctx, &govnv1.CreatePortGroupRequest{PortGroup: &govnv1.PortGroup{Name: "pg0"}}))
+	for _, c := range []struct {
+		name string
+		code codes.Code
+		f    func() error
+	}{
+		{"router", codes.AlreadyExists, func() error {
+			_, err := lr.CreateLogicalRouter(ctx, &govnv1.CreateLogicalRouterRequest{LogicalRouter: &govnv1.LogicalRouter{Name: "lr0"}})
+			return err
+		}},
+		{"router port on another router, even with may_exist", codes.AlreadyExists, func() error {
+			_, err := lrp.CreateLogicalRouterPort(ctx, &govnv1.CreateLogicalRouterPortRequest{MayExist: true, LogicalRouterPort: &govnv1.LogicalRouterPort{
+				Name: "lrp0", Router: "lr1", Mac: "00:00:00:00:ff:02", Networks: []string{"10.1.0.1/24"}}})
+			return err
+		}},
+		{"load balancer", codes.AlreadyExists, func() error {
+			_, err := e.lb.CreateLoadBalancer(ctx, &govnv1.CreateLoadBalancerRequest{LoadBalancer: &govnv1.LoadBalancer{Name: "lb0"}})
+			return err
+		}},
+		{"port group", codes.AlreadyExists, func() error {
+			_, err := e.pg.CreatePortGroup(ctx, &govnv1.CreatePortGroupRequest{PortGroup: &govnv1.PortGroup{Name: "pg0"}})
+			return err
+		}},
+		{"router with unknown load balancer", codes.NotFound, func() error {
+			_, err := lr.UpdateLogicalRouter(ctx, &govnv1.UpdateLogicalRouterRequest{LogicalRouter: &govnv1.LogicalRouter{Name: "lr0", LoadBalancers: []string{"lb9"}}, UpdateMask: maskOf("load_balancers")})
+			return err
+		}},
+		{"address set update with bad address", codes.InvalidArgument, func() error {
+			_, err := e.as.UpdateAddressSet(ctx, &govnv1.UpdateAddressSetRequest{AddressSet: &govnv1.AddressSet{Name: "as0", Addresses: []string{"10.0.0.0/24", "bogus"}}, UpdateMask: maskOf("addresses")})
+			return err
+		}},
+		{"port group update with unknown port", codes.NotFound, func() error {
+			_, err := e.pg.UpdatePortGroup(ctx, &govnv1.UpdatePortGroupRequest{PortGroup: &govnv1.PortGroup{Name: "pg0", Ports: []string{"nop"}}, UpdateMask: maskOf("ports")})
+			return err
+		}},
+		{"load balancer update with bad VIP", codes.InvalidArgument, func() error {
+			_, err := e.lb.UpdateLoadBalancer(ctx, &govnv1.UpdateLoadBalancerRequest{LoadBalancer: &govnv1.LoadBalancer{Name: "lb0", Vips: map[string]string{"10.0.0.1:80": "[fd00::1]:80"}}, UpdateMask: maskOf("vips")})
+			return err
+		}},
+		{"delete unknown router", codes.NotFound, func() error {
+			_, err := lr.DeleteLogicalRouter(ctx, &govnv1.DeleteLogicalRouterRequest{Name: "lr9"})
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.t = t
+			e.expectNothingWritten(c.code, c.f)
+		})
+	}
+}

@@ -39,6 +39,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// ConnectTimeout bounds the first connection to the NB database (default 60s).
 	ConnectTimeout time.Duration
+	// WatchBuffer is the per-watcher event buffer (default 4096).
+	WatchBuffer int
 }
 
 // Running is a started API server.
@@ -181,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		}
 		return nil, err
 	}
-	srv := New(nb, Options{Logger: log})
+	srv := New(nb, Options{Logger: log, WatchBuffer: cfg.WatchBuffer})
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unaryInterceptor(log.Named("grpc"), m)),
 		grpc.ChainStreamInterceptor(streamInterceptor(log.Named("grpc"), m)),

@@ -3,10 +3,19 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
 	govnv1 "github.com/govn/govn/api/govnv1"
+	"github.com/govn/govn/api/server"
+	"github.com/govn/govn/internal/dbserver/dbservertest"
 )
 
 // nextEvent reads events until one matches want (kind/type/name), failing
@@ -86,5 +95,48 @@ func TestWatchSeesOVNNbctl(t *testing.T) {
 	ev = nextEvent(t, stream, govnv1.WatchEvent_ADDED, "logical_router_port", "lrp0")
 	if ev.GetLogicalRouterPort().GetRouter() != "lr0" {
 		t.Errorf("router port event %v", ev)
+	}
+}
+
+// TestWatchSlowWatcherEnded checks that a watcher that does not read is
+// ended with ResourceExhausted instead of holding events forever, while
+// writes keep working.
+func TestWatchSlowWatcherEnded(t *testing.T) {
+	db := dbservertest.Start(t, nbDatabase, "", nil)
+	api, err := server.Start(t.Context(), server.Config{NB: []string{db.Endpoint()}, Listen: "127.0.0.1:0", WatchBuffer: 8, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Stop)
+	conn, err := grpc.NewClient(api.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	stream, err := govnv1.NewWatchServiceClient(conn).Watch(wctx, &govnv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := govnv1.NewLogicalSwitchServiceClient(conn)
+	// Large events (long external_ids) fill the HTTP/2 window quickly.
+	big := map[string]string{"pad": strings.Repeat("x", 4000)}
+	for i := 0; i < 200; i++ {
+		if _, err := ls.CreateLogicalSwitch(t.Context(), &govnv1.CreateLogicalSwitchRequest{LogicalSwitch: &govnv1.LogicalSwitch{
+			Name: fmt.Sprintf("sw%d", i), ExternalIds: big}}); err != nil {
+			t.Fatalf("write %d while a watcher stalls: %v", i, err)
+		}
+	}
+	for {
+		_, err := stream.Recv()
+		if err == nil {
+			continue
+		}
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "fell too far behind") {
+			t.Fatalf("stalled watcher ended with %v, want ResourceExhausted", err)
+		}
+		return
 	}
 }
