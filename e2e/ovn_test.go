@@ -71,13 +71,13 @@ func startOVN(t testing.TB, n int) *ovn {
 		}
 	})
 	for _, db := range []struct{ name, sock string }{{"nbdb", o.nbSock}, {"sbdb", o.sbSock}} {
-		o.start(harness.ProcessSpec{Name: db.name, Args: []string{govnBin, db.name,
-			"--data-dir", filepath.Dir(db.sock), "--remote", "punix:" + db.sock}})
+		o.start(harness.ProcessSpec{Name: db.name, Args: govnArgs(db.name,
+			"--data-dir", filepath.Dir(db.sock), "--remote", "punix:"+db.sock)})
 	}
 	o.waitDB("ovn-nbctl", o.nbSock)
 	o.waitDB("ovn-sbctl", o.sbSock)
-	o.northd = o.start(harness.ProcessSpec{Name: "northd", Args: []string{govnBin, "northd",
-		"--nb", "unix:" + o.nbSock, "--sb", "unix:" + o.sbSock}})
+	o.northd = o.start(harness.ProcessSpec{Name: "northd", Args: govnArgs("northd",
+		"--nb", "unix:"+o.nbSock, "--sb", "unix:"+o.sbSock)})
 	for _, c := range o.topo.Chassis {
 		o.startController(c)
 	}
@@ -107,6 +107,16 @@ func startOVN(t testing.TB, n int) *ovn {
 	return o
 }
 
+// govnArgs is the command line of a govn daemon; GOVN_E2E_LOG_LEVEL (e.g.
+// debug) sets every daemon's --log-level.
+func govnArgs(daemon string, args ...string) []string {
+	argv := []string{govnBin, daemon}
+	if l := os.Getenv("GOVN_E2E_LOG_LEVEL"); l != "" {
+		argv = append(argv, "--log-level", l)
+	}
+	return append(argv, args...)
+}
+
 func (o *ovn) start(s harness.ProcessSpec) *harness.Process {
 	o.t.Helper()
 	p, err := o.topo.StartProcess(s)
@@ -120,7 +130,7 @@ func (o *ovn) start(s harness.ProcessSpec) *harness.Process {
 // and br-int socket come from OVS_RUNDIR, which the harness sets).
 func (o *ovn) startController(c *harness.Chassis) *harness.Process {
 	o.t.Helper()
-	p, err := c.StartProcess("controller", govnBin, "controller")
+	p, err := c.StartProcess("controller", govnArgs("controller")...)
 	if err != nil {
 		o.t.Fatal(err)
 	}
