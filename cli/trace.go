@@ -26,7 +26,7 @@ func init() { register(newTraceCommand) }
 const DefaultSBRemote = "unix:/var/run/govn/ovnsb_db.sock"
 
 type traceFlags struct {
-	sb                         string
+	sb, nb                     string
 	snapshot                   string
 	ct                         []string
 	lbDst                      string
@@ -106,6 +106,7 @@ func newTraceCommand(o *options) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.sb, "sb", def, "southbound database (unix:PATH, tcp:IP:PORT; comma-separated cluster members); default $GOVN_SB")
+	fl.StringVar(&f.nb, "nb", os.Getenv("GOVN_NB"), "northbound database to read ACL names and matches from, for drop reasons (optional); default $GOVN_NB")
 	fl.StringVar(&f.snapshot, "snapshot", "", "trace over a JSON snapshot file (trace/testdata format) instead of a database")
 	fl.StringArrayVar(&f.ct, "ct", nil, "ct_state the next conntrack pass reports, e.g. new or est,rpl (repeatable; default est)")
 	fl.StringVar(&f.lbDst, "lb-dst", "", "load-balancer backend to choose, IP[:PORT]")
@@ -173,12 +174,7 @@ func (f *traceFlags) load(ctx context.Context, o *options) (*trace.Snapshot, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.client.timeout)
 	defer cancel()
-	var remotes []string
-	for _, r := range strings.Split(f.sb, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			remotes = append(remotes, r)
-		}
-	}
+	remotes := splitRemotes(f.sb)
 	if len(remotes) == 0 {
 		return nil, errors.New("--sb: no southbound database given")
 	}
@@ -191,7 +187,27 @@ func (f *traceFlags) load(ctx context.Context, o *options) (*trace.Snapshot, err
 	if err != nil {
 		return nil, serverError{err}
 	}
+	if nb := splitRemotes(f.nb); len(nb) > 0 {
+		nc, err := sbload.ConnectNB(ctx, nb)
+		if err != nil {
+			return nil, serverError{fmt.Errorf("northbound database %s: %w", f.nb, err)}
+		}
+		defer nc.Close()
+		if err := sbload.LoadACLs(ctx, nc, s); err != nil {
+			return nil, serverError{err}
+		}
+	}
 	return s, nil
+}
+
+func splitRemotes(s string) []string {
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func renderTrace(w io.Writer, tr *trace.Trace, forms []trace.Format) error {

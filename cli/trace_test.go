@@ -142,6 +142,10 @@ func TestTraceFromSouthbound(t *testing.T) {
 	if code != ExitServer || !strings.Contains(errOut, "southbound database") {
 		t.Errorf("dead server: exit %d, %s", code, errOut)
 	}
+	_, errOut, code = runCtl(t, "--timeout", "1s", "trace", "--nb", dead, "sw0", mfDelivered)
+	if code != ExitServer || !strings.Contains(errOut, "northbound database") {
+		t.Errorf("dead NB server: exit %d, %s", code, errOut)
+	}
 }
 
 // TestTraceOVS runs govn's controller (in process) on a real ovs-vswitchd

@@ -35,6 +35,18 @@ type Snapshot struct {
 	// refers to "<its datapath key>_group" first, then "group".
 	PortGroups  map[string][]string `json:"port_groups,omitempty"`
 	MACBindings []MACBinding        `json:"mac_bindings,omitempty"`
+	// ACLs are northbound ACLs by UUID (optional: read from the NB when
+	// available), so drops name the ACL as written, not only its UUID.
+	ACLs map[string]ACL `json:"acls,omitempty"`
+}
+
+// ACL is a northbound ACL as its author wrote it.
+type ACL struct {
+	Name      string `json:"name,omitempty"`
+	Direction string `json:"direction"` // from-lport or to-lport
+	Priority  int    `json:"priority"`
+	Match     string `json:"match"`
+	Action    string `json:"action"`
 }
 
 // Datapath is a Datapath_Binding.

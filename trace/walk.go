@@ -637,6 +637,13 @@ func (w *walker) dropReason(cf *cflow, d *dpInfo, pa path) (string, *FlowHit) {
 	stage := f.Stage()
 	if ref := f.Ref(); ref != nil {
 		if ref.Key == "nb-acl" {
+			if a, ok := w.t.snap.ACLs[ref.ID]; ok {
+				name := ref.ID
+				if a.Name != "" {
+					name = fmt.Sprintf("%q (%s)", a.Name, ref.ID)
+				}
+				return fmt.Sprintf("dropped by ACL %s (%s, priority %d, match: %s, action %s)", name, a.Direction, a.Priority, a.Match, a.Action), nil
+			}
 			dir := "from-lport"
 			if strings.HasPrefix(stage, "ls_out") {
 				dir = "to-lport"

@@ -62,6 +62,8 @@ func TestNorthdDifferential(t *testing.T) {
 		"--", "acl-add", "sw0", "to-lport", "1002", `outport == "p3" && icmp4`, "drop")
 	sshACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1001")
 	icmpACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1002")
+	// A name without log=true (ovn-nbctl acl-add --name would turn logging on).
+	nbctl("--wait=sb", "set", "ACL", sshACL, "name=deny-ssh")
 
 	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer lcancel()
@@ -72,6 +74,14 @@ func TestNorthdDifferential(t *testing.T) {
 	defer c.Close()
 	snap, err := sbload.Load(lctx, c)
 	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := sbload.ConnectNB(lctx, []string{nb.Endpoint()}, ovsdbclient.WithLogger(zaptest.NewLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := sbload.LoadACLs(lctx, nc, snap); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := trace.New(snap)
@@ -93,9 +103,9 @@ func TestNorthdDifferential(t *testing.T) {
 		{"delivered", fromP1 + `eth.dst == 00:00:00:00:00:02 && ip4.dst == 10.0.0.2 && tcp.dst == 80`, []string{"new", "new"}, []string{"p2"}, ""},
 		{"delivered_est", fromP1 + `eth.dst == 00:00:00:00:00:02 && ip4.dst == 10.0.0.2 && tcp.dst == 80`, nil, []string{"p2"}, ""},
 		{"acl_drop", fromP1 + `eth.dst == 00:00:00:00:00:02 && ip4.dst == 10.0.0.2 && tcp.dst == 22`, []string{"new"}, nil,
-			"dropped by ACL " + sshACL + " (from-lport, priority 1001"},
+			`dropped by ACL "deny-ssh" (` + sshACL + `) (from-lport, priority 1001, match: inport == "p1" && ip4 && tcp.dst == 22, action drop)`},
 		{"acl_drop_egress", fromP1 + `eth.dst == 00:00:00:00:00:03 && ip4.dst == 10.0.0.3 && icmp4`, []string{"new", "new"}, nil,
-			"dropped by ACL " + icmpACL + " (to-lport, priority 1002"},
+			"dropped by ACL " + icmpACL + ` (to-lport, priority 1002, match: outport == "p3" && icmp4, action drop)`},
 		{"port_security_mac", `inport == "p1" && eth.src == 00:00:00:00:00:66 && eth.dst == 00:00:00:00:00:02 && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2`, nil, nil,
 			"dropped by port security of logical switch port p1"},
 		{"port_security_ip", `inport == "p1" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02 && ip4.src == 10.9.9.9 && ip4.dst == 10.0.0.2`, nil, nil,

@@ -11,6 +11,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/govn/govn/internal/ovsdbclient"
+	"github.com/govn/govn/nbdb"
 	"github.com/govn/govn/sbdb"
 	"github.com/govn/govn/trace"
 )
@@ -112,6 +113,30 @@ func Load(ctx context.Context, c *ovsdbclient.Client) (*trace.Snapshot, error) {
 		return nil, fmt.Errorf("southbound database is inconsistent: %w", err)
 	}
 	return s, nil
+}
+
+// ConnectNB opens a northbound client that monitors only the ACL table
+// (for LoadACLs).
+func ConnectNB(ctx context.Context, remotes []string, opts ...ovsdbclient.Option) (*ovsdbclient.Client, error) {
+	return nbdb.NewClient(ctx, remotes, append(opts, ovsdbclient.WithTables(nbdb.ACLTable))...)
+}
+
+// LoadACLs reads the northbound ACLs into s.ACLs, so trace names them in
+// drop reasons as their authors wrote them.
+func LoadACLs(ctx context.Context, c *ovsdbclient.Client, s *trace.Snapshot) error {
+	var acls []nbdb.ACL
+	if err := c.List(ctx, &acls); err != nil {
+		return fmt.Errorf("list ACL: %w", err)
+	}
+	s.ACLs = make(map[string]trace.ACL, len(acls))
+	for _, a := range acls {
+		ta := trace.ACL{Direction: a.Direction, Priority: a.Priority, Match: a.Match, Action: a.Action}
+		if a.Name != nil {
+			ta.Name = *a.Name
+		}
+		s.ACLs[a.UUID] = ta
+	}
+	return nil
 }
 
 // StoreOps appends the operations that insert snapshot s into an (empty)
