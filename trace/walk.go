@@ -467,18 +467,35 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 				w.ingressOutput(d, s.Packet, pa, &n.Children)
 			}
 		case action.StepCT:
-			name := "ct_next"
+			def := ""
+			if w.ctDefault {
+				def = " /* default (use --ct to customize) */"
+			}
+			// Section headers as ovn-trace prints them; what conntrack
+			// reported (and the chosen backend) is a comment inside.
+			text, detail := "ct_next("+s.Note+def+")", ""
 			switch a := s.Action.(type) {
 			case *action.CTNat:
-				name = a.Name
+				text, detail = a.Name+def, s.Note
+				if a.Addr.IsValid() {
+					f := "ip4.dst"
+					switch {
+					case a.Addr.Is6() && a.SNAT:
+						f = "ip6.src"
+					case a.Addr.Is6():
+						f = "ip6.dst"
+					case a.SNAT:
+						f = "ip4.src"
+					}
+					text = a.Name + "(" + f + "=" + action.Backend{Addr: a.Addr, Port: a.Port}.String() + ")"
+				}
 			case *action.CTLB:
-				name = a.Name
+				text, detail = a.Name+def, s.Note
 			}
-			note := s.Note
-			if w.ctDefault {
-				note += " /* default (use --ct to customize) */"
+			sec := w.node(&Node{Type: NodeTransform, Kind: "ct", Text: text})
+			if detail != "" {
+				sec.Children = append(sec.Children, w.node(&Node{Type: NodeComment, Text: "/* " + detail + " */"}))
 			}
-			sec := w.node(&Node{Type: NodeTransform, Kind: "ct", Text: name + "(" + note + ")"})
 			n.Children = append(n.Children, sec)
 			eg := s.Pipeline == action.Egress
 			w.lookup(d, eg, s.Table, s.Packet, pa, &sec.Children)
