@@ -503,8 +503,10 @@ func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 		changed = append(changed, id)
 	}
 	sort.Strings(changed)
-	// Deletions of ports that moved to another switch happen first, so
-	// the port's key and name are free for the insert.
+	// Datapaths, ports and multicast groups of changed switches. A port
+	// that moved between switches is deleted and re-inserted in this one
+	// transaction (OVSDB checks unique indexes at commit). On error the
+	// mirror is half updated: the caller reloads it (LoadSB).
 	for _, id := range changed {
 		if err := s.syncSwitch(b, e, id); err != nil {
 			return nil, err
