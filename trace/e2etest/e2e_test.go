@@ -9,6 +9,7 @@ package e2etest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -30,6 +31,10 @@ import (
 	"github.com/govn/govn/trace"
 	"github.com/govn/govn/trace/sbload"
 )
+
+// update is accepted so that `go test ./trace/... -update` works; the
+// golden files live in package trace.
+var _ = flag.Bool("update", false, "rewrite golden files (package trace)")
 
 var (
 	nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJSON, Base: "ovnnb_db", GlobalTable: "NB_Global"}

@@ -3,6 +3,7 @@ package sbload_test
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -23,6 +24,10 @@ import (
 	"github.com/govn/govn/trace"
 	"github.com/govn/govn/trace/sbload"
 )
+
+// update is accepted so that `go test ./trace/... -update` works; the
+// golden files live in package trace.
+var _ = flag.Bool("update", false, "rewrite golden files (package trace)")
 
 var sbDatabase = dbserver.Database{Name: sbdb.DatabaseName, Schema: sbdb.SchemaJSON, Base: "ovnsb_db", GlobalTable: "SB_Global"}
 
