@@ -36,6 +36,8 @@ type Controller struct {
 	cfg    ovs.Config
 	sb     *ovsdbclient.Client
 	spec   monitorSpec
+	names  *ovsdbclient.Client // Port_Bindings of local iface-ids
+	nameSp []string
 	of     *ovs.OpenFlow
 	tr     *translate.Translator
 	zones  map[string]uint16
@@ -127,6 +129,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		if c.sb != nil {
 			c.sb.Close()
 		}
+		if c.names != nil {
+			c.names.Close()
+		}
 	}()
 
 	resync := time.NewTicker(c.o.Resync)
@@ -178,6 +183,10 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.log.Info("southbound remote changed; reconnecting", zap.Strings("remotes", cfg.Remotes))
 		c.sb.Close()
 		c.sb = nil
+		if c.names != nil {
+			c.names.Close()
+			c.names, c.nameSp = nil, nil
+		}
 	}
 	if c.cfg.Bridge != cfg.Bridge || c.of == nil {
 		dir, err := (&Options{RunDir: c.o.RunDir, OVS: c.o.OVS, Bridge: cfg.Bridge}).runDir()
@@ -216,15 +225,26 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 
 	if c.sb == nil {
-		spec := monitorSpec{all: !c.o.Conditional, ports: sortedUnique(keys(ifaces))}
-		if err := c.connect(ctx, spec); err != nil {
+		if err := c.connect(ctx, monitorSpec{all: !c.o.Conditional}); err != nil {
 			return err
 		}
 	}
-	if !c.sb.Connected() {
+	if names := sortedUnique(keys(ifaces)); c.o.Conditional && (c.names == nil || !slices.Equal(names, c.nameSp)) {
+		if c.names != nil {
+			c.names.Close()
+			c.names = nil
+		}
+		nc, err := connectNames(ctx, c.cfg.Remotes, names, c.log.Named("sb-ports"), c.sbEvent)
+		if err != nil {
+			return fmt.Errorf("southbound %v: %w", c.cfg.Remotes, err)
+		}
+		c.names, c.nameSp = nc, names
+	}
+	if !c.sb.Connected() || (c.names != nil && !c.names.Connected()) {
 		return errors.New("southbound database disconnected (reconnecting); flows left as they are")
 	}
 	snap := takeSnapshot(c.sb)
+	snap.mergeNamed(c.names)
 	if err := c.registerChassis(ctx, snap); err != nil {
 		if errors.Is(err, errPending) {
 			return nil
@@ -463,7 +483,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.log.Warn("OVS rejected a flow", zap.Error(r))
 	}
 	if !res.Diff.Empty() {
-		c.log.Debug("flows installed", zap.Stringer("diff", res.Diff),
+		c.log.Debug("flows installed", zap.Stringer("diff", res.Diff), zap.Int("flows", len(flows)),
 			zap.Duration("compute", computed.Sub(start)), zap.Duration("install", time.Since(computed)),
 			zap.Int("compiled", out.Compiled), zap.Int("reused", out.Reused))
 	}
@@ -493,15 +513,17 @@ func keys[V any](m map[string]V) []string {
 }
 
 func (c *Controller) connect(ctx context.Context, spec monitorSpec) error {
-	sb, err := connectSB(ctx, c.cfg.Remotes, spec, c.log.Named("sb"), func(table, op string) {
-		c.m.sbEvents.WithLabelValues(table, op).Inc()
-		c.poke()
-	})
+	sb, err := connectSB(ctx, c.cfg.Remotes, spec, c.log.Named("sb"), c.sbEvent)
 	if err != nil {
 		return fmt.Errorf("southbound %v: %w", c.cfg.Remotes, err)
 	}
 	c.sb, c.spec = sb, spec
 	return nil
+}
+
+func (c *Controller) sbEvent(table, op string) {
+	c.m.sbEvents.WithLabelValues(table, op).Inc()
+	c.poke()
 }
 
 // wantSpec is the monitor spec for the current view.
@@ -523,7 +545,7 @@ func (c *Controller) wantSpec(snap *snapshot, local map[uint32]bool, ifaces map[
 			}
 		}
 	}
-	names := keys(ifaces)
+	var names []string
 	for _, pb := range snap.ports {
 		if pb.Type == physical.TypePatch && dpUUID[pb.Datapath] && pb.Options["peer"] != "" {
 			names = append(names, pb.Options["peer"])

@@ -24,13 +24,13 @@ var sbDatabase = dbserver.Database{Name: sbdb.DatabaseName, Schema: sbdb.SchemaJ
 // env is a real southbound ovsdb-server, a real OVS in its own network
 // namespace, and a southbound client for the test's own reads and writes.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	sb       *ovsdbclient.Client
 	ovs      *ovstest.OVS
 	sbRemote string
 }
 
-func newEnv(t *testing.T, systemID, encapIP string) *env {
+func newEnv(t testing.TB, systemID, encapIP string) *env {
 	srv := dbservertest.Start(t, sbDatabase, "", nil)
 	v := ovstest.Start(t, ovstest.Options{PrivateNetns: true, ExternalIDs: map[string]string{
 		"system-id": systemID, "ovn-remote": srv.Endpoint(), "ovn-encap-type": "geneve",

@@ -54,7 +54,16 @@ func rows[T any](c *ovsdbclient.Client, table string) map[string]*T {
 }
 
 func takeSnapshot(c *ovsdbclient.Client) *snapshot {
+	// SB_Global first: libovsdb applies each update to all tables under one
+	// lock, so every table read after it includes at least the update that
+	// set this nb_cfg; acknowledging it after installing the flows of this
+	// snapshot is therefore never premature.
+	var global *sbdb.SBGlobal
+	for _, g := range rows[sbdb.SBGlobal](c, sbdb.SBGlobalTable) {
+		global = g
+	}
 	s := &snapshot{
+		global:      global,
 		chassis:     rows[sbdb.Chassis](c, sbdb.ChassisTable),
 		encaps:      rows[sbdb.Encap](c, sbdb.EncapTable),
 		datapaths:   rows[sbdb.DatapathBinding](c, sbdb.DatapathBindingTable),
@@ -66,9 +75,6 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 		fdbs:        rows[sbdb.FDB](c, sbdb.FDBTable),
 		addressSets: map[string][]string{},
 		portGroups:  map[string][]string{},
-	}
-	for _, g := range rows[sbdb.SBGlobal](c, sbdb.SBGlobalTable) {
-		s.global = g
 	}
 	s.chassisByNm = make(map[string]*sbdb.Chassis, len(s.chassis))
 	for _, ch := range s.chassis {
@@ -239,4 +245,50 @@ func sortedUnique(s []string) []string {
 	s = slices.Clone(s)
 	slices.SortFunc(s, cmp.Compare[string])
 	return slices.Compact(s)
+}
+
+// connectNames connects the small second southbound client that monitors
+// the Port_Bindings named by local interfaces (external_ids:iface-id), so
+// that a port can be claimed before its datapath is local. Its conditions
+// change whenever an interface is plugged or unplugged; keeping them out of
+// the main client means that costs a reconnect of a few rows, not a
+// re-download of the local datapaths' logical flows.
+func connectNames(ctx context.Context, remotes []string, names []string, log *zap.Logger, events func(table, op string)) (*ovsdbclient.Client, error) {
+	pb := &sbdb.PortBinding{}
+	var conds []model.Condition
+	for _, n := range names {
+		conds = append(conds, model.Condition{Field: &pb.LogicalPort, Function: ovsdb.ConditionEqual, Value: n})
+	}
+	if len(conds) == 0 {
+		conds = append(conds, model.Condition{Field: &pb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+	}
+	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log),
+		ovsdbclient.WithMonitor(client.WithConditionalTable(pb, conds)))
+	if err != nil {
+		return nil, err
+	}
+	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
+		AddFunc:    func(table string, _ model.Model) { events(table, "add") },
+		UpdateFunc: func(table string, _, _ model.Model) { events(table, "update") },
+		DeleteFunc: func(table string, _ model.Model) { events(table, "delete") },
+	})
+	return c, nil
+}
+
+// mergeNamed adds the Port_Bindings the names client sees to s (the main
+// client's rows win: they are at least as fresh for local datapaths).
+func (s *snapshot) mergeNamed(c *ovsdbclient.Client) {
+	if c == nil {
+		return
+	}
+	for uuid, pb := range rows[sbdb.PortBinding](c, sbdb.PortBindingTable) {
+		if _, ok := s.ports[uuid]; ok {
+			continue
+		}
+		if _, ok := s.portsByName[pb.LogicalPort]; ok {
+			continue
+		}
+		s.ports[uuid] = pb
+		s.portsByName[pb.LogicalPort] = pb
+	}
 }
