@@ -11,6 +11,7 @@ import (
 
 	"github.com/govn/govn/controller/ofctrl"
 	"github.com/govn/govn/controller/ovs"
+	"github.com/govn/govn/internal/ovstest"
 )
 
 // l2Flows programs a chassis' br-int as a tiny L2 network over one Geneve
@@ -275,10 +276,9 @@ func TestProcessAndTeardown(t *testing.T) {
 		t.Fatalf("namespaces left: %s", out)
 	}
 	for _, pid := range pids {
-		if err := exec.Command("kill", "-0", fmt.Sprint(pid)).Run(); err == nil {
-			if s, _ := exec.Command("ps", "-o", "stat=", "-p", fmt.Sprint(pid)).Output(); !strings.HasPrefix(string(s), "Z") {
-				t.Fatalf("OVS pid %d alive after Close", pid)
-			}
+		// A zombie, or a process reaped between two looks, is dead.
+		if ovstest.Alive(pid) {
+			t.Fatalf("OVS pid %d alive after Close", pid)
 		}
 	}
 	if _, err := exec.Command("ls", dir).Output(); err == nil {
