@@ -37,21 +37,22 @@ type traceFlags struct {
 func newTraceCommand(o *options) *cobra.Command {
 	f := &traceFlags{}
 	cmd := &cobra.Command{
-		Use:   "trace DATAPATH MICROFLOW",
+		Use:   "trace [DATAPATH] MICROFLOW",
 		Short: "Simulate a packet through the southbound logical flows (like ovn-trace)",
 		Long: "govnctl trace follows a packet, described as a microflow in the logical-flow match language,\n" +
 			"through the logical flows of the southbound database: ingress and egress pipelines, multicast\n" +
 			"groups (one branch per member), patch ports into other datapaths, conntrack (--ct), load\n" +
 			"balancing (--lb-dst) and generated packets (arp, icmp4, ...). Drops name the northbound object\n" +
 			"(ACL, port security of a logical switch port) that caused them.\n\n" +
-			"DATAPATH is a logical switch or router name, a Datapath_Binding UUID or tunnel key.\n" +
+			"DATAPATH is a logical switch or router name, a Datapath_Binding UUID or tunnel key; without\n" +
+			"it, the datapath of the microflow's inport.\n" +
 			"MICROFLOW is a conjunction of equalities; prerequisites are implied and other fields default\n" +
 			"(IPv4 when unspecified, ip.ttl 64), e.g.\n" +
 			"  'inport == \"p1\" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02 &&\n" +
 			"   ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && tcp.dst == 80'\n\n" +
 			"Output: --detailed (default), --summary, --minimal (several may be given), or -o json|yaml\n" +
 			"for the whole trace tree with its outcomes.",
-		Args: cobra.ExactArgs(2),
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validateOutput(); err != nil {
 				return err
@@ -68,7 +69,11 @@ func newTraceCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tr, err := tracer.Run(args[0], args[1], opts)
+			dp, mf := "", args[0]
+			if len(args) == 2 {
+				dp, mf = args[0], args[1]
+			}
+			tr, err := tracer.Run(dp, mf, opts)
 			if err != nil {
 				var me *trace.MicroflowError
 				if errors.As(err, &me) {

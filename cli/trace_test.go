@@ -40,7 +40,7 @@ func TestTraceSnapshotForms(t *testing.T) {
 			t.Errorf("detailed output lacks %q:\n%s", want, out)
 		}
 	}
-	out, errOut, code = runCtl(t, "trace", "--snapshot", traceFixture, "--summary", "--minimal", "sw0", mfDelivered)
+	out, errOut, code = runCtl(t, "trace", "--snapshot", traceFixture, "--summary", "--minimal", mfDelivered)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

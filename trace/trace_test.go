@@ -115,6 +115,19 @@ func TestDatapathLookup(t *testing.T) {
 	}
 }
 
+func TestDatapathFromInport(t *testing.T) {
+	tc := fixture(t, "router.json")
+	tr, err := tc.Run("", `inport == "q1" && eth.dst == ff:ff:ff:ff:ff:ff`, Options{})
+	if err != nil || tr.Datapath != "sw1" {
+		t.Fatalf("datapath %q, %v", tr.Datapath, err)
+	}
+	for mf, want := range map[string]string{`eth.dst == ff:ff:ff:ff:ff:ff`: "names no inport", `inport == "zz"`: `inport "zz" is no logical port`} {
+		if _, err := tc.Run("", mf, Options{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", mf, err, want)
+		}
+	}
+}
+
 func TestSnapshotValidate(t *testing.T) {
 	dp := []Datapath{{ID: "d", Name: "sw", Key: 1}}
 	for _, c := range []struct {

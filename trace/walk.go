@@ -171,6 +171,18 @@ func Run(s *Snapshot, dp, microflow string, opts Options) (*Trace, error) {
 
 // Run traces microflow entering datapath dp. See the package-level Run.
 func (t *Tracer) Run(dp, microflow string, opts Options) (*Trace, error) {
+	if dp == "" {
+		// As ovn-trace: the datapath of the microflow's inport.
+		name, ok := inportOf(microflow)
+		if !ok {
+			return nil, fmt.Errorf("no datapath given and the microflow names no inport to find it from")
+		}
+		p, ok := t.ports[name]
+		if !ok {
+			return nil, fmt.Errorf("no datapath given and inport %s is no logical port", lex.Quote(name))
+		}
+		dp = p.dp.ID
+	}
 	d, err := t.lookupDP(dp)
 	if err != nil {
 		return nil, err
@@ -194,6 +206,20 @@ func (t *Tracer) Run(dp, microflow string, opts Options) (*Trace, error) {
 		tr.Outcomes = []Outcome{}
 	}
 	return tr, nil
+}
+
+// inportOf finds `inport == "name"` in a microflow.
+func inportOf(microflow string) (string, bool) {
+	toks, err := lex.Tokenize(microflow)
+	if err != nil {
+		return "", false
+	}
+	for i := 0; i+2 < len(toks); i++ {
+		if toks[i].Kind == lex.Ident && toks[i].Str == "inport" && toks[i+1].Kind == lex.Eq && toks[i+2].Kind == lex.String {
+			return toks[i+2].Str, true
+		}
+	}
+	return "", false
 }
 
 type walker struct {
