@@ -3,6 +3,7 @@ package trace
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -317,5 +318,43 @@ func TestDetraceAndOpenFlowFlow(t *testing.T) {
 	}
 	if got := CTNextFlags(of.CSNew | of.CSTrk); got != "trk,new" {
 		t.Errorf("CTNextFlags = %q", got)
+	}
+}
+
+// TestConcurrentRuns: one Tracer serves concurrent traces (the API server
+// shares it); run with -race.
+func TestConcurrentRuns(t *testing.T) {
+	b, err := os.ReadFile("testdata/router.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fixture(t, "router.json")
+	mf := `inport == "p1" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:ff:01 && ip4.src == 10.0.0.1 && ip4.dst == 10.1.0.2 && udp.dst == 53`
+	ref, err := want.Run("sw0", mf, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			tr, err := tc.Run("sw0", mf, Options{})
+			if err == nil && tr.String(Detailed) != ref.String(Detailed) {
+				err = fmt.Errorf("concurrent trace differs")
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
