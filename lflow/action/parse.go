@@ -483,10 +483,9 @@ func (p *parser) ctCommit(at pos) (Action, error) {
 				p.c.Accept(lex.Comma) // OVN accepts the settings with or without commas
 			}
 			t := p.c.Peek()
-			if !p.c.AcceptIdent("ct_mark") && !p.c.AcceptIdent("ct_label") {
+			if !p.c.IsIdent("ct_mark") && !p.c.IsIdent("ct_label") {
 				return nil, p.c.Unexpected("`ct_mark=` or `ct_label=`")
 			}
-			p.c.Reset(p.c.Mark() - 1)
 			p.inCTCommit = true
 			dst, err := p.field()
 			p.inCTCommit = false
