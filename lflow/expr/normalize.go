@@ -140,6 +140,16 @@ func (z *normalizer) norm(e *Expr) []clause {
 				if len(rel) == 0 {
 					break
 				}
+				if cs, ok := z.ranges(rel); ok {
+					if cs == nil {
+						return nil
+					}
+					acc = andClauses(acc, cs)
+					if len(acc) == 0 {
+						return nil
+					}
+					break
+				}
 				cs := z.viaSimplify(combine(OpAnd, rel))
 				if z.err != nil || len(cs) == 0 {
 					return nil
@@ -673,3 +683,65 @@ func dedupeAlts(alts []vm) []vm {
 }
 
 func isOverlay(f of.Field) bool { return f >= of.XReg0 && f <= of.XXReg3 }
+
+// ranges turns the relational tests of one AND (on plain fields) into a
+// clause: tests on the same slice are intersected into one interval, and
+// each interval becomes the dimension of its prefix cover. It returns
+// ok=false if some test needs the general path (overlay registers), and a
+// nil clause list if the intervals are empty.
+func (z *normalizer) ranges(rel []*Expr) ([]clause, bool) {
+	type rng struct {
+		e      *Expr
+		lo, hi bits.U128
+	}
+	rs := make([]rng, 0, len(rel))
+	for _, e := range rel {
+		if e.Sym.Kind != symtab.Field || len(e.Vals) != 1 || isOverlay(e.Sym.OF.Field) || e.Sym.OF.Field.IsPrereq() {
+			return nil, false
+		}
+		w := e.Hi - e.Lo + 1
+		lo, hi, ok := interval(e.Rel, e.Vals[0].Value, w)
+		if !ok {
+			return nil, true
+		}
+		merged := false
+		for i := range rs {
+			r := &rs[i]
+			if r.e.Sym == e.Sym && r.e.Lo == e.Lo && r.e.Hi == e.Hi {
+				if lo.Cmp(r.lo) > 0 {
+					r.lo = lo
+				}
+				if hi.Cmp(r.hi) < 0 {
+					r.hi = hi
+				}
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			rs = append(rs, rng{e, lo, hi})
+		}
+	}
+	var c clause
+	for _, r := range rs {
+		if r.lo.Cmp(r.hi) > 0 {
+			return nil, true
+		}
+		sh := cmpShift(r.e)
+		f := r.e.Sym.OF.Field
+		z.noteSym(f, r.e.Sym)
+		ps := prefixCover(r.lo, r.hi, r.e.Hi-r.e.Lo+1)
+		if len(ps) == 1 {
+			if !c.fixed.Set(f, ps[0].v.Lsh(sh), ps[0].m.Lsh(sh)) {
+				return nil, true
+			}
+			continue
+		}
+		d := dim{f: f, sym: r.e.Sym, alts: ps}
+		for i := range d.alts {
+			d.alts[i] = vm{d.alts[i].v.Lsh(sh), d.alts[i].m.Lsh(sh)}
+		}
+		c.dims = append(c.dims, d)
+	}
+	return []clause{c}, true
+}
