@@ -140,3 +140,13 @@ func TestWatchSlowWatcherEnded(t *testing.T) {
 		return
 	}
 }
+
+// TestTraceNotYetAvailable pins Trace's behaviour until the simulator (F5)
+// is wired in: Unimplemented with a message saying so.
+func TestTraceNotYetAvailable(t *testing.T) {
+	e := newEnv(t)
+	_, err := govnv1.NewTraceServiceClient(e.conn).Trace(e.ctx, &govnv1.TraceRequest{Datapath: "sw0", Microflow: `inport == "p1"`})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "F5") {
+		t.Fatalf("Trace: %v", err)
+	}
+}
