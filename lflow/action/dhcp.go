@@ -26,9 +26,10 @@ const (
 	OptStaticRoutes                    // {net/len, gateway, ...} (RFC 3442 encoded)
 	OptIPv6                            // one IPv6 address or {a, b, ...} (DHCPv6)
 	OptMAC                             // one MAC address (DHCPv6 server_id)
+	OptIPv6Prefix                      // one IPv6 prefix such as fd00::/64 (RA prefix)
 )
 
-var optTypeNames = [...]string{"ipv4", "bool", "uint8", "uint16", "uint32", "str", "host_id", "domains", "static_routes", "ipv6", "mac"}
+var optTypeNames = [...]string{"ipv4", "bool", "uint8", "uint16", "uint32", "str", "host_id", "domains", "static_routes", "ipv6", "mac", "ipv6_prefix"}
 
 func (t DHCPOptType) String() string { return optTypeNames[t] }
 
@@ -185,7 +186,11 @@ func (p *parser) putDHCPOpts(at pos, dst Field) (Action, error) {
 		if _, err := p.c.Expect(lex.Assign); err != nil {
 			return nil, err
 		}
-		v, err := p.dhcpValue(opt)
+		label := "DHCP option"
+		if a.V6 {
+			label = "DHCPv6 option"
+		}
+		v, err := p.dhcpValue(opt, label)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +209,7 @@ func (p *parser) putDHCPOpts(at pos, dst Field) (Action, error) {
 }
 
 // dhcpValue parses and type-checks the value of option opt.
-func (p *parser) dhcpValue(opt DHCPOpt) (DHCPValue, error) {
+func (p *parser) dhcpValue(opt DHCPOpt, label string) (DHCPValue, error) {
 	var v DHCPValue
 	start := p.c.Peek()
 	if start.Kind == lex.String {
@@ -212,14 +217,14 @@ func (p *parser) dhcpValue(opt DHCPOpt) (DHCPValue, error) {
 		switch opt.Type {
 		case OptStr, OptHostID, OptDomains:
 		default:
-			return v, lex.Errorf(start.Pos, "DHCP option %s takes %s values, not a string", opt.Name, opt.Type)
+			return v, lex.Errorf(start.Pos, "%s %s takes %s values, not a string", label, opt.Name, opt.Type)
 		}
 		if len(start.Str) == 0 || len(start.Str) > 255 {
-			return v, lex.Errorf(start.Pos, "DHCP option %s: the string must have 1 to 255 bytes", opt.Name)
+			return v, lex.Errorf(start.Pos, "%s %s: the string must have 1 to 255 bytes", label, opt.Name)
 		}
 		if opt.Type == OptDomains || opt.Name == "domain_search" {
 			if _, err := encodeDomains(start.Str); err != "" {
-				return v, lex.Errorf(start.Pos, "DHCP option %s: %s", opt.Name, err)
+				return v, lex.Errorf(start.Pos, "%s %s: %s", label, opt.Name, err)
 			}
 		}
 		return DHCPValue{IsStr: true, Str: start.Str}, nil
@@ -228,7 +233,7 @@ func (p *parser) dhcpValue(opt DHCPOpt) (DHCPValue, error) {
 	for {
 		t := p.c.Peek()
 		if t.Kind != lex.Integer {
-			return v, p.c.Unexpected("a value for DHCP option " + opt.Name)
+			return v, p.c.Unexpected("a value for " + label + " " + opt.Name)
 		}
 		p.c.Next()
 		v.Consts = append(v.Consts, t)
@@ -241,11 +246,18 @@ func (p *parser) dhcpValue(opt DHCPOpt) (DHCPValue, error) {
 			return v, err
 		}
 	}
-	return v, checkDHCPConsts(opt, v.Consts, start.Pos)
+	return v, checkDHCPConsts(opt, label, v.Consts, start.Pos)
 }
 
-func checkDHCPConsts(opt DHCPOpt, cs []lex.Token, at lex.Pos) error {
+func checkDHCPConsts(opt DHCPOpt, label string, cs []lex.Token, at lex.Pos) error {
 	switch opt.Type {
+	case OptIPv6Prefix:
+		if len(cs) != 1 || cs[0].Format != lex.IPv6 || !cs[0].Masked {
+			return lex.Errorf(at, "%s %s takes one IPv6 prefix such as fd00::/64", label, opt.Name)
+		}
+		if _, ok := lex.PrefixLen(cs[0].Mask, 128); !ok {
+			return lex.Errorf(cs[0].Pos, "%s %s: %s is not a CIDR prefix", label, opt.Name, cs[0].Text)
+		}
 	case OptIPv6, OptMAC:
 		want := lex.IPv6
 		if opt.Type == OptMAC {
@@ -253,52 +265,52 @@ func checkDHCPConsts(opt DHCPOpt, cs []lex.Token, at lex.Pos) error {
 		}
 		for _, t := range cs {
 			if t.Format != want || t.Masked {
-				return lex.Errorf(t.Pos, "DHCPv6 option %s takes %s values, not %s", opt.Name, want, t.Text)
+				return lex.Errorf(t.Pos, "%s %s takes %s values, not %s", label, opt.Name, want, t.Text)
 			}
 		}
 		if (opt.Type == OptMAC || opt.Name == "ia_addr") && len(cs) != 1 {
-			return lex.Errorf(at, "DHCPv6 option %s takes exactly one value", opt.Name)
+			return lex.Errorf(at, "%s %s takes exactly one value", label, opt.Name)
 		}
 		if len(cs)*16 > 255 {
-			return lex.Errorf(at, "DHCPv6 option %s: too many addresses", opt.Name)
+			return lex.Errorf(at, "%s %s: too many addresses", label, opt.Name)
 		}
 	case OptIPv4, OptHostID:
 		for _, t := range cs {
 			if t.Format != lex.IPv4 || t.Masked {
-				return lex.Errorf(t.Pos, "DHCP option %s takes IPv4 addresses, not %s", opt.Name, t.Text)
+				return lex.Errorf(t.Pos, "%s %s takes IPv4 addresses, not %s", label, opt.Name, t.Text)
 			}
 		}
 		if (opt.Type == OptHostID || opt.Name == "offerip" || opt.Name == "netmask" || opt.Name == "server_id") && len(cs) != 1 {
-			return lex.Errorf(at, "DHCP option %s takes exactly one address", opt.Name)
+			return lex.Errorf(at, "%s %s takes exactly one address", label, opt.Name)
 		}
 		if len(cs)*4 > 255 {
-			return lex.Errorf(at, "DHCP option %s: too many addresses", opt.Name)
+			return lex.Errorf(at, "%s %s: too many addresses", label, opt.Name)
 		}
 	case OptBool, OptUint8, OptUint16, OptUint32:
 		if len(cs) != 1 {
-			return lex.Errorf(at, "DHCP option %s takes one integer", opt.Name)
+			return lex.Errorf(at, "%s %s takes one integer", label, opt.Name)
 		}
 		t := cs[0]
 		max := map[DHCPOptType]int{OptBool: 1, OptUint8: 8, OptUint16: 16, OptUint32: 32}[opt.Type]
 		if (t.Format != lex.Decimal && t.Format != lex.Hex) || t.Masked || !t.Value.FitsIn(max) {
-			return lex.Errorf(t.Pos, "DHCP option %s takes a %s, not %s", opt.Name, opt.Type, t.Text)
+			return lex.Errorf(t.Pos, "%s %s takes a %s, not %s", label, opt.Name, opt.Type, t.Text)
 		}
 	case OptStaticRoutes:
 		if len(cs) == 0 || len(cs)%2 != 0 {
-			return lex.Errorf(at, "DHCP option %s takes pairs of network and gateway: {10.1.0.0/16, 10.0.0.1, ...}", opt.Name)
+			return lex.Errorf(at, "%s %s takes pairs of network and gateway: {10.1.0.0/16, 10.0.0.1, ...}", label, opt.Name)
 		}
 		for i, t := range cs {
 			if t.Format != lex.IPv4 || (i%2 == 1 && t.Masked) {
-				return lex.Errorf(t.Pos, "DHCP option %s: %s is not an IPv4 %s", opt.Name, t.Text, map[bool]string{true: "network", false: "gateway"}[i%2 == 0])
+				return lex.Errorf(t.Pos, "%s %s: %s is not an IPv4 %s", label, opt.Name, t.Text, map[bool]string{true: "network", false: "gateway"}[i%2 == 0])
 			}
 			if i%2 == 0 && t.Masked {
 				if _, ok := lex.PrefixLen(t.Mask, 32); !ok {
-					return lex.Errorf(t.Pos, "DHCP option %s: %s is not a CIDR network", opt.Name, t.Text)
+					return lex.Errorf(t.Pos, "%s %s: %s is not a CIDR network", label, opt.Name, t.Text)
 				}
 			}
 		}
 	default:
-		return lex.Errorf(at, "DHCP option %s takes a quoted string", opt.Name)
+		return lex.Errorf(at, "%s %s takes a quoted string", label, opt.Name)
 	}
 	return nil
 }
@@ -344,6 +356,10 @@ func (o DHCPOptValue) wire() []byte {
 	case OptMAC:
 		a := v.Consts[0].Value.Bytes()
 		return append([]byte(nil), a[10:]...)
+	case OptIPv6Prefix:
+		n, _ := lex.PrefixLen(v.Consts[0].Mask, 128)
+		a := v.Consts[0].Value.Bytes()
+		return append([]byte{byte(n)}, a[:]...)
 	case OptHostID:
 		if v.IsStr {
 			return []byte(v.Str)

@@ -133,6 +133,8 @@ type Encoded struct {
 //     code (1 byte), length (1 byte), value in DHCP wire format; code 0 is
 //     offerip (the address to offer). OpPutDHCPv6Opts (paused) is the same
 //     with 2-byte option codes and lengths, as in DHCPv6 packets.
+//     OpPutNDRAOpts (paused) is like OpPutDHCPOpts with the option codes of
+//     NDRAOpts (prefix value: length byte + 16 address bytes).
 //   - OpLog: 1 byte verdict (0 allow, 1 drop, 2 reject), 1 byte severity
 //     (0 alert, 1 warning, 2 notice, 3 info, 4 debug), then the name (UTF-8).
 type Opcode uint32
@@ -155,6 +157,7 @@ const (
 	OpPutDHCPOpts   Opcode = 15
 	OpDNSLookup     Opcode = 16
 	OpPutDHCPv6Opts Opcode = 17
+	OpPutNDRAOpts   Opcode = 18
 )
 
 var blockOpcode = map[string]Opcode{
@@ -179,6 +182,8 @@ func (o Opcode) String() string {
 		return "put_dhcp_opts"
 	case OpPutDHCPv6Opts:
 		return "put_dhcpv6_opts"
+	case OpPutNDRAOpts:
+		return "put_nd_ra_opts"
 	case OpDNSLookup:
 		return "dns_lookup"
 	}
@@ -222,7 +227,7 @@ func ParseUserData(b []byte) (UserData, error) {
 		if len(rest) != 0 {
 			return u, fmt.Errorf("%s userdata has %d unexpected bytes", u.Op, len(rest))
 		}
-	case OpPutDHCPOpts, OpPutDHCPv6Opts, OpDNSLookup:
+	case OpPutDHCPOpts, OpPutDHCPv6Opts, OpPutNDRAOpts, OpDNSLookup:
 		if len(rest) < 1 || int(rest[0]) > len(rest)-1 {
 			return u, fmt.Errorf("%s userdata malformed", u.Op)
 		}
@@ -481,6 +486,8 @@ func (e *encoder) action(a Action, out of.Actions) (of.Actions, error) {
 		return e.putFDB(a, out), nil
 	case *Select:
 		return e.selectGroup(a, out)
+	case *PutNDRAOpts:
+		return e.putNDRAOpts(a, out), nil
 	case *PutDHCPOpts:
 		return e.putDHCPOpts(a, out), nil
 	case *DNSLookup:

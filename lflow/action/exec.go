@@ -459,6 +459,9 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 		step.Kind = StepNext
 		step.Pipeline, step.Table = x.nextTable()
 		step.Note = fmt.Sprintf("selected %d", a.Choices[i].Value)
+	case *PutNDRAOpts:
+		step.Kind = StepLookup
+		x.putNDRAOpts(a, p, &step)
 	case *PutDHCPOpts:
 		step.Kind = StepLookup
 		x.putDHCPOpts(a, p, &step)

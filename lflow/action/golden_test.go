@@ -161,7 +161,7 @@ func run(input string) (lines []string, enc *action.Encoded) {
 				lines = append(lines, "controller: "+u.Op.String())
 			case action.OpDNSLookup:
 				lines = append(lines, fmt.Sprintf("controller: %s result=%s", u.Op, u.Result))
-			case action.OpPutDHCPOpts, action.OpPutDHCPv6Opts:
+			case action.OpPutDHCPOpts, action.OpPutDHCPv6Opts, action.OpPutNDRAOpts:
 				var opts []string
 				for _, o := range u.DHCPOptions {
 					opts = append(opts, fmt.Sprintf("%d:%x", o.Code, o.Value))

@@ -336,7 +336,7 @@ func untraceable(as action.Actions) string {
 			return "conntrack"
 		case *action.Select:
 			return "group"
-		case *action.PutDHCPOpts, *action.DNSLookup:
+		case *action.PutDHCPOpts, *action.DNSLookup, *action.PutNDRAOpts:
 			return "paused controller action"
 		case *action.Call:
 			if a.Func == "check_pkt_larger" {

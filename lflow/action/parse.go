@@ -398,6 +398,8 @@ func (p *parser) assignment() (Action, error) {
 				return p.putDHCPOpts(at, dst)
 			case "select":
 				return p.selectAction(at, dst)
+			case "put_nd_ra_opts":
+				return p.putNDRAOpts(at, dst)
 			case "dns_lookup":
 				if dst.Width() != 1 || dst.IsString {
 					return nil, lex.Errorf(dst.Pos, "the result of dns_lookup must go to a 1-bit field such as reg0[3], not %d-bit %s", dst.Width(), dst)
@@ -411,7 +413,7 @@ func (p *parser) assignment() (Action, error) {
 				return &DNSLookup{pos: at, Dst: dst}, p.expectSemi()
 			}
 			if !isFunc(v.Str) {
-				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, put_dhcp_opts, put_dhcpv6_opts, dns_lookup, select)", v.Str)
+				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, put_dhcp_opts, put_dhcpv6_opts, put_nd_ra_opts, dns_lookup, select)", v.Str)
 			}
 			return p.call(at, dst)
 		}
