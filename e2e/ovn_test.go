@@ -387,3 +387,22 @@ func (o *ovn) tcpBlocked(src, dst *pod, port int) {
 		return nil
 	})
 }
+
+// traceICMP runs ofproto/trace on src's chassis for an echo request from src
+// to dst and returns the final "Datapath actions".
+func (o *ovn) traceICMP(c *harness.Chassis, src, dst *pod) string {
+	o.t.Helper()
+	flow := fmt.Sprintf("in_port=%d,icmp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,nw_ttl=64,icmp_type=8",
+		src.OFPort, src.MAC, dst.MAC, src.IP.Addr(), dst.IP.Addr())
+	out, err := c.OVS.Appctl("ofproto/trace", "br-int", flow)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	const key = "Datapath actions: "
+	i := strings.LastIndex(out, key)
+	if i < 0 {
+		o.t.Fatalf("ofproto/trace %s: no datapath actions:\n%s", flow, out)
+	}
+	acts, _, _ := strings.Cut(out[i+len(key):], "\n")
+	return strings.TrimSpace(acts)
+}

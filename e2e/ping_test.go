@@ -35,6 +35,14 @@ func TestPingTwoChassis(t *testing.T) {
 	// Across Geneve, both directions.
 	o.reach(a, c, 5)
 	o.reach(c, b, 5)
+	// What OVS does with such packets on ch1: a -> b stays on the chassis,
+	// a -> c is Geneve-encapsulated towards ch2.
+	if acts := o.traceICMP(ch1, a, b); strings.Contains(acts, "tnl_push") || acts == "drop" {
+		t.Fatalf("a -> b (same chassis): datapath actions %q, want local delivery", acts)
+	}
+	if acts := o.traceICMP(ch1, a, c); !strings.Contains(acts, "tnl_push") || !strings.Contains(acts, "dst="+ch2.IP.String()) {
+		t.Fatalf("a -> c: datapath actions %q, want a Geneve push towards %s", acts, ch2.IP)
+	}
 	// The cross-chassis traffic really used the tunnel.
 	out, err := ch2.OVS.Vsctl("--bare", "--columns=name", "find", "Interface", "type=geneve")
 	if err != nil || strings.TrimSpace(out) == "" {
