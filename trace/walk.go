@@ -283,7 +283,10 @@ func (w *walker) pipelineNode(d *dpInfo, egress bool, p of.Packet) *Node {
 	in := d.portName(uint32(p.Get(symtab.InportField).Lo))
 	out := d.portName(uint32(p.Get(symtab.OutportField).Lo))
 	var text string
-	if egress {
+	if egress && in == "" {
+		// A turned-around packet (reject) has no input port.
+		text = fmt.Sprintf("egress(dp=%s, outport=%s)", lex.Quote(d.label()), quoteOr(out))
+	} else if egress {
 		text = fmt.Sprintf("egress(dp=%s, inport=%s, outport=%s)", lex.Quote(d.label()), quoteOr(in), quoteOr(out))
 	} else {
 		text = fmt.Sprintf("ingress(dp=%s, inport=%s)", lex.Quote(d.label()), quoteOr(in))
@@ -404,7 +407,7 @@ func (w *walker) lookup(d *dpInfo, egress bool, table int, p of.Packet, pa path,
 	if len(cf.actions) == 0 {
 		tn.Children = append(tn.Children, w.node(&Node{Type: NodeAction, Text: "drop;"}))
 	}
-	w.steps(d, res, pa, &tn.Children, out)
+	w.steps(d, res, pa, &tn.Children, out, p, ctx)
 	if !continues(res) && !res.Stopped {
 		reason, cause := w.dropReason(cf, d, pa)
 		o := Outcome{Verdict: "drop", Datapath: d.label(), Reason: reason, Flow: hit, Cause: cause}
@@ -465,8 +468,15 @@ func generatedName(r *action.Result) string {
 // steps turns executed actions into nodes under the flow (into); where the
 // packet goes after the flow's last action continues in tail (the
 // enclosing section), as ovn-trace prints tail calls.
-func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*Node) {
+//
+// in is the packet before the first action and ctx the context the actions
+// ran in (to re-run a block whose packet needs fixing, see rejectPacket).
+func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*Node, in of.Packet, ctx *action.ExecContext) {
+	before := in
 	for i, s := range res.Steps {
+		if i > 0 {
+			before = res.Steps[i-1].Packet
+		}
 		isTail := i == len(res.Steps)-1 && tail != nil
 		n := w.node(&Node{Type: NodeAction, Text: s.Action.String(), Tail: isTail})
 		*into = append(*into, n)
@@ -530,11 +540,19 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 			if a, ok := s.Action.(*action.Nested); ok {
 				name = a.Name
 			}
+			children, gen := s.Children, s.Packet
+			if name == "reject" {
+				var err error
+				if children, gen, name, err = rejectPacket(s, before, ctx); err != nil {
+					w.drop(&n.Children, Outcome{Verdict: "drop", Datapath: d.label(), Reason: "trace error: " + err.Error()}, "/* "+err.Error()+" */")
+					continue
+				}
+			}
 			sec := w.node(&Node{Type: NodeTransform, Kind: name, Text: name})
 			n.Children = append(n.Children, sec)
-			if s.Children != nil {
-				w.steps(d, s.Children, pa, &sec.Children, &sec.Children)
-				if len(s.Children.Steps) > 0 && !continues(s.Children) {
+			if children != nil {
+				w.steps(d, children, pa, &sec.Children, &sec.Children, gen, ctx)
+				if len(children.Steps) > 0 && !continues(children) {
 					w.drop(&sec.Children, Outcome{Verdict: "drop", Datapath: d.label(), Reason: "dropped: the " + name + " { } packet goes nowhere"}, "/* dropped */")
 				}
 			}
@@ -554,6 +572,47 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 				Flow: w.lastHit(pa)}, "/* "+s.Note+": dropped */")
 		}
 	}
+}
+
+// rejectPacket returns the packet reject { } sends back and the result of
+// its nested actions. OVN's controller turns the rejected packet around
+// (Ethernet and IP source and destination swapped) before running the
+// nested actions, as ovn-trace does; if the executor did not (the generated
+// packet still goes to the original destination MAC), swap here and run
+// the nested actions again. name is the kind of packet: tcp_reset, icmp4 or
+// icmp6.
+func rejectPacket(s action.Step, before of.Packet, ctx *action.ExecContext) (*action.Result, of.Packet, string, error) {
+	gen := s.Packet
+	name := "icmp4"
+	switch {
+	case gen.Get(of.IPProto).Lo == 6:
+		name = "tcp_reset"
+	case gen.Get(of.EthType).Lo == 0x86dd:
+		name = "icmp6"
+	}
+	src, dst := before.Get(of.EthSrc), before.Get(of.EthDst)
+	if src == dst || gen.Get(of.EthDst) != dst {
+		return s.Children, gen, name, nil // already turned around
+	}
+	gen.Set(of.EthSrc, dst)
+	gen.Set(of.EthDst, src)
+	for _, f := range [][2]of.Field{{of.IPSrc, of.IPDst}, {of.IPv6Src, of.IPv6Dst}} {
+		a, b := gen.Get(f[0]), gen.Get(f[1])
+		gen.Set(f[0], b)
+		gen.Set(f[1], a)
+	}
+	if name == "tcp_reset" {
+		a, b := gen.Get(of.TCPSrc), gen.Get(of.TCPDst)
+		gen.Set(of.TCPSrc, b)
+		gen.Set(of.TCPDst, a)
+	}
+	nested, ok := s.Action.(*action.Nested)
+	if !ok {
+		return s.Children, s.Packet, name, nil
+	}
+	q := gen
+	res, err := action.Execute(nested.Actions, &q, ctx)
+	return res, gen, name, err
 }
 
 func (w *walker) lastHit(pa path) *FlowHit {

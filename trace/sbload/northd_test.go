@@ -59,9 +59,11 @@ func TestNorthdDifferential(t *testing.T) {
 		"--", "create", "Address_Set", "name=web_clients", `addresses="10.0.0.1","10.0.0.3"`)
 	nbctl("--wait=sb", "acl-add", "sw0", "from-lport", "1001", `inport == "p1" && ip4 && tcp.dst == 22`, "drop",
 		"--", "acl-add", "sw0", "from-lport", "1000", `ip4.src == $web_clients && tcp.dst == 80`, "allow-related",
-		"--", "acl-add", "sw0", "to-lport", "1002", `outport == "p3" && icmp4`, "drop")
+		"--", "acl-add", "sw0", "to-lport", "1002", `outport == "p3" && icmp4`, "drop",
+		"--", "acl-add", "sw0", "from-lport", "1003", `udp.dst == 53`, "reject")
 	sshACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1001")
 	icmpACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1002")
+	rejectACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1003")
 	// A name without log=true (ovn-nbctl acl-add --name would turn logging on).
 	nbctl("--wait=sb", "set", "ACL", sshACL, "name=deny-ssh")
 
@@ -110,6 +112,8 @@ func TestNorthdDifferential(t *testing.T) {
 			"dropped by port security of logical switch port p1"},
 		{"port_security_ip", `inport == "p1" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02 && ip4.src == 10.9.9.9 && ip4.dst == 10.0.0.2`, nil, nil,
 			"dropped by port security of logical switch port p1"},
+		{"acl_reject", fromP1 + `eth.dst == 00:00:00:00:00:02 && ip4.dst == 10.0.0.2 && udp.dst == 53`, []string{"new"}, []string{"p1"},
+			"rejected by ACL " + rejectACL + " (from-lport, priority 1003, match: udp.dst == 53, action reject): answered by reject { }"},
 		{"flood", `inport == "p2" && eth.src == 00:00:00:00:00:02 && eth.dst == ff:ff:ff:ff:ff:ff`, nil, []string{"p1", "p3"}, ""},
 		{"arp_reply", `inport == "p2" && eth.src == 00:00:00:00:00:02 && eth.dst == ff:ff:ff:ff:ff:ff && arp.op == 1 && arp.sha == 00:00:00:00:00:02 && arp.spa == 10.0.0.2 && arp.tpa == 10.0.0.1`,
 			nil, []string{"p2"}, ""},
