@@ -61,3 +61,21 @@ func TestPingTwoChassis(t *testing.T) {
 	}
 	o.tcpOK(a, c, 5000)
 }
+
+// Two logical switches on the same chassis pair are isolated from each other
+// even with addresses in one subnet: each is its own Geneve VNI (datapath
+// tunnel key).
+func TestSwitchIsolation(t *testing.T) {
+	o := startOVN(t, 2)
+	ch1, ch2 := o.topo.Chassis[0], o.topo.Chassis[1]
+	o.nbctl("ls-add", "ls1", "--", "ls-add", "ls2")
+	a := o.addPod(ch1, "ls1", "a", 1)
+	b := o.addPod(ch2, "ls1", "b", 2)
+	x := o.addPod(ch1, "ls2", "x", 3)
+	y := o.addPod(ch2, "ls2", "y", 4)
+	o.reach(a, b, 2)
+	o.reach(x, y, 2)
+	o.unreachable(a, x, 2) // same chassis, other switch
+	o.unreachable(a, y, 2) // other chassis, other switch
+	o.unreachable(y, b, 2)
+}
