@@ -105,7 +105,7 @@ func (r *detailed) inSection(c *Node, ind int) {
 		}
 	case NodePipeline, NodeTransform:
 		r.section(c, ind+4)
-	case NodeAction, NodeModify:
+	case NodeAction, NodeModify, NodeLog:
 		r.action(c, ind+4, ind)
 	default:
 		r.line(ind+4, c.Text)
@@ -131,7 +131,7 @@ func (r *detailed) child(ch *Node, ind, secInd int, tail bool) {
 		}
 	case NodeTable:
 		r.inSection(ch, ind)
-	case NodeAction, NodeModify:
+	case NodeAction, NodeModify, NodeLog:
 		r.action(ch, ind, secInd)
 	default:
 		r.line(ind, ch.Text)
@@ -159,7 +159,7 @@ func summary(sb *strings.Builder, n *Node, ind int) {
 		for _, c := range n.Children {
 			summary(sb, c, ind)
 		}
-	case NodeAction, NodeModify:
+	case NodeAction, NodeModify, NodeLog:
 		sb.WriteString(pad + n.Text + "\n")
 		for _, c := range n.Children {
 			summary(sb, c, ind)
@@ -173,7 +173,7 @@ func summary(sb *strings.Builder, n *Node, ind int) {
 func minimal(n *Node) []string {
 	var out []string
 	switch n.Type {
-	case NodeModify:
+	case NodeModify, NodeLog:
 		out = append(out, strings.Split(n.Minimal, "\n")...)
 	case NodeOutput:
 		out = append(out, fmt.Sprintf("output(%s);", quoteOr(n.Outcome.Port)))

@@ -86,7 +86,9 @@ const (
 	NodeOutput NodeType = "output"
 	// NodeDrop: the path ends without delivery (Outcome says why).
 	NodeDrop NodeType = "drop"
-	// NodeComment: information (a MAC lookup result, a log action, ...).
+	// NodeLog: a log() action (Minimal is ovn-trace's LOG line).
+	NodeLog NodeType = "log"
+	// NodeComment: information (a MAC lookup result, ...).
 	NodeComment NodeType = "comment"
 )
 
@@ -561,6 +563,25 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 		case action.StepGetMAC, action.StepPutMAC, action.StepLog:
 			if s.Note != "" {
 				n.Text += " /* " + s.Note + " */"
+			}
+			if l, ok := s.Action.(*action.Log); ok {
+				dir := "IN"
+				if ctx != nil && ctx.Pipeline == action.Egress {
+					dir = "OUT"
+				}
+				name := l.Name
+				if name == "" {
+					name = "<unnamed>"
+				}
+				verdict, sev := l.Verdict, l.Severity
+				if verdict == "" {
+					verdict = "allow"
+				}
+				if sev == "" {
+					sev = "info"
+				}
+				n.Type = NodeLog
+				n.Minimal = fmt.Sprintf("LOG: ACL name=%s, direction=%s, verdict=%s, severity=%s, packet=%q;", name, dir, verdict, sev, s.Packet.String())
 			}
 			if s.Kind == action.StepGetMAC {
 				n.Type, n.Minimal = NodeModify, "eth.dst = "+of.MACString(s.Packet.Get(of.EthDst))+";"
