@@ -1,6 +1,7 @@
 package bits
 
 import (
+	"flag"
 	"math/big"
 	"math/rand"
 	"testing"
@@ -73,3 +74,7 @@ func TestOnesAndRange(t *testing.T) {
 		t.Fatalf("Hex = %s", got)
 	}
 }
+
+// update is accepted (and unused) so that `go test ./lflow/... -update`,
+// which regenerates the golden files of the other lflow packages, also runs here.
+var _ = flag.Bool("update", false, "regenerate golden files (no golden files in this package)")
