@@ -85,8 +85,8 @@ func TestControllerRestartNoLoss(t *testing.T) {
 	flowsBefore := map[*harness.Chassis]string{ch1: o.flowDump(ch1), ch2: o.flowDump(ch2)}
 	restartsBegan := time.Now()
 
-	// 100 echo requests per second for 8 s, across Geneve and locally.
-	const count = 800
+	// 100 echo requests per second for 12 s, across Geneve and locally.
+	const count = 1200
 	var pingers []*harness.Process
 	for _, dst := range []*pod{b, c} {
 		p, err := o.topo.StartProcess(harness.ProcessSpec{Name: "ping-a-" + dst.Name, Netns: a.Netns,
