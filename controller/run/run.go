@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +57,23 @@ type Controller struct {
 	runs        atomic.Int64
 	keep        atomic.Bool
 	flowMods    atomic.Int64
+
+	// Skipping work when nothing it depends on changed:
+	lflowGen   atomic.Uint64 // bumped by SB changes that affect translation
+	forceSync  atomic.Bool   // the periodic resync: always Sync
+	lastTrGen  uint64
+	lastTrSig  string
+	lastOut    *translate.Output
+	lastPhys   []ofctrl.Flow
+	lastSynced bool
+}
+
+// translationTables are the southbound tables whose changes can change the
+// logical flows' translation.
+var translationTables = map[string]bool{
+	sbdb.LogicalFlowTable: true, sbdb.PortBindingTable: true, sbdb.MulticastGroupTable: true,
+	sbdb.AddressSetTable: true, sbdb.PortGroupTable: true, sbdb.DatapathBindingTable: true,
+	sbdb.LogicalDPGroupTable: true,
 }
 
 // FlowMods is the number of flow additions, modifications and deletions
@@ -146,6 +165,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-c.wake:
 		case <-vs.Changes():
 		case <-resync.C:
+			c.forceSync.Store(true)
 		case <-retry:
 		}
 		retry = nil
@@ -243,6 +263,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if !c.sb.Connected() || (c.names != nil && !c.names.Connected()) {
 		return errors.New("southbound database disconnected (reconnecting); flows left as they are")
 	}
+	trGen := c.lflowGen.Load() // before the snapshot: later changes redo the work
 	snap := takeSnapshot(c.sb)
 	snap.mergeNamed(c.names)
 	if err := c.registerChassis(ctx, snap); err != nil {
@@ -435,35 +456,40 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			d.Ports[g.Name] = g.Key
 		}
 	}
-	lflows := make([]translate.Flow, 0, len(snap.flows))
-	for _, lf := range snap.flows {
-		f := translate.Flow{UUID: lf.UUID, Table: lf.TableID, Priority: lf.Priority, Match: lf.Match, Actions: lf.Actions}
-		if lf.Pipeline == sbdb.LogicalFlowPipelineEgress {
-			f.Pipeline = controller.Egress
-		}
-		if lf.LogicalDatapath != nil {
-			if k, ok := dpKey(*lf.LogicalDatapath); ok {
-				f.Datapaths = append(f.Datapaths, k)
-			}
-		}
-		if lf.LogicalDpGroup != nil {
-			if g, ok := snap.dpGroups[*lf.LogicalDpGroup]; ok {
-				for _, d := range g.Datapaths {
-					if k, ok := dpKey(d); ok {
-						f.Datapaths = append(f.Datapaths, k)
-					}
-				}
-			}
-		}
-		lflows = append(lflows, f)
+	// Translate only if something it depends on changed.
+	var sig strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(local)) {
+		sig.WriteString(strconv.FormatUint(uint64(k), 10))
+		sig.WriteByte(',')
 	}
-	out := c.tr.Translate(lflows, env)
-	c.reportErrors(out.Errors)
+	sig.WriteByte('|')
+	for _, n := range slices.Sorted(maps.Keys(dec.Bound)) {
+		sig.WriteString(n)
+		sig.WriteByte(',')
+	}
+	out := c.lastOut
+	retranslated := false
+	if out == nil || trGen != c.lastTrGen || sig.String() != c.lastTrSig {
+		retranslated = true
+		out = c.translate(snap, env, dpKey)
+		c.lastOut, c.lastTrGen, c.lastTrSig = out, trGen, sig.String()
+		c.reportErrors(out.Errors)
+	}
 	phys := physical.Flows(in)
-	flows := make([]ofctrl.Flow, 0, len(phys)+len(out.Flows))
+	physText := make([]ofctrl.Flow, len(phys))
 	for i := range phys {
-		flows = append(flows, translate.OFText(&phys[i]))
+		physText[i] = translate.OFText(&phys[i])
 	}
+	if !retranslated && c.lastSynced && slices.Equal(physText, c.lastPhys) && !c.forceSync.Load() {
+		// Nothing to install: the desired flows are the ones synced last.
+		if snap.global != nil {
+			return c.ackNbCfg(ctx, snap, snap.global.NbCfg)
+		}
+		return nil
+	}
+	c.forceSync.Store(false)
+	flows := make([]ofctrl.Flow, 0, len(phys)+len(out.Flows))
+	flows = append(flows, physText...)
 	flows = append(flows, out.Flows...)
 	computed := time.Now()
 	c.m.computeSeconds.Observe(computed.Sub(start).Seconds())
@@ -473,10 +499,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	c.m.localPorts.Set(float64(len(dec.Bound)))
 	c.m.localDatapaths.Set(float64(len(local)))
 
+	c.lastSynced = false
 	res, err := c.of.Sync(ctx, flows, out.Groups)
 	if err != nil {
 		return fmt.Errorf("install flows: %w", err)
 	}
+	c.lastSynced, c.lastPhys = true, physText
 	c.m.installSeconds.Observe(time.Since(computed).Seconds())
 	c.flowMods.Add(int64(len(res.Diff.AddFlows) + len(res.Diff.ModFlows) + len(res.Diff.ReplFlows) + len(res.Diff.DelFlows)))
 	for _, r := range res.Rejected {
@@ -518,12 +546,44 @@ func (c *Controller) connect(ctx context.Context, spec monitorSpec) error {
 		return fmt.Errorf("southbound %v: %w", c.cfg.Remotes, err)
 	}
 	c.sb, c.spec = sb, spec
+	c.lflowGen.Add(1)
 	return nil
 }
 
 func (c *Controller) sbEvent(table, op string) {
 	c.m.sbEvents.WithLabelValues(table, op).Inc()
+	if translationTables[table] {
+		c.lflowGen.Add(1)
+	}
 	c.poke()
+}
+
+// translate turns the snapshot's logical flows into OpenFlow.
+func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(string) (uint32, bool)) *translate.Output {
+	lfs := rows[sbdb.LogicalFlow](c.sb, sbdb.LogicalFlowTable)
+	lflows := make([]translate.Flow, 0, len(lfs))
+	for _, lf := range lfs {
+		f := translate.Flow{UUID: lf.UUID, Table: lf.TableID, Priority: lf.Priority, Match: lf.Match, Actions: lf.Actions}
+		if lf.Pipeline == sbdb.LogicalFlowPipelineEgress {
+			f.Pipeline = controller.Egress
+		}
+		if lf.LogicalDatapath != nil {
+			if k, ok := dpKey(*lf.LogicalDatapath); ok {
+				f.Datapaths = append(f.Datapaths, k)
+			}
+		}
+		if lf.LogicalDpGroup != nil {
+			if g, ok := snap.dpGroups[*lf.LogicalDpGroup]; ok {
+				for _, d := range g.Datapaths {
+					if k, ok := dpKey(d); ok {
+						f.Datapaths = append(f.Datapaths, k)
+					}
+				}
+			}
+		}
+		lflows = append(lflows, f)
+	}
+	return c.tr.Translate(lflows, env)
 }
 
 // wantSpec is the monitor spec for the current view.

@@ -32,7 +32,6 @@ type snapshot struct {
 	ports       map[string]*sbdb.PortBinding
 	portsByName map[string]*sbdb.PortBinding
 	groups      map[string]*sbdb.MulticastGroup
-	flows       map[string]*sbdb.LogicalFlow
 	macBindings map[string]*sbdb.MACBinding
 	fdbs        map[string]*sbdb.FDB
 	addressSets map[string][]string
@@ -70,7 +69,6 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 		dpGroups:    rows[sbdb.LogicalDPGroup](c, sbdb.LogicalDPGroupTable),
 		ports:       rows[sbdb.PortBinding](c, sbdb.PortBindingTable),
 		groups:      rows[sbdb.MulticastGroup](c, sbdb.MulticastGroupTable),
-		flows:       rows[sbdb.LogicalFlow](c, sbdb.LogicalFlowTable),
 		macBindings: rows[sbdb.MACBinding](c, sbdb.MACBindingTable),
 		fdbs:        rows[sbdb.FDB](c, sbdb.FDBTable),
 		addressSets: map[string][]string{},
