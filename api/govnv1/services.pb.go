@@ -31,6 +31,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type TraceOutcome_Verdict int32
+
+const (
+	TraceOutcome_VERDICT_UNSPECIFIED TraceOutcome_Verdict = 0
+	TraceOutcome_OUTPUT              TraceOutcome_Verdict = 1 // delivered through port
+	TraceOutcome_DROP                TraceOutcome_Verdict = 2 // dropped; reason says why
+)
+
+// Enum value maps for TraceOutcome_Verdict.
+var (
+	TraceOutcome_Verdict_name = map[int32]string{
+		0: "VERDICT_UNSPECIFIED",
+		1: "OUTPUT",
+		2: "DROP",
+	}
+	TraceOutcome_Verdict_value = map[string]int32{
+		"VERDICT_UNSPECIFIED": 0,
+		"OUTPUT":              1,
+		"DROP":                2,
+	}
+)
+
+func (x TraceOutcome_Verdict) Enum() *TraceOutcome_Verdict {
+	p := new(TraceOutcome_Verdict)
+	*p = x
+	return p
+}
+
+func (x TraceOutcome_Verdict) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TraceOutcome_Verdict) Descriptor() protoreflect.EnumDescriptor {
+	return file_govn_v1_services_proto_enumTypes[0].Descriptor()
+}
+
+func (TraceOutcome_Verdict) Type() protoreflect.EnumType {
+	return &file_govn_v1_services_proto_enumTypes[0]
+}
+
+func (x TraceOutcome_Verdict) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TraceOutcome_Verdict.Descriptor instead.
+func (TraceOutcome_Verdict) EnumDescriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{69, 0}
+}
+
 type WatchEvent_Type int32
 
 const (
@@ -70,11 +119,11 @@ func (x WatchEvent_Type) String() string {
 }
 
 func (WatchEvent_Type) Descriptor() protoreflect.EnumDescriptor {
-	return file_govn_v1_services_proto_enumTypes[0].Descriptor()
+	return file_govn_v1_services_proto_enumTypes[1].Descriptor()
 }
 
 func (WatchEvent_Type) Type() protoreflect.EnumType {
-	return &file_govn_v1_services_proto_enumTypes[0]
+	return &file_govn_v1_services_proto_enumTypes[1]
 }
 
 func (x WatchEvent_Type) Number() protoreflect.EnumNumber {
@@ -83,7 +132,7 @@ func (x WatchEvent_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchEvent_Type.Descriptor instead.
 func (WatchEvent_Type) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{70, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{72, 0}
 }
 
 type SyncRequest_Wait int32
@@ -119,11 +168,11 @@ func (x SyncRequest_Wait) String() string {
 }
 
 func (SyncRequest_Wait) Descriptor() protoreflect.EnumDescriptor {
-	return file_govn_v1_services_proto_enumTypes[1].Descriptor()
+	return file_govn_v1_services_proto_enumTypes[2].Descriptor()
 }
 
 func (SyncRequest_Wait) Type() protoreflect.EnumType {
-	return &file_govn_v1_services_proto_enumTypes[1]
+	return &file_govn_v1_services_proto_enumTypes[2]
 }
 
 func (x SyncRequest_Wait) Number() protoreflect.EnumNumber {
@@ -132,7 +181,7 @@ func (x SyncRequest_Wait) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncRequest_Wait.Descriptor instead.
 func (SyncRequest_Wait) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{71, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{73, 0}
 }
 
 // DeleteResponse reports how many rows a delete removed.
@@ -3428,10 +3477,22 @@ func (x *DeleteDHCPOptionsRequest) GetIfExists() bool {
 }
 
 type TraceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Datapath      string                 `protobuf:"bytes,1,opt,name=datapath,proto3" json:"datapath,omitempty"`   // logical switch or router name
-	Microflow     string                 `protobuf:"bytes,2,opt,name=microflow,proto3" json:"microflow,omitempty"` // e.g. inport == "p1" && eth.src == 00:00:00:00:00:01 && ...
-	Format        string                 `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`       // detailed | summary | minimal | json
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Logical switch or router name, Datapath_Binding UUID, tunnel key, or NB
+	// logical switch/router UUID. Empty: the datapath of the microflow's inport.
+	Datapath string `protobuf:"bytes,1,opt,name=datapath,proto3" json:"datapath,omitempty"`
+	// The packet, a conjunction of equalities in the logical-flow match
+	// language, e.g. inport == "p1" && eth.src == 00:00:00:00:00:01 && ...
+	Microflow string `protobuf:"bytes,2,opt,name=microflow,proto3" json:"microflow,omitempty"`
+	// Form of TraceResponse.output: detailed (default), summary, minimal, or
+	// json (the whole trace tree and its outcomes as JSON).
+	Format string `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
+	// ct_state each successive conntrack pass reports, e.g. "new" or
+	// "est,rpl" (flags new, est, rel, rpl, inv, trk, snat, dnat; trk is
+	// implied). When the list runs out, passes report est.
+	Ct []string `protobuf:"bytes,4,rep,name=ct,proto3" json:"ct,omitempty"`
+	// Load-balancer backend that ct_lb picks, "IP" or "IP:PORT" ("[IPv6]:PORT").
+	LbDst         string `protobuf:"bytes,5,opt,name=lb_dst,json=lbDst,proto3" json:"lb_dst,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3487,9 +3548,28 @@ func (x *TraceRequest) GetFormat() string {
 	return ""
 }
 
+func (x *TraceRequest) GetCt() []string {
+	if x != nil {
+		return x.Ct
+	}
+	return nil
+}
+
+func (x *TraceRequest) GetLbDst() string {
+	if x != nil {
+		return x.LbDst
+	}
+	return ""
+}
+
 type TraceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Output        string                 `protobuf:"bytes,1,opt,name=output,proto3" json:"output,omitempty"`
+	Output        string                 `protobuf:"bytes,1,opt,name=output,proto3" json:"output,omitempty"`        // the trace rendered in the requested format
+	Outcomes      []*TraceOutcome        `protobuf:"bytes,2,rep,name=outcomes,proto3" json:"outcomes,omitempty"`    // where each path of the packet ended
+	Warnings      []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`    // e.g. an IP version chosen for an ambiguous microflow
+	Datapath      string                 `protobuf:"bytes,4,opt,name=datapath,proto3" json:"datapath,omitempty"`    // the datapath the packet entered
+	Packet        string                 `protobuf:"bytes,5,opt,name=packet,proto3" json:"packet,omitempty"`        // the initial packet, in OpenFlow field syntax
+	Truncated     bool                   `protobuf:"varint,6,opt,name=truncated,proto3" json:"truncated,omitempty"` // the trace tree hit its size limit
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3531,6 +3611,259 @@ func (x *TraceResponse) GetOutput() string {
 	return ""
 }
 
+func (x *TraceResponse) GetOutcomes() []*TraceOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+func (x *TraceResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *TraceResponse) GetDatapath() string {
+	if x != nil {
+		return x.Datapath
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetPacket() string {
+	if x != nil {
+		return x.Packet
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// TraceOutcome is where one path of a traced packet ended.
+type TraceOutcome struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Verdict       TraceOutcome_Verdict   `protobuf:"varint,1,opt,name=verdict,proto3,enum=govn.v1.TraceOutcome_Verdict" json:"verdict,omitempty"`
+	Datapath      string                 `protobuf:"bytes,2,opt,name=datapath,proto3" json:"datapath,omitempty"`
+	Port          string                 `protobuf:"bytes,3,opt,name=port,proto3" json:"port,omitempty"`                         // OUTPUT: the logical port the packet left through
+	PortType      string                 `protobuf:"bytes,4,opt,name=port_type,json=portType,proto3" json:"port_type,omitempty"` // its Port_Binding type ("" for a VIF, "patch", "localnet", ...)
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`                     // DROP: why, naming the northbound object (ACL, port security) when known
+	Flow          *TraceFlow             `protobuf:"bytes,6,opt,name=flow,proto3" json:"flow,omitempty"`                         // DROP: the logical flow that dropped the packet, if one did
+	Cause         *TraceFlow             `protobuf:"bytes,7,opt,name=cause,proto3" json:"cause,omitempty"`                       // DROP: an earlier flow that decided the drop (port security)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceOutcome) Reset() {
+	*x = TraceOutcome{}
+	mi := &file_govn_v1_services_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceOutcome) ProtoMessage() {}
+
+func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_services_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceOutcome.ProtoReflect.Descriptor instead.
+func (*TraceOutcome) Descriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *TraceOutcome) GetVerdict() TraceOutcome_Verdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return TraceOutcome_VERDICT_UNSPECIFIED
+}
+
+func (x *TraceOutcome) GetDatapath() string {
+	if x != nil {
+		return x.Datapath
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetPortType() string {
+	if x != nil {
+		return x.PortType
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetFlow() *TraceFlow {
+	if x != nil {
+		return x.Flow
+	}
+	return nil
+}
+
+func (x *TraceOutcome) GetCause() *TraceFlow {
+	if x != nil {
+		return x.Cause
+	}
+	return nil
+}
+
+// TraceFlow is a southbound logical flow a trace went through.
+type TraceFlow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uuid          string                 `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	Datapath      string                 `protobuf:"bytes,2,opt,name=datapath,proto3" json:"datapath,omitempty"`
+	Pipeline      string                 `protobuf:"bytes,3,opt,name=pipeline,proto3" json:"pipeline,omitempty"` // ingress | egress
+	Table         int32                  `protobuf:"varint,4,opt,name=table,proto3" json:"table,omitempty"`
+	Stage         string                 `protobuf:"bytes,5,opt,name=stage,proto3" json:"stage,omitempty"`
+	Priority      int32                  `protobuf:"varint,6,opt,name=priority,proto3" json:"priority,omitempty"`
+	Match         string                 `protobuf:"bytes,7,opt,name=match,proto3" json:"match,omitempty"`
+	Actions       string                 `protobuf:"bytes,8,opt,name=actions,proto3" json:"actions,omitempty"`
+	Source        string                 `protobuf:"bytes,9,opt,name=source,proto3" json:"source,omitempty"`                   // northd generator (external_ids:source)
+	RefKind       string                 `protobuf:"bytes,10,opt,name=ref_kind,json=refKind,proto3" json:"ref_kind,omitempty"` // the northbound object behind the flow, e.g. "ACL", and its UUID or name
+	RefId         string                 `protobuf:"bytes,11,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceFlow) Reset() {
+	*x = TraceFlow{}
+	mi := &file_govn_v1_services_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceFlow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceFlow) ProtoMessage() {}
+
+func (x *TraceFlow) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_services_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceFlow.ProtoReflect.Descriptor instead.
+func (*TraceFlow) Descriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *TraceFlow) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetDatapath() string {
+	if x != nil {
+		return x.Datapath
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetTable() int32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *TraceFlow) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *TraceFlow) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetActions() string {
+	if x != nil {
+		return x.Actions
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetRefKind() string {
+	if x != nil {
+		return x.RefKind
+	}
+	return ""
+}
+
+func (x *TraceFlow) GetRefId() string {
+	if x != nil {
+		return x.RefId
+	}
+	return ""
+}
+
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource kinds to watch (logical_switch, logical_switch_port, acl,
@@ -3545,7 +3878,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[69]
+	mi := &file_govn_v1_services_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +3890,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[69]
+	mi := &file_govn_v1_services_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +3903,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{69}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *WatchRequest) GetKinds() []string {
@@ -3613,7 +3946,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_govn_v1_services_proto_msgTypes[70]
+	mi := &file_govn_v1_services_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +3958,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[70]
+	mi := &file_govn_v1_services_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +3971,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{70}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *WatchEvent) GetType() WatchEvent_Type {
@@ -3855,7 +4188,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[71]
+	mi := &file_govn_v1_services_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3867,7 +4200,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[71]
+	mi := &file_govn_v1_services_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3880,7 +4213,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{71}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SyncRequest) GetWait() SyncRequest_Wait {
@@ -3908,7 +4241,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[72]
+	mi := &file_govn_v1_services_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3920,7 +4253,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[72]
+	mi := &file_govn_v1_services_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3933,7 +4266,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{72}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SyncResponse) GetNbCfg() int64 {
@@ -4156,13 +4489,46 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"updateMask\"K\n" +
 	"\x18DeleteDHCPOptionsRequest\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x1b\n" +
-	"\tif_exists\x18\x02 \x01(\bR\bifExists\"`\n" +
+	"\tif_exists\x18\x02 \x01(\bR\bifExists\"\x87\x01\n" +
 	"\fTraceRequest\x12\x1a\n" +
 	"\bdatapath\x18\x01 \x01(\tR\bdatapath\x12\x1c\n" +
 	"\tmicroflow\x18\x02 \x01(\tR\tmicroflow\x12\x16\n" +
-	"\x06format\x18\x03 \x01(\tR\x06format\"'\n" +
+	"\x06format\x18\x03 \x01(\tR\x06format\x12\x0e\n" +
+	"\x02ct\x18\x04 \x03(\tR\x02ct\x12\x15\n" +
+	"\x06lb_dst\x18\x05 \x01(\tR\x05lbDst\"\xc8\x01\n" +
 	"\rTraceResponse\x12\x16\n" +
-	"\x06output\x18\x01 \x01(\tR\x06output\">\n" +
+	"\x06output\x18\x01 \x01(\tR\x06output\x121\n" +
+	"\boutcomes\x18\x02 \x03(\v2\x15.govn.v1.TraceOutcomeR\boutcomes\x12\x1a\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x1a\n" +
+	"\bdatapath\x18\x04 \x01(\tR\bdatapath\x12\x16\n" +
+	"\x06packet\x18\x05 \x01(\tR\x06packet\x12\x1c\n" +
+	"\ttruncated\x18\x06 \x01(\bR\ttruncated\"\xb8\x02\n" +
+	"\fTraceOutcome\x127\n" +
+	"\averdict\x18\x01 \x01(\x0e2\x1d.govn.v1.TraceOutcome.VerdictR\averdict\x12\x1a\n" +
+	"\bdatapath\x18\x02 \x01(\tR\bdatapath\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\tR\x04port\x12\x1b\n" +
+	"\tport_type\x18\x04 \x01(\tR\bportType\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12&\n" +
+	"\x04flow\x18\x06 \x01(\v2\x12.govn.v1.TraceFlowR\x04flow\x12(\n" +
+	"\x05cause\x18\a \x01(\v2\x12.govn.v1.TraceFlowR\x05cause\"8\n" +
+	"\aVerdict\x12\x17\n" +
+	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06OUTPUT\x10\x01\x12\b\n" +
+	"\x04DROP\x10\x02\"\x99\x02\n" +
+	"\tTraceFlow\x12\x12\n" +
+	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x1a\n" +
+	"\bdatapath\x18\x02 \x01(\tR\bdatapath\x12\x1a\n" +
+	"\bpipeline\x18\x03 \x01(\tR\bpipeline\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\x05R\x05table\x12\x14\n" +
+	"\x05stage\x18\x05 \x01(\tR\x05stage\x12\x1a\n" +
+	"\bpriority\x18\x06 \x01(\x05R\bpriority\x12\x14\n" +
+	"\x05match\x18\a \x01(\tR\x05match\x12\x18\n" +
+	"\aactions\x18\b \x01(\tR\aactions\x12\x16\n" +
+	"\x06source\x18\t \x01(\tR\x06source\x12\x19\n" +
+	"\bref_kind\x18\n" +
+	" \x01(\tR\arefKind\x12\x15\n" +
+	"\x06ref_id\x18\v \x01(\tR\x05refId\">\n" +
 	"\fWatchRequest\x12\x14\n" +
 	"\x05kinds\x18\x01 \x03(\tR\x05kinds\x12\x18\n" +
 	"\ainitial\x18\x02 \x01(\bR\ainitial\"\xd3\x06\n" +
@@ -4292,278 +4658,285 @@ func file_govn_v1_services_proto_rawDescGZIP() []byte {
 	return file_govn_v1_services_proto_rawDescData
 }
 
-var file_govn_v1_services_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_govn_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_govn_v1_services_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_govn_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_govn_v1_services_proto_goTypes = []any{
-	(WatchEvent_Type)(0),                   // 0: govn.v1.WatchEvent.Type
-	(SyncRequest_Wait)(0),                  // 1: govn.v1.SyncRequest.Wait
-	(*DeleteResponse)(nil),                 // 2: govn.v1.DeleteResponse
-	(*CreateLogicalSwitchRequest)(nil),     // 3: govn.v1.CreateLogicalSwitchRequest
-	(*GetLogicalSwitchRequest)(nil),        // 4: govn.v1.GetLogicalSwitchRequest
-	(*ListLogicalSwitchesRequest)(nil),     // 5: govn.v1.ListLogicalSwitchesRequest
-	(*ListLogicalSwitchesResponse)(nil),    // 6: govn.v1.ListLogicalSwitchesResponse
-	(*UpdateLogicalSwitchRequest)(nil),     // 7: govn.v1.UpdateLogicalSwitchRequest
-	(*DeleteLogicalSwitchRequest)(nil),     // 8: govn.v1.DeleteLogicalSwitchRequest
-	(*CreateLogicalSwitchPortRequest)(nil), // 9: govn.v1.CreateLogicalSwitchPortRequest
-	(*GetLogicalSwitchPortRequest)(nil),    // 10: govn.v1.GetLogicalSwitchPortRequest
-	(*ListLogicalSwitchPortsRequest)(nil),  // 11: govn.v1.ListLogicalSwitchPortsRequest
-	(*ListLogicalSwitchPortsResponse)(nil), // 12: govn.v1.ListLogicalSwitchPortsResponse
-	(*UpdateLogicalSwitchPortRequest)(nil), // 13: govn.v1.UpdateLogicalSwitchPortRequest
-	(*DeleteLogicalSwitchPortRequest)(nil), // 14: govn.v1.DeleteLogicalSwitchPortRequest
-	(*CreateAddressSetRequest)(nil),        // 15: govn.v1.CreateAddressSetRequest
-	(*GetAddressSetRequest)(nil),           // 16: govn.v1.GetAddressSetRequest
-	(*ListAddressSetsRequest)(nil),         // 17: govn.v1.ListAddressSetsRequest
-	(*ListAddressSetsResponse)(nil),        // 18: govn.v1.ListAddressSetsResponse
-	(*UpdateAddressSetRequest)(nil),        // 19: govn.v1.UpdateAddressSetRequest
-	(*DeleteAddressSetRequest)(nil),        // 20: govn.v1.DeleteAddressSetRequest
-	(*CreatePortGroupRequest)(nil),         // 21: govn.v1.CreatePortGroupRequest
-	(*GetPortGroupRequest)(nil),            // 22: govn.v1.GetPortGroupRequest
-	(*ListPortGroupsRequest)(nil),          // 23: govn.v1.ListPortGroupsRequest
-	(*ListPortGroupsResponse)(nil),         // 24: govn.v1.ListPortGroupsResponse
-	(*UpdatePortGroupRequest)(nil),         // 25: govn.v1.UpdatePortGroupRequest
-	(*DeletePortGroupRequest)(nil),         // 26: govn.v1.DeletePortGroupRequest
-	(*CreateLogicalRouterRequest)(nil),     // 27: govn.v1.CreateLogicalRouterRequest
-	(*GetLogicalRouterRequest)(nil),        // 28: govn.v1.GetLogicalRouterRequest
-	(*ListLogicalRoutersRequest)(nil),      // 29: govn.v1.ListLogicalRoutersRequest
-	(*ListLogicalRoutersResponse)(nil),     // 30: govn.v1.ListLogicalRoutersResponse
-	(*UpdateLogicalRouterRequest)(nil),     // 31: govn.v1.UpdateLogicalRouterRequest
-	(*DeleteLogicalRouterRequest)(nil),     // 32: govn.v1.DeleteLogicalRouterRequest
-	(*CreateLogicalRouterPortRequest)(nil), // 33: govn.v1.CreateLogicalRouterPortRequest
-	(*GetLogicalRouterPortRequest)(nil),    // 34: govn.v1.GetLogicalRouterPortRequest
-	(*ListLogicalRouterPortsRequest)(nil),  // 35: govn.v1.ListLogicalRouterPortsRequest
-	(*ListLogicalRouterPortsResponse)(nil), // 36: govn.v1.ListLogicalRouterPortsResponse
-	(*UpdateLogicalRouterPortRequest)(nil), // 37: govn.v1.UpdateLogicalRouterPortRequest
-	(*DeleteLogicalRouterPortRequest)(nil), // 38: govn.v1.DeleteLogicalRouterPortRequest
-	(*CreateLoadBalancerRequest)(nil),      // 39: govn.v1.CreateLoadBalancerRequest
-	(*GetLoadBalancerRequest)(nil),         // 40: govn.v1.GetLoadBalancerRequest
-	(*ListLoadBalancersRequest)(nil),       // 41: govn.v1.ListLoadBalancersRequest
-	(*ListLoadBalancersResponse)(nil),      // 42: govn.v1.ListLoadBalancersResponse
-	(*UpdateLoadBalancerRequest)(nil),      // 43: govn.v1.UpdateLoadBalancerRequest
-	(*DeleteLoadBalancerRequest)(nil),      // 44: govn.v1.DeleteLoadBalancerRequest
-	(*CreateACLRequest)(nil),               // 45: govn.v1.CreateACLRequest
-	(*GetACLRequest)(nil),                  // 46: govn.v1.GetACLRequest
-	(*ListACLsRequest)(nil),                // 47: govn.v1.ListACLsRequest
-	(*ListACLsResponse)(nil),               // 48: govn.v1.ListACLsResponse
-	(*UpdateACLRequest)(nil),               // 49: govn.v1.UpdateACLRequest
-	(*DeleteACLRequest)(nil),               // 50: govn.v1.DeleteACLRequest
-	(*CreateStaticRouteRequest)(nil),       // 51: govn.v1.CreateStaticRouteRequest
-	(*GetStaticRouteRequest)(nil),          // 52: govn.v1.GetStaticRouteRequest
-	(*ListStaticRoutesRequest)(nil),        // 53: govn.v1.ListStaticRoutesRequest
-	(*ListStaticRoutesResponse)(nil),       // 54: govn.v1.ListStaticRoutesResponse
-	(*UpdateStaticRouteRequest)(nil),       // 55: govn.v1.UpdateStaticRouteRequest
-	(*DeleteStaticRouteRequest)(nil),       // 56: govn.v1.DeleteStaticRouteRequest
-	(*CreateNATRequest)(nil),               // 57: govn.v1.CreateNATRequest
-	(*GetNATRequest)(nil),                  // 58: govn.v1.GetNATRequest
-	(*ListNATsRequest)(nil),                // 59: govn.v1.ListNATsRequest
-	(*ListNATsResponse)(nil),               // 60: govn.v1.ListNATsResponse
-	(*UpdateNATRequest)(nil),               // 61: govn.v1.UpdateNATRequest
-	(*DeleteNATRequest)(nil),               // 62: govn.v1.DeleteNATRequest
-	(*CreateDHCPOptionsRequest)(nil),       // 63: govn.v1.CreateDHCPOptionsRequest
-	(*GetDHCPOptionsRequest)(nil),          // 64: govn.v1.GetDHCPOptionsRequest
-	(*ListDHCPOptionsRequest)(nil),         // 65: govn.v1.ListDHCPOptionsRequest
-	(*ListDHCPOptionsResponse)(nil),        // 66: govn.v1.ListDHCPOptionsResponse
-	(*UpdateDHCPOptionsRequest)(nil),       // 67: govn.v1.UpdateDHCPOptionsRequest
-	(*DeleteDHCPOptionsRequest)(nil),       // 68: govn.v1.DeleteDHCPOptionsRequest
-	(*TraceRequest)(nil),                   // 69: govn.v1.TraceRequest
-	(*TraceResponse)(nil),                  // 70: govn.v1.TraceResponse
-	(*WatchRequest)(nil),                   // 71: govn.v1.WatchRequest
-	(*WatchEvent)(nil),                     // 72: govn.v1.WatchEvent
-	(*SyncRequest)(nil),                    // 73: govn.v1.SyncRequest
-	(*SyncResponse)(nil),                   // 74: govn.v1.SyncResponse
-	(*LogicalSwitch)(nil),                  // 75: govn.v1.LogicalSwitch
-	(*fieldmaskpb.FieldMask)(nil),          // 76: google.protobuf.FieldMask
-	(*LogicalSwitchPort)(nil),              // 77: govn.v1.LogicalSwitchPort
-	(*AddressSet)(nil),                     // 78: govn.v1.AddressSet
-	(*PortGroup)(nil),                      // 79: govn.v1.PortGroup
-	(*LogicalRouter)(nil),                  // 80: govn.v1.LogicalRouter
-	(*LogicalRouterPort)(nil),              // 81: govn.v1.LogicalRouterPort
-	(*LoadBalancer)(nil),                   // 82: govn.v1.LoadBalancer
-	(*ACL)(nil),                            // 83: govn.v1.ACL
-	(*StaticRoute)(nil),                    // 84: govn.v1.StaticRoute
-	(*NAT)(nil),                            // 85: govn.v1.NAT
-	(*DHCPOptions)(nil),                    // 86: govn.v1.DHCPOptions
-	(*durationpb.Duration)(nil),            // 87: google.protobuf.Duration
+	(TraceOutcome_Verdict)(0),              // 0: govn.v1.TraceOutcome.Verdict
+	(WatchEvent_Type)(0),                   // 1: govn.v1.WatchEvent.Type
+	(SyncRequest_Wait)(0),                  // 2: govn.v1.SyncRequest.Wait
+	(*DeleteResponse)(nil),                 // 3: govn.v1.DeleteResponse
+	(*CreateLogicalSwitchRequest)(nil),     // 4: govn.v1.CreateLogicalSwitchRequest
+	(*GetLogicalSwitchRequest)(nil),        // 5: govn.v1.GetLogicalSwitchRequest
+	(*ListLogicalSwitchesRequest)(nil),     // 6: govn.v1.ListLogicalSwitchesRequest
+	(*ListLogicalSwitchesResponse)(nil),    // 7: govn.v1.ListLogicalSwitchesResponse
+	(*UpdateLogicalSwitchRequest)(nil),     // 8: govn.v1.UpdateLogicalSwitchRequest
+	(*DeleteLogicalSwitchRequest)(nil),     // 9: govn.v1.DeleteLogicalSwitchRequest
+	(*CreateLogicalSwitchPortRequest)(nil), // 10: govn.v1.CreateLogicalSwitchPortRequest
+	(*GetLogicalSwitchPortRequest)(nil),    // 11: govn.v1.GetLogicalSwitchPortRequest
+	(*ListLogicalSwitchPortsRequest)(nil),  // 12: govn.v1.ListLogicalSwitchPortsRequest
+	(*ListLogicalSwitchPortsResponse)(nil), // 13: govn.v1.ListLogicalSwitchPortsResponse
+	(*UpdateLogicalSwitchPortRequest)(nil), // 14: govn.v1.UpdateLogicalSwitchPortRequest
+	(*DeleteLogicalSwitchPortRequest)(nil), // 15: govn.v1.DeleteLogicalSwitchPortRequest
+	(*CreateAddressSetRequest)(nil),        // 16: govn.v1.CreateAddressSetRequest
+	(*GetAddressSetRequest)(nil),           // 17: govn.v1.GetAddressSetRequest
+	(*ListAddressSetsRequest)(nil),         // 18: govn.v1.ListAddressSetsRequest
+	(*ListAddressSetsResponse)(nil),        // 19: govn.v1.ListAddressSetsResponse
+	(*UpdateAddressSetRequest)(nil),        // 20: govn.v1.UpdateAddressSetRequest
+	(*DeleteAddressSetRequest)(nil),        // 21: govn.v1.DeleteAddressSetRequest
+	(*CreatePortGroupRequest)(nil),         // 22: govn.v1.CreatePortGroupRequest
+	(*GetPortGroupRequest)(nil),            // 23: govn.v1.GetPortGroupRequest
+	(*ListPortGroupsRequest)(nil),          // 24: govn.v1.ListPortGroupsRequest
+	(*ListPortGroupsResponse)(nil),         // 25: govn.v1.ListPortGroupsResponse
+	(*UpdatePortGroupRequest)(nil),         // 26: govn.v1.UpdatePortGroupRequest
+	(*DeletePortGroupRequest)(nil),         // 27: govn.v1.DeletePortGroupRequest
+	(*CreateLogicalRouterRequest)(nil),     // 28: govn.v1.CreateLogicalRouterRequest
+	(*GetLogicalRouterRequest)(nil),        // 29: govn.v1.GetLogicalRouterRequest
+	(*ListLogicalRoutersRequest)(nil),      // 30: govn.v1.ListLogicalRoutersRequest
+	(*ListLogicalRoutersResponse)(nil),     // 31: govn.v1.ListLogicalRoutersResponse
+	(*UpdateLogicalRouterRequest)(nil),     // 32: govn.v1.UpdateLogicalRouterRequest
+	(*DeleteLogicalRouterRequest)(nil),     // 33: govn.v1.DeleteLogicalRouterRequest
+	(*CreateLogicalRouterPortRequest)(nil), // 34: govn.v1.CreateLogicalRouterPortRequest
+	(*GetLogicalRouterPortRequest)(nil),    // 35: govn.v1.GetLogicalRouterPortRequest
+	(*ListLogicalRouterPortsRequest)(nil),  // 36: govn.v1.ListLogicalRouterPortsRequest
+	(*ListLogicalRouterPortsResponse)(nil), // 37: govn.v1.ListLogicalRouterPortsResponse
+	(*UpdateLogicalRouterPortRequest)(nil), // 38: govn.v1.UpdateLogicalRouterPortRequest
+	(*DeleteLogicalRouterPortRequest)(nil), // 39: govn.v1.DeleteLogicalRouterPortRequest
+	(*CreateLoadBalancerRequest)(nil),      // 40: govn.v1.CreateLoadBalancerRequest
+	(*GetLoadBalancerRequest)(nil),         // 41: govn.v1.GetLoadBalancerRequest
+	(*ListLoadBalancersRequest)(nil),       // 42: govn.v1.ListLoadBalancersRequest
+	(*ListLoadBalancersResponse)(nil),      // 43: govn.v1.ListLoadBalancersResponse
+	(*UpdateLoadBalancerRequest)(nil),      // 44: govn.v1.UpdateLoadBalancerRequest
+	(*DeleteLoadBalancerRequest)(nil),      // 45: govn.v1.DeleteLoadBalancerRequest
+	(*CreateACLRequest)(nil),               // 46: govn.v1.CreateACLRequest
+	(*GetACLRequest)(nil),                  // 47: govn.v1.GetACLRequest
+	(*ListACLsRequest)(nil),                // 48: govn.v1.ListACLsRequest
+	(*ListACLsResponse)(nil),               // 49: govn.v1.ListACLsResponse
+	(*UpdateACLRequest)(nil),               // 50: govn.v1.UpdateACLRequest
+	(*DeleteACLRequest)(nil),               // 51: govn.v1.DeleteACLRequest
+	(*CreateStaticRouteRequest)(nil),       // 52: govn.v1.CreateStaticRouteRequest
+	(*GetStaticRouteRequest)(nil),          // 53: govn.v1.GetStaticRouteRequest
+	(*ListStaticRoutesRequest)(nil),        // 54: govn.v1.ListStaticRoutesRequest
+	(*ListStaticRoutesResponse)(nil),       // 55: govn.v1.ListStaticRoutesResponse
+	(*UpdateStaticRouteRequest)(nil),       // 56: govn.v1.UpdateStaticRouteRequest
+	(*DeleteStaticRouteRequest)(nil),       // 57: govn.v1.DeleteStaticRouteRequest
+	(*CreateNATRequest)(nil),               // 58: govn.v1.CreateNATRequest
+	(*GetNATRequest)(nil),                  // 59: govn.v1.GetNATRequest
+	(*ListNATsRequest)(nil),                // 60: govn.v1.ListNATsRequest
+	(*ListNATsResponse)(nil),               // 61: govn.v1.ListNATsResponse
+	(*UpdateNATRequest)(nil),               // 62: govn.v1.UpdateNATRequest
+	(*DeleteNATRequest)(nil),               // 63: govn.v1.DeleteNATRequest
+	(*CreateDHCPOptionsRequest)(nil),       // 64: govn.v1.CreateDHCPOptionsRequest
+	(*GetDHCPOptionsRequest)(nil),          // 65: govn.v1.GetDHCPOptionsRequest
+	(*ListDHCPOptionsRequest)(nil),         // 66: govn.v1.ListDHCPOptionsRequest
+	(*ListDHCPOptionsResponse)(nil),        // 67: govn.v1.ListDHCPOptionsResponse
+	(*UpdateDHCPOptionsRequest)(nil),       // 68: govn.v1.UpdateDHCPOptionsRequest
+	(*DeleteDHCPOptionsRequest)(nil),       // 69: govn.v1.DeleteDHCPOptionsRequest
+	(*TraceRequest)(nil),                   // 70: govn.v1.TraceRequest
+	(*TraceResponse)(nil),                  // 71: govn.v1.TraceResponse
+	(*TraceOutcome)(nil),                   // 72: govn.v1.TraceOutcome
+	(*TraceFlow)(nil),                      // 73: govn.v1.TraceFlow
+	(*WatchRequest)(nil),                   // 74: govn.v1.WatchRequest
+	(*WatchEvent)(nil),                     // 75: govn.v1.WatchEvent
+	(*SyncRequest)(nil),                    // 76: govn.v1.SyncRequest
+	(*SyncResponse)(nil),                   // 77: govn.v1.SyncResponse
+	(*LogicalSwitch)(nil),                  // 78: govn.v1.LogicalSwitch
+	(*fieldmaskpb.FieldMask)(nil),          // 79: google.protobuf.FieldMask
+	(*LogicalSwitchPort)(nil),              // 80: govn.v1.LogicalSwitchPort
+	(*AddressSet)(nil),                     // 81: govn.v1.AddressSet
+	(*PortGroup)(nil),                      // 82: govn.v1.PortGroup
+	(*LogicalRouter)(nil),                  // 83: govn.v1.LogicalRouter
+	(*LogicalRouterPort)(nil),              // 84: govn.v1.LogicalRouterPort
+	(*LoadBalancer)(nil),                   // 85: govn.v1.LoadBalancer
+	(*ACL)(nil),                            // 86: govn.v1.ACL
+	(*StaticRoute)(nil),                    // 87: govn.v1.StaticRoute
+	(*NAT)(nil),                            // 88: govn.v1.NAT
+	(*DHCPOptions)(nil),                    // 89: govn.v1.DHCPOptions
+	(*durationpb.Duration)(nil),            // 90: google.protobuf.Duration
 }
 var file_govn_v1_services_proto_depIdxs = []int32{
-	75,  // 0: govn.v1.CreateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
-	75,  // 1: govn.v1.ListLogicalSwitchesResponse.items:type_name -> govn.v1.LogicalSwitch
-	75,  // 2: govn.v1.UpdateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
-	76,  // 3: govn.v1.UpdateLogicalSwitchRequest.update_mask:type_name -> google.protobuf.FieldMask
-	77,  // 4: govn.v1.CreateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	77,  // 5: govn.v1.ListLogicalSwitchPortsResponse.items:type_name -> govn.v1.LogicalSwitchPort
-	77,  // 6: govn.v1.UpdateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	76,  // 7: govn.v1.UpdateLogicalSwitchPortRequest.update_mask:type_name -> google.protobuf.FieldMask
-	78,  // 8: govn.v1.CreateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
-	78,  // 9: govn.v1.ListAddressSetsResponse.items:type_name -> govn.v1.AddressSet
-	78,  // 10: govn.v1.UpdateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
-	76,  // 11: govn.v1.UpdateAddressSetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	79,  // 12: govn.v1.CreatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
-	79,  // 13: govn.v1.ListPortGroupsResponse.items:type_name -> govn.v1.PortGroup
-	79,  // 14: govn.v1.UpdatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
-	76,  // 15: govn.v1.UpdatePortGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80,  // 16: govn.v1.CreateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
-	80,  // 17: govn.v1.ListLogicalRoutersResponse.items:type_name -> govn.v1.LogicalRouter
-	80,  // 18: govn.v1.UpdateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
-	76,  // 19: govn.v1.UpdateLogicalRouterRequest.update_mask:type_name -> google.protobuf.FieldMask
-	81,  // 20: govn.v1.CreateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	81,  // 21: govn.v1.ListLogicalRouterPortsResponse.items:type_name -> govn.v1.LogicalRouterPort
-	81,  // 22: govn.v1.UpdateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	76,  // 23: govn.v1.UpdateLogicalRouterPortRequest.update_mask:type_name -> google.protobuf.FieldMask
-	82,  // 24: govn.v1.CreateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
-	82,  // 25: govn.v1.ListLoadBalancersResponse.items:type_name -> govn.v1.LoadBalancer
-	82,  // 26: govn.v1.UpdateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
-	76,  // 27: govn.v1.UpdateLoadBalancerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	83,  // 28: govn.v1.CreateACLRequest.acl:type_name -> govn.v1.ACL
-	83,  // 29: govn.v1.ListACLsResponse.items:type_name -> govn.v1.ACL
-	83,  // 30: govn.v1.UpdateACLRequest.acl:type_name -> govn.v1.ACL
-	76,  // 31: govn.v1.UpdateACLRequest.update_mask:type_name -> google.protobuf.FieldMask
-	84,  // 32: govn.v1.CreateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
-	84,  // 33: govn.v1.ListStaticRoutesResponse.items:type_name -> govn.v1.StaticRoute
-	84,  // 34: govn.v1.UpdateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
-	76,  // 35: govn.v1.UpdateStaticRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	85,  // 36: govn.v1.CreateNATRequest.nat:type_name -> govn.v1.NAT
-	85,  // 37: govn.v1.ListNATsResponse.items:type_name -> govn.v1.NAT
-	85,  // 38: govn.v1.UpdateNATRequest.nat:type_name -> govn.v1.NAT
-	76,  // 39: govn.v1.UpdateNATRequest.update_mask:type_name -> google.protobuf.FieldMask
-	86,  // 40: govn.v1.CreateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
-	86,  // 41: govn.v1.ListDHCPOptionsResponse.items:type_name -> govn.v1.DHCPOptions
-	86,  // 42: govn.v1.UpdateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
-	76,  // 43: govn.v1.UpdateDHCPOptionsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,   // 44: govn.v1.WatchEvent.type:type_name -> govn.v1.WatchEvent.Type
-	75,  // 45: govn.v1.WatchEvent.logical_switch:type_name -> govn.v1.LogicalSwitch
-	77,  // 46: govn.v1.WatchEvent.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	83,  // 47: govn.v1.WatchEvent.acl:type_name -> govn.v1.ACL
-	78,  // 48: govn.v1.WatchEvent.address_set:type_name -> govn.v1.AddressSet
-	79,  // 49: govn.v1.WatchEvent.port_group:type_name -> govn.v1.PortGroup
-	80,  // 50: govn.v1.WatchEvent.logical_router:type_name -> govn.v1.LogicalRouter
-	81,  // 51: govn.v1.WatchEvent.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	84,  // 52: govn.v1.WatchEvent.static_route:type_name -> govn.v1.StaticRoute
-	82,  // 53: govn.v1.WatchEvent.load_balancer:type_name -> govn.v1.LoadBalancer
-	85,  // 54: govn.v1.WatchEvent.nat:type_name -> govn.v1.NAT
-	86,  // 55: govn.v1.WatchEvent.dhcp_options:type_name -> govn.v1.DHCPOptions
-	1,   // 56: govn.v1.SyncRequest.wait:type_name -> govn.v1.SyncRequest.Wait
-	87,  // 57: govn.v1.SyncRequest.timeout:type_name -> google.protobuf.Duration
-	3,   // 58: govn.v1.LogicalSwitchService.CreateLogicalSwitch:input_type -> govn.v1.CreateLogicalSwitchRequest
-	4,   // 59: govn.v1.LogicalSwitchService.GetLogicalSwitch:input_type -> govn.v1.GetLogicalSwitchRequest
-	5,   // 60: govn.v1.LogicalSwitchService.ListLogicalSwitches:input_type -> govn.v1.ListLogicalSwitchesRequest
-	7,   // 61: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:input_type -> govn.v1.UpdateLogicalSwitchRequest
-	8,   // 62: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:input_type -> govn.v1.DeleteLogicalSwitchRequest
-	9,   // 63: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:input_type -> govn.v1.CreateLogicalSwitchPortRequest
-	10,  // 64: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:input_type -> govn.v1.GetLogicalSwitchPortRequest
-	11,  // 65: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:input_type -> govn.v1.ListLogicalSwitchPortsRequest
-	13,  // 66: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:input_type -> govn.v1.UpdateLogicalSwitchPortRequest
-	14,  // 67: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:input_type -> govn.v1.DeleteLogicalSwitchPortRequest
-	15,  // 68: govn.v1.AddressSetService.CreateAddressSet:input_type -> govn.v1.CreateAddressSetRequest
-	16,  // 69: govn.v1.AddressSetService.GetAddressSet:input_type -> govn.v1.GetAddressSetRequest
-	17,  // 70: govn.v1.AddressSetService.ListAddressSets:input_type -> govn.v1.ListAddressSetsRequest
-	19,  // 71: govn.v1.AddressSetService.UpdateAddressSet:input_type -> govn.v1.UpdateAddressSetRequest
-	20,  // 72: govn.v1.AddressSetService.DeleteAddressSet:input_type -> govn.v1.DeleteAddressSetRequest
-	21,  // 73: govn.v1.PortGroupService.CreatePortGroup:input_type -> govn.v1.CreatePortGroupRequest
-	22,  // 74: govn.v1.PortGroupService.GetPortGroup:input_type -> govn.v1.GetPortGroupRequest
-	23,  // 75: govn.v1.PortGroupService.ListPortGroups:input_type -> govn.v1.ListPortGroupsRequest
-	25,  // 76: govn.v1.PortGroupService.UpdatePortGroup:input_type -> govn.v1.UpdatePortGroupRequest
-	26,  // 77: govn.v1.PortGroupService.DeletePortGroup:input_type -> govn.v1.DeletePortGroupRequest
-	27,  // 78: govn.v1.LogicalRouterService.CreateLogicalRouter:input_type -> govn.v1.CreateLogicalRouterRequest
-	28,  // 79: govn.v1.LogicalRouterService.GetLogicalRouter:input_type -> govn.v1.GetLogicalRouterRequest
-	29,  // 80: govn.v1.LogicalRouterService.ListLogicalRouters:input_type -> govn.v1.ListLogicalRoutersRequest
-	31,  // 81: govn.v1.LogicalRouterService.UpdateLogicalRouter:input_type -> govn.v1.UpdateLogicalRouterRequest
-	32,  // 82: govn.v1.LogicalRouterService.DeleteLogicalRouter:input_type -> govn.v1.DeleteLogicalRouterRequest
-	33,  // 83: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:input_type -> govn.v1.CreateLogicalRouterPortRequest
-	34,  // 84: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:input_type -> govn.v1.GetLogicalRouterPortRequest
-	35,  // 85: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:input_type -> govn.v1.ListLogicalRouterPortsRequest
-	37,  // 86: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:input_type -> govn.v1.UpdateLogicalRouterPortRequest
-	38,  // 87: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:input_type -> govn.v1.DeleteLogicalRouterPortRequest
-	39,  // 88: govn.v1.LoadBalancerService.CreateLoadBalancer:input_type -> govn.v1.CreateLoadBalancerRequest
-	40,  // 89: govn.v1.LoadBalancerService.GetLoadBalancer:input_type -> govn.v1.GetLoadBalancerRequest
-	41,  // 90: govn.v1.LoadBalancerService.ListLoadBalancers:input_type -> govn.v1.ListLoadBalancersRequest
-	43,  // 91: govn.v1.LoadBalancerService.UpdateLoadBalancer:input_type -> govn.v1.UpdateLoadBalancerRequest
-	44,  // 92: govn.v1.LoadBalancerService.DeleteLoadBalancer:input_type -> govn.v1.DeleteLoadBalancerRequest
-	45,  // 93: govn.v1.ACLService.CreateACL:input_type -> govn.v1.CreateACLRequest
-	46,  // 94: govn.v1.ACLService.GetACL:input_type -> govn.v1.GetACLRequest
-	47,  // 95: govn.v1.ACLService.ListACLs:input_type -> govn.v1.ListACLsRequest
-	49,  // 96: govn.v1.ACLService.UpdateACL:input_type -> govn.v1.UpdateACLRequest
-	50,  // 97: govn.v1.ACLService.DeleteACL:input_type -> govn.v1.DeleteACLRequest
-	51,  // 98: govn.v1.StaticRouteService.CreateStaticRoute:input_type -> govn.v1.CreateStaticRouteRequest
-	52,  // 99: govn.v1.StaticRouteService.GetStaticRoute:input_type -> govn.v1.GetStaticRouteRequest
-	53,  // 100: govn.v1.StaticRouteService.ListStaticRoutes:input_type -> govn.v1.ListStaticRoutesRequest
-	55,  // 101: govn.v1.StaticRouteService.UpdateStaticRoute:input_type -> govn.v1.UpdateStaticRouteRequest
-	56,  // 102: govn.v1.StaticRouteService.DeleteStaticRoute:input_type -> govn.v1.DeleteStaticRouteRequest
-	57,  // 103: govn.v1.NATService.CreateNAT:input_type -> govn.v1.CreateNATRequest
-	58,  // 104: govn.v1.NATService.GetNAT:input_type -> govn.v1.GetNATRequest
-	59,  // 105: govn.v1.NATService.ListNATs:input_type -> govn.v1.ListNATsRequest
-	61,  // 106: govn.v1.NATService.UpdateNAT:input_type -> govn.v1.UpdateNATRequest
-	62,  // 107: govn.v1.NATService.DeleteNAT:input_type -> govn.v1.DeleteNATRequest
-	63,  // 108: govn.v1.DHCPOptionsService.CreateDHCPOptions:input_type -> govn.v1.CreateDHCPOptionsRequest
-	64,  // 109: govn.v1.DHCPOptionsService.GetDHCPOptions:input_type -> govn.v1.GetDHCPOptionsRequest
-	65,  // 110: govn.v1.DHCPOptionsService.ListDHCPOptions:input_type -> govn.v1.ListDHCPOptionsRequest
-	67,  // 111: govn.v1.DHCPOptionsService.UpdateDHCPOptions:input_type -> govn.v1.UpdateDHCPOptionsRequest
-	68,  // 112: govn.v1.DHCPOptionsService.DeleteDHCPOptions:input_type -> govn.v1.DeleteDHCPOptionsRequest
-	69,  // 113: govn.v1.TraceService.Trace:input_type -> govn.v1.TraceRequest
-	71,  // 114: govn.v1.WatchService.Watch:input_type -> govn.v1.WatchRequest
-	73,  // 115: govn.v1.SyncService.Sync:input_type -> govn.v1.SyncRequest
-	75,  // 116: govn.v1.LogicalSwitchService.CreateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	75,  // 117: govn.v1.LogicalSwitchService.GetLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	6,   // 118: govn.v1.LogicalSwitchService.ListLogicalSwitches:output_type -> govn.v1.ListLogicalSwitchesResponse
-	75,  // 119: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	2,   // 120: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:output_type -> govn.v1.DeleteResponse
-	77,  // 121: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	77,  // 122: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	12,  // 123: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:output_type -> govn.v1.ListLogicalSwitchPortsResponse
-	77,  // 124: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	2,   // 125: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:output_type -> govn.v1.DeleteResponse
-	78,  // 126: govn.v1.AddressSetService.CreateAddressSet:output_type -> govn.v1.AddressSet
-	78,  // 127: govn.v1.AddressSetService.GetAddressSet:output_type -> govn.v1.AddressSet
-	18,  // 128: govn.v1.AddressSetService.ListAddressSets:output_type -> govn.v1.ListAddressSetsResponse
-	78,  // 129: govn.v1.AddressSetService.UpdateAddressSet:output_type -> govn.v1.AddressSet
-	2,   // 130: govn.v1.AddressSetService.DeleteAddressSet:output_type -> govn.v1.DeleteResponse
-	79,  // 131: govn.v1.PortGroupService.CreatePortGroup:output_type -> govn.v1.PortGroup
-	79,  // 132: govn.v1.PortGroupService.GetPortGroup:output_type -> govn.v1.PortGroup
-	24,  // 133: govn.v1.PortGroupService.ListPortGroups:output_type -> govn.v1.ListPortGroupsResponse
-	79,  // 134: govn.v1.PortGroupService.UpdatePortGroup:output_type -> govn.v1.PortGroup
-	2,   // 135: govn.v1.PortGroupService.DeletePortGroup:output_type -> govn.v1.DeleteResponse
-	80,  // 136: govn.v1.LogicalRouterService.CreateLogicalRouter:output_type -> govn.v1.LogicalRouter
-	80,  // 137: govn.v1.LogicalRouterService.GetLogicalRouter:output_type -> govn.v1.LogicalRouter
-	30,  // 138: govn.v1.LogicalRouterService.ListLogicalRouters:output_type -> govn.v1.ListLogicalRoutersResponse
-	80,  // 139: govn.v1.LogicalRouterService.UpdateLogicalRouter:output_type -> govn.v1.LogicalRouter
-	2,   // 140: govn.v1.LogicalRouterService.DeleteLogicalRouter:output_type -> govn.v1.DeleteResponse
-	81,  // 141: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	81,  // 142: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	36,  // 143: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:output_type -> govn.v1.ListLogicalRouterPortsResponse
-	81,  // 144: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	2,   // 145: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:output_type -> govn.v1.DeleteResponse
-	82,  // 146: govn.v1.LoadBalancerService.CreateLoadBalancer:output_type -> govn.v1.LoadBalancer
-	82,  // 147: govn.v1.LoadBalancerService.GetLoadBalancer:output_type -> govn.v1.LoadBalancer
-	42,  // 148: govn.v1.LoadBalancerService.ListLoadBalancers:output_type -> govn.v1.ListLoadBalancersResponse
-	82,  // 149: govn.v1.LoadBalancerService.UpdateLoadBalancer:output_type -> govn.v1.LoadBalancer
-	2,   // 150: govn.v1.LoadBalancerService.DeleteLoadBalancer:output_type -> govn.v1.DeleteResponse
-	83,  // 151: govn.v1.ACLService.CreateACL:output_type -> govn.v1.ACL
-	83,  // 152: govn.v1.ACLService.GetACL:output_type -> govn.v1.ACL
-	48,  // 153: govn.v1.ACLService.ListACLs:output_type -> govn.v1.ListACLsResponse
-	83,  // 154: govn.v1.ACLService.UpdateACL:output_type -> govn.v1.ACL
-	2,   // 155: govn.v1.ACLService.DeleteACL:output_type -> govn.v1.DeleteResponse
-	84,  // 156: govn.v1.StaticRouteService.CreateStaticRoute:output_type -> govn.v1.StaticRoute
-	84,  // 157: govn.v1.StaticRouteService.GetStaticRoute:output_type -> govn.v1.StaticRoute
-	54,  // 158: govn.v1.StaticRouteService.ListStaticRoutes:output_type -> govn.v1.ListStaticRoutesResponse
-	84,  // 159: govn.v1.StaticRouteService.UpdateStaticRoute:output_type -> govn.v1.StaticRoute
-	2,   // 160: govn.v1.StaticRouteService.DeleteStaticRoute:output_type -> govn.v1.DeleteResponse
-	85,  // 161: govn.v1.NATService.CreateNAT:output_type -> govn.v1.NAT
-	85,  // 162: govn.v1.NATService.GetNAT:output_type -> govn.v1.NAT
-	60,  // 163: govn.v1.NATService.ListNATs:output_type -> govn.v1.ListNATsResponse
-	85,  // 164: govn.v1.NATService.UpdateNAT:output_type -> govn.v1.NAT
-	2,   // 165: govn.v1.NATService.DeleteNAT:output_type -> govn.v1.DeleteResponse
-	86,  // 166: govn.v1.DHCPOptionsService.CreateDHCPOptions:output_type -> govn.v1.DHCPOptions
-	86,  // 167: govn.v1.DHCPOptionsService.GetDHCPOptions:output_type -> govn.v1.DHCPOptions
-	66,  // 168: govn.v1.DHCPOptionsService.ListDHCPOptions:output_type -> govn.v1.ListDHCPOptionsResponse
-	86,  // 169: govn.v1.DHCPOptionsService.UpdateDHCPOptions:output_type -> govn.v1.DHCPOptions
-	2,   // 170: govn.v1.DHCPOptionsService.DeleteDHCPOptions:output_type -> govn.v1.DeleteResponse
-	70,  // 171: govn.v1.TraceService.Trace:output_type -> govn.v1.TraceResponse
-	72,  // 172: govn.v1.WatchService.Watch:output_type -> govn.v1.WatchEvent
-	74,  // 173: govn.v1.SyncService.Sync:output_type -> govn.v1.SyncResponse
-	116, // [116:174] is the sub-list for method output_type
-	58,  // [58:116] is the sub-list for method input_type
-	58,  // [58:58] is the sub-list for extension type_name
-	58,  // [58:58] is the sub-list for extension extendee
-	0,   // [0:58] is the sub-list for field type_name
+	78,  // 0: govn.v1.CreateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
+	78,  // 1: govn.v1.ListLogicalSwitchesResponse.items:type_name -> govn.v1.LogicalSwitch
+	78,  // 2: govn.v1.UpdateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
+	79,  // 3: govn.v1.UpdateLogicalSwitchRequest.update_mask:type_name -> google.protobuf.FieldMask
+	80,  // 4: govn.v1.CreateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	80,  // 5: govn.v1.ListLogicalSwitchPortsResponse.items:type_name -> govn.v1.LogicalSwitchPort
+	80,  // 6: govn.v1.UpdateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	79,  // 7: govn.v1.UpdateLogicalSwitchPortRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 8: govn.v1.CreateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
+	81,  // 9: govn.v1.ListAddressSetsResponse.items:type_name -> govn.v1.AddressSet
+	81,  // 10: govn.v1.UpdateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
+	79,  // 11: govn.v1.UpdateAddressSetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 12: govn.v1.CreatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
+	82,  // 13: govn.v1.ListPortGroupsResponse.items:type_name -> govn.v1.PortGroup
+	82,  // 14: govn.v1.UpdatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
+	79,  // 15: govn.v1.UpdatePortGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	83,  // 16: govn.v1.CreateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
+	83,  // 17: govn.v1.ListLogicalRoutersResponse.items:type_name -> govn.v1.LogicalRouter
+	83,  // 18: govn.v1.UpdateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
+	79,  // 19: govn.v1.UpdateLogicalRouterRequest.update_mask:type_name -> google.protobuf.FieldMask
+	84,  // 20: govn.v1.CreateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	84,  // 21: govn.v1.ListLogicalRouterPortsResponse.items:type_name -> govn.v1.LogicalRouterPort
+	84,  // 22: govn.v1.UpdateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	79,  // 23: govn.v1.UpdateLogicalRouterPortRequest.update_mask:type_name -> google.protobuf.FieldMask
+	85,  // 24: govn.v1.CreateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
+	85,  // 25: govn.v1.ListLoadBalancersResponse.items:type_name -> govn.v1.LoadBalancer
+	85,  // 26: govn.v1.UpdateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
+	79,  // 27: govn.v1.UpdateLoadBalancerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	86,  // 28: govn.v1.CreateACLRequest.acl:type_name -> govn.v1.ACL
+	86,  // 29: govn.v1.ListACLsResponse.items:type_name -> govn.v1.ACL
+	86,  // 30: govn.v1.UpdateACLRequest.acl:type_name -> govn.v1.ACL
+	79,  // 31: govn.v1.UpdateACLRequest.update_mask:type_name -> google.protobuf.FieldMask
+	87,  // 32: govn.v1.CreateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
+	87,  // 33: govn.v1.ListStaticRoutesResponse.items:type_name -> govn.v1.StaticRoute
+	87,  // 34: govn.v1.UpdateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
+	79,  // 35: govn.v1.UpdateStaticRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 36: govn.v1.CreateNATRequest.nat:type_name -> govn.v1.NAT
+	88,  // 37: govn.v1.ListNATsResponse.items:type_name -> govn.v1.NAT
+	88,  // 38: govn.v1.UpdateNATRequest.nat:type_name -> govn.v1.NAT
+	79,  // 39: govn.v1.UpdateNATRequest.update_mask:type_name -> google.protobuf.FieldMask
+	89,  // 40: govn.v1.CreateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
+	89,  // 41: govn.v1.ListDHCPOptionsResponse.items:type_name -> govn.v1.DHCPOptions
+	89,  // 42: govn.v1.UpdateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
+	79,  // 43: govn.v1.UpdateDHCPOptionsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72,  // 44: govn.v1.TraceResponse.outcomes:type_name -> govn.v1.TraceOutcome
+	0,   // 45: govn.v1.TraceOutcome.verdict:type_name -> govn.v1.TraceOutcome.Verdict
+	73,  // 46: govn.v1.TraceOutcome.flow:type_name -> govn.v1.TraceFlow
+	73,  // 47: govn.v1.TraceOutcome.cause:type_name -> govn.v1.TraceFlow
+	1,   // 48: govn.v1.WatchEvent.type:type_name -> govn.v1.WatchEvent.Type
+	78,  // 49: govn.v1.WatchEvent.logical_switch:type_name -> govn.v1.LogicalSwitch
+	80,  // 50: govn.v1.WatchEvent.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	86,  // 51: govn.v1.WatchEvent.acl:type_name -> govn.v1.ACL
+	81,  // 52: govn.v1.WatchEvent.address_set:type_name -> govn.v1.AddressSet
+	82,  // 53: govn.v1.WatchEvent.port_group:type_name -> govn.v1.PortGroup
+	83,  // 54: govn.v1.WatchEvent.logical_router:type_name -> govn.v1.LogicalRouter
+	84,  // 55: govn.v1.WatchEvent.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	87,  // 56: govn.v1.WatchEvent.static_route:type_name -> govn.v1.StaticRoute
+	85,  // 57: govn.v1.WatchEvent.load_balancer:type_name -> govn.v1.LoadBalancer
+	88,  // 58: govn.v1.WatchEvent.nat:type_name -> govn.v1.NAT
+	89,  // 59: govn.v1.WatchEvent.dhcp_options:type_name -> govn.v1.DHCPOptions
+	2,   // 60: govn.v1.SyncRequest.wait:type_name -> govn.v1.SyncRequest.Wait
+	90,  // 61: govn.v1.SyncRequest.timeout:type_name -> google.protobuf.Duration
+	4,   // 62: govn.v1.LogicalSwitchService.CreateLogicalSwitch:input_type -> govn.v1.CreateLogicalSwitchRequest
+	5,   // 63: govn.v1.LogicalSwitchService.GetLogicalSwitch:input_type -> govn.v1.GetLogicalSwitchRequest
+	6,   // 64: govn.v1.LogicalSwitchService.ListLogicalSwitches:input_type -> govn.v1.ListLogicalSwitchesRequest
+	8,   // 65: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:input_type -> govn.v1.UpdateLogicalSwitchRequest
+	9,   // 66: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:input_type -> govn.v1.DeleteLogicalSwitchRequest
+	10,  // 67: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:input_type -> govn.v1.CreateLogicalSwitchPortRequest
+	11,  // 68: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:input_type -> govn.v1.GetLogicalSwitchPortRequest
+	12,  // 69: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:input_type -> govn.v1.ListLogicalSwitchPortsRequest
+	14,  // 70: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:input_type -> govn.v1.UpdateLogicalSwitchPortRequest
+	15,  // 71: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:input_type -> govn.v1.DeleteLogicalSwitchPortRequest
+	16,  // 72: govn.v1.AddressSetService.CreateAddressSet:input_type -> govn.v1.CreateAddressSetRequest
+	17,  // 73: govn.v1.AddressSetService.GetAddressSet:input_type -> govn.v1.GetAddressSetRequest
+	18,  // 74: govn.v1.AddressSetService.ListAddressSets:input_type -> govn.v1.ListAddressSetsRequest
+	20,  // 75: govn.v1.AddressSetService.UpdateAddressSet:input_type -> govn.v1.UpdateAddressSetRequest
+	21,  // 76: govn.v1.AddressSetService.DeleteAddressSet:input_type -> govn.v1.DeleteAddressSetRequest
+	22,  // 77: govn.v1.PortGroupService.CreatePortGroup:input_type -> govn.v1.CreatePortGroupRequest
+	23,  // 78: govn.v1.PortGroupService.GetPortGroup:input_type -> govn.v1.GetPortGroupRequest
+	24,  // 79: govn.v1.PortGroupService.ListPortGroups:input_type -> govn.v1.ListPortGroupsRequest
+	26,  // 80: govn.v1.PortGroupService.UpdatePortGroup:input_type -> govn.v1.UpdatePortGroupRequest
+	27,  // 81: govn.v1.PortGroupService.DeletePortGroup:input_type -> govn.v1.DeletePortGroupRequest
+	28,  // 82: govn.v1.LogicalRouterService.CreateLogicalRouter:input_type -> govn.v1.CreateLogicalRouterRequest
+	29,  // 83: govn.v1.LogicalRouterService.GetLogicalRouter:input_type -> govn.v1.GetLogicalRouterRequest
+	30,  // 84: govn.v1.LogicalRouterService.ListLogicalRouters:input_type -> govn.v1.ListLogicalRoutersRequest
+	32,  // 85: govn.v1.LogicalRouterService.UpdateLogicalRouter:input_type -> govn.v1.UpdateLogicalRouterRequest
+	33,  // 86: govn.v1.LogicalRouterService.DeleteLogicalRouter:input_type -> govn.v1.DeleteLogicalRouterRequest
+	34,  // 87: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:input_type -> govn.v1.CreateLogicalRouterPortRequest
+	35,  // 88: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:input_type -> govn.v1.GetLogicalRouterPortRequest
+	36,  // 89: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:input_type -> govn.v1.ListLogicalRouterPortsRequest
+	38,  // 90: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:input_type -> govn.v1.UpdateLogicalRouterPortRequest
+	39,  // 91: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:input_type -> govn.v1.DeleteLogicalRouterPortRequest
+	40,  // 92: govn.v1.LoadBalancerService.CreateLoadBalancer:input_type -> govn.v1.CreateLoadBalancerRequest
+	41,  // 93: govn.v1.LoadBalancerService.GetLoadBalancer:input_type -> govn.v1.GetLoadBalancerRequest
+	42,  // 94: govn.v1.LoadBalancerService.ListLoadBalancers:input_type -> govn.v1.ListLoadBalancersRequest
+	44,  // 95: govn.v1.LoadBalancerService.UpdateLoadBalancer:input_type -> govn.v1.UpdateLoadBalancerRequest
+	45,  // 96: govn.v1.LoadBalancerService.DeleteLoadBalancer:input_type -> govn.v1.DeleteLoadBalancerRequest
+	46,  // 97: govn.v1.ACLService.CreateACL:input_type -> govn.v1.CreateACLRequest
+	47,  // 98: govn.v1.ACLService.GetACL:input_type -> govn.v1.GetACLRequest
+	48,  // 99: govn.v1.ACLService.ListACLs:input_type -> govn.v1.ListACLsRequest
+	50,  // 100: govn.v1.ACLService.UpdateACL:input_type -> govn.v1.UpdateACLRequest
+	51,  // 101: govn.v1.ACLService.DeleteACL:input_type -> govn.v1.DeleteACLRequest
+	52,  // 102: govn.v1.StaticRouteService.CreateStaticRoute:input_type -> govn.v1.CreateStaticRouteRequest
+	53,  // 103: govn.v1.StaticRouteService.GetStaticRoute:input_type -> govn.v1.GetStaticRouteRequest
+	54,  // 104: govn.v1.StaticRouteService.ListStaticRoutes:input_type -> govn.v1.ListStaticRoutesRequest
+	56,  // 105: govn.v1.StaticRouteService.UpdateStaticRoute:input_type -> govn.v1.UpdateStaticRouteRequest
+	57,  // 106: govn.v1.StaticRouteService.DeleteStaticRoute:input_type -> govn.v1.DeleteStaticRouteRequest
+	58,  // 107: govn.v1.NATService.CreateNAT:input_type -> govn.v1.CreateNATRequest
+	59,  // 108: govn.v1.NATService.GetNAT:input_type -> govn.v1.GetNATRequest
+	60,  // 109: govn.v1.NATService.ListNATs:input_type -> govn.v1.ListNATsRequest
+	62,  // 110: govn.v1.NATService.UpdateNAT:input_type -> govn.v1.UpdateNATRequest
+	63,  // 111: govn.v1.NATService.DeleteNAT:input_type -> govn.v1.DeleteNATRequest
+	64,  // 112: govn.v1.DHCPOptionsService.CreateDHCPOptions:input_type -> govn.v1.CreateDHCPOptionsRequest
+	65,  // 113: govn.v1.DHCPOptionsService.GetDHCPOptions:input_type -> govn.v1.GetDHCPOptionsRequest
+	66,  // 114: govn.v1.DHCPOptionsService.ListDHCPOptions:input_type -> govn.v1.ListDHCPOptionsRequest
+	68,  // 115: govn.v1.DHCPOptionsService.UpdateDHCPOptions:input_type -> govn.v1.UpdateDHCPOptionsRequest
+	69,  // 116: govn.v1.DHCPOptionsService.DeleteDHCPOptions:input_type -> govn.v1.DeleteDHCPOptionsRequest
+	70,  // 117: govn.v1.TraceService.Trace:input_type -> govn.v1.TraceRequest
+	74,  // 118: govn.v1.WatchService.Watch:input_type -> govn.v1.WatchRequest
+	76,  // 119: govn.v1.SyncService.Sync:input_type -> govn.v1.SyncRequest
+	78,  // 120: govn.v1.LogicalSwitchService.CreateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	78,  // 121: govn.v1.LogicalSwitchService.GetLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	7,   // 122: govn.v1.LogicalSwitchService.ListLogicalSwitches:output_type -> govn.v1.ListLogicalSwitchesResponse
+	78,  // 123: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	3,   // 124: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:output_type -> govn.v1.DeleteResponse
+	80,  // 125: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	80,  // 126: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	13,  // 127: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:output_type -> govn.v1.ListLogicalSwitchPortsResponse
+	80,  // 128: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	3,   // 129: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:output_type -> govn.v1.DeleteResponse
+	81,  // 130: govn.v1.AddressSetService.CreateAddressSet:output_type -> govn.v1.AddressSet
+	81,  // 131: govn.v1.AddressSetService.GetAddressSet:output_type -> govn.v1.AddressSet
+	19,  // 132: govn.v1.AddressSetService.ListAddressSets:output_type -> govn.v1.ListAddressSetsResponse
+	81,  // 133: govn.v1.AddressSetService.UpdateAddressSet:output_type -> govn.v1.AddressSet
+	3,   // 134: govn.v1.AddressSetService.DeleteAddressSet:output_type -> govn.v1.DeleteResponse
+	82,  // 135: govn.v1.PortGroupService.CreatePortGroup:output_type -> govn.v1.PortGroup
+	82,  // 136: govn.v1.PortGroupService.GetPortGroup:output_type -> govn.v1.PortGroup
+	25,  // 137: govn.v1.PortGroupService.ListPortGroups:output_type -> govn.v1.ListPortGroupsResponse
+	82,  // 138: govn.v1.PortGroupService.UpdatePortGroup:output_type -> govn.v1.PortGroup
+	3,   // 139: govn.v1.PortGroupService.DeletePortGroup:output_type -> govn.v1.DeleteResponse
+	83,  // 140: govn.v1.LogicalRouterService.CreateLogicalRouter:output_type -> govn.v1.LogicalRouter
+	83,  // 141: govn.v1.LogicalRouterService.GetLogicalRouter:output_type -> govn.v1.LogicalRouter
+	31,  // 142: govn.v1.LogicalRouterService.ListLogicalRouters:output_type -> govn.v1.ListLogicalRoutersResponse
+	83,  // 143: govn.v1.LogicalRouterService.UpdateLogicalRouter:output_type -> govn.v1.LogicalRouter
+	3,   // 144: govn.v1.LogicalRouterService.DeleteLogicalRouter:output_type -> govn.v1.DeleteResponse
+	84,  // 145: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	84,  // 146: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	37,  // 147: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:output_type -> govn.v1.ListLogicalRouterPortsResponse
+	84,  // 148: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	3,   // 149: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:output_type -> govn.v1.DeleteResponse
+	85,  // 150: govn.v1.LoadBalancerService.CreateLoadBalancer:output_type -> govn.v1.LoadBalancer
+	85,  // 151: govn.v1.LoadBalancerService.GetLoadBalancer:output_type -> govn.v1.LoadBalancer
+	43,  // 152: govn.v1.LoadBalancerService.ListLoadBalancers:output_type -> govn.v1.ListLoadBalancersResponse
+	85,  // 153: govn.v1.LoadBalancerService.UpdateLoadBalancer:output_type -> govn.v1.LoadBalancer
+	3,   // 154: govn.v1.LoadBalancerService.DeleteLoadBalancer:output_type -> govn.v1.DeleteResponse
+	86,  // 155: govn.v1.ACLService.CreateACL:output_type -> govn.v1.ACL
+	86,  // 156: govn.v1.ACLService.GetACL:output_type -> govn.v1.ACL
+	49,  // 157: govn.v1.ACLService.ListACLs:output_type -> govn.v1.ListACLsResponse
+	86,  // 158: govn.v1.ACLService.UpdateACL:output_type -> govn.v1.ACL
+	3,   // 159: govn.v1.ACLService.DeleteACL:output_type -> govn.v1.DeleteResponse
+	87,  // 160: govn.v1.StaticRouteService.CreateStaticRoute:output_type -> govn.v1.StaticRoute
+	87,  // 161: govn.v1.StaticRouteService.GetStaticRoute:output_type -> govn.v1.StaticRoute
+	55,  // 162: govn.v1.StaticRouteService.ListStaticRoutes:output_type -> govn.v1.ListStaticRoutesResponse
+	87,  // 163: govn.v1.StaticRouteService.UpdateStaticRoute:output_type -> govn.v1.StaticRoute
+	3,   // 164: govn.v1.StaticRouteService.DeleteStaticRoute:output_type -> govn.v1.DeleteResponse
+	88,  // 165: govn.v1.NATService.CreateNAT:output_type -> govn.v1.NAT
+	88,  // 166: govn.v1.NATService.GetNAT:output_type -> govn.v1.NAT
+	61,  // 167: govn.v1.NATService.ListNATs:output_type -> govn.v1.ListNATsResponse
+	88,  // 168: govn.v1.NATService.UpdateNAT:output_type -> govn.v1.NAT
+	3,   // 169: govn.v1.NATService.DeleteNAT:output_type -> govn.v1.DeleteResponse
+	89,  // 170: govn.v1.DHCPOptionsService.CreateDHCPOptions:output_type -> govn.v1.DHCPOptions
+	89,  // 171: govn.v1.DHCPOptionsService.GetDHCPOptions:output_type -> govn.v1.DHCPOptions
+	67,  // 172: govn.v1.DHCPOptionsService.ListDHCPOptions:output_type -> govn.v1.ListDHCPOptionsResponse
+	89,  // 173: govn.v1.DHCPOptionsService.UpdateDHCPOptions:output_type -> govn.v1.DHCPOptions
+	3,   // 174: govn.v1.DHCPOptionsService.DeleteDHCPOptions:output_type -> govn.v1.DeleteResponse
+	71,  // 175: govn.v1.TraceService.Trace:output_type -> govn.v1.TraceResponse
+	75,  // 176: govn.v1.WatchService.Watch:output_type -> govn.v1.WatchEvent
+	77,  // 177: govn.v1.SyncService.Sync:output_type -> govn.v1.SyncResponse
+	120, // [120:178] is the sub-list for method output_type
+	62,  // [62:120] is the sub-list for method input_type
+	62,  // [62:62] is the sub-list for extension type_name
+	62,  // [62:62] is the sub-list for extension extendee
+	0,   // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_govn_v1_services_proto_init() }
@@ -4573,7 +4946,7 @@ func file_govn_v1_services_proto_init() {
 	}
 	file_govn_v1_resources_proto_init()
 	file_govn_v1_services_proto_msgTypes[48].OneofWrappers = []any{}
-	file_govn_v1_services_proto_msgTypes[70].OneofWrappers = []any{
+	file_govn_v1_services_proto_msgTypes[72].OneofWrappers = []any{
 		(*WatchEvent_LogicalSwitch)(nil),
 		(*WatchEvent_LogicalSwitchPort)(nil),
 		(*WatchEvent_Acl)(nil),
@@ -4591,8 +4964,8 @@ func file_govn_v1_services_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govn_v1_services_proto_rawDesc), len(file_govn_v1_services_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   73,
+			NumEnums:      3,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   14,
 		},

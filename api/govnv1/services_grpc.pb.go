@@ -2830,7 +2830,15 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// TraceService simulates a packet through the southbound logical flows.
+// TraceService simulates a packet through the southbound logical flows (as
+// `govnctl trace` and ovn-trace do). The API server must have been started
+// with the southbound database (--sb); otherwise Trace fails with
+// FailedPrecondition. The trace reflects the southbound database the server
+// monitors, at least as new as the last completed Sync(wait=SB).
+// Errors: InvalidArgument for a bad microflow (details: google.rpc.BadRequest
+// on "microflow" and google.rpc.ErrorInfo INVALID_MICROFLOW with line and
+// column), a bad ct flag or lb_dst; NotFound for an unknown datapath or an
+// inport that is no logical port.
 type TraceServiceClient interface {
 	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
 }
@@ -2857,7 +2865,15 @@ func (c *traceServiceClient) Trace(ctx context.Context, in *TraceRequest, opts .
 // All implementations must embed UnimplementedTraceServiceServer
 // for forward compatibility.
 //
-// TraceService simulates a packet through the southbound logical flows.
+// TraceService simulates a packet through the southbound logical flows (as
+// `govnctl trace` and ovn-trace do). The API server must have been started
+// with the southbound database (--sb); otherwise Trace fails with
+// FailedPrecondition. The trace reflects the southbound database the server
+// monitors, at least as new as the last completed Sync(wait=SB).
+// Errors: InvalidArgument for a bad microflow (details: google.rpc.BadRequest
+// on "microflow" and google.rpc.ErrorInfo INVALID_MICROFLOW with line and
+// column), a bad ct flag or lb_dst; NotFound for an unknown datapath or an
+// inport that is no logical port.
 type TraceServiceServer interface {
 	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
 	mustEmbedUnimplementedTraceServiceServer()
