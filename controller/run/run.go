@@ -482,8 +482,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	if !retranslated && c.lastSynced && slices.Equal(physText, c.lastPhys) && !c.forceSync.Load() {
 		// Nothing to install: the desired flows are the ones synced last.
-		if snap.global != nil {
-			return c.ackNbCfg(ctx, snap, snap.global.NbCfg)
+		if snap.ackCfg >= 0 {
+			return c.ackNbCfg(ctx, snap, snap.ackCfg)
 		}
 		return nil
 	}
@@ -524,8 +524,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			zap.Duration("compute", computed.Sub(start)), zap.Duration("install", time.Since(computed)))
 	}
 	// Flows for everything in snap are installed: acknowledge its nb_cfg.
-	if snap.global != nil {
-		if err := c.ackNbCfg(ctx, snap, snap.global.NbCfg); err != nil {
+	if snap.ackCfg >= 0 {
+		if err := c.ackNbCfg(ctx, snap, snap.ackCfg); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,7 @@ import (
 // shared with the cache and must not be modified).
 type snapshot struct {
 	global      *sbdb.SBGlobal
+	ackCfg      int                      // nb_cfg that may be acknowledged once this snapshot is installed (-1: none)
 	chassis     map[string]*sbdb.Chassis // by UUID
 	chassisByNm map[string]*sbdb.Chassis
 	private     map[string]*sbdb.ChassisPrivate // by name
@@ -63,6 +64,7 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 	}
 	s := &snapshot{
 		global:      global,
+		ackCfg:      -1,
 		chassis:     rows[sbdb.Chassis](c, sbdb.ChassisTable),
 		encaps:      rows[sbdb.Encap](c, sbdb.EncapTable),
 		datapaths:   rows[sbdb.DatapathBinding](c, sbdb.DatapathBindingTable),
@@ -73,6 +75,9 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 		fdbs:        rows[sbdb.FDB](c, sbdb.FDBTable),
 		addressSets: map[string][]string{},
 		portGroups:  map[string][]string{},
+	}
+	if global != nil {
+		s.ackCfg = global.NbCfg
 	}
 	s.chassisByNm = make(map[string]*sbdb.Chassis, len(s.chassis))
 	for _, ch := range s.chassis {
@@ -261,7 +266,7 @@ func connectNames(ctx context.Context, remotes []string, names []string, log *za
 		conds = append(conds, model.Condition{Field: &pb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
 	}
 	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log),
-		ovsdbclient.WithMonitor(client.WithConditionalTable(pb, conds)))
+		ovsdbclient.WithMonitor(client.WithTable(&sbdb.SBGlobal{}), client.WithConditionalTable(pb, conds)))
 	if err != nil {
 		return nil, err
 	}
@@ -274,10 +279,19 @@ func connectNames(ctx context.Context, remotes []string, names []string, log *za
 }
 
 // mergeNamed adds the Port_Bindings the names client sees to s (the main
-// client's rows win: they are at least as fresh for local datapaths).
+// client's rows win: they are at least as fresh for local datapaths). The
+// two clients are two connections that may be at different points in the
+// database's history: s.ackCfg becomes the smaller of their nb_cfg values,
+// each read before its client's other rows, so that acknowledging it is
+// safe for the combined view.
 func (s *snapshot) mergeNamed(c *ovsdbclient.Client) {
 	if c == nil {
 		return
+	}
+	for _, g := range rows[sbdb.SBGlobal](c, sbdb.SBGlobalTable) {
+		if g.NbCfg < s.ackCfg {
+			s.ackCfg = g.NbCfg
+		}
 	}
 	for uuid, pb := range rows[sbdb.PortBinding](c, sbdb.PortBindingTable) {
 		if _, ok := s.ports[uuid]; ok {
