@@ -29,6 +29,7 @@ import (
 // Config is what `govn api` runs.
 type Config struct {
 	NB          []string // northbound remotes (unix:, tcp:, ssl:)
+	SB          []string // southbound remotes for Trace (optional; without them Trace fails with FailedPrecondition)
 	Listen      string   // gRPC listen address, host:port or unix:PATH
 	TLSCert     string   // server certificate (enables TLS)
 	TLSKey      string   // server key
@@ -37,7 +38,7 @@ type Config struct {
 	Logger      *zap.Logger
 	// Registry for metrics (default: a new registry with Go/process collectors).
 	Registry *prometheus.Registry
-	// ConnectTimeout bounds the first connection to the NB database (default 60s).
+	// ConnectTimeout bounds the first connection to the NB (and SB) database (default 60s).
 	ConnectTimeout time.Duration
 	// WatchBuffer is the per-watcher event buffer (default 4096).
 	WatchBuffer int
@@ -52,6 +53,7 @@ type Running struct {
 	metricsLis  net.Listener
 	health      *health.Server
 	nb          *ovsdbclient.Client
+	sb          *ovsdbclient.Client
 	done        chan error
 	log         *zap.Logger
 	stopMetrics func()
@@ -83,6 +85,9 @@ func (r *Running) Stop() {
 		_ = r.metrics.Close()
 	}
 	r.nb.Close()
+	if r.sb != nil {
+		r.sb.Close()
+	}
 }
 
 // Done reports the serve loop's end.
@@ -183,7 +188,21 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		}
 		return nil, err
 	}
-	srv := New(nb, Options{Logger: log, WatchBuffer: cfg.WatchBuffer})
+	var sb *ovsdbclient.Client
+	if len(cfg.SB) > 0 {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		sb, err = ConnectSB(cctx, cfg.SB, ovsdbclient.WithLogger(log.Named("sb")))
+		cancel()
+		if err != nil {
+			nb.Close()
+			lis.Close()
+			if mlis != nil {
+				mlis.Close()
+			}
+			return nil, fmt.Errorf("southbound database (for Trace): %w", err)
+		}
+	}
+	srv := New(nb, Options{Logger: log, WatchBuffer: cfg.WatchBuffer, SB: sb, OnTraceLoad: m.traceLoad})
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unaryInterceptor(log.Named("grpc"), m)),
 		grpc.ChainStreamInterceptor(streamInterceptor(log.Named("grpc"), m)),
@@ -196,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
-	r := &Running{Server: srv, grpc: g, lis: lis, health: hs, nb: nb, done: make(chan error, 1), log: log, metricsLis: mlis}
+	r := &Running{Server: srv, grpc: g, lis: lis, health: hs, nb: nb, sb: sb, done: make(chan error, 1), log: log, metricsLis: mlis}
 	// Health follows the NB connection.
 	hctx, hcancel := context.WithCancel(context.Background())
 	r.stopMetrics = hcancel
@@ -220,6 +239,9 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 				m.nbConnected.Set(map[bool]float64{true: 1, false: 0}[st == healthpb.HealthCheckResponse_SERVING])
 				last = st
 			}
+			if sb != nil {
+				m.sbConnected.Set(map[bool]float64{true: 1, false: 0}[sb.Connected()])
+			}
 			select {
 			case <-hctx.Done():
 				return
@@ -234,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		go func() { _ = r.metrics.Serve(mlis) }()
 	}
 	go func() { r.done <- g.Serve(lis) }()
-	log.Info("serving govn.v1 API", zap.String("listen", lis.Addr().String()), zap.Strings("nb", cfg.NB),
+	log.Info("serving govn.v1 API", zap.String("listen", lis.Addr().String()), zap.Strings("nb", cfg.NB), zap.Strings("sb", cfg.SB),
 		zap.Bool("tls", tlsCfg != nil), zap.Bool("mtls", cfg.TLSCA != ""), zap.String("metrics", cfg.MetricsAddr))
 	return r, nil
 }
@@ -262,6 +284,19 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	inflight    prometheus.Gauge
 	nbConnected prometheus.Gauge
+	sbConnected prometheus.Gauge
+	traceLoads  *prometheus.CounterVec
+	traceLoadS  prometheus.Histogram
+}
+
+// traceLoad records a (re)build of Trace's southbound snapshot.
+func (m *metrics) traceLoad(d time.Duration, err error) {
+	res := "ok"
+	if err != nil {
+		res = "error"
+	}
+	m.traceLoads.WithLabelValues(res).Inc()
+	m.traceLoadS.Observe(d.Seconds())
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -279,8 +314,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		nbConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "govn_api_nb_connected", Help: "1 if the API server is connected to the northbound database.",
 		}),
+		sbConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "govn_api_sb_connected", Help: "1 if the API server is connected to the southbound database (--sb, for Trace).",
+		}),
+		traceLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "govn_api_trace_snapshot_loads_total",
+			Help: "Builds of Trace's snapshot of the southbound database (one per southbound change that a trace needed), by result.",
+		}, []string{"result"}),
+		traceLoadS: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "govn_api_trace_snapshot_load_seconds", Help: "Time to build Trace's snapshot of the southbound database.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inflight, m.nbConnected} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inflight, m.nbConnected, m.sbConnected, m.traceLoads, m.traceLoadS} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

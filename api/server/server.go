@@ -34,6 +34,12 @@ type Options struct {
 	// WatchBuffer is the per-watcher event buffer (default 4096); a watcher
 	// that falls this far behind is ended with ResourceExhausted.
 	WatchBuffer int
+	// SB is a southbound client monitoring SBTables (ConnectSB) for Trace;
+	// nil: Trace fails with FailedPrecondition.
+	SB *ovsdbclient.Client
+	// OnTraceLoad is called after each (re)build of Trace's snapshot of
+	// the southbound database, with how long it took.
+	OnTraceLoad func(time.Duration, error)
 }
 
 // Server is the API implementation over one northbound client.
@@ -46,8 +52,9 @@ type Server struct {
 	mu      sync.Mutex
 	changed chan struct{}
 
-	ips *ipIndex
-	hub *hub
+	ips     *ipIndex
+	hub     *hub
+	tracing *tracing
 }
 
 // New builds a Server on nb, a northbound client that monitors all tables.
@@ -64,8 +71,12 @@ func New(nb *ovsdbclient.Client, o Options) *Server {
 	s := &Server{nb: nb, log: o.Logger, checkMatch: o.CheckMatch, changed: make(chan struct{})}
 	s.ips = newIPIndex()
 	s.hub = newHub(s, o.WatchBuffer)
+	s.tracing = newTracing(o.SB, nb, o.Logger.Named("trace"), o.OnTraceLoad)
 	nb.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc: func(table string, m model.Model) {
+			if table == nbdb.ACLTable {
+				s.tracing.invalidate() // drop reasons name ACLs
+			}
 			if table == nbdb.LogicalSwitchPortTable {
 				s.onPortEvent(m, false)
 			}
@@ -73,6 +84,9 @@ func New(nb *ovsdbclient.Client, o Options) *Server {
 			s.hub.event(govnv1.WatchEvent_ADDED, table, m)
 		},
 		UpdateFunc: func(table string, _, m model.Model) {
+			if table == nbdb.ACLTable {
+				s.tracing.invalidate() // drop reasons name ACLs
+			}
 			if table == nbdb.LogicalSwitchPortTable {
 				s.onPortEvent(m, false)
 			}
@@ -80,6 +94,9 @@ func New(nb *ovsdbclient.Client, o Options) *Server {
 			s.hub.event(govnv1.WatchEvent_MODIFIED, table, m)
 		},
 		DeleteFunc: func(table string, m model.Model) {
+			if table == nbdb.ACLTable {
+				s.tracing.invalidate() // drop reasons name ACLs
+			}
 			if table == nbdb.LogicalSwitchPortTable {
 				s.onPortEvent(m, true)
 			}
@@ -110,7 +127,7 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 	govnv1.RegisterLoadBalancerServiceServer(g, lbService{s: s})
 	govnv1.RegisterNATServiceServer(g, natService{s: s})
 	govnv1.RegisterDHCPOptionsServiceServer(g, dhcpService{s: s})
-	govnv1.RegisterTraceServiceServer(g, traceService{})
+	govnv1.RegisterTraceServiceServer(g, traceService{s: s})
 	govnv1.RegisterWatchServiceServer(g, watchService{s: s})
 	govnv1.RegisterSyncServiceServer(g, syncService{s: s})
 }

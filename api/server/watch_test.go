@@ -141,12 +141,12 @@ func TestWatchSlowWatcherEnded(t *testing.T) {
 	}
 }
 
-// TestTraceNotYetAvailable pins Trace's behaviour until the simulator (F5)
-// is wired in: Unimplemented with a message saying so.
-func TestTraceNotYetAvailable(t *testing.T) {
+// TestTraceWithoutSB: an API server started without --sb cannot trace and
+// says so (FailedPrecondition); the request is not otherwise looked at.
+func TestTraceWithoutSB(t *testing.T) {
 	e := newEnv(t)
 	_, err := govnv1.NewTraceServiceClient(e.conn).Trace(e.ctx, &govnv1.TraceRequest{Datapath: "sw0", Microflow: `inport == "p1"`})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "F5") {
-		t.Fatalf("Trace: %v", err)
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "the API server was started without --sb") {
+		t.Fatalf("Trace without --sb: %v", err)
 	}
 }
