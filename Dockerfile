@@ -25,4 +25,4 @@ VOLUME ["/var/lib/govn"]
 # 6690: gRPC API, 6081/udp: Geneve.
 EXPOSE 6641 6642 6643 6644 6690 6081/udp
 ENTRYPOINT ["/usr/local/bin/govn-entrypoint"]
-CMD ["up", "--api-listen", "0.0.0.0:6690", "--controller", "off"]
+CMD ["up", "--data-dir", "/var/lib/govn", "--api-listen", "0.0.0.0:6690", "--controller", "off"]

@@ -1,11 +1,13 @@
 package packaging
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -297,5 +299,65 @@ func TestEntrypointCompose(t *testing.T) {
 		if err := central[name].stop(t, 30*time.Second); err != nil {
 			t.Errorf("%s entrypoint on SIGTERM: %v (want exit 0)", name, err)
 		}
+	}
+}
+
+// TestEntrypointImageDefault runs the image's default command (the
+// Dockerfile's CMD: govn up) through the entrypoint, with the data volume in
+// a temporary directory and the API on a free loopback port: govnctl reaches
+// the API it announces, and SIGTERM ends it with status 0. An unknown role
+// is refused.
+func TestEntrypointImageDefault(t *testing.T) {
+	needOVN(t, false)
+	govn, govnctl := binaries(t)
+	root := repoRoot(t)
+	ep := filepath.Join(root, "packaging", "docker", "entrypoint.sh")
+	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^CMD (\[.*\])$`).FindSubmatch(df)
+	if m == nil {
+		t.Fatal("Dockerfile has no CMD [...] line")
+	}
+	var cmd []string
+	if err := json.Unmarshal(m[1], &cmd); err != nil {
+		t.Fatalf("CMD %s: %v", m[1], err)
+	}
+	dir := shortDir(t, "gvi")
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	for i, a := range cmd {
+		a = strings.ReplaceAll(a, "/var/lib/govn", dir)
+		if strings.HasPrefix(a, "0.0.0.0:") {
+			a = api
+		}
+		cmd[i] = a
+	}
+	if !slices.Contains(cmd, dir) || !slices.Contains(cmd, api) {
+		t.Fatalf("CMD %v: want --data-dir /var/lib/govn and an API on 0.0.0.0", cmd)
+	}
+	env := []string{"GOVN=" + govn, "GOVNCTL=" + govnctl}
+	p := startProc(t, dir, "up", env, append([]string{"bash", ep}, cmd...)...)
+	eventually(t, 60*time.Second, "govn up announces the API", func() error {
+		if !p.running() {
+			t.Fatalf("entrypoint exited: %v\n%s", p.err, p.tail(20))
+		}
+		b, _ := os.ReadFile(p.log)
+		if !strings.Contains(string(b), "export GOVN_SERVER="+api) {
+			return fmt.Errorf("output so far:\n%s", b)
+		}
+		return nil
+	})
+	runOut(t, env, "bash", ep, "govnctl", "--server", api, "ls", "add", "img0")
+	if out := runOut(t, nil, govnctl, "--server", api, "show"); !strings.Contains(out, "(img0)") {
+		t.Errorf("govnctl show lacks img0:\n%s", out)
+	}
+	if err := p.stop(t, 30*time.Second); err != nil {
+		t.Errorf("entrypoint (govn up) on SIGTERM: %v, want exit 0\n%s", err, p.tail(10))
+	}
+
+	out, err := exec.Command("bash", ep, "bogus").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown role "bogus"`) {
+		t.Errorf("entrypoint bogus: %v %q", err, out)
 	}
 }
