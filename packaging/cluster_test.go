@@ -34,6 +34,20 @@ func TestClusterScript(t *testing.T) {
 		}
 	}
 
+	// The southbound flags, default ports (6642 clients, 6644 Raft), with
+	// GOVN=echo printing the command instead of running it.
+	cmd := exec.Command(script, "sb", "3", "10.0.0.1", "10.0.0.2", "10.0.0.3", "--", "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "GOVN=echo")
+	out, err := cmd.Output()
+	want := "sbdb --data-dir /var/lib/govn/sb --remote ptcp:6642:10.0.0.3 --cluster-local tcp:10.0.0.3:6644 " +
+		"--cluster-remote tcp:10.0.0.1:6644 --cluster-remote tcp:10.0.0.2:6644 --log-level debug"
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("sb member 3: %v\n got %q\nwant %q", err, out, want)
+	}
+	if out := strings.TrimSpace(runOut(t, nil, script, "remotes", "sb", "10.0.0.1", "10.0.0.2", "10.0.0.3")); out != "tcp:10.0.0.1:6642,tcp:10.0.0.2:6642,tcp:10.0.0.3:6642" {
+		t.Errorf("remotes sb: %q", out)
+	}
+
 	var members []string
 	for range 3 {
 		members = append(members, fmt.Sprintf("127.0.0.1:%d:%d", freePort(t), freePort(t)))
