@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
@@ -560,9 +561,16 @@ func (c *Controller) sbEvent(table, op string) {
 
 // translate turns the snapshot's logical flows into OpenFlow.
 func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(string) (uint32, bool)) *translate.Output {
-	lfs := rows[sbdb.LogicalFlow](c.sb, sbdb.LogicalFlowTable)
+	var lfs map[string]model.Model
+	if tc := c.sb.Cache().Table(sbdb.LogicalFlowTable); tc != nil {
+		lfs = tc.RowsShallow()
+	}
 	lflows := make([]translate.Flow, 0, len(lfs))
-	for _, lf := range lfs {
+	for _, m := range lfs {
+		lf, ok := m.(*sbdb.LogicalFlow)
+		if !ok {
+			continue
+		}
 		f := translate.Flow{UUID: lf.UUID, Table: lf.TableID, Priority: lf.Priority, Match: lf.Match, Actions: lf.Actions}
 		if lf.Pipeline == sbdb.LogicalFlowPipelineEgress {
 			f.Pipeline = controller.Egress

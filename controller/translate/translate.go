@@ -283,10 +283,14 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 	// reserved), collect the rest.
 	type todo struct {
 		f   *Flow
+		idx int
 		dps []*Datapath
 	}
 	var work []todo
 	localDPs := make([][]uint32, len(flows))
+	// entries[i][j] is the cache entry of flows[i] on localDPs[i][j]
+	// (filled for reused entries now, for compiled ones below).
+	entries := make([][]*entry, len(flows))
 	for _, i := range order {
 		f := &flows[i]
 		dks := f.Datapaths
@@ -310,12 +314,14 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 			if e, ok := t.cache[entryKey{f.UUID, dk}]; ok && e.valid(f, dp, r) {
 				e.gen = t.gen
 				out.Reused++
+				entries[i] = append(entries[i], e)
 				continue
 			}
+			entries[i] = append(entries[i], nil)
 			w.dps = append(w.dps, dp)
 		}
 		if len(w.dps) > 0 {
-			w.f = f
+			w.f, w.idx = f, i
 			work = append(work, w)
 		}
 	}
@@ -351,6 +357,8 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 			e.gen = t.gen
 			t.cache[entryKey{w.f.UUID, dp.Key}] = e
 			out.Compiled++
+			fi := w.idx
+			entries[fi][slices.Index(localDPs[fi], dp.Key)] = e
 		}
 	}
 	// Phase 2: collect in (UUID, datapath) order, merging conjunction-only
@@ -360,8 +368,8 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 	out.Flows = make([]ofctrl.Flow, 0, t.lastFlows)
 	for _, i := range order {
 		uuid := flows[i].UUID
-		for _, dk := range localDPs[i] {
-			e := t.cache[entryKey{uuid, dk}]
+		for j, dk := range localDPs[i] {
+			e := entries[i][j]
 			if e.err != nil {
 				out.Errors = append(out.Errors, Error{UUID: uuid, Datapath: dk, Match: e.match, Actions: e.actions, Err: e.err})
 				continue
