@@ -15,6 +15,7 @@ all: build
 ## deps: install apt packages and pinned Go tools (idempotent).
 deps:
 	@hack/deps.sh
+	@hack/deps-docker.sh
 
 ## build: bin/govn and bin/govnctl.
 build:
