@@ -372,7 +372,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 
 	// Conditional monitoring: follow the local datapaths.
 	if c.o.Conditional {
-		want := c.wantSpec(snap, local, ifaces, me.UUID)
+		want := c.wantSpec(snap, local, me.UUID)
 		if !want.equal(c.spec) {
 			c.log.Info("changing southbound monitor conditions", zap.Stringer("from", c.spec), zap.Stringer("to", want))
 			c.m.monitorChanges.Inc()
@@ -595,7 +595,7 @@ func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(st
 }
 
 // wantSpec is the monitor spec for the current view.
-func (c *Controller) wantSpec(snap *snapshot, local map[uint32]bool, ifaces map[string]bool, me string) monitorSpec {
+func (c *Controller) wantSpec(snap *snapshot, local map[uint32]bool, me string) monitorSpec {
 	s := monitorSpec{chassis: me}
 	dpUUID := map[string]bool{}
 	for uuid, dp := range snap.datapaths {
