@@ -67,6 +67,10 @@ type Controller struct {
 	lastOut    *translate.Output
 	lastPhys   []ofctrl.Flow
 	lastSynced bool
+	dpGen      atomic.Uint64 // bumped by Datapath_Binding / Logical_DP_Group changes
+	lfRows     map[string]lfRow
+	lfDPGen    uint64
+	lfClient   *ovsdbclient.Client
 }
 
 // translationTables are the southbound tables whose changes can change the
@@ -264,6 +268,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if !c.sb.Connected() || (c.names != nil && !c.names.Connected()) {
 		return errors.New("southbound database disconnected (reconnecting); flows left as they are")
 	}
+	var steps []zap.Field // step timings, logged at debug level with the install
+	lap := func(name string) { steps = append(steps, zap.Duration(name, time.Since(start))) }
+	lap("prepare")
 	trGen := c.lflowGen.Load() // before the snapshot: later changes redo the work
 	snap := takeSnapshot(c.sb)
 	snap.mergeNamed(c.names)
@@ -305,6 +312,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			c.m.conflicts.Inc()
 		}
 	}
+	lap("snapshot+binding")
 	if err := c.applyBindings(ctx, dec, me.UUID); err != nil {
 		return err
 	}
@@ -331,6 +339,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if _, err := c.vs.ReconcileTunnels(ctx, cfg.Bridge, tunnels); err != nil {
 		return err
 	}
+	lap("claims")
 	tunPorts, err := c.vs.TunnelPorts(ctx, cfg.Bridge)
 	if err != nil {
 		return err
@@ -457,6 +466,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			d.Ports[g.Name] = g.Key
 		}
 	}
+	lap("physical-input")
 	// Translate only if something it depends on changed.
 	var sig strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(local)) {
@@ -476,6 +486,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.lastOut, c.lastTrGen, c.lastTrSig = out, trGen, sig.String()
 		c.reportErrors(out.Errors)
 	}
+	lap("translate")
 	phys := physical.Flows(in)
 	physText := make([]ofctrl.Flow, len(phys))
 	for i := range phys {
@@ -512,9 +523,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.log.Warn("OVS rejected a flow", zap.Error(r))
 	}
 	if !res.Diff.Empty() {
-		c.log.Debug("flows installed", zap.Stringer("diff", res.Diff), zap.Int("flows", len(flows)),
+		c.log.Debug("flows installed", append(steps, zap.Stringer("diff", res.Diff), zap.Int("flows", len(flows)),
 			zap.Duration("compute", computed.Sub(start)), zap.Duration("install", time.Since(computed)),
-			zap.Int("compiled", out.Compiled), zap.Int("reused", out.Reused))
+			zap.Int("compiled", out.Compiled), zap.Int("reused", out.Reused))...)
 	}
 	if !c.readyOnce {
 		c.readyOnce = true
@@ -556,19 +567,35 @@ func (c *Controller) sbEvent(table, op string) {
 	if translationTables[table] {
 		c.lflowGen.Add(1)
 	}
+	if table == sbdb.DatapathBindingTable || table == sbdb.LogicalDPGroupTable {
+		c.dpGen.Add(1)
+	}
 	c.poke()
 }
 
-// translate turns the snapshot's logical flows into OpenFlow.
+// translate turns the snapshot's logical flows into OpenFlow. Rows are
+// converted once: libovsdb replaces a row's model on every update, so an
+// unchanged model pointer is an unchanged row (the conversion also depends
+// on the datapath and datapath group tables, which reset it when they
+// change).
 func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(string) (uint32, bool)) *translate.Output {
 	var lfs map[string]model.Model
 	if tc := c.sb.Cache().Table(sbdb.LogicalFlowTable); tc != nil {
 		lfs = tc.RowsShallow()
 	}
+	if g := c.dpGen.Load(); g != c.lfDPGen || c.lfRows == nil || c.lfClient != c.sb {
+		c.lfRows, c.lfDPGen, c.lfClient = map[string]lfRow{}, g, c.sb
+	}
 	lflows := make([]translate.Flow, 0, len(lfs))
-	for _, m := range lfs {
+	seen := make(map[string]bool, len(lfs))
+	for uuid, m := range lfs {
 		lf, ok := m.(*sbdb.LogicalFlow)
 		if !ok {
+			continue
+		}
+		seen[uuid] = true
+		if r, ok := c.lfRows[uuid]; ok && r.model == lf {
+			lflows = append(lflows, r.flow)
 			continue
 		}
 		f := translate.Flow{UUID: lf.UUID, Table: lf.TableID, Priority: lf.Priority, Match: lf.Match, Actions: lf.Actions}
@@ -589,9 +616,24 @@ func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(st
 				}
 			}
 		}
+		slices.Sort(f.Datapaths)
+		c.lfRows[uuid] = lfRow{model: lf, flow: f}
 		lflows = append(lflows, f)
 	}
+	if len(c.lfRows) > len(seen) {
+		for uuid := range c.lfRows {
+			if !seen[uuid] {
+				delete(c.lfRows, uuid)
+			}
+		}
+	}
 	return c.tr.Translate(lflows, env)
+}
+
+// lfRow is a Logical_Flow row converted for translate.
+type lfRow struct {
+	model *sbdb.LogicalFlow
+	flow  translate.Flow
 }
 
 // wantSpec is the monitor spec for the current view.
