@@ -33,9 +33,16 @@ unit:
 e2e: build
 	$(GO) test $(GOTESTFLAGS) -count=1 -timeout 20m ./e2e/...
 
-## bench: the benchmarks named by the issues.
+## bench: the benchmarks named by the issues (numbers, not pass/fail).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./lflow/...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -benchtime 10x ./northd
+	$(GO) test -run '^$$' -bench LSPAdd -benchtime 1x ./api/server
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./controller/...
+
+## bench-northd: 100 switches x {1k, 5k, 10k} ports against real DBs and govn northd.
+bench-northd: build
+	northd/bench-northd.sh
 
 ## fuzz: each fuzz target for $(FUZZTIME).
 fuzz:
