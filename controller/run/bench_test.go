@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
 	"strconv"
@@ -116,11 +117,25 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	o := Options{OVS: e.ovs.DBRemote(), RunDir: e.ovs.RunDir(), Log: benchLogger(b), Hostname: "host1", Conditional: true, Resync: time.Hour}
-	c := New(o)
+	// With GOVN_BIN set, the controller runs as its own process (`govn
+	// controller`), so its RSS can be measured; otherwise in this process.
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { done <- c.Run(cctx) }()
+	proc := 0
+	if bin := os.Getenv("GOVN_BIN"); bin != "" {
+		cmd := exec.CommandContext(cctx, bin, "controller", "--ovs", o.OVS, "--ovs-rundir", o.RunDir, "--hostname", "host1",
+			"--resync", "1h", "--log-level", "warn")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		proc = cmd.Process.Pid
+		go func() { done <- cmd.Wait() }()
+	} else {
+		c := New(o)
+		go func() { done <- c.Run(cctx) }()
+	}
 	defer func() {
 		cancel()
 		<-done
@@ -197,8 +212,14 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 	b.ReportMetric(ctrlHeap, "ctrl-heap-MB")
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "lspadd-median-ms")
-	_, hwm := rssMB(os.Getpid())
-	b.ReportMetric(hwm, "proc-hwm-MB") // the whole test process: SB test client, northd engine and controller
+	if proc != 0 {
+		rss, hwm := rssMB(proc)
+		b.ReportMetric(rss, "ctrl-rss-MB")
+		b.ReportMetric(hwm, "ctrl-hwm-MB")
+	} else {
+		_, hwm := rssMB(os.Getpid())
+		b.ReportMetric(hwm, "proc-hwm-MB") // the whole test process: SB test client, northd engine and controller
+	}
 }
 
 func ofportOf(b *testing.B, e *env, iface string) string {

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
@@ -579,10 +578,7 @@ func (c *Controller) sbEvent(table, op string) {
 // on the datapath and datapath group tables, which reset it when they
 // change).
 func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(string) (uint32, bool)) *translate.Output {
-	var lfs map[string]model.Model
-	if tc := c.sb.Cache().Table(sbdb.LogicalFlowTable); tc != nil {
-		lfs = tc.RowsShallow()
-	}
+	lfs := snap.lfs
 	if g := c.dpGen.Load(); g != c.lfDPGen || c.lfRows == nil || c.lfClient != c.sb {
 		c.lfRows, c.lfDPGen, c.lfClient = map[string]lfRow{}, g, c.sb
 	}

@@ -23,6 +23,7 @@ import (
 // shared with the cache and must not be modified).
 type snapshot struct {
 	global      *sbdb.SBGlobal
+	lfs         map[string]model.Model   // Logical_Flow rows (*sbdb.LogicalFlow)
 	ackCfg      int                      // nb_cfg that may be acknowledged once this snapshot is installed (-1: none)
 	chassis     map[string]*sbdb.Chassis // by UUID
 	chassisByNm map[string]*sbdb.Chassis
@@ -62,7 +63,15 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 	for _, g := range rows[sbdb.SBGlobal](c, sbdb.SBGlobalTable) {
 		global = g
 	}
+	// Logical_Flow next, before the rows flows refer to (ports, groups):
+	// a flow is then never newer than the port it names (a port without its
+	// flows yet is harmless; a flow naming a port not seen yet is an error).
+	var lfs map[string]model.Model
+	if tc := c.Cache().Table(sbdb.LogicalFlowTable); tc != nil {
+		lfs = tc.RowsShallow()
+	}
 	s := &snapshot{
+		lfs:         lfs,
 		global:      global,
 		ackCfg:      -1,
 		chassis:     rows[sbdb.Chassis](c, sbdb.ChassisTable),
