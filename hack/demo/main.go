@@ -73,6 +73,10 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	cmd.Flags().StringVar(&cfg.govnctl, "govnctl", "bin/govnctl", "govnctl binary")
 	cmd.Flags().BoolVar(&cfg.keep, "keep-logs", false, "keep the daemons' logs (the directory is printed)")
 	if err := cmd.Execute(); err != nil {
+		if code == 130 {
+			fmt.Fprintf(stderr, "demo %v\n", err)
+			return code
+		}
 		fmt.Fprintf(stderr, "demo FAILED: %v\n", err)
 		if code == 0 {
 			code = 2 // bad flags
@@ -129,7 +133,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	d := &demo{ctx: ctx, cfg: cfg, out: out, started: time.Now()}
 	defer func() {
 		d.say("teardown: stopping every process by pid, deleting every namespace")
-		if cerr := d.teardown(err != nil); cerr != nil {
+		// Keep the logs of a failed run; an interrupted one leaves nothing.
+		if cerr := d.teardown(err != nil && ctx.Err() == nil); cerr != nil {
 			fmt.Fprintf(out, "teardown: %v\n", cerr)
 			if err == nil {
 				err = cerr
