@@ -107,7 +107,8 @@ type demo struct {
 	up      *harness.Process
 	topo    *harness.Topology
 	pods    []*pod
-	aclUUID string // of the ACL dropping tcp/23 to pod3
+	aclUUID string   // of the ACL dropping tcp/23 to pod3
+	checks  []string // expectations that held, for the closing summary
 	started time.Time
 }
 
@@ -143,9 +144,18 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 			fmt.Fprintln(out, "all clean.")
 		}
 		if err == nil {
+			fmt.Fprintf(out, "\nchecked:\n")
+			for _, c := range d.checks {
+				fmt.Fprintf(out, "  ok  %s\n", c)
+			}
 			fmt.Fprintf(out, "\ndemo passed in %v: every expectation held.\n", time.Since(d.started).Round(100*time.Millisecond))
 		}
 	}()
+	fmt.Fprint(out, "govn demo: the first two-chassis ping.\n"+
+		"  central  govn up: northbound + southbound DBs, northd, gRPC API\n"+
+		"  ch1      pod1 10.0.0.1, pod2 10.0.0.2   (own OVS, userspace datapath, govn controller)\n"+
+		"  ch2      pod3 10.0.0.3                  (own OVS, userspace datapath, govn controller)\n"+
+		"  ch1 <-- Geneve over the underlay 172.16.0.0/24 --> ch2\n")
 	// Leftovers of runs that were killed (SIGKILL) before their teardown.
 	if err := harness.Sweep(); err != nil {
 		fmt.Fprintf(out, "(sweeping leftovers of dead runs: %v)\n", err)
@@ -209,6 +219,11 @@ func (d *demo) central() error {
 	return nil
 }
 
+// pass records an expectation that held.
+func (d *demo) pass(format string, args ...any) {
+	d.checks = append(d.checks, fmt.Sprintf(format, args...))
+}
+
 func (d *demo) sleep(t time.Duration) error {
 	select {
 	case <-d.ctx.Done():
@@ -254,6 +269,7 @@ func (d *demo) chassis() error {
 	}); err != nil {
 		return err
 	}
+	d.pass("both chassis' controllers registered in the southbound DB")
 	fmt.Fprintf(d.out, "$ ovn-sbctl --db=%s show\n", d.sb)
 	if err := d.show("ovn-sbctl", "--db="+d.sb, "show"); err != nil {
 		return err
@@ -324,6 +340,10 @@ func (d *demo) packets() error {
 		if !strings.Contains(summary, " 0% packet loss") {
 			return fmt.Errorf("ping %s -> %s: want 0%% packet loss, got %q", p1.name, c.dst.name, summary)
 		}
+		d.pass("ping %s -> %s (%s): 5 of 5 answered", p1.name, c.dst.name, c.what)
+		if err := d.ctx.Err(); err != nil {
+			return err
+		}
 	}
 	for _, port := range []int{80, 23} {
 		if _, err := p3.h.ListenTCP(port); err != nil {
@@ -340,6 +360,10 @@ func (d *demo) packets() error {
 		return err
 	}
 	fmt.Fprintln(d.out, "connected: tcp/80 is allowed")
+	d.pass("nc %s -> %s:80 connects", p1.name, p3.name)
+	if err := d.ctx.Err(); err != nil {
+		return err
+	}
 	// Control for port 23: the listener is up (from pod3 itself).
 	if err := d.eventually(10*time.Second, "pod3 listens on tcp/23", func() error {
 		_, err := p3.h.Exec("nc", "-z", "-w", "1", p3.addr(), "23")
@@ -352,6 +376,7 @@ func (d *demo) packets() error {
 		return errors.New("pod1 connected to pod3:23: want it dropped by ACL no-telnet-to-pod3")
 	}
 	fmt.Fprintln(d.out, "timed out: tcp/23 is dropped by the ACL (pod3 is listening on it)")
+	d.pass("nc %s -> %s:23 is dropped while %s listens on 23", p1.name, p3.name, p3.name)
 	return nil
 }
 
@@ -371,6 +396,7 @@ func (d *demo) traces() error {
 	if d.aclUUID == "" || !strings.Contains(out, "dropped by ACL "+d.aclUUID) {
 		return fmt.Errorf("trace of tcp/23: the verdict does not name the ACL (%s) as the reason of the drop", d.aclUUID)
 	}
+	d.pass("govnctl trace: tcp/23 dropped by ACL %s", d.aclUUID)
 	out, err = d.govnctlOut("trace", "--minimal", flow(80))
 	if err != nil {
 		return err
@@ -378,6 +404,7 @@ func (d *demo) traces() error {
 	if !strings.Contains(out, `output("pod3");`) {
 		return errors.New("trace of tcp/80: not delivered to pod3")
 	}
+	d.pass("govnctl trace: tcp/80 delivered to pod3")
 	return nil
 }
 
@@ -406,6 +433,7 @@ func (d *demo) realTools() error {
 		return errors.New("ovn-sbctl lflow-list demo: no logical flow for the tcp/23 ACL")
 	}
 	fmt.Fprintln(d.out, strings.Join(acl, "\n"))
+	d.pass("ovn-sbctl lflow-list reads govn's southbound DB: %d lines, %d for the ACL", len(lines), len(acl))
 	for _, c := range d.topo.Chassis {
 		fmt.Fprintf(d.out, "$ ip netns exec %s ovs-ofctl dump-aggregate br-int\n", c.Netns)
 		out, err := c.OVS.Ofctl("dump-aggregate", "br-int")
@@ -418,6 +446,7 @@ func (d *demo) realTools() error {
 		if m == nil || m[1] == "0" {
 			return fmt.Errorf("chassis %s: br-int has no flows", c.Name)
 		}
+		d.pass("ovs-ofctl on %s: br-int holds %s OpenFlow flows from govn controller", c.Name, m[1])
 	}
 	return nil
 }
