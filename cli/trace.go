@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	govnv1 "github.com/govn/govn/api/govnv1"
+	"github.com/govn/govn/lflow/lex"
 	"github.com/govn/govn/trace"
 	"github.com/govn/govn/trace/sbload"
 )
@@ -51,7 +57,10 @@ func newTraceCommand(o *options) *cobra.Command {
 			"  'inport == \"p1\" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02 &&\n" +
 			"   ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && tcp.dst == 80'\n\n" +
 			"Output: --detailed (default), --summary, --minimal (several may be given), or -o json|yaml\n" +
-			"for the whole trace tree with its outcomes.",
+			"for the whole trace tree with its outcomes.\n\n" +
+			"Where the southbound database comes from: --snapshot FILE; --sb REMOTE (or GOVN_SB) reads it\n" +
+			"directly; otherwise, when --server (or GOVN_SERVER) is given, the govn API server traces (its\n" +
+			"Trace RPC; the server must run with --sb); otherwise " + DefaultSBRemote + ".",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validateOutput(); err != nil {
@@ -61,6 +70,13 @@ func newTraceCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			dp, mf := "", args[0]
+			if len(args) == 2 {
+				dp, mf = args[0], args[1]
+			}
+			if f.viaAPI(cmd) {
+				return f.runAPI(cmd, o, dp, mf)
+			}
 			snap, err := f.load(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -69,15 +85,11 @@ func newTraceCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dp, mf := "", args[0]
-			if len(args) == 2 {
-				dp, mf = args[0], args[1]
-			}
 			tr, err := tracer.Run(dp, mf, opts)
 			if err != nil {
 				var me *trace.MicroflowError
 				if errors.As(err, &me) {
-					return fmt.Errorf("%w\n%s", err, indent(me.Caret(), "  "))
+					return microflowError(me)
 				}
 				return err
 			}
@@ -146,6 +158,80 @@ func (f *traceFlags) options() (trace.Options, error) {
 		opts.LBDst = ap
 	}
 	return opts, nil
+}
+
+// viaAPI reports whether to trace through the govn API (its Trace RPC)
+// rather than by reading the southbound database: a server is given
+// (--server or GOVN_SERVER) and neither --sb (or GOVN_SB) nor --snapshot.
+func (f *traceFlags) viaAPI(cmd *cobra.Command) bool {
+	if f.snapshot != "" || cmd.Flags().Changed("sb") || os.Getenv("GOVN_SB") != "" {
+		return false
+	}
+	return cmd.Flags().Changed("server") || os.Getenv("GOVN_SERVER") != ""
+}
+
+// runAPI traces through the API server's Trace RPC, which answers with the
+// whole trace as JSON; it is rendered here exactly as a direct trace is.
+func (f *traceFlags) runAPI(cmd *cobra.Command, o *options, dp, mf string) error {
+	if f.ovs != "" {
+		return errors.New("--ovs needs the southbound database read directly: give --sb (the API's Trace has no view of Open vSwitch)")
+	}
+	if cmd.Flags().Changed("nb") {
+		return errors.New("--nb goes with --sb: through the API server (--server), drop reasons name ACLs from the server's own northbound database")
+	}
+	a, err := o.connect(cmd)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	resp, err := govnv1.NewTraceServiceClient(a.conn).Trace(a.ctx, &govnv1.TraceRequest{
+		Datapath: dp, Microflow: mf, Format: "json", Ct: f.ct, LbDst: f.lbDst})
+	if err != nil {
+		if me := microflowErrorOf(err, mf); me != nil {
+			return microflowError(me)
+		}
+		if status.Code(err) == codes.FailedPrecondition {
+			return fmt.Errorf("%w (or give govnctl trace --sb REMOTE to read the southbound database directly)", a.err(err))
+		}
+		return a.err(err)
+	}
+	var tr trace.Trace
+	if err := json.Unmarshal([]byte(resp.Output), &tr); err != nil {
+		return serverError{fmt.Errorf("the govn API at %s answered Trace with an unreadable trace: %v", o.client.server, err)}
+	}
+	for _, w := range resp.Warnings {
+		fmt.Fprintln(o.errOut, "warning:", w)
+	}
+	return o.print(&tr, func(w io.Writer) error { return renderTrace(w, &tr, f.forms()) })
+}
+
+// microflowErrorOf rebuilds the MicroflowError that the API's Trace
+// reported (InvalidArgument with ErrorInfo INVALID_MICROFLOW: line, column,
+// message), or returns nil.
+func microflowErrorOf(err error, mf string) *trace.MicroflowError {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		return nil
+	}
+	for _, d := range st.Details() {
+		ei, ok := d.(*errdetails.ErrorInfo)
+		if !ok || ei.Reason != "INVALID_MICROFLOW" {
+			continue
+		}
+		line, err1 := strconv.Atoi(ei.Metadata["line"])
+		col, err2 := strconv.Atoi(ei.Metadata["column"])
+		if err1 != nil || err2 != nil {
+			return nil
+		}
+		return &trace.MicroflowError{Input: mf, Pos: lex.Pos{Line: line, Col: col}, Msg: ei.Metadata["message"]}
+	}
+	return nil
+}
+
+// microflowError is a bad microflow for the terminal: the error, then the
+// line it is on with a caret under the position.
+func microflowError(me *trace.MicroflowError) error {
+	return fmt.Errorf("%w\n%s", me, indent(me.Caret(), "  "))
 }
 
 func (f *traceFlags) forms() []trace.Format {

@@ -13,10 +13,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/govn/govn/api/server"
 	ctlrun "github.com/govn/govn/controller/run"
 	"github.com/govn/govn/internal/dbserver"
 	"github.com/govn/govn/internal/dbserver/dbservertest"
 	"github.com/govn/govn/internal/ovstest"
+	northdrun "github.com/govn/govn/northd/run"
 	"github.com/govn/govn/sbdb"
 	"github.com/govn/govn/trace"
 	"github.com/govn/govn/trace/sbload"
@@ -291,4 +293,106 @@ func visitedUUIDs(n *trace.Node) []string {
 		out = append(out, visitedUUIDs(c)...)
 	}
 	return out
+}
+
+// TestTraceServer: with --server (or GOVN_SERVER) and no --sb, govnctl
+// trace asks the API server's Trace RPC, and prints exactly what reading
+// the southbound database directly prints (stdout, stderr, exit code), for
+// every output form and for errors. The databases are real, the flows
+// govn's northd's, the switch configured with govnctl itself.
+func TestTraceServer(t *testing.T) {
+	dbservertest.RequireOVS(t)
+	t.Setenv("GOVN_SB", "")
+	t.Setenv("GOVN_NB", "")
+	t.Setenv("GOVN_SERVER", "")
+	nb := dbservertest.Start(t, nbDatabase, "", nil)
+	sb := dbservertest.Start(t, dbserver.Database{Name: sbdb.DatabaseName, Schema: sbdb.SchemaJSON, Base: sbdb.FileBase, GlobalTable: sbdb.GlobalTable}, "", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	nd, err := northdrun.Start(ctx, northdrun.Config{NB: []string{nb.Endpoint()}, SB: []string{sb.Endpoint()},
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = nd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; nd.Close() })
+	api, err := server.Start(t.Context(), server.Config{NB: []string{nb.Endpoint()}, SB: []string{sb.Endpoint()}, Listen: "127.0.0.1:0",
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Stop)
+	ctl := func(args ...string) (string, string, int) {
+		return runCtl(t, append([]string{"--server", api.Addr(), "--timeout", "20s"}, args...)...)
+	}
+	for _, args := range [][]string{
+		{"ls", "add", "sw0"},
+		{"lsp", "add", "sw0", "p1", "--address", "00:00:00:00:00:01 10.0.0.1", "--port-security", "00:00:00:00:00:01 10.0.0.1"},
+		{"lsp", "add", "sw0", "p2", "--address", "00:00:00:00:00:02 10.0.0.2"},
+		{"--wait=sb", "acl", "add", "sw0", "from-lport", "1001", `inport == "p1" && tcp.dst == 22`, "drop", "--name", "deny-ssh"},
+	} {
+		if _, errOut, code := ctl(args...); code != ExitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+
+	direct := []string{"--sb", sb.Endpoint(), "--nb", nb.Endpoint()}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // in stdout+stderr (code 0) or stderr
+	}{
+		{[]string{"sw0", mfDelivered}, 0, `* output to "p2" (datapath sw0)`},
+		{[]string{mfSSH}, 0, `* dropped by ACL "deny-ssh"`},
+		{[]string{"--summary", "--minimal", "--ct", "new", "--ct", "new", mfDelivered}, 0, "MINIMAL\n=======\n"},
+		{[]string{"-o", "json", "sw0", mfSSH}, 0, `"verdict": "drop"`},
+		{[]string{"-o", "yaml", "--lb-dst", "10.0.0.2:80", mfDelivered}, 0, "verdict: output"},
+		// The IP version is left open: a warning on stderr (and a drop by
+		// p1's egress port security, as the packet's ip4.dst is 0).
+		{[]string{"--minimal", `inport == "p2" && eth.src == 00:00:00:00:00:02 && eth.dst == 00:00:00:00:00:01 && ip`}, 0, "warning: microflow leaves the packet type open"},
+		{[]string{"sw0", `inport == "p1" && ip4.dst = 10.0.0.2`}, 1, "microflow 1:19: \"ip4.dst\" is a 32-bit field, not a Boolean: compare it explicitly (e.g. `ip4.dst != 0`)\n  inport == \"p1\" && ip4.dst = 10.0.0.2\n                    ^"},
+		{[]string{"nosuch", mfDelivered}, 1, `unknown datapath "nosuch" (known: sw0)`},
+		{[]string{`inport == "p9" && eth.dst == 00:00:00:00:00:02`}, 1, `inport "p9" is no logical port`},
+		{[]string{"--ct", "bogus", mfDelivered}, 1, `unknown flag "bogus"`},
+	} {
+		viaAPI := append([]string{"--server", api.Addr(), "--timeout", "10s", "trace"}, c.args...)
+		out, errOut, code := runCtl(t, viaAPI...)
+		dOut, dErr, dCode := runCtl(t, append(append([]string{"trace"}, direct...), c.args...)...)
+		if code != c.code || !strings.Contains(map[bool]string{true: out + errOut, false: errOut}[c.code == 0], c.want) {
+			t.Errorf("govnctl %v: exit %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", viaAPI, code, c.code, c.want, out, errOut)
+		}
+		if out != dOut || errOut != dErr || code != dCode {
+			t.Errorf("govnctl %v differs from the direct trace:\n--- API (exit %d)\n%s%s\n--- direct (exit %d)\n%s%s", viaAPI, code, out, errOut, dCode, dOut, dErr)
+		}
+	}
+
+	// GOVN_SERVER alone selects the API too; --sb overrides it (the dead
+	// server is not asked).
+	t.Setenv("GOVN_SERVER", api.Addr())
+	if out, errOut, code := runCtl(t, "trace", "--minimal", mfDelivered); code != 0 || !strings.Contains(out, `output("p2")`) {
+		t.Errorf("GOVN_SERVER: exit %d\n%s%s", code, out, errOut)
+	}
+	dead := "unix:" + filepath.Join(dbservertest.ShortTempDir(t), "none.sock")
+	if out, errOut, code := runCtl(t, "--server", dead, "trace", "--sb", sb.Endpoint(), "--minimal", mfDelivered); code != 0 || !strings.Contains(out, `output("p2")`) {
+		t.Errorf("--sb with a dead --server: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Setenv("GOVN_SERVER", "")
+	// No API server there: exit 2.
+	if _, errOut, code := runCtl(t, "--server", dead, "--timeout", "2s", "trace", mfDelivered); code != ExitServer || !strings.Contains(errOut, "cannot reach the govn API") {
+		t.Errorf("dead server: exit %d %s", code, errOut)
+	}
+	// What only direct mode can do.
+	for _, args := range [][]string{{"--ovs", "local"}, {"--nb", nb.Endpoint()}} {
+		_, errOut, code := ctl(append(append([]string{"trace"}, args...), mfDelivered)...)
+		if code != ExitUserError || !strings.Contains(errOut, "--sb") {
+			t.Errorf("trace %v via the API: exit %d %s", args, code, errOut)
+		}
+	}
+	// An API server without --sb: a user error that says what to do.
+	plain := startAPI(t)
+	if _, errOut, code := plain.govnctl("trace", mfDelivered); code != ExitUserError ||
+		!strings.Contains(errOut, "the API server was started without --sb") || !strings.Contains(errOut, "govnctl trace --sb REMOTE") {
+		t.Errorf("API without --sb: exit %d %s", code, errOut)
+	}
 }
