@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,22 @@ import (
 	"github.com/govn/govn/e2e/harness"
 )
 
-// binaries builds govn, govnctl and this demo into a temporary directory.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds govn, govnctl and this demo into a temporary directory
+// (once per test binary).
 func binaries(t *testing.T) (govn, govnctl, demo string) {
 	t.Helper()
 	if err := harness.Available(); err != nil {
@@ -29,19 +45,28 @@ func binaries(t *testing.T) (govn, govnctl, demo string) {
 			t.Skipf("demo: %s not found", tool)
 		}
 	}
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, b := range []struct{ out, pkg string }{{"govn", "./cmd/govn"}, {"govnctl", "./cmd/govnctl"}, {"govn-demo", "./hack/demo"}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+	buildOnce.Do(func() {
+		root, err := harness.RepoRoot()
+		if err != nil {
+			buildErr = err
+			return
 		}
+		if binDir, buildErr = os.MkdirTemp("", "gvdemobin"); buildErr != nil {
+			return
+		}
+		for _, b := range []struct{ out, pkg string }{{"govn", "./cmd/govn"}, {"govnctl", "./cmd/govnctl"}, {"govn-demo", "./hack/demo"}} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b.out), b.pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return filepath.Join(dir, "govn"), filepath.Join(dir, "govnctl"), filepath.Join(dir, "govn-demo")
+	return filepath.Join(binDir, "govn"), filepath.Join(binDir, "govnctl"), filepath.Join(binDir, "govn-demo")
 }
 
 // syncBuffer is an output buffer the test reads while the demo writes it.
