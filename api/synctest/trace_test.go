@@ -328,3 +328,63 @@ func errorInfo(err error) *errdetails.ErrorInfo {
 	}
 	return nil
 }
+
+// TestTraceConcurrent: eight clients trace while ACLs come and go; every
+// trace succeeds with one outcome, and after the last change is synced a
+// trace shows it. Run with -race.
+func TestTraceConcurrent(t *testing.T) {
+	e := newTraceEnv(t)
+	e.twoPorts()
+	web := &govnv1.TraceRequest{Microflow: p1to2 + `tcp.dst == 80`, Format: "summary"}
+	stop := make(chan struct{})
+	errc := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errc <- nil
+					return
+				default:
+				}
+				r, err := e.tr.Trace(e.ctx, web)
+				if err == nil && len(r.Outcomes) != 1 {
+					err = status.Errorf(codes.Internal, "%d outcomes: %v", len(r.Outcomes), r.Outcomes)
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	var last *govnv1.ACL
+	for i := range 5 {
+		a, err := e.acl.CreateACL(e.ctx, &govnv1.CreateACLRequest{Acl: &govnv1.ACL{Switch: "sw0", Direction: "to-lport", Priority: int32(1100 + i),
+			Match: `outport == "p2" && tcp.dst == 80`, Action: "drop"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last != nil {
+			if _, err := e.acl.DeleteACL(e.ctx, &govnv1.DeleteACLRequest{Uuid: last.Uuid}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		last = a
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.syncSB()
+	close(stop)
+	for range 8 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := e.tr.Trace(e.ctx, web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Outcomes) != 1 || !strings.Contains(r.Outcomes[0].Reason, last.Uuid) || !strings.Contains(r.Outcomes[0].Reason, "priority 1104") {
+		t.Errorf("after the last change: %v, want a drop by ACL %s", r.Outcomes, last.Uuid)
+	}
+}
