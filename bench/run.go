@@ -1,0 +1,389 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/govn/govn/e2e/harness"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+)
+
+// Systems the driver knows.
+const (
+	SystemGovn = "govn"
+	SystemOVN  = "ovn"
+)
+
+// Config is one comparison run.
+type Config struct {
+	Systems  []string   // SystemGovn, SystemOVN (in this order per size)
+	Sizes    []Workload // run in order; each size on fresh deployments
+	Samples  int        // single-change samples per scenario (>= 1)
+	Recomps  int        // forced recompute samples
+	GovnBin  string     // the govn binary
+	BoundPod int        // ports of switch 0 bound on the chassis (pods)
+	Timeout  time.Duration
+	Logf     func(format string, args ...any)
+}
+
+// Result is one system at one size.
+type Result struct {
+	System   string `json:"system"`
+	Switches int    `json:"switches"`
+	Ports    int    `json:"ports"`
+	// Seconds from the first bulk transaction to NB_Global.sb_cfg / hv_cfg.
+	BulkSB float64 `json:"bulk_sb_s"`
+	BulkHV float64 `json:"bulk_hv_s"`
+	// Milliseconds; keys "port-add/sb", "port-add/hv", "port-del/…",
+	// "acl-add/…", "as-add-ip/…", "northd-recompute", "northd-recompute-self",
+	// "controller-recompute".
+	Latency       map[string]Dist `json:"latency_ms"`
+	LogicalFlows  int             `json:"sb_logical_flows"`
+	OpenFlowFlows int             `json:"openflow_flows"`
+	Daemons       map[string]Proc `json:"daemons"`
+	Notes         []string        `json:"notes,omitempty"`
+}
+
+// Proc is a daemon's resources (its process tree) at the end of the size.
+type Proc struct {
+	RSSMB     float64 `json:"rss_mb"`
+	HWMMB     float64 `json:"hwm_mb"`
+	CPUBulkS  float64 `json:"cpu_bulk_s"`  // CPU used from the bulk start to hv_cfg
+	CPUTotalS float64 `json:"cpu_total_s"` // CPU used over the whole size
+}
+
+// Run runs every size for every system and returns the results in order.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	if cfg.Samples < 1 || cfg.Recomps < 1 {
+		return nil, errors.New("samples and recomputes must be >= 1")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Minute
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.BoundPod == 0 {
+		cfg.BoundPod = 3
+	}
+	var out []Result
+	for _, w := range cfg.Sizes {
+		if err := validate(w); err != nil {
+			return out, err
+		}
+		for _, sys := range cfg.Systems {
+			r, err := runOne(ctx, cfg, sys, w)
+			if err != nil {
+				return out, fmt.Errorf("%s, %d switches x %d ports: %w", sys, w.Switches, w.PortsPerSwitch, err)
+			}
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Result, err error) {
+	logf := func(f string, a ...any) { cfg.Logf("[%s %d] "+f, append([]any{sys, w.Ports()}, a...)...) }
+	dir, err := os.MkdirTemp("", "gvb")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	e := &env{dir: dir, nbSock: filepath.Join(dir, "nb", "nb.sock"), sbSock: filepath.Join(dir, "sb", "sb.sock"),
+		procs: map[string]*harness.Process{}}
+	topo, err := harness.New(harness.Options{Chassis: 1, Logf: logf, ExternalIDs: func(*harness.Chassis) map[string]string {
+		return map[string]string{"ovn-remote": "unix:" + e.sbSock}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, topo.LogTails(15))
+		}
+		if cerr := topo.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	e.topo, e.ch = topo, topo.Chassis[0]
+	var d deployment
+	switch sys {
+	case SystemGovn:
+		if cfg.GovnBin == "" {
+			return nil, errors.New("no govn binary")
+		}
+		d = &govnDeployment{env: e, bin: cfg.GovnBin}
+	case SystemOVN:
+		d = &ovnDeployment{env: e}
+	default:
+		return nil, fmt.Errorf("unknown system %q", sys)
+	}
+	if err := d.start(); err != nil {
+		return nil, err
+	}
+	nb, err := DialNB(ctx, "unix:"+e.nbSock)
+	if err != nil {
+		return nil, err
+	}
+	defer nb.Close()
+	// The chassis registers; then an nb_cfg round trip proves hv_cfg works.
+	if err := waitFor(60*time.Second, "chassis registered", func() error {
+		n, err := sbCount(e.sbSock, "Chassis_Private")
+		if err == nil && n == 0 {
+			err = errors.New("no Chassis_Private row")
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if _, _, _, err := nb.CommitAndWait(ctx, 60*time.Second); err != nil {
+		return nil, fmt.Errorf("initial nb_cfg round trip: %w", err)
+	}
+	for p := range cfg.BoundPod {
+		if _, err := e.ch.AddPod(harness.PodSpec{Name: fmt.Sprintf("b%d", p), IfaceID: PortName(0, p), MAC: portMAC(0, p),
+			IP: netip.PrefixFrom(portIP(0, p), 16)}); err != nil {
+			return nil, err
+		}
+	}
+	before := map[string]procStats{}
+	for n, pid := range d.daemons() {
+		before[n], _ = readProcTree(pid)
+	}
+	res = &Result{System: sys, Switches: w.Switches, Ports: w.Ports(), Latency: map[string]Dist{}, Daemons: map[string]Proc{}}
+
+	// 1. Bulk.
+	logf("bulk: %d switches x %d ports", w.Switches, w.PortsPerSwitch)
+	batches := bulkBatches(w)
+	start := time.Now()
+	var sw0 string
+	for i, b := range batches {
+		if i < len(batches)-1 {
+			rs, err := nb.transact(ctx, b...)
+			if err != nil {
+				return nil, fmt.Errorf("bulk batch %d: %w", i, err)
+			}
+			if i == 0 {
+				sw0 = switchUUID(b, rs, SwitchName(0))
+			}
+			continue
+		}
+		cfgN, rs, err := nb.Commit(ctx, b...)
+		if err != nil {
+			return nil, fmt.Errorf("bulk batch %d: %w", i, err)
+		}
+		if i == 0 {
+			sw0 = switchUUID(b, rs, SwitchName(0))
+		}
+		if err := nb.Wait(cfgN, false, cfg.Timeout); err != nil {
+			return nil, err
+		}
+		res.BulkSB = time.Since(start).Seconds()
+		if err := nb.Wait(cfgN, true, cfg.Timeout); err != nil {
+			return nil, err
+		}
+		res.BulkHV = time.Since(start).Seconds()
+	}
+	bulkCPU := map[string]time.Duration{}
+	for n, pid := range d.daemons() {
+		s, _ := readProcTree(pid)
+		bulkCPU[n] = s.CPU - before[n].CPU
+	}
+	if sw0 == "" {
+		return nil, errors.New("no UUID for switch 0")
+	}
+	logf("bulk: sb %.2fs hv %.2fs", res.BulkSB, res.BulkHV)
+	// The bound ports must be claimed by the chassis.
+	if err := waitFor(60*time.Second, "bound ports claimed", func() error {
+		n, err := sbCountWhere(e.sbSock, "Port_Binding", `["up","==",true]`)
+		if err == nil && n < cfg.BoundPod {
+			err = fmt.Errorf("%d of %d ports up", n, cfg.BoundPod)
+		}
+		return err
+	}); err != nil {
+		res.Notes = append(res.Notes, "bound ports not all up: "+err.Error())
+	}
+
+	// 2. Single changes on switch 0 (local to the chassis).
+	samples := map[string][]time.Duration{}
+	record := func(name string, sb, hv time.Duration) {
+		samples[name+"/sb"] = append(samples[name+"/sb"], sb)
+		samples[name+"/hv"] = append(samples[name+"/hv"], hv)
+	}
+	for i := range cfg.Samples {
+		sb, hv, rs, err := nb.CommitAndWait(ctx, time.Minute, addPortOps(sw0, fmt.Sprintf("bench-new-%d", i), i)...)
+		if err != nil {
+			return nil, fmt.Errorf("port add: %w", err)
+		}
+		record("port-add", sb, hv)
+		sb, hv, _, err = nb.CommitAndWait(ctx, time.Minute, delPortOps(sw0, rs[0].UUID.GoUUID)...)
+		if err != nil {
+			return nil, fmt.Errorf("port delete: %w", err)
+		}
+		record("port-del", sb, hv)
+		sb, hv, _, err = nb.CommitAndWait(ctx, time.Minute, addACLOps(sw0, i)...)
+		if err != nil {
+			return nil, fmt.Errorf("ACL add: %w", err)
+		}
+		record("acl-add", sb, hv)
+		sb, hv, _, err = nb.CommitAndWait(ctx, time.Minute, addASIPOps(AddressSetName(0), i)...)
+		if err != nil {
+			return nil, fmt.Errorf("address set add IP: %w", err)
+		}
+		record("as-add-ip", sb, hv)
+	}
+	logf("single changes: %d samples each", cfg.Samples)
+
+	// 3. Forced recomputes.
+	for range cfg.Recomps {
+		start := time.Now()
+		if err := d.forceNorthdRecompute(); err != nil {
+			return nil, err
+		}
+		cfgN, _, err := nb.Commit(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := nb.Wait(cfgN, false, cfg.Timeout); err != nil {
+			return nil, err
+		}
+		samples["northd-recompute"] = append(samples["northd-recompute"], time.Since(start))
+		if s, err := d.northdSelfReported(); err == nil {
+			samples["northd-recompute-self"] = append(samples["northd-recompute-self"], s)
+		}
+		if err := nb.Wait(cfgN, true, cfg.Timeout); err != nil {
+			return nil, err
+		}
+		start = time.Now()
+		if err := d.forceControllerRecompute(); errors.Is(err, errUnsupported) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		cfgN, _, err = nb.Commit(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := nb.Wait(cfgN, true, cfg.Timeout); err != nil {
+			return nil, err
+		}
+		samples["controller-recompute"] = append(samples["controller-recompute"], time.Since(start))
+	}
+	for k, v := range samples {
+		res.Latency[k] = distOf(v)
+	}
+
+	// 4. Counts and resources.
+	if res.LogicalFlows, err = sbCount(e.sbSock, "Logical_Flow"); err != nil {
+		return nil, err
+	}
+	out, err := e.ch.OVS.Ofctl("dump-aggregate", "br-int")
+	if err != nil {
+		return nil, err
+	}
+	if res.OpenFlowFlows, err = parseFlowCount(out); err != nil {
+		return nil, err
+	}
+	for n, pid := range d.daemons() {
+		s, err := readProcTree(pid)
+		if err != nil {
+			return nil, fmt.Errorf("daemon %s (pid %d): %w", n, pid, err)
+		}
+		res.Daemons[n] = Proc{RSSMB: float64(s.RSSKB) / 1024, HWMMB: float64(s.HWMKB) / 1024,
+			CPUBulkS: bulkCPU[n].Seconds(), CPUTotalS: (s.CPU - before[n].CPU).Seconds()}
+	}
+	logf("done: %d logical flows, %d OpenFlow flows", res.LogicalFlows, res.OpenFlowFlows)
+	return res, nil
+}
+
+// switchUUID finds the UUID the server gave the inserted switch named name.
+func switchUUID(ops []ovsdb.Operation, rs []ovsdb.OperationResult, name string) string {
+	for i, op := range ops {
+		if op.Table == "Logical_Switch" && op.Op == "insert" && op.Row["name"] == name && i < len(rs) {
+			return rs[i].UUID.GoUUID
+		}
+	}
+	return ""
+}
+
+func waitFor(d time.Duration, what string, f func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not after %v: %w", what, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sbCount counts the rows of an SB table.
+func sbCount(sock, table string) (int, error) { return sbCountWhere(sock, table, "") }
+
+func sbCountWhere(sock, table, cond string) (int, error) {
+	where := "[]"
+	if cond != "" {
+		where = "[" + cond + "]"
+	}
+	q := fmt.Sprintf(`["OVN_Southbound",{"op":"select","table":%q,"where":%s,"columns":["_uuid"]}]`, table, where)
+	out, err := exec.Command("ovsdb-client", "--timeout=60", "transact", "unix:"+sock, q).Output()
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	var r []struct {
+		Rows  []json.RawMessage `json:"rows"`
+		Error string            `json:"error"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || len(r) != 1 {
+		return 0, fmt.Errorf("count %s: unexpected answer %.200q", table, out)
+	}
+	if r[0].Error != "" {
+		return 0, fmt.Errorf("count %s: %s", table, r[0].Error)
+	}
+	return len(r[0].Rows), nil
+}
+
+var flowCountRE = regexp.MustCompile(`flow_count=(\d+)`)
+
+func parseFlowCount(out string) (int, error) {
+	m := flowCountRE.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no flow_count in %q", out)
+	}
+	return strconv.Atoi(m[1])
+}
+
+// scrapeMetric returns the value of the sample whose name and labels are
+// exactly series.
+func scrapeMetric(url, series string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s: no %s", url, series)
+}
