@@ -1,0 +1,119 @@
+package pinctrl
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/govn/govn/controller/pinctrl/ofp"
+	"github.com/govn/govn/lflow/action"
+)
+
+// Learned is one MAC binding learned by put_arp (or put_nd): on logical
+// datapath Datapath (tunnel key), logical port PortKey saw IP at MAC.
+type Learned struct {
+	Datapath uint32
+	PortKey  uint32
+	IP       netip.Addr
+	MAC      net.HardwareAddr
+}
+
+func (l Learned) String() string {
+	return fmt.Sprintf("dp %d port %d %s is-at %s", l.Datapath, l.PortKey, l.IP, l.MAC)
+}
+
+// HandlePutARP decodes the arguments of a put_arp packet-in: datapath key in
+// metadata, logical port key in reg14, IPv4 address in reg0, MAC in the
+// packet's Ethernet source (see action.OpPutARP).
+func HandlePutARP(p *ofp.PacketIn) (Learned, error) {
+	var l Learned
+	if len(p.Packet) < 14 {
+		return l, fmt.Errorf("put_arp: packet of %d bytes has no Ethernet header", len(p.Packet))
+	}
+	md, ok := p.MetadataField()
+	if !ok || md == 0 || md > 0xffffff {
+		return l, fmt.Errorf("put_arp: metadata (datapath key) %d missing or out of range", md)
+	}
+	port, _ := p.Reg(14)
+	if port == 0 {
+		return l, fmt.Errorf("put_arp: reg14 (logical port key) is 0")
+	}
+	ip, _ := p.Reg(0)
+	var a [4]byte
+	binary.BigEndian.PutUint32(a[:], ip)
+	l = Learned{Datapath: uint32(md), PortKey: port, IP: netip.AddrFrom4(a), MAC: net.HardwareAddr(append([]byte(nil), p.Packet[6:12]...))}
+	if l.MAC[0]&1 != 0 {
+		return l, fmt.Errorf("put_arp: %s is a multicast MAC", l.MAC)
+	}
+	return l, nil
+}
+
+// Decode parses a packet-in's userdata with action.ParseUserData.
+func Decode(p *ofp.PacketIn) (action.UserData, error) {
+	return action.ParseUserData(p.Userdata)
+}
+
+// Binding is a desired MAC_Binding row (resolved names, as stored in SB).
+type Binding struct {
+	// DatapathUUID is the Datapath_Binding row.
+	DatapathUUID string
+	LogicalPort  string
+	IP           string
+	MAC          string
+}
+
+// Resolver maps keys to southbound names.
+type Resolver interface {
+	// Datapath returns the Datapath_Binding UUID of tunnel key dp.
+	Datapath(dp uint32) (string, bool)
+	// PortName returns the logical port with tunnel key port on dp.
+	PortName(dp, port uint32) (string, bool)
+}
+
+// Existing is a MAC_Binding row already in SB (UUID and the columns that
+// matter), keyed by logical port and IP.
+type Existing struct {
+	UUID, Datapath, MAC string
+}
+
+// BindingKey identifies a MAC_Binding: OVN keys them by (logical_port, ip).
+type BindingKey struct{ LogicalPort, IP string }
+
+// Plan turns learned bindings into the MAC_Binding rows to insert and to
+// update (existing rows whose MAC or datapath changed), deduplicating the
+// batch (the last learned MAC for a key wins). Bindings that do not resolve
+// are returned as errors and skipped.
+func Plan(learned []Learned, r Resolver, existing func(BindingKey) (Existing, bool)) (insert []Binding, update map[string]Binding, errs []error) {
+	want := map[BindingKey]Binding{}
+	var order []BindingKey
+	for _, l := range learned {
+		dp, ok := r.Datapath(l.Datapath)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: no Datapath_Binding with tunnel key %d", l, l.Datapath))
+			continue
+		}
+		name, ok := r.PortName(l.Datapath, l.PortKey)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: no Port_Binding with tunnel key %d on datapath %d", l, l.PortKey, l.Datapath))
+			continue
+		}
+		k := BindingKey{LogicalPort: name, IP: l.IP.String()}
+		if _, seen := want[k]; !seen {
+			order = append(order, k)
+		}
+		want[k] = Binding{DatapathUUID: dp, LogicalPort: name, IP: k.IP, MAC: l.MAC.String()}
+	}
+	update = map[string]Binding{}
+	for _, k := range order {
+		b := want[k]
+		if e, ok := existing(k); ok {
+			if e.MAC != b.MAC || e.Datapath != b.DatapathUUID {
+				update[e.UUID] = b
+			}
+			continue
+		}
+		insert = append(insert, b)
+	}
+	return insert, update, errs
+}

@@ -1,0 +1,300 @@
+package pinctrl
+
+import (
+	"context"
+	"errors"
+
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/govn/govn/controller/pinctrl/ofp"
+	"github.com/govn/govn/internal/ovsdbclient"
+	"github.com/govn/govn/lflow/action"
+	"github.com/govn/govn/sbdb"
+)
+
+// Config configures Run.
+type Config struct {
+	// MgmtSock is br-int's OpenFlow management socket ($OVS_RUNDIR/br-int.mgmt).
+	MgmtSock string
+	// SB is the southbound client (monitoring at least Datapath_Binding,
+	// Port_Binding and MAC_Binding).
+	SB *ovsdbclient.Client
+	// Resolver maps datapath/port tunnel keys to SB names; nil = SBResolver(SB).
+	Resolver Resolver
+	// Log defaults to zap.NewNop().
+	Log *zap.Logger
+	// Metrics, if set, receives the govn_pinctrl_* counters.
+	Metrics prometheus.Registerer
+	// FlushInterval batches learned MAC bindings into one SB transaction;
+	// default 100ms.
+	FlushInterval time.Duration
+	// MaxBackoff caps the reconnect backoff (default 8s; starts at 100ms).
+	MaxBackoff time.Duration
+}
+
+type metrics struct {
+	packetIns *prometheus.CounterVec
+	errors    *prometheus.CounterVec
+	bindings  prometheus.Counter
+	aclLog    *prometheus.CounterVec
+	connects  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		packetIns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "govn_pinctrl_packet_ins_total",
+			Help: "Packet-ins received from br-int, by controller opcode."}, []string{"opcode"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "govn_pinctrl_errors_total",
+			Help: "Packet-ins that could not be handled, by opcode."}, []string{"opcode"}),
+		bindings: prometheus.NewCounter(prometheus.CounterOpts{Name: "govn_pinctrl_mac_bindings_written_total",
+			Help: "MAC_Binding rows inserted or updated in the southbound database."}),
+		aclLog: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "govn_pinctrl_acl_log_total",
+			Help: "ACL log() hits, by verdict."}, []string{"verdict"}),
+		connects: prometheus.NewCounter(prometheus.CounterOpts{Name: "govn_pinctrl_connects_total",
+			Help: "OpenFlow connections established to br-int's management socket."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.packetIns, m.errors, m.bindings, m.aclLog, m.connects} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(err) // a programming error: two different collectors with one name
+				}
+			}
+		}
+	}
+	return m
+}
+
+// Run handles packet-ins until ctx ends, reconnecting with exponential
+// backoff when the OpenFlow connection fails. It returns ctx's error.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Resolver == nil {
+		if cfg.SB == nil {
+			return errors.New("pinctrl: Config.SB is required")
+		}
+		cfg.Resolver = SBResolver(cfg.SB)
+	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 8 * time.Second
+	}
+	h := &handler{cfg: cfg, m: newMetrics(cfg.Metrics)}
+	backoff := 100 * time.Millisecond
+	for {
+		err := h.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		cfg.Log.Warn("pinctrl: openflow connection failed; retrying", zap.String("socket", cfg.MgmtSock),
+			zap.Duration("backoff", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, cfg.MaxBackoff)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+		}
+	}
+}
+
+type handler struct {
+	cfg     Config
+	m       *metrics
+	pending []Learned
+}
+
+// session runs one connection: returns when it fails or ctx ends.
+func (h *handler) session(ctx context.Context) error {
+	c, err := Dial(ctx, h.cfg.MgmtSock)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	h.m.connects.Inc()
+	h.cfg.Log.Info("pinctrl: connected", zap.String("socket", h.cfg.MgmtSock))
+	msgs := make(chan []byte, 64)
+	rerr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := c.Recv()
+			if err != nil {
+				rerr <- err
+				close(msgs)
+				return
+			}
+			msgs <- m
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	tick := time.NewTicker(h.cfg.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				h.flush(ctx)
+				return <-rerr
+			}
+			h.message(m)
+		case <-tick.C:
+			h.flush(ctx)
+		case <-ctx.Done():
+			h.flush(context.Background())
+			return ctx.Err()
+		}
+	}
+}
+
+// message handles one OpenFlow message from the switch.
+func (h *handler) message(m []byte) {
+	hd, err := ofp.ParseHeader(m)
+	if err != nil {
+		h.cfg.Log.Warn("pinctrl: bad openflow message", zap.Error(err))
+		return
+	}
+	switch hd.Type {
+	case ofp.TypeError:
+		e, err := ofp.DecodeError(m)
+		if err == nil {
+			err = e
+		}
+		h.cfg.Log.Warn("pinctrl: switch reported an error", zap.Uint32("xid", hd.Xid), zap.Error(err))
+		return
+	case ofp.TypeExperimenter:
+	default:
+		return
+	}
+	if id, sub, err := ofp.Experimenter(m); err != nil || id != ofp.NiciraID || sub != ofp.NXTPacketIn2 {
+		return
+	}
+	p, err := ofp.DecodePacketIn2(m)
+	if err != nil {
+		h.m.errors.WithLabelValues("decode").Inc()
+		h.cfg.Log.Warn("pinctrl: bad packet-in", zap.Error(err))
+		return
+	}
+	ud, err := Decode(p)
+	if err != nil {
+		h.m.errors.WithLabelValues("userdata").Inc()
+		h.cfg.Log.Warn("pinctrl: bad controller userdata", zap.Binary("userdata", p.Userdata), zap.Error(err))
+		return
+	}
+	op := ud.Op.String()
+	h.m.packetIns.WithLabelValues(op).Inc()
+	switch ud.Op {
+	case action.OpPutARP:
+		l, err := HandlePutARP(p)
+		if err != nil {
+			h.m.errors.WithLabelValues(op).Inc()
+			h.cfg.Log.Warn("pinctrl: put_arp", zap.Error(err))
+			return
+		}
+		h.cfg.Log.Debug("pinctrl: learned", zap.Stringer("binding", l))
+		h.pending = append(h.pending, l)
+	case action.OpLog:
+		e := HandleLog(ud, p.Packet)
+		h.m.aclLog.WithLabelValues(e.Verdict).Inc()
+		h.cfg.Log.Info("acl log", zap.String("name", e.Name), zap.String("verdict", e.Verdict),
+			zap.String("severity", e.Severity), zap.String("packet", e.Packet))
+	default:
+		h.m.errors.WithLabelValues(op).Inc()
+		h.cfg.Log.Debug("pinctrl: controller opcode not handled by this chassis", zap.String("opcode", op))
+	}
+}
+
+// flush writes the pending learned bindings in one SB transaction.
+func (h *handler) flush(ctx context.Context) {
+	if len(h.pending) == 0 {
+		return
+	}
+	learned := h.pending
+	h.pending = nil
+	ops, n, err := MACBindingOps(h.cfg.SB, h.cfg.Resolver, learned, time.Now())
+	if err != nil {
+		h.m.errors.WithLabelValues("put_arp").Inc()
+		h.cfg.Log.Warn("pinctrl: MAC bindings", zap.Error(err))
+	}
+	if len(ops) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := h.cfg.SB.Transact(ctx, ops...); err != nil {
+		// Keep them for the next flush: the SB may be reconnecting.
+		h.pending = append(learned, h.pending...)
+		h.m.errors.WithLabelValues("sb").Inc()
+		h.cfg.Log.Warn("pinctrl: writing MAC bindings", zap.Int("rows", n), zap.Error(err))
+		return
+	}
+	h.m.bindings.Add(float64(n))
+	h.cfg.Log.Info("pinctrl: wrote MAC bindings", zap.Int("rows", n))
+}
+
+// MACBindingOps returns the operations that store learned in MAC_Binding
+// (insert, or update the MAC/datapath/timestamp of an existing row), the
+// number of rows they write, and the bindings that did not resolve (joined).
+func MACBindingOps(sb *ovsdbclient.Client, r Resolver, learned []Learned, now time.Time) ([]ovsdb.Operation, int, error) {
+	existing := func(k BindingKey) (Existing, bool) {
+		row, err := ovsdbclient.Lookup(sb, &sbdb.MACBinding{LogicalPort: k.LogicalPort, IP: k.IP})
+		if err != nil {
+			return Existing{}, false
+		}
+		return Existing{UUID: row.UUID, Datapath: row.Datapath, MAC: row.MAC}, true
+	}
+	insert, update, errs := Plan(learned, r, existing)
+	ts := int(now.UnixMilli())
+	var ops []ovsdb.Operation
+	var err error
+	for _, b := range insert {
+		row := &sbdb.MACBinding{Datapath: b.DatapathUUID, LogicalPort: b.LogicalPort, IP: b.IP, MAC: b.MAC, Timestamp: ts}
+		if ops, err = ovsdbclient.CreateOps(sb, ops, row); err != nil {
+			return nil, 0, err
+		}
+	}
+	for uuid, b := range update {
+		row := &sbdb.MACBinding{UUID: uuid, Datapath: b.DatapathUUID, LogicalPort: b.LogicalPort, IP: b.IP, MAC: b.MAC, Timestamp: ts}
+		if ops, err = ovsdbclient.UpdateOps(sb, ops, row, &row.Datapath, &row.MAC, &row.Timestamp); err != nil {
+			return nil, 0, err
+		}
+	}
+	return ops, len(insert) + len(update), errors.Join(errs...)
+}
+
+// SBResolver resolves keys through the SB client's cache (Datapath_Binding
+// by tunnel_key, Port_Binding by datapath + tunnel_key).
+func SBResolver(sb *ovsdbclient.Client) Resolver { return sbResolver{sb} }
+
+type sbResolver struct{ sb *ovsdbclient.Client }
+
+func (r sbResolver) Datapath(dp uint32) (string, bool) {
+	row, err := ovsdbclient.Lookup(r.sb, &sbdb.DatapathBinding{TunnelKey: int(dp)})
+	if err != nil {
+		return "", false
+	}
+	return row.UUID, true
+}
+
+func (r sbResolver) PortName(dp, port uint32) (string, bool) {
+	d, ok := r.Datapath(dp)
+	if !ok {
+		return "", false
+	}
+	row, err := ovsdbclient.Lookup(r.sb, &sbdb.PortBinding{Datapath: d, TunnelKey: int(port)})
+	if err != nil {
+		return "", false
+	}
+	return row.LogicalPort, true
+}
