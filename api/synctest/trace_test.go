@@ -30,7 +30,7 @@ import (
 // traceEnv is real NB and SB ovsdb-servers, govn's northd between them and
 // an API server started with --sb.
 type traceEnv struct {
-	t      *testing.T
+	t      testing.TB
 	nb, sb *dbserver.Server
 	api    *server.Running
 	reg    *prometheus.Registry
@@ -41,7 +41,7 @@ type traceEnv struct {
 	acl    govnv1.ACLServiceClient
 }
 
-func newTraceEnv(t *testing.T) *traceEnv {
+func newTraceEnv(t testing.TB) *traceEnv {
 	t.Helper()
 	e := &traceEnv{t: t, ctx: t.Context(), reg: prometheus.NewRegistry()}
 	e.nb = dbservertest.Start(t, nbDatabase, "", nil)
@@ -387,4 +387,47 @@ func TestTraceConcurrent(t *testing.T) {
 	if len(r.Outcomes) != 1 || !strings.Contains(r.Outcomes[0].Reason, last.Uuid) || !strings.Contains(r.Outcomes[0].Reason, "priority 1104") {
 		t.Errorf("after the last change: %v, want a drop by ACL %s", r.Outcomes, last.Uuid)
 	}
+}
+
+// BenchmarkTrace measures one Trace RPC (detailed output) on the two-port
+// switch: "cached" reuses the server's snapshot, "reload" forces a rebuild
+// each time (an ACL added or removed, then Sync; not timed) and reports how
+// many snapshot loads that took in all ("loads").
+func BenchmarkTrace(b *testing.B) {
+	e := newTraceEnv(b)
+	e.twoPorts()
+	web := &govnv1.TraceRequest{Microflow: p1to2 + `tcp.dst == 80`}
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.tr.Trace(e.ctx, web); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("after-change", func(b *testing.B) {
+		loads := e.loads()
+		uuid := ""
+		for b.Loop() {
+			b.StopTimer()
+			if uuid == "" {
+				a, err := e.acl.CreateACL(e.ctx, &govnv1.CreateACLRequest{Acl: &govnv1.ACL{Switch: "sw0", Direction: "to-lport",
+					Priority: 1500, Match: `tcp.dst == 9`, Action: "drop"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				uuid = a.Uuid
+			} else {
+				if _, err := e.acl.DeleteACL(e.ctx, &govnv1.DeleteACLRequest{Uuid: uuid}); err != nil {
+					b.Fatal(err)
+				}
+				uuid = ""
+			}
+			e.syncSB()
+			b.StartTimer()
+			if _, err := e.tr.Trace(e.ctx, web); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(e.loads()-loads, "loads")
+	})
 }
