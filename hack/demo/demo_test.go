@@ -223,3 +223,33 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	assertGone(t, s, true)
 }
+
+// TestDemoFailure: when a step fails (here every govnctl command, through a
+// govnctl that always exits 1) the demo exits 1 naming the step, and still
+// tears everything down (keeping the central logs for inspection).
+func TestDemoFailure(t *testing.T) {
+	govn, _, demo := binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, demo, "--govn", govn, "--govnctl", "/bin/false").CombinedOutput()
+	s := string(out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("demo with a failing govnctl: %v, want exit status 1", err)
+	}
+	for _, want := range []string{"demo FAILED: govnctl ls add demo: exit status 1", "all clean.", "central logs kept in "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(s, "demo passed") {
+		t.Error("a failed demo claims success")
+	}
+	if t.Failed() {
+		t.Logf("demo output:\n%s", s)
+	}
+	assertGone(t, s, false)
+	if d := dirRe.FindStringSubmatch(s); d != nil {
+		os.RemoveAll(d[1])
+	}
+}
