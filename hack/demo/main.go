@@ -311,6 +311,9 @@ func (d *demo) configure() error {
 		return err
 	}
 	d.aclUUID = strings.TrimSpace(out)
+	if err := d.govnctl("acl", "list", "demo"); err != nil {
+		return err
+	}
 	// Every chassis has installed the flows when this returns.
 	if err := d.govnctl("sync", "--wait", "hv"); err != nil {
 		return err
