@@ -3,6 +3,8 @@ package pinctrl
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"sync"
 
 	"time"
 
@@ -32,16 +34,20 @@ type Config struct {
 	// FlushInterval batches learned MAC bindings into one SB transaction;
 	// default 100ms.
 	FlushInterval time.Duration
+	// Ofctl is the ovs-ofctl binary that sends generated packets (arp{},
+	// icmp4{}, icmp4_error{}) back into the pipeline; default "ovs-ofctl".
+	Ofctl string
 	// MaxBackoff caps the reconnect backoff (default 8s; starts at 100ms).
 	MaxBackoff time.Duration
 }
 
 type metrics struct {
-	packetIns *prometheus.CounterVec
-	errors    *prometheus.CounterVec
-	bindings  prometheus.Counter
-	aclLog    *prometheus.CounterVec
-	connects  prometheus.Counter
+	packetIns  *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	bindings   prometheus.Counter
+	aclLog     *prometheus.CounterVec
+	connects   prometheus.Counter
+	packetOuts *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,9 +62,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "ACL log() hits, by verdict."}, []string{"verdict"}),
 		connects: prometheus.NewCounter(prometheus.CounterOpts{Name: "govn_pinctrl_connects_total",
 			Help: "OpenFlow connections established to br-int's management socket."}),
+		packetOuts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "govn_pinctrl_packet_outs_total",
+			Help: "Generated packets (arp{}, icmp4{}, icmp4_error{}) sent back into the pipeline, by opcode."}, []string{"opcode"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.packetIns, m.errors, m.bindings, m.aclLog, m.connects} {
+		for _, c := range []prometheus.Collector{m.packetIns, m.errors, m.bindings, m.aclLog, m.connects, m.packetOuts} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -85,10 +93,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = 100 * time.Millisecond
 	}
+	if cfg.Ofctl == "" {
+		cfg.Ofctl = "ovs-ofctl"
+	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 8 * time.Second
 	}
-	h := &handler{cfg: cfg, m: newMetrics(cfg.Metrics)}
+	h := &handler{cfg: cfg, m: newMetrics(cfg.Metrics), outs: make(chan struct{}, 4)}
+	defer h.wg.Wait()
 	backoff := 100 * time.Millisecond
 	for {
 		err := h.session(ctx)
@@ -113,6 +125,9 @@ type handler struct {
 	cfg     Config
 	m       *metrics
 	pending []Learned
+	ctx     context.Context
+	outs    chan struct{} // limits concurrent ovs-ofctl packet-outs
+	wg      sync.WaitGroup
 }
 
 // session runs one connection: returns when it fails or ctx ends.
@@ -122,6 +137,7 @@ func (h *handler) session(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
+	h.ctx = ctx
 	h.m.connects.Inc()
 	h.cfg.Log.Info("pinctrl: connected", zap.String("socket", h.cfg.MgmtSock))
 	msgs := make(chan []byte, 64)
@@ -209,10 +225,60 @@ func (h *handler) message(m []byte) {
 		h.m.aclLog.WithLabelValues(e.Verdict).Inc()
 		h.cfg.Log.Info("acl log", zap.String("name", e.Name), zap.String("verdict", e.Verdict),
 			zap.String("severity", e.Severity), zap.String("packet", e.Packet))
+	case action.OpARP, action.OpICMP4, action.OpICMP4Error:
+		var pkt []byte
+		if ud.Op == action.OpARP {
+			pkt, err = BuildARP(p.Packet)
+		} else {
+			pkt, err = BuildICMP4(p.Packet, ud.Op == action.OpICMP4Error)
+		}
+		if err != nil {
+			h.m.errors.WithLabelValues(op).Inc()
+			h.cfg.Log.Warn("pinctrl: building packet", zap.String("opcode", op), zap.Error(err))
+			return
+		}
+		spec, err := PacketOutSpec(p, ud.Actions, pkt)
+		if errors.Is(err, errNoActions) {
+			return
+		}
+		if err != nil {
+			h.m.errors.WithLabelValues(op).Inc()
+			h.cfg.Log.Warn("pinctrl: packet-out", zap.String("opcode", op), zap.Error(err))
+			return
+		}
+		select {
+		case h.outs <- struct{}{}:
+		default:
+			h.m.errors.WithLabelValues("packet_out_busy").Inc()
+			h.cfg.Log.Debug("pinctrl: dropping generated packet: packet-outs busy", zap.String("opcode", op))
+			return
+		}
+		h.wg.Add(1)
+		go func() {
+			defer func() { <-h.outs; h.wg.Done() }()
+			h.packetOut(op, spec)
+		}()
 	default:
 		h.m.errors.WithLabelValues(op).Inc()
 		h.cfg.Log.Debug("pinctrl: controller opcode not handled by this chassis", zap.String("opcode", op))
 	}
+}
+
+// packetOut runs ovs-ofctl packet-out with spec (see PacketOutSpec).
+func (h *handler) packetOut(op, spec string) {
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, h.cfg.Ofctl, "-O", "OpenFlow15", "packet-out", "unix:"+h.cfg.MgmtSock, spec)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if h.ctx.Err() != nil {
+			return // shutting down
+		}
+		h.m.errors.WithLabelValues(op).Inc()
+		h.cfg.Log.Warn("pinctrl: packet-out failed", zap.String("opcode", op), zap.String("spec", spec),
+			zap.ByteString("output", out), zap.Error(err))
+		return
+	}
+	h.m.packetOuts.WithLabelValues(op).Inc()
 }
 
 // flush writes the pending learned bindings in one SB transaction.
