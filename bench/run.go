@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -35,7 +36,11 @@ type Config struct {
 	GovnBin  string     // the govn binary
 	BoundPod int        // ports of switch 0 bound on the chassis (pods)
 	Timeout  time.Duration
-	Logf     func(format string, args ...any)
+	// ProfileDir, if set, receives a CPU profile of govn northd taken over
+	// the first ProfileSeconds of the bulk load (northd-PORTS.pprof).
+	ProfileDir     string
+	ProfileSeconds int
+	Logf           func(format string, args ...any) `json:"-"`
 }
 
 // Result is one system at one size.
@@ -166,6 +171,18 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 	// 1. Bulk.
 	logf("bulk: %d switches x %d ports", w.Switches, w.PortsPerSwitch)
 	batches := bulkBatches(w)
+	if g, ok := d.(*govnDeployment); ok && cfg.ProfileDir != "" {
+		done := make(chan error, 1)
+		path := filepath.Join(cfg.ProfileDir, fmt.Sprintf("northd-%d.pprof", w.Ports()))
+		go func() { done <- fetchProfile("http://"+g.metricsAddr+"/debug/pprof/profile", cfg.ProfileSeconds, path) }()
+		defer func() {
+			if perr := <-done; perr != nil {
+				logf("northd profile: %v", perr)
+			} else {
+				logf("northd profile: %s", path)
+			}
+		}()
+	}
 	start := time.Now()
 	var sw0 string
 	for i, b := range batches {
@@ -315,6 +332,27 @@ func switchUUID(ops []ovsdb.Operation, rs []ovsdb.OperationResult, name string) 
 		}
 	}
 	return ""
+}
+
+// fetchProfile saves a CPU profile of seconds (>= 1) from a Go pprof handler.
+func fetchProfile(url string, seconds int, path string) error {
+	resp, err := http.Get(fmt.Sprintf("%s?seconds=%d", url, max(1, seconds)))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func waitFor(d time.Duration, what string, f func() error) error {
