@@ -88,3 +88,43 @@ func TestPacketInFromOVS(t *testing.T) {
 	}
 	t.Logf("metadata fields: %v", pin.Metadata)
 }
+
+// TestBinaryPacketOutAndResume checks ofp.PacketOut (pipeline fields in the
+// match, set-field and resubmit actions) and ofp.Resume against OVS: a
+// binary packet-out reaches a paused controller action, the test resumes
+// it, and the pipeline continues after the action with its registers.
+func TestBinaryPacketOutAndResume(t *testing.T) {
+	v := startOVS(t)
+	flows := "table=40,arp,metadata=7,reg14=5,actions=set_field:9->reg15,controller(userdata=00.00.00.0f.00,pause),resubmit(,41)\n" +
+		"table=41,arp,metadata=7,reg15=9,actions=controller(userdata=ff.00.00.03)\n"
+	if out, err := v.OfctlStdin(flows, "add-flows", "br-int", "-"); err != nil {
+		t.Fatalf("add-flows: %v %s", err, out)
+	}
+	c := dialOVS(t, v)
+	m, err := ofp.PacketOut(c.NextXid(), []ofp.Field{ofp.InPort(ofp.PortController), ofp.Metadata(7)},
+		[]ofp.Action{ofp.SetField(ofp.Reg(14, 5)), ofp.ResubmitTable(40)}, arpReply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(m); err != nil {
+		t.Fatal(err)
+	}
+	pin := recvPacketIn(t, c)
+	if hex.EncodeToString(pin.Userdata) != "0000000f00" || pin.Continuation == nil {
+		t.Fatalf("paused packet-in: userdata %x table %d continuation %d bytes", pin.Userdata, pin.TableID, len(pin.Continuation))
+	}
+	if r, _ := pin.Reg(15); r != 9 {
+		t.Errorf("reg15 = %d, want 9", r)
+	}
+	resume, err := ofp.Resume(c.NextXid(), pin, pin.Packet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(resume); err != nil {
+		t.Fatal(err)
+	}
+	pin = recvPacketIn(t, c)
+	if hex.EncodeToString(pin.Userdata) != "ff000003" || string(pin.Packet) != string(arpReply) {
+		t.Errorf("after resume: userdata %x table %d packet %x", pin.Userdata, pin.TableID, pin.Packet)
+	}
+}
