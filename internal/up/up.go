@@ -265,7 +265,7 @@ func Run(ctx context.Context, cfg Config) error {
 	s.start("northd", n.Run)
 
 	// API.
-	api, err := server.Start(ctx, server.Config{NB: []string{info.NB}, Listen: cfg.APIListen,
+	api, err := server.Start(ctx, server.Config{NB: []string{info.NB}, SB: []string{info.SB}, Listen: cfg.APIListen,
 		MetricsAddr: cfg.APIMetricsAddr, Logger: log.Named("api")})
 	if err != nil {
 		return stopWith(fmt.Errorf("api: %w", err), nil)

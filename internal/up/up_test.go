@@ -236,6 +236,16 @@ func TestUpCommand(t *testing.T) {
 		}
 		return nil
 	})
+	// The API traces over the southbound database govn up runs: a port
+	// pair on sw1 delivers a packet from p1 to p2.
+	run(t, govnctl, "lsp", "add", "sw1", "p1", "--address", "00:00:00:00:00:01 10.0.0.1")
+	run(t, govnctl, "lsp", "add", "sw1", "p2", "--address", "00:00:00:00:00:02 10.0.0.2")
+	run(t, govnctl, "sync", "--wait=sb")
+	out := run(t, govnctl, "trace", "--minimal", "sw1",
+		`inport == "p1" && eth.src == 00:00:00:00:00:01 && eth.dst == 00:00:00:00:00:02 && ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && ip.ttl == 64`)
+	if !strings.Contains(out, `output("p2")`) {
+		t.Errorf("govnctl trace through govn up's API does not deliver to p2:\n%s", out)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
