@@ -98,3 +98,38 @@ func TestHandleLog(t *testing.T) {
 		t.Errorf("summary = %q", s)
 	}
 }
+
+func TestHandlePutNDAndFDB(t *testing.T) {
+	l, err := HandlePutND(pin(arpReply, 7, map[int]uint32{14: 5, 0: 0xfd000000, 3: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.IP != netip.MustParseAddr("fd00::2") || l.PortKey != 5 || l.Datapath != 7 {
+		t.Errorf("put_nd = %v", l)
+	}
+	e, err := HandlePutFDB(pin(arpReply, 7, map[int]uint32{14: 6}))
+	if err != nil || e.PortKey != 6 || e.Datapath != 7 || e.MAC.String() != "0a:00:00:00:00:02" {
+		t.Errorf("put_fdb = %v, %v", e, err)
+	}
+	if _, err := HandlePutFDB(pin(arpReply, 7, nil)); err == nil || !strings.Contains(err.Error(), "put_fdb: reg14") {
+		t.Errorf("err = %v", err)
+	}
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	ins, upd := PlanFDB([]FDBEntry{{7, 5, mac("0a:00:00:00:00:01")}, {7, 6, mac("0a:00:00:00:00:01")},
+		{7, 5, mac("0a:00:00:00:00:02")}, {7, 5, mac("0a:00:00:00:00:03")}},
+		func(m string, dp uint32) (string, uint32, bool) {
+			switch m {
+			case "0a:00:00:00:00:02":
+				return "u2", 9, true
+			case "0a:00:00:00:00:03":
+				return "u3", 5, true
+			}
+			return "", 0, false
+		})
+	if want := []FDBEntry{{7, 6, mac("0a:00:00:00:00:01")}}; !reflect.DeepEqual(ins, want) {
+		t.Errorf("insert = %v", ins)
+	}
+	if want := map[string]uint32{"u2": 5}; !reflect.DeepEqual(upd, want) {
+		t.Errorf("update = %v", upd)
+	}
+}

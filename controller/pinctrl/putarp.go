@@ -27,26 +27,102 @@ func (l Learned) String() string {
 // metadata, logical port key in reg14, IPv4 address in reg0, MAC in the
 // packet's Ethernet source (see action.OpPutARP).
 func HandlePutARP(p *ofp.PacketIn) (Learned, error) {
-	var l Learned
+	return putMAC(p, "put_arp", false)
+}
+
+// HandlePutND is HandlePutARP for put_nd: the IPv6 address is in xxreg0
+// (reg0 holds its most significant 32 bits, reg3 the least).
+func HandlePutND(p *ofp.PacketIn) (Learned, error) {
+	return putMAC(p, "put_nd", true)
+}
+
+// keysAndMAC returns the datapath key (metadata), logical port key (reg14)
+// and Ethernet source of a packet-in.
+func keysAndMAC(p *ofp.PacketIn, what string) (dp, port uint32, mac net.HardwareAddr, err error) {
 	if len(p.Packet) < 14 {
-		return l, fmt.Errorf("put_arp: packet of %d bytes has no Ethernet header", len(p.Packet))
+		return 0, 0, nil, fmt.Errorf("%s: packet of %d bytes has no Ethernet header", what, len(p.Packet))
 	}
 	md, ok := p.MetadataField()
 	if !ok || md == 0 || md > 0xffffff {
-		return l, fmt.Errorf("put_arp: metadata (datapath key) %d missing or out of range", md)
+		return 0, 0, nil, fmt.Errorf("%s: metadata (datapath key) %d missing or out of range", what, md)
 	}
-	port, _ := p.Reg(14)
+	port, _ = p.Reg(14)
 	if port == 0 {
-		return l, fmt.Errorf("put_arp: reg14 (logical port key) is 0")
+		return 0, 0, nil, fmt.Errorf("%s: reg14 (logical port key) is 0", what)
 	}
-	ip, _ := p.Reg(0)
-	var a [4]byte
-	binary.BigEndian.PutUint32(a[:], ip)
-	l = Learned{Datapath: uint32(md), PortKey: port, IP: netip.AddrFrom4(a), MAC: net.HardwareAddr(append([]byte(nil), p.Packet[6:12]...))}
-	if l.MAC[0]&1 != 0 {
-		return l, fmt.Errorf("put_arp: %s is a multicast MAC", l.MAC)
+	mac = net.HardwareAddr(append([]byte(nil), p.Packet[6:12]...))
+	if mac[0]&1 != 0 {
+		return 0, 0, nil, fmt.Errorf("%s: %s is a multicast MAC", what, mac)
+	}
+	return uint32(md), port, mac, nil
+}
+
+func putMAC(p *ofp.PacketIn, what string, v6 bool) (Learned, error) {
+	dp, port, mac, err := keysAndMAC(p, what)
+	if err != nil {
+		return Learned{}, err
+	}
+	l := Learned{Datapath: dp, PortKey: port, MAC: mac}
+	if v6 {
+		var a [16]byte
+		for i := 0; i < 4; i++ {
+			r, _ := p.Reg(i)
+			binary.BigEndian.PutUint32(a[4*i:], r)
+		}
+		l.IP = netip.AddrFrom16(a)
+	} else {
+		var a [4]byte
+		r, _ := p.Reg(0)
+		binary.BigEndian.PutUint32(a[:], r)
+		l.IP = netip.AddrFrom4(a)
 	}
 	return l, nil
+}
+
+// FDBEntry is one entry learned by put_fdb: on datapath Datapath, MAC is
+// behind logical port PortKey.
+type FDBEntry struct {
+	Datapath, PortKey uint32
+	MAC               net.HardwareAddr
+}
+
+// HandlePutFDB decodes a put_fdb packet-in: datapath key in metadata, port
+// key in reg14, MAC in eth.src.
+func HandlePutFDB(p *ofp.PacketIn) (FDBEntry, error) {
+	dp, port, mac, err := keysAndMAC(p, "put_fdb")
+	return FDBEntry{Datapath: dp, PortKey: port, MAC: mac}, err
+}
+
+// PlanFDB turns learned FDB entries into rows to insert and updates of the
+// port key of existing rows (UUID → port key); existing is keyed by MAC
+// (lower-case, colon-separated) and datapath key. The last entry for a
+// (MAC, datapath) wins.
+func PlanFDB(learned []FDBEntry, existing func(mac string, dp uint32) (uuid string, port uint32, ok bool)) (insert []FDBEntry, update map[string]uint32) {
+	type key struct {
+		mac string
+		dp  uint32
+	}
+	want := map[key]FDBEntry{}
+	var order []key
+	for _, e := range learned {
+		k := key{e.MAC.String(), e.Datapath}
+		if _, seen := want[k]; !seen {
+			order = append(order, k)
+		}
+		want[k] = e
+	}
+	update = map[string]uint32{}
+	for _, k := range order {
+		e := want[k]
+		if uuid, port, ok := existing(k.mac, k.dp); ok {
+			if port != e.PortKey {
+				update[uuid] = e.PortKey
+			}
+			continue
+		}
+		insert = append(insert, e)
+	}
+	return insert, update
 }
 
 // Decode parses a packet-in's userdata with action.ParseUserData.

@@ -48,6 +48,7 @@ type metrics struct {
 	aclLog     *prometheus.CounterVec
 	connects   prometheus.Counter
 	packetOuts *prometheus.CounterVec
+	fdb        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -62,11 +63,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "ACL log() hits, by verdict."}, []string{"verdict"}),
 		connects: prometheus.NewCounter(prometheus.CounterOpts{Name: "govn_pinctrl_connects_total",
 			Help: "OpenFlow connections established to br-int's management socket."}),
+		fdb: prometheus.NewCounter(prometheus.CounterOpts{Name: "govn_pinctrl_fdb_written_total",
+			Help: "FDB rows inserted or updated in the southbound database (put_fdb)."}),
 		packetOuts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "govn_pinctrl_packet_outs_total",
 			Help: "Generated packets (arp{}, icmp4{}, icmp4_error{}) sent back into the pipeline, by opcode."}, []string{"opcode"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.packetIns, m.errors, m.bindings, m.aclLog, m.connects, m.packetOuts} {
+		for _, c := range []prometheus.Collector{m.packetIns, m.errors, m.bindings, m.aclLog, m.connects, m.packetOuts, m.fdb} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -125,6 +128,7 @@ type handler struct {
 	cfg     Config
 	m       *metrics
 	pending []Learned
+	fdb     []FDBEntry
 	ctx     context.Context
 	outs    chan struct{} // limits concurrent ovs-ofctl packet-outs
 	wg      sync.WaitGroup
@@ -220,6 +224,23 @@ func (h *handler) message(m []byte) {
 		}
 		h.cfg.Log.Debug("pinctrl: learned", zap.Stringer("binding", l))
 		h.pending = append(h.pending, l)
+	case action.OpPutND:
+		l, err := HandlePutND(p)
+		if err != nil {
+			h.m.errors.WithLabelValues(op).Inc()
+			h.cfg.Log.Warn("pinctrl: put_nd", zap.Error(err))
+			return
+		}
+		h.cfg.Log.Debug("pinctrl: learned", zap.Stringer("binding", l))
+		h.pending = append(h.pending, l)
+	case action.OpPutFDB:
+		e, err := HandlePutFDB(p)
+		if err != nil {
+			h.m.errors.WithLabelValues(op).Inc()
+			h.cfg.Log.Warn("pinctrl: put_fdb", zap.Error(err))
+			return
+		}
+		h.fdb = append(h.fdb, e)
 	case action.OpLog:
 		e := HandleLog(ud, p.Packet)
 		h.m.aclLog.WithLabelValues(e.Verdict).Inc()
@@ -283,16 +304,22 @@ func (h *handler) packetOut(op, spec string) {
 
 // flush writes the pending learned bindings in one SB transaction.
 func (h *handler) flush(ctx context.Context) {
-	if len(h.pending) == 0 {
+	if len(h.pending) == 0 && len(h.fdb) == 0 {
 		return
 	}
-	learned := h.pending
-	h.pending = nil
+	learned, fdb := h.pending, h.fdb
+	h.pending, h.fdb = nil, nil
 	ops, n, err := MACBindingOps(h.cfg.SB, h.cfg.Resolver, learned, time.Now())
 	if err != nil {
 		h.m.errors.WithLabelValues("put_arp").Inc()
 		h.cfg.Log.Warn("pinctrl: MAC bindings", zap.Error(err))
 	}
+	fops, fn, err := FDBOps(h.cfg.SB, fdb)
+	if err != nil {
+		h.m.errors.WithLabelValues("put_fdb").Inc()
+		h.cfg.Log.Warn("pinctrl: FDB", zap.Error(err))
+	}
+	ops = append(ops, fops...)
 	if len(ops) == 0 {
 		return
 	}
@@ -301,12 +328,14 @@ func (h *handler) flush(ctx context.Context) {
 	if _, err := h.cfg.SB.Transact(ctx, ops...); err != nil {
 		// Keep them for the next flush: the SB may be reconnecting.
 		h.pending = append(learned, h.pending...)
+		h.fdb = append(fdb, h.fdb...)
 		h.m.errors.WithLabelValues("sb").Inc()
-		h.cfg.Log.Warn("pinctrl: writing MAC bindings", zap.Int("rows", n), zap.Error(err))
+		h.cfg.Log.Warn("pinctrl: writing MAC bindings and FDB entries", zap.Int("mac_bindings", n), zap.Int("fdb", fn), zap.Error(err))
 		return
 	}
 	h.m.bindings.Add(float64(n))
-	h.cfg.Log.Info("pinctrl: wrote MAC bindings", zap.Int("rows", n))
+	h.m.fdb.Add(float64(fn))
+	h.cfg.Log.Info("pinctrl: wrote MAC bindings and FDB entries", zap.Int("mac_bindings", n), zap.Int("fdb", fn))
 }
 
 // MACBindingOps returns the operations that store learned in MAC_Binding
@@ -337,6 +366,36 @@ func MACBindingOps(sb *ovsdbclient.Client, r Resolver, learned []Learned, now ti
 		}
 	}
 	return ops, len(insert) + len(update), errors.Join(errs...)
+}
+
+// FDBOps returns the operations that store learned FDB entries (insert, or
+// update the port of an existing (mac, dp_key) row) and the number of rows.
+func FDBOps(sb *ovsdbclient.Client, learned []FDBEntry) ([]ovsdb.Operation, int, error) {
+	if len(learned) == 0 {
+		return nil, 0, nil
+	}
+	existing := func(mac string, dp uint32) (string, uint32, bool) {
+		row, err := ovsdbclient.Lookup(sb, &sbdb.FDB{MAC: mac, DpKey: int(dp)})
+		if err != nil {
+			return "", 0, false
+		}
+		return row.UUID, uint32(row.PortKey), true
+	}
+	insert, update := PlanFDB(learned, existing)
+	var ops []ovsdb.Operation
+	var err error
+	for _, e := range insert {
+		if ops, err = ovsdbclient.CreateOps(sb, ops, &sbdb.FDB{MAC: e.MAC.String(), DpKey: int(e.Datapath), PortKey: int(e.PortKey)}); err != nil {
+			return nil, 0, err
+		}
+	}
+	for uuid, port := range update {
+		row := &sbdb.FDB{UUID: uuid, PortKey: int(port)}
+		if ops, err = ovsdbclient.UpdateOps(sb, ops, row, &row.PortKey); err != nil {
+			return nil, 0, err
+		}
+	}
+	return ops, len(insert) + len(update), nil
 }
 
 // SBResolver resolves keys through the SB client's cache (Datapath_Binding

@@ -119,3 +119,46 @@ func mustMAC(s string) []byte {
 	}
 	return b
 }
+
+// TestPutNDAndFDBRoundTrip: put_nd (IPv6 in xxreg0) and put_fdb packet-ins
+// from real OVS end up as MAC_Binding and FDB rows in a real SB.
+func TestPutNDAndFDBRoundTrip(t *testing.T) {
+	v := startOVS(t)
+	srv := dbservertest.Start(t, sbDatabase, "", nil)
+	db := srv.Endpoint()
+	dp := sbctl(t, db, "create", "Datapath_Binding", "tunnel_key=7", "external_ids:name=ls1")
+	sbctl(t, db, "create", "Port_Binding", "logical_port=lp1", "tunnel_key=5", "datapath="+dp)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sb, err := sbdb.NewClient(ctx, []string{db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	flows := "table=0,priority=100,arp,actions=set_field:7->metadata,set_field:5->reg14,set_field:0xfd000000->reg0,set_field:2->reg3," +
+		"controller(userdata=00.00.00.0b),controller(userdata=00.00.00.0d)\n"
+	if out, err := v.OfctlStdin(flows, "add-flows", "br-int", "-"); err != nil {
+		t.Fatalf("add-flows: %v %s", err, out)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{MgmtSock: v.MgmtSock("br-int"), SB: sb, Log: zaptest.NewLogger(t), FlushInterval: 20 * time.Millisecond})
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mb := sbctl(t, db, "--bare", "--columns=logical_port,ip,mac", "list", "MAC_Binding")
+		fdb := sbctl(t, db, "--bare", "--columns=mac,dp_key,port_key", "list", "FDB")
+		if strings.Join(strings.Fields(mb), " ") == "lp1 fd00::2 0a:00:00:00:00:02" &&
+			strings.Join(strings.Fields(fdb), " ") == "0a:00:00:00:00:02 7 5" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("MAC_Binding = %q, FDB = %q", mb, fdb)
+		}
+		if out, err := v.Ofctl("packet-out", "br-int", "in_port=controller packet="+hex.EncodeToString(arpReply)+" actions=table"); err != nil {
+			t.Fatalf("packet-out: %v %s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
