@@ -61,7 +61,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## demo: start the central databases and show them working with real ovn-nbctl.
+## demo: two chassis, three pods, real packets (root): govn up, govn controller per chassis, govnctl, trace.
 demo: deps build
 	@hack/demo.sh
 

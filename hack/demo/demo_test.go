@@ -149,7 +149,7 @@ func TestDemo(t *testing.T) {
 		"5 packets transmitted, 5 received, 0% packet loss",
 		"connected: tcp/80 is allowed",
 		"tcp/23 is dropped by the ACL",
-		"/* dropped by ACL ",
+		`/* dropped by ACL "no-telnet-to-pod3" (`,
 		`output("pod3");`,
 		"table=0 (ls_in_check_port_sec)",
 		"flow_count=",

@@ -390,16 +390,15 @@ func (d *demo) traces() error {
 		return fmt.Sprintf(`inport == "%s" && eth.src == %s && eth.dst == %s && ip4.src == %s && ip4.dst == %s && tcp.dst == %d`,
 			p1.name, p1.mac, p3.mac, p1.addr(), p3.addr(), port)
 	}
-	d.say("5. govnctl trace: why tcp/23 is dropped, and where tcp/80 goes")
-	fmt.Fprintf(d.out, "$ export GOVN_SB=%s\n", d.sb)
+	d.say("5. govnctl trace (through the API): why tcp/23 is dropped, and where tcp/80 goes")
 	out, err := d.govnctlOut("trace", "--summary", flow(23))
 	if err != nil {
 		return err
 	}
-	if d.aclUUID == "" || !strings.Contains(out, "dropped by ACL "+d.aclUUID) {
-		return fmt.Errorf("trace of tcp/23: the verdict does not name the ACL (%s) as the reason of the drop", d.aclUUID)
+	if want := `dropped by ACL "no-telnet-to-pod3" (` + d.aclUUID + ")"; d.aclUUID == "" || !strings.Contains(out, want) {
+		return fmt.Errorf("trace of tcp/23: the verdict does not name the ACL as the reason of the drop (want %q)", want)
 	}
-	d.pass("govnctl trace: tcp/23 dropped by ACL %s", d.aclUUID)
+	d.pass("govnctl trace: tcp/23 dropped by ACL no-telnet-to-pod3 (%s)", d.aclUUID)
 	out, err = d.govnctlOut("trace", "--minimal", flow(80))
 	if err != nil {
 		return err
@@ -463,7 +462,7 @@ func (d *demo) govnctl(args ...string) error {
 func (d *demo) govnctlOut(args ...string) (string, error) {
 	fmt.Fprintf(d.out, "$ govnctl %s\n", shellJoin(args))
 	cmd := exec.CommandContext(d.ctx, d.cfg.govnctl, args...)
-	cmd.Env = append(os.Environ(), "GOVN_SERVER="+d.api, "GOVN_SB="+d.sb)
+	cmd.Env = append(os.Environ(), "GOVN_SERVER="+d.api)
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(d.out, &buf)
 	cmd.Stderr = io.MultiWriter(d.out, &buf)
