@@ -246,11 +246,16 @@ func (h *handler) message(m []byte) {
 		h.m.aclLog.WithLabelValues(e.Verdict).Inc()
 		h.cfg.Log.Info("acl log", zap.String("name", e.Name), zap.String("verdict", e.Verdict),
 			zap.String("severity", e.Severity), zap.String("packet", e.Packet))
-	case action.OpARP, action.OpICMP4, action.OpICMP4Error:
+	case action.OpARP, action.OpICMP4, action.OpICMP4Error, action.OpReject, action.OpTCPReset:
 		var pkt []byte
-		if ud.Op == action.OpARP {
+		switch ud.Op {
+		case action.OpARP:
 			pkt, err = BuildARP(p.Packet)
-		} else {
+		case action.OpReject:
+			pkt, err = BuildReject(p.Packet)
+		case action.OpTCPReset:
+			pkt, err = BuildTCPReset(p.Packet, false)
+		default:
 			pkt, err = BuildICMP4(p.Packet, ud.Op == action.OpICMP4Error)
 		}
 		if err != nil {
