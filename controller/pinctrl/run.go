@@ -129,6 +129,7 @@ type handler struct {
 	m       *metrics
 	pending []Learned
 	fdb     []FDBEntry
+	conn    *Conn
 	ctx     context.Context
 	outs    chan struct{} // limits concurrent ovs-ofctl packet-outs
 	wg      sync.WaitGroup
@@ -141,7 +142,7 @@ func (h *handler) session(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	h.ctx = ctx
+	h.ctx, h.conn = ctx, c
 	h.m.connects.Inc()
 	h.cfg.Log.Info("pinctrl: connected", zap.String("socket", h.cfg.MgmtSock))
 	msgs := make(chan []byte, 64)
@@ -241,6 +242,11 @@ func (h *handler) message(m []byte) {
 			return
 		}
 		h.fdb = append(h.fdb, e)
+	case action.OpPutDHCPOpts:
+		if err := h.putDHCPOpts(p, ud); err != nil {
+			h.m.errors.WithLabelValues(op).Inc()
+			h.cfg.Log.Warn("pinctrl: put_dhcp_opts", zap.Error(err))
+		}
 	case action.OpLog:
 		e := HandleLog(ud, p.Packet)
 		h.m.aclLog.WithLabelValues(e.Verdict).Inc()
@@ -288,6 +294,39 @@ func (h *handler) message(m []byte) {
 		h.m.errors.WithLabelValues(op).Inc()
 		h.cfg.Log.Debug("pinctrl: controller opcode not handled by this chassis", zap.String("opcode", op))
 	}
+}
+
+// putDHCPOpts answers a paused put_dhcp_opts: the reply (or the unchanged
+// packet if it is not a DHCP request) is resumed with the result bit set
+// (or cleared). A packet-in that cannot be answered is still resumed (bit
+// 0) so the pipeline never stalls on it.
+func (h *handler) putDHCPOpts(p *ofp.PacketIn, ud action.UserData) error {
+	if p.Continuation == nil {
+		return errors.New("packet-in has no continuation (action not paused)")
+	}
+	reg, bit, err := ParseResultBit(ud.Result)
+	if err != nil {
+		return err
+	}
+	pkt, ok, berr := BuildDHCPReply(p.Packet, ud.DHCPOptions)
+	if berr != nil || !ok {
+		pkt, ok = p.Packet, false
+	}
+	md, err := p.SetRegBit(reg, bit, ok)
+	if err != nil {
+		return err
+	}
+	m, err := ofp.ResumeWith(h.conn.NextXid(), p, pkt, md)
+	if err != nil {
+		return err
+	}
+	if err := h.conn.Send(m); err != nil {
+		return err
+	}
+	if ok {
+		h.m.packetOuts.WithLabelValues("put_dhcp_opts").Inc()
+	}
+	return berr
 }
 
 // packetOut runs ovs-ofctl packet-out with spec (see PacketOutSpec).

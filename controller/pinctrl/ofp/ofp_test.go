@@ -144,3 +144,34 @@ func FuzzDecode(f *testing.F) {
 		ReadMessage(bytes.NewReader(b))
 	})
 }
+
+func TestSetRegBit(t *testing.T) {
+	b := unhex(t, packetIn2)
+	b[3] = byte(len(b))
+	p, err := DecodePacketIn2(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		reg, bit int
+		want     uint32
+	}{{0, 3, 0x0a00000a}, {1, 0, 1}, {14, 31, 0x80000005}, {6, 2, 4}} {
+		md, err := p.SetRegBit(c.reg, c.bit, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := &PacketIn{Metadata: md}
+		if got, ok := q.Reg(c.reg); !ok || got != c.want {
+			t.Errorf("reg%d[%d]: got %#x %v, want %#x", c.reg, c.bit, got, ok, c.want)
+		}
+		if got, _ := q.Reg(14); c.reg != 14 && got != 5 {
+			t.Errorf("reg14 changed to %d", got)
+		}
+	}
+	if r, _ := p.Reg(0); r != 0x0a000002 {
+		t.Errorf("SetRegBit modified the packet-in: reg0 = %#x", r)
+	}
+	if _, err := p.SetRegBit(16, 0, true); err == nil {
+		t.Error("reg16 accepted")
+	}
+}

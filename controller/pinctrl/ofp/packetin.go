@@ -179,14 +179,28 @@ func appendProp(b []byte, typ uint16, v []byte) []byte {
 }
 
 // Resume returns the NXT_RESUME that continues a paused packet-in, with
-// packet (the original or a modified one) as the packet.
+// packet (the original or a modified one) as the packet and the packet-in's
+// metadata.
 func Resume(xid uint32, p *PacketIn, packet []byte) ([]byte, error) {
+	return ResumeWith(xid, p, packet, nil)
+}
+
+// ResumeWith is Resume with the pipeline fields replaced by metadata (for
+// example with a result register bit set, see SetRegBit); nil keeps the
+// packet-in's metadata.
+func ResumeWith(xid uint32, p *PacketIn, packet []byte, metadata []Field) ([]byte, error) {
 	if p.Continuation == nil {
 		return nil, fmt.Errorf("resume: packet-in has no continuation (action was not paused)")
 	}
 	var body []byte
 	body = appendProp(body, PropPacket, packet)
-	if p.rawMetadata != nil {
+	if metadata != nil {
+		var md []byte
+		for _, f := range metadata {
+			md = appendField(md, f)
+		}
+		body = appendProp(body, PropMetadata, md)
+	} else if p.rawMetadata != nil {
 		body = appendProp(body, PropMetadata, p.rawMetadata)
 	}
 	body = appendProp(body, PropContinuation, p.Continuation)
@@ -195,4 +209,53 @@ func Resume(xid uint32, p *PacketIn, packet []byte) ([]byte, error) {
 		return nil, fmt.Errorf("resume: message of %d bytes exceeds %d", len(m), MaxLen)
 	}
 	return m, nil
+}
+
+// SetRegBit returns a copy of the packet-in's metadata with bit `bit` of
+// register n (0..15) set to v, keeping the form OVS used (OXM_OF_PKT_REG
+// halves or NXM_NX_REG); a register OVS did not report (zero) is added.
+func (p *PacketIn) SetRegBit(n, bit int, v bool) ([]Field, error) {
+	if n < 0 || n > 15 || bit < 0 || bit > 31 {
+		return nil, fmt.Errorf("set reg%d[%d]: register or bit out of range", n, bit)
+	}
+	out := make([]Field, 0, len(p.Metadata)+1)
+	done := false
+	for _, f := range p.Metadata {
+		f.Value = append([]byte(nil), f.Value...)
+		if f.Mask != nil {
+			f.Mask = append([]byte(nil), f.Mask...)
+		}
+		switch {
+		case f.Class == ClassNXM1 && int(f.Field) == n && len(f.Value) == 4 && f.Mask == nil:
+			setBit(f.Value, bit, v)
+			done = true
+		case f.Class == ClassPacketRegs && int(f.Field) == n/2 && len(f.Value) == 8:
+			half := f.Value[4*(n%2) : 4*(n%2)+4]
+			if f.Mask != nil {
+				m := f.Mask[4*(n%2) : 4*(n%2)+4]
+				for i := range half {
+					half[i] &= m[i]
+					m[i] = 0xff
+				}
+			}
+			setBit(half, bit, v)
+			done = true
+		}
+		out = append(out, f)
+	}
+	if !done {
+		r := Reg(n, 0)
+		setBit(r.Value, bit, v)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func setBit(b []byte, bit int, v bool) {
+	i, m := len(b)-1-bit/8, byte(1)<<(bit%8)
+	if v {
+		b[i] |= m
+	} else {
+		b[i] &^= m
+	}
 }
