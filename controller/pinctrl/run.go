@@ -286,10 +286,10 @@ func (h *handler) message(m []byte) {
 			return
 		}
 		h.wg.Add(1)
-		go func() {
+		go func(ctx context.Context) {
 			defer func() { <-h.outs; h.wg.Done() }()
-			h.packetOut(op, spec)
-		}()
+			h.packetOut(ctx, op, spec)
+		}(h.ctx)
 	default:
 		h.m.errors.WithLabelValues(op).Inc()
 		h.cfg.Log.Debug("pinctrl: controller opcode not handled by this chassis", zap.String("opcode", op))
@@ -330,12 +330,12 @@ func (h *handler) putDHCPOpts(p *ofp.PacketIn, ud action.UserData) error {
 }
 
 // packetOut runs ovs-ofctl packet-out with spec (see PacketOutSpec).
-func (h *handler) packetOut(op, spec string) {
-	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+func (h *handler) packetOut(sctx context.Context, op, spec string) {
+	ctx, cancel := context.WithTimeout(sctx, 5*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, h.cfg.Ofctl, "-O", "OpenFlow15", "packet-out", "unix:"+h.cfg.MgmtSock, spec)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		if h.ctx.Err() != nil {
+		if sctx.Err() != nil {
 			return // shutting down
 		}
 		h.m.errors.WithLabelValues(op).Inc()
