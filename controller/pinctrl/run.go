@@ -104,11 +104,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	h := &handler{cfg: cfg, m: newMetrics(cfg.Metrics), outs: make(chan struct{}, 4)}
 	defer h.wg.Wait()
-	backoff := 100 * time.Millisecond
+	const initialBackoff = 100 * time.Millisecond
+	backoff := initialBackoff
 	for {
+		h.connected = false
 		err := h.session(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if h.connected {
+			backoff = initialBackoff // the connection worked: retry soon
 		}
 		cfg.Log.Warn("pinctrl: openflow connection failed; retrying", zap.String("socket", cfg.MgmtSock),
 			zap.Duration("backoff", backoff), zap.Error(err))
@@ -118,9 +123,6 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, cfg.MaxBackoff)
-		if err == nil {
-			backoff = 100 * time.Millisecond
-		}
 	}
 }
 
@@ -130,9 +132,11 @@ type handler struct {
 	pending []Learned
 	fdb     []FDBEntry
 	conn    *Conn
-	ctx     context.Context
-	outs    chan struct{} // limits concurrent ovs-ofctl packet-outs
-	wg      sync.WaitGroup
+	// connected is set once the current session's handshake succeeded.
+	connected bool
+	ctx       context.Context
+	outs      chan struct{} // limits concurrent ovs-ofctl packet-outs
+	wg        sync.WaitGroup
 }
 
 // session runs one connection: returns when it fails or ctx ends.
@@ -142,7 +146,7 @@ func (h *handler) session(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	h.ctx, h.conn = ctx, c
+	h.ctx, h.conn, h.connected = ctx, c, true
 	h.m.connects.Inc()
 	h.cfg.Log.Info("pinctrl: connected", zap.String("socket", h.cfg.MgmtSock))
 	msgs := make(chan []byte, 64)
