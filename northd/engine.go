@@ -17,9 +17,10 @@ import (
 // recompute) and records which flow keys changed, so the SB sync touches
 // only those.
 type Engine struct {
-	gens []Generator
-	val  Validator
-	caps Caps
+	gens  []Generator
+	rgens []RouterGenerator
+	val   Validator
+	caps  Caps
 
 	sw      map[string]*switchOut
 	desired map[flowKey]*desiredFlow
@@ -43,7 +44,10 @@ type Engine struct {
 	flowErrors map[string][]error
 }
 
+// switchOut is one datapath's output: a logical switch's or, with router
+// set, a logical router's.
 type switchOut struct {
+	router       bool
 	name         string
 	requestedKey int // other_config:requested-tnl-key (0: none)
 	flows        []Flow
@@ -104,6 +108,7 @@ func NewEngine(gens []Generator, val Validator) *Engine {
 	}
 	return &Engine{
 		gens:            gens,
+		rgens:           DefaultRouterGenerators(),
 		val:             val,
 		caps:            ProbeCaps(val),
 		sw:              map[string]*switchOut{},
@@ -141,12 +146,34 @@ func (e *Engine) Run(nb *NB) RunStats {
 		for id := range nb.Switches {
 			dirty = append(dirty, id)
 		}
+		for id := range nb.Routers {
+			dirty = append(dirty, id)
+		}
 		for id := range e.sw {
-			if nb.Switches[id] == nil {
+			if nb.Switches[id] == nil && nb.Routers[id] == nil {
 				dirty = append(dirty, id)
 			}
 		}
 	} else {
+		// Routers read their peer switches' ports (static ARP entries),
+		// and switches read their routers' ports ("router" addresses):
+		// with routers present, any change recomputes every router, and
+		// a router change every switch with a router-type port.
+		if nb.routersDirty {
+			for id, sw := range nb.Switches {
+				for _, pid := range sw.Ports {
+					if p := nb.Ports[pid]; p != nil && p.Type == "router" {
+						nb.dirty[id] = true
+						break
+					}
+				}
+			}
+		}
+		if len(nb.Routers) > 0 && (nb.routersDirty || len(nb.dirty) > 0) {
+			for id := range nb.Routers {
+				nb.dirty[id] = true
+			}
+		}
 		for id := range nb.dirty {
 			dirty = append(dirty, id)
 		}
@@ -190,6 +217,7 @@ func (e *Engine) Run(nb *NB) RunStats {
 	nb.dirty = map[string]bool{}
 	nb.allDirty = false
 	nb.globalDirty = false
+	nb.routersDirty = false
 	return st
 }
 
@@ -311,6 +339,8 @@ func (e *Engine) compute(nb *NB, id string) *computed {
 	}
 	if s := nb.Switches[id]; s != nil {
 		c.out, c.bad, c.ferrs = e.computeSwitch(nb, s, c.oldKeys)
+	} else if r := nb.Routers[id]; r != nil {
+		c.out, c.bad, c.ferrs = e.computeRouter(nb, r, c.oldKeys)
 	}
 	return c
 }
@@ -397,6 +427,13 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) (*
 			continue
 		}
 		p := newPort(sp, b)
+		if sp.Type == "router" && nb.Routers != nil && !p.Skip && slices.Contains(sp.Addresses, "router") {
+			if rp, _ := nb.routerPortByName(sp.Options["router-port"]); rp != nil {
+				if pa, ok := routerPortAddrs(rp); ok {
+					p.Addrs = append(p.Addrs, pa)
+				}
+			}
+		}
 		if p.Unknown {
 			sc.HasUnknown = true
 		}
@@ -417,32 +454,7 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) (*
 		b.source = g.Name()
 		start := len(b.flows)
 		g.Switch(sc, b)
-		// Validate what this generator produced (flows the switch already
-		// had were validated when they first appeared), dropping
-		// duplicate keys (first wins).
-		kept := b.flows[:start]
-		for i := start; i < len(b.flows); i++ {
-			f := b.flows[i]
-			k := f.key()
-			if _, dup := seen[k]; dup {
-				continue
-			}
-			seen[k] = struct{}{}
-			if _, ok := known[k]; ok {
-				kept = append(kept, f)
-				continue
-			}
-			if err := e.val.Match(f.Match); err != nil {
-				ferrs = append(ferrs, &flowError{&f, fmt.Errorf("match: %w", err)})
-				continue
-			}
-			if err := e.val.Actions(f.Actions); err != nil {
-				ferrs = append(ferrs, &flowError{&f, fmt.Errorf("actions: %w", err)})
-				continue
-			}
-			kept = append(kept, f)
-		}
-		b.flows = kept
+		ferrs = e.keepValid(b, start, seen, known, ferrs)
 	}
 	out.flows = b.flows
 
@@ -653,4 +665,70 @@ func (e *Engine) runGlobal(nb *NB) {
 	}
 	e.PortGroups = pgs
 	e.AddressSets = sets
+}
+
+// keepValid validates the flows a generator added to b from start on (flows
+// the datapath already had were validated when they first appeared),
+// dropping duplicate keys (first wins) and rejected flows.
+func (e *Engine) keepValid(b *Builder, start int, seen, known map[flowKey]struct{}, ferrs []error) []error {
+	kept := b.flows[:start]
+	for i := start; i < len(b.flows); i++ {
+		f := b.flows[i]
+		k := f.key()
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		if _, ok := known[k]; ok {
+			kept = append(kept, f)
+			continue
+		}
+		if err := e.val.Match(f.Match); err != nil {
+			ferrs = append(ferrs, &flowError{&f, fmt.Errorf("match: %w", err)})
+			continue
+		}
+		if err := e.val.Actions(f.Actions); err != nil {
+			ferrs = append(ferrs, &flowError{&f, fmt.Errorf("actions: %w", err)})
+			continue
+		}
+		kept = append(kept, f)
+	}
+	b.flows = kept
+	return ferrs
+}
+
+// computeRouter runs the router generators for one router.
+func (e *Engine) computeRouter(nb *NB, r *Router, known map[flowKey]struct{}) (*switchOut, []BadRow, []error) {
+	b := &Builder{}
+	out := &switchOut{router: true, name: r.Name, requestedKey: requestedKey(r.Options, MaxDatapathKey)}
+	rc := newRouterContext(nb, r, b)
+	for _, p := range rc.Ports {
+		out.ports = append(out.ports, routerPortBinding(r.UUID, p.RouterPort, p.Peer))
+	}
+	if r.Enabled != nil && !*r.Enabled {
+		// A disabled router keeps its datapath and ports but has no flows.
+		return out, b.bad, nil
+	}
+	var ferrs []error
+	seen := make(map[flowKey]struct{}, len(known))
+	for _, g := range e.rgens {
+		b.source = g.Name()
+		start := len(b.flows)
+		g.Router(rc, b)
+		ferrs = e.keepValid(b, start, seen, known, ferrs)
+	}
+	out.flows = b.flows
+	return out, b.bad, ferrs
+}
+
+// routerPortBinding is the Port_Binding of a router port: a patch to its
+// peer switch port, mac "MAC NETWORK...".
+func routerPortBinding(router string, p *RouterPort, peer string) *PortBindingSpec {
+	pb := &PortBindingSpec{Switch: router, Name: p.Name, Type: "patch", Options: map[string]string{},
+		MAC:          []string{strings.TrimSpace(p.MAC + " " + strings.Join(p.Networks, " "))},
+		RequestedKey: requestedKey(p.Options, MaxPortKey)}
+	if peer != "" {
+		pb.Options["peer"] = peer
+	}
+	return pb
 }

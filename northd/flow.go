@@ -29,6 +29,8 @@ const (
 	ExtSource    = "source"     // generator file, e.g. "northd/acl.go"
 	RefACL       = "nb-acl"     // ACL row UUID
 	RefLSP       = "nb-lsp"     // Logical_Switch_Port name
+	RefLRP       = "nb-lrp"     // Logical_Router_Port name
+	RefRoute     = "nb-route"   // Logical_Router_Static_Route UUID
 )
 
 // key identifies a flow within a datapath for diffing: OVN's

@@ -39,6 +39,22 @@ type fixture struct {
 		Name      string   `json:"name"`
 		Addresses []string `json:"addresses"`
 	} `json:"address_sets"`
+	Routers []struct {
+		Name    string `json:"name"`
+		Enabled *bool  `json:"enabled"`
+		Ports   []struct {
+			Name     string   `json:"name"`
+			MAC      string   `json:"mac"`
+			Networks []string `json:"networks"`
+			Enabled  *bool    `json:"enabled"`
+		} `json:"ports"`
+		Routes []struct {
+			IPPrefix   string  `json:"ip_prefix"`
+			Nexthop    string  `json:"nexthop"`
+			OutputPort *string `json:"output_port"`
+			Policy     string  `json:"policy"`
+		} `json:"routes"`
+	} `json:"routers"`
 }
 
 type fixtureACL struct {
@@ -114,6 +130,23 @@ func (fx *fixture) nb() *NB {
 	}
 	for i, a := range fx.AddressSets {
 		nb.SetAddressSet(&AddressSet{UUID: fakeUUID(5, i+1), Name: a.Name, Addresses: a.Addresses})
+	}
+	nrp, nrt := 0, 0
+	for i, r := range fx.Routers {
+		lr := &Router{UUID: fakeUUID(6, i+1), Name: r.Name, Enabled: r.Enabled}
+		for _, p := range r.Ports {
+			nrp++
+			id := fakeUUID(7, nrp)
+			nb.SetRouterPort(&RouterPort{UUID: id, Name: p.Name, MAC: p.MAC, Networks: p.Networks, Enabled: p.Enabled})
+			lr.Ports = append(lr.Ports, id)
+		}
+		for _, rt := range r.Routes {
+			nrt++
+			id := fakeUUID(8, nrt)
+			nb.SetStaticRoute(&StaticRoute{UUID: id, IPPrefix: rt.IPPrefix, Nexthop: rt.Nexthop, OutputPort: rt.OutputPort, Policy: rt.Policy})
+			lr.StaticRoutes = append(lr.StaticRoutes, id)
+		}
+		nb.SetRouter(lr)
 	}
 	return nb
 }

@@ -67,6 +67,11 @@ type NB struct {
 	ACLs        map[string]*ACL
 	PortGroups  map[string]*PortGroup
 	AddressSets map[string]*AddressSet
+	// Routers, RouterPorts and Routes stay nil until the first router row
+	// arrives, so switch-only deployments pay nothing for them.
+	Routers     map[string]*Router
+	RouterPorts map[string]*RouterPort
+	Routes      map[string]*StaticRoute
 
 	// SvcMonitorMAC is NB_Global options:svc_monitor_mac (used in flows
 	// through the $svc_monitor_mac address set).
@@ -82,6 +87,10 @@ type NB struct {
 	// globalDirty: port groups / address sets changed (SB Port_Group,
 	// Address_Set need syncing).
 	globalDirty bool
+	// routersDirty: a router, router port or static route changed, or a
+	// switch port of type router did: every router and every switch with a
+	// router-type port is recomputed (routers are few).
+	routersDirty bool
 }
 
 // NewNB returns an empty store (everything dirty).
@@ -100,7 +109,7 @@ func NewNB() *NB {
 }
 
 // MarkAllDirty forces a full recompute on the next run.
-func (nb *NB) MarkAllDirty() { nb.allDirty = true; nb.globalDirty = true }
+func (nb *NB) MarkAllDirty() { nb.allDirty = true; nb.globalDirty = true; nb.routersDirty = true }
 
 // SetSwitch inserts or replaces a switch.
 func (nb *NB) SetSwitch(s *Switch) {
@@ -147,6 +156,9 @@ func (nb *NB) SetPort(p *SwitchPort) {
 	old := nb.Ports[p.UUID]
 	nb.Ports[p.UUID] = p
 	nb.markPortSwitches(p.UUID)
+	if p.Type == "router" || (old != nil && old.Type == "router") {
+		nb.routersDirty = true
+	}
 	if old == nil || old.Name != p.Name || !sameStrings(old.Addresses, p.Addresses) {
 		nb.globalDirty = true // $pg_ip4 / port group names
 	}
@@ -154,8 +166,11 @@ func (nb *NB) SetPort(p *SwitchPort) {
 
 // DeletePort removes a logical switch port.
 func (nb *NB) DeletePort(uuid string) {
-	if _, ok := nb.Ports[uuid]; ok {
+	if old, ok := nb.Ports[uuid]; ok {
 		nb.markPortSwitches(uuid)
+		if old.Type == "router" {
+			nb.routersDirty = true
+		}
 		delete(nb.Ports, uuid)
 		nb.globalDirty = true
 	}
@@ -297,4 +312,100 @@ func sameStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Router is a Logical_Router row.
+type Router struct {
+	UUID         string
+	Name         string
+	Ports        []string // Logical_Router_Port UUIDs
+	StaticRoutes []string // Logical_Router_Static_Route UUIDs
+	Enabled      *bool
+	Options      map[string]string
+}
+
+// RouterPort is a Logical_Router_Port row.
+type RouterPort struct {
+	UUID     string
+	Name     string
+	MAC      string
+	Networks []string // "IP/len"
+	Enabled  *bool
+	Options  map[string]string
+}
+
+// StaticRoute is a Logical_Router_Static_Route row.
+type StaticRoute struct {
+	UUID       string
+	IPPrefix   string
+	Nexthop    string
+	OutputPort *string
+	Policy     string // "dst-ip" (default) or "src-ip"
+	RouteTable string
+}
+
+// SetRouter inserts or replaces a logical router.
+func (nb *NB) SetRouter(r *Router) {
+	nb.ensureRouters()
+	nb.Routers[r.UUID] = r
+	nb.routersDirty = true
+}
+
+// DeleteRouter removes a logical router.
+func (nb *NB) DeleteRouter(uuid string) {
+	if _, ok := nb.Routers[uuid]; ok {
+		delete(nb.Routers, uuid)
+		nb.dirty[uuid] = true
+		nb.routersDirty = true
+	}
+}
+
+// SetRouterPort inserts or replaces a logical router port.
+func (nb *NB) SetRouterPort(p *RouterPort) {
+	nb.ensureRouters()
+	nb.RouterPorts[p.UUID] = p
+	nb.routersDirty = true
+}
+
+// DeleteRouterPort removes a logical router port.
+func (nb *NB) DeleteRouterPort(uuid string) {
+	if _, ok := nb.RouterPorts[uuid]; ok {
+		delete(nb.RouterPorts, uuid)
+		nb.routersDirty = true
+	}
+}
+
+// SetStaticRoute inserts or replaces a static route.
+func (nb *NB) SetStaticRoute(r *StaticRoute) {
+	nb.ensureRouters()
+	nb.Routes[r.UUID] = r
+	nb.routersDirty = true
+}
+
+// DeleteStaticRoute removes a static route.
+func (nb *NB) DeleteStaticRoute(uuid string) {
+	if _, ok := nb.Routes[uuid]; ok {
+		delete(nb.Routes, uuid)
+		nb.routersDirty = true
+	}
+}
+
+func (nb *NB) ensureRouters() {
+	if nb.Routers == nil {
+		nb.Routers = map[string]*Router{}
+		nb.RouterPorts = map[string]*RouterPort{}
+		nb.Routes = map[string]*StaticRoute{}
+	}
+}
+
+// routerPortByName finds a router port and its router by port name.
+func (nb *NB) routerPortByName(name string) (*RouterPort, *Router) {
+	for _, r := range nb.Routers {
+		for _, id := range r.Ports {
+			if p := nb.RouterPorts[id]; p != nil && p.Name == name {
+				return p, r
+			}
+		}
+	}
+	return nil, nil
 }

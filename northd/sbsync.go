@@ -22,6 +22,7 @@ const (
 
 	// Datapath_Binding external_ids.
 	ExtLogicalSwitch = "logical-switch" // NB Logical_Switch UUID (ownership and identity)
+	ExtLogicalRouter = "logical-router" // NB Logical_Router UUID
 	ExtName          = "name"           // NB Logical_Switch name
 
 	// MaxDatapathKey is the largest datapath tunnel key (OVN's max_tunid
@@ -110,9 +111,10 @@ type SBRows struct {
 
 // mirror rows.
 type mDatapath struct {
-	uuid string
-	key  int
-	name string
+	router bool
+	uuid   string
+	key    int
+	name   string
 }
 
 type mPort struct {
@@ -197,14 +199,20 @@ func NewSBState() *SBState {
 func LoadSB(r *SBRows) *SBState {
 	s := NewSBState()
 	s.global = r.Global
-	bySB := map[string]string{} // SB dp uuid → NB switch uuid
+	bySB := map[string]string{}   // SB dp uuid → NB switch uuid
+	routerDP := map[string]bool{} // NB uuid → is a router
 	for _, d := range r.Datapaths {
 		nb := d.ExternalIDs[ExtLogicalSwitch]
+		isRouter := false
+		if nb == "" {
+			nb, isRouter = d.ExternalIDs[ExtLogicalRouter], true
+		}
 		if nb == "" || s.dps[nb] != nil {
 			s.orphans = append(s.orphans, orphan{tDatapath, d.UUID})
 			continue
 		}
-		s.dps[nb] = &mDatapath{uuid: d.UUID, key: d.TunnelKey, name: d.ExternalIDs[ExtName]}
+		s.dps[nb] = &mDatapath{router: isRouter, uuid: d.UUID, key: d.TunnelKey, name: d.ExternalIDs[ExtName]}
+		routerDP[nb] = isRouter
 		s.dpKeys[d.TunnelKey] = true
 		if d.TunnelKey > s.dpHint {
 			s.dpHint = d.TunnelKey
@@ -259,6 +267,16 @@ func LoadSB(r *SBRows) *SBState {
 	}
 	for _, f := range r.Flows {
 		kind := SwitchDatapath
+		switch {
+		case f.LogicalDatapath != "":
+			if routerDP[bySB[f.LogicalDatapath]] {
+				kind = RouterDatapath
+			}
+		case f.LogicalDPGroup != "":
+			if g := groupByUUID[f.LogicalDPGroup]; g != nil && len(g.dps) > 0 && routerDP[g.dps[0]] {
+				kind = RouterDatapath
+			}
+		}
 		p := Ingress
 		if f.Pipeline == "egress" {
 			p = Egress
@@ -267,7 +285,7 @@ func LoadSB(r *SBRows) *SBState {
 		var mf *mFlow
 		if ok && f.Priority >= 0 && f.Priority <= 65535 {
 			mf = &mFlow{uuid: f.UUID, source: f.ExternalIDs[ExtSource]}
-			for _, k := range []string{RefACL, RefLSP} {
+			for _, k := range []string{RefACL, RefLSP, RefLRP, RefRoute} {
 				if v, ok := f.ExternalIDs[k]; ok {
 					mf.refKey, mf.refVal = k, v
 				}
@@ -600,11 +618,11 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 		} else {
 			s.dpKeys[key] = true
 		}
-		cur = &mDatapath{key: key, name: out.name}
+		cur = &mDatapath{router: out.router, key: key, name: out.name}
 		s.dps[id] = cur
 		cur.uuid = b.insert(tDatapath, ovsdb.Row{
 			"tunnel_key":   key,
-			"external_ids": strMap(map[string]string{ExtLogicalSwitch: id, ExtName: out.name}),
+			"external_ids": dpExternalIDs(out, id),
 		}, func(u string) { cur.uuid = u })
 		s.needGlobal = true
 	} else if k := out.requestedKey; k != 0 && k != cur.key && !s.dpKeys[k] {
@@ -614,11 +632,11 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 		s.dpKeys[k] = true
 		cur.key, cur.name = k, out.name
 		b.update(tDatapath, cur.uuid, ovsdb.Row{"tunnel_key": k,
-			"external_ids": strMap(map[string]string{ExtLogicalSwitch: id, ExtName: out.name})})
+			"external_ids": dpExternalIDs(out, id)})
 		s.needGlobal = true
-	} else if cur.name != out.name {
-		cur.name = out.name
-		b.update(tDatapath, cur.uuid, ovsdb.Row{"external_ids": strMap(map[string]string{ExtLogicalSwitch: id, ExtName: out.name})})
+	} else if cur.name != out.name || cur.router != out.router {
+		cur.name, cur.router = out.name, out.router
+		b.update(tDatapath, cur.uuid, ovsdb.Row{"external_ids": dpExternalIDs(out, id)})
 		s.needGlobal = true
 	}
 
@@ -930,4 +948,14 @@ func (s *SBState) syncGlobal(b *txb, o SyncOptions) {
 	if len(row) > 0 {
 		b.update(tSBGlobal, s.global.UUID, row)
 	}
+}
+
+// dpExternalIDs are a datapath's external_ids: its NB row (logical-switch
+// or logical-router) and name.
+func dpExternalIDs(out *switchOut, id string) ovsdb.OvsMap {
+	k := ExtLogicalSwitch
+	if out.router {
+		k = ExtLogicalRouter
+	}
+	return strMap(map[string]string{k: id, ExtName: out.name})
 }

@@ -1,0 +1,24 @@
+package northd
+
+// lrAdmissionGen: lr_in_admission (ingress 0). Frames with a VLAN tag or a
+// multicast source are dropped; an enabled port admits broadcast/multicast
+// and frames to its own MAC, remembering that MAC in xreg0[0..47] for the
+// later stages (ARP and ICMP replies). Anything else misses and is dropped.
+type lrAdmissionGen struct{}
+
+func (lrAdmissionGen) Name() string { return "northd/lr_admission.go" }
+
+func (lrAdmissionGen) Router(rc *RouterContext, b *Builder) {
+	b.Add(LRInAdmission, 100, "vlan.present || eth.src[40]", "drop;")
+	for _, p := range rc.Ports {
+		if !p.Enabled() {
+			continue
+		}
+		b.Ref(RefLRP, p.Name)
+		in := "inport == " + quote(p.Name)
+		set := "xreg0[0..47] = " + p.MAC + "; next;"
+		b.Add(LRInAdmission, 50, "eth.mcast && "+in, set)
+		b.Add(LRInAdmission, 50, "eth.dst == "+p.MAC+" && "+in, set)
+	}
+	b.Ref("", "")
+}

@@ -1,0 +1,41 @@
+package northd
+
+import "fmt"
+
+// lrARPGen: lr_in_arp_resolve (ingress 17), lr_in_arp_request (ingress 21)
+// and lr_out_delivery (egress 6). The next hop's MAC comes from a static
+// entry when the next hop is a known address on the peer switch (its
+// ports' static addresses and the router ports behind it), else from
+// MAC_Binding (get_arp). A next hop still unknown (eth.dst all zeros) is
+// asked for with an ARP request instead of forwarding the packet.
+type lrARPGen struct{}
+
+func (lrARPGen) Name() string { return "northd/lr_arp.go" }
+
+func (lrARPGen) Router(rc *RouterContext, b *Builder) {
+	b.Add(LRInARPResolve, 500, "ip4.mcast", "next;")
+	b.Add(LRInARPResolve, 1, "ip4", "get_arp(outport, reg0); next;")
+	b.Add(LRInARPResolve, 0, "1", "next;")
+	b.Add(LRInARPRequest, 100, "eth.dst == 00:00:00:00:00:00 && ip4",
+		"arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };")
+	b.Add(LRInARPRequest, 0, "1", "output;")
+	for _, p := range rc.Ports {
+		b.Ref(RefLRP, p.Name)
+		out := "outport == " + quote(p.Name)
+		if p.Enabled() {
+			b.Add(LROutDelivery, 100, out, "output;")
+		}
+		seen := map[string]bool{}
+		for _, nb := range p.Neighbors {
+			for _, ip := range nb.IPv4 {
+				a := ip.Addr().String()
+				if seen[a] {
+					continue // first port with the address wins
+				}
+				seen[a] = true
+				b.Add(LRInARPResolve, 100, fmt.Sprintf("%s && reg0 == %s", out, a), "eth.dst = "+nb.MAC+"; next;")
+			}
+		}
+	}
+	b.Ref("", "")
+}
