@@ -256,11 +256,13 @@ func (h *handler) message(m []byte) {
 		h.m.aclLog.WithLabelValues(e.Verdict).Inc()
 		h.cfg.Log.Info("acl log", zap.String("name", e.Name), zap.String("verdict", e.Verdict),
 			zap.String("severity", e.Severity), zap.String("packet", e.Packet))
-	case action.OpARP, action.OpICMP4, action.OpICMP4Error, action.OpReject, action.OpTCPReset:
+	case action.OpARP, action.OpICMP4, action.OpICMP4Error, action.OpReject, action.OpTCPReset, action.OpNDNA:
 		var pkt []byte
 		switch ud.Op {
 		case action.OpARP:
 			pkt, err = BuildARP(p.Packet)
+		case action.OpNDNA:
+			pkt, err = BuildNDNA(p.Packet)
 		case action.OpReject:
 			pkt, err = BuildReject(p.Packet)
 		case action.OpTCPReset:
