@@ -130,7 +130,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 const bigTxn = 5000
 
 // nbTables are the northbound tables northd reads.
-var nbTables = []string{nbdb.LogicalSwitchTable, nbdb.LogicalSwitchPortTable, nbdb.ACLTable, nbdb.PortGroupTable, nbdb.AddressSetTable}
+var nbTables = []string{nbdb.LogicalSwitchTable, nbdb.LogicalSwitchPortTable, nbdb.ACLTable, nbdb.PortGroupTable, nbdb.AddressSetTable,
+	nbdb.LogicalRouterTable, nbdb.LogicalRouterPortTable, nbdb.LogicalRouterStaticRouteTable}
 
 // Start connects to both databases, starts the metrics server and returns
 // a Northd ready to Run.
@@ -462,6 +463,19 @@ func (n *Northd) setRow(table string, old, m model.Model) {
 		n.nbStore.SetPortGroup(&northd.PortGroup{UUID: r.UUID, Name: r.Name, Ports: r.Ports, ACLs: r.ACLs})
 	case *nbdb.AddressSet:
 		n.nbStore.SetAddressSet(&northd.AddressSet{UUID: r.UUID, Name: r.Name, Addresses: r.Addresses})
+	case *nbdb.LogicalRouter:
+		n.nbStore.SetRouter(&northd.Router{UUID: r.UUID, Name: r.Name, Ports: r.Ports, StaticRoutes: r.StaticRoutes,
+			Enabled: r.Enabled, Options: r.Options})
+	case *nbdb.LogicalRouterPort:
+		n.nbStore.SetRouterPort(&northd.RouterPort{UUID: r.UUID, Name: r.Name, MAC: r.MAC, Networks: r.Networks,
+			Enabled: r.Enabled, Options: r.Options})
+	case *nbdb.LogicalRouterStaticRoute:
+		sr := &northd.StaticRoute{UUID: r.UUID, IPPrefix: r.IPPrefix, Nexthop: r.Nexthop, OutputPort: r.OutputPort,
+			RouteTable: r.RouteTable}
+		if r.Policy != nil {
+			sr.Policy = string(*r.Policy)
+		}
+		n.nbStore.SetStaticRoute(sr)
 	}
 }
 
@@ -483,6 +497,12 @@ func (n *Northd) deleteRow(table, id string) {
 		n.nbStore.DeletePortGroup(id)
 	case nbdb.AddressSetTable:
 		n.nbStore.DeleteAddressSet(id)
+	case nbdb.LogicalRouterTable:
+		n.nbStore.DeleteRouter(id)
+	case nbdb.LogicalRouterPortTable:
+		n.nbStore.DeleteRouterPort(id)
+	case nbdb.LogicalRouterStaticRouteTable:
+		n.nbStore.DeleteStaticRoute(id)
 	}
 }
 
