@@ -67,6 +67,9 @@ type Caps struct {
 	MLD      bool // mldv1/mldv2 predicates
 	FDB      bool // get_fdb / lookup_fdb / put_fdb actions
 	SvcCheck bool // handle_svc_check action
+	// NDNARouter: the nd_na_router action (router ND replies with the
+	// router flag); without it routers answer with nd_na.
+	NDNARouter bool
 }
 
 // ProbeCaps asks v which optional features it accepts.
@@ -76,7 +79,8 @@ func ProbeCaps(v Validator) Caps {
 		FDB: v.Actions("outport = get_fdb(eth.dst); next;") == nil &&
 			v.Actions("reg0[11] = lookup_fdb(inport, eth.src); next;") == nil &&
 			v.Actions("put_fdb(inport, eth.src); next;") == nil,
-		SvcCheck: v.Actions("handle_svc_check(inport);") == nil,
+		SvcCheck:   v.Actions("handle_svc_check(inport);") == nil,
+		NDNARouter: v.Actions("nd_na_router { output; };") == nil,
 	}
 }
 

@@ -702,6 +702,7 @@ func (e *Engine) computeRouter(nb *NB, r *Router, known map[flowKey]struct{}) (*
 	b := &Builder{}
 	out := &switchOut{router: true, name: r.Name, requestedKey: requestedKey(r.Options, MaxDatapathKey)}
 	rc := newRouterContext(nb, r, b)
+	rc.Caps = e.caps
 	for _, p := range rc.Ports {
 		out.ports = append(out.ports, routerPortBinding(r.UUID, p.RouterPort, p.Peer))
 	}

@@ -19,6 +19,11 @@ func (lrARPGen) Router(rc *RouterContext, b *Builder) {
 	b.Add(LRInARPRequest, 100, "eth.dst == 00:00:00:00:00:00 && ip4",
 		"arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };")
 	b.Add(LRInARPRequest, 0, "1", "output;")
+	if rc.hasIPv6() {
+		b.Add(LRInARPResolve, 500, "ip6.mcast", "next;")
+		b.Add(LRInARPResolve, 1, "ip6", "get_nd(outport, xxreg0); next;")
+		b.Add(LRInARPRequest, 100, "eth.dst == 00:00:00:00:00:00 && ip6", "nd_ns { nd.target = xxreg0; output; };")
+	}
 	for _, p := range rc.Ports {
 		b.Ref(RefLRP, p.Name)
 		out := "outport == " + quote(p.Name)
@@ -34,6 +39,17 @@ func (lrARPGen) Router(rc *RouterContext, b *Builder) {
 				}
 				seen[a] = true
 				b.Add(LRInARPResolve, 100, fmt.Sprintf("%s && reg0 == %s", out, a), "eth.dst = "+nb.MAC+"; next;")
+			}
+			if len(p.IPv6) == 0 {
+				continue
+			}
+			for _, ip := range nb.IPv6 {
+				a := ip.Addr().String()
+				if seen[a] {
+					continue
+				}
+				seen[a] = true
+				b.Add(LRInARPResolve, 100, fmt.Sprintf("%s && xxreg0 == %s", out, a), "eth.dst = "+nb.MAC+"; next;")
 			}
 		}
 	}

@@ -53,6 +53,7 @@ type RouterContext struct {
 	Router *Router
 	Ports  []*RouterPortCtx // valid ports, in Router.Ports order
 	Routes []*RouteCtx      // valid static routes, ordered by UUID
+	Caps   Caps
 }
 
 // parseRouterPort parses an LRP's MAC and networks.
@@ -148,8 +149,7 @@ func newRouterContext(nb *NB, r *Router, b *Builder) *RouterContext {
 	return rc
 }
 
-// newRoute validates a static route (nil, nil: an IPv6 route, not routed
-// yet).
+// newRoute validates a static route.
 func newRoute(sr *StaticRoute, rc *RouterContext, byName map[string]*RouterPortCtx) (*RouteCtx, error) {
 	rt := &RouteCtx{StaticRoute: sr}
 	var err error
@@ -180,19 +180,22 @@ func newRoute(sr *StaticRoute, rc *RouterContext, byName map[string]*RouterPortC
 	if rt.Nexthop.Is4() != rt.Prefix.Addr().Is4() {
 		return nil, fmt.Errorf("nexthop %s and ip_prefix %s are of different IP versions", sr.Nexthop, sr.IPPrefix)
 	}
-	if !rt.Prefix.Addr().Is4() {
-		return nil, nil
+	nets := func(p *RouterPortCtx) []netip.Prefix {
+		if rt.Nexthop.Is4() {
+			return p.IPv4
+		}
+		return p.IPv6
 	}
 	if sr.OutputPort != nil && *sr.OutputPort != "" {
 		rt.Port = byName[*sr.OutputPort]
 		if rt.Port == nil {
 			return nil, fmt.Errorf("output_port %q is not a port of router %q", *sr.OutputPort, rc.Router.Name)
 		}
-		if len(rt.Port.IPv4) == 0 {
-			return nil, fmt.Errorf("output_port %q has no IPv4 network", *sr.OutputPort)
+		if len(nets(rt.Port)) == 0 {
+			return nil, fmt.Errorf("output_port %q has no network of the next hop's IP version", *sr.OutputPort)
 		}
-		rt.Src = rt.Port.IPv4[0].Addr()
-		for _, n := range rt.Port.IPv4 {
+		rt.Src = nets(rt.Port)[0].Addr()
+		for _, n := range nets(rt.Port) {
 			if n.Contains(rt.Nexthop) {
 				rt.Src = n.Addr()
 				break
@@ -203,7 +206,7 @@ func newRoute(sr *StaticRoute, rc *RouterContext, byName map[string]*RouterPortC
 	// As OVN: the port with the longest network containing the next hop.
 	best := -1
 	for _, p := range rc.Ports {
-		for _, n := range p.IPv4 {
+		for _, n := range nets(p) {
 			if n.Contains(rt.Nexthop) && n.Bits() > best {
 				best, rt.Port, rt.Src = n.Bits(), p, n.Addr()
 			}

@@ -27,6 +27,12 @@ func (lrNeighborGen) Router(rc *RouterContext, b *Builder) {
 	b.Ref("", "")
 	b.Add(LRInLearnNeighbor, 100, "reg9[2] == 1", "next;")
 	b.Add(LRInLearnNeighbor, 90, "arp", "put_arp(inport, arp.spa, arp.sha); next;")
+	if rc.hasIPv6() {
+		b.Add(LRInLookupNeighbor, 100, "nd_na", "reg9[2] = lookup_nd(inport, nd.target, nd.tll); next;")
+		b.Add(LRInLookupNeighbor, 100, "nd_ns", "reg9[2] = lookup_nd(inport, ip6.src, nd.sll); next;")
+		b.Add(LRInLearnNeighbor, 90, "nd_na", "put_nd(inport, nd.target, nd.tll); next;")
+		b.Add(LRInLearnNeighbor, 90, "nd_ns", "put_nd(inport, ip6.src, nd.sll); next;")
+	}
 }
 
 // lrIPInputGen: lr_in_ip_input (ingress 3): the router's own addresses.
@@ -77,6 +83,60 @@ func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 	if len(all) > 0 {
 		b.Add(LRInIPInput, 60, "ip4.dst == "+ipList(all), "drop;")
 	}
+	lrIPInput6(rc, b)
+}
+
+// lrIPInput6: the IPv6 part of lr_in_ip_input for ports with IPv6
+// networks (their global addresses and the link-local address derived
+// from the port's MAC).
+func lrIPInput6(rc *RouterContext, b *Builder) {
+	if !rc.hasIPv6() {
+		return
+	}
+	b.Add(LRInIPInput, 100, "ip6.src == ::1 || ip6.dst == ::1", "drop;")
+	b.Add(LRInIPInput, 30, "ip6 && ip.ttl == {0, 1}", "drop;")
+	na := "nd_na"
+	if rc.Caps.NDNARouter {
+		na = "nd_na_router"
+	}
+	var all []netip.Prefix
+	for _, p := range rc.Ports {
+		if len(p.IPv6) == 0 {
+			continue
+		}
+		b.Ref(RefLRP, p.Name)
+		own := []netip.Prefix{}
+		for _, n := range p.IPv6 {
+			own = append(own, netip.PrefixFrom(n.Addr(), 128))
+		}
+		own = append(own, netip.PrefixFrom(lla(p.MAC), 128))
+		all = append(all, own...)
+		b.Add(LRInIPInput, 100, "ip6.src == "+ipList(own)+" && reg9[0] == 0", "drop;")
+		b.Add(LRInIPInput, 90, "ip6.dst == "+ipList(own)+" && icmp6.type == 128 && icmp6.code == 0",
+			"ip6.dst <-> ip6.src; ip.ttl = 255; icmp6.type = 129; flags.loopback = 1; next;")
+		in := "inport == " + quote(p.Name)
+		for _, a := range own {
+			t := a.Addr()
+			b.Add(LRInIPInput, 90, fmt.Sprintf("%s && nd_ns && ip6.dst == {%s, %s} && nd.target == %s", in, t, solicitedNode(t), t),
+				fmt.Sprintf("%s { eth.src = xreg0[0..47]; ip6.src = %[2]s; nd.target = %[2]s; nd.tll = xreg0[0..47]; "+
+					"outport = inport; flags.loopback = 1; output; };", na, t))
+		}
+		b.Add(LRInIPInput, 40, in+" && ip6 && ip.ttl == {0, 1} && !ip.later_frag", fmt.Sprintf(
+			"icmp6 { eth.dst <-> eth.src; ip6.dst = ip6.src; ip6.src = %s; ip.ttl = 254; icmp6.type = 3; icmp6.code = 0; next; };",
+			p.IPv6[0].Addr()))
+	}
+	b.Ref("", "")
+	b.Add(LRInIPInput, 60, "ip6.dst == "+ipList(all), "drop;")
+}
+
+// hasIPv6 reports whether some port of the router has an IPv6 network.
+func (rc *RouterContext) hasIPv6() bool {
+	for _, p := range rc.Ports {
+		if len(p.IPv6) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // broadcast is the directed broadcast address of an IPv4 network.

@@ -43,6 +43,20 @@ func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 				fmt.Sprintf("ip.ttl--; reg8[0..15] = 0; reg0 = ip4.dst; reg1 = %s; eth.src = %s; outport = %s; "+
 					"flags.loopback = 1; next;", n.Addr(), p.MAC, quote(p.Name)))
 		}
+		if len(p.IPv6) > 0 {
+			nets := append([]netip.Prefix{netip.PrefixFrom(lla(p.MAC), 64)}, p.IPv6...)
+			for i, n := range nets {
+				m := "ip6.dst == " + n.Masked().String()
+				if i == 0 {
+					// Every port has fe80::/64: link-local traffic leaves
+					// by the port it came in on.
+					m = "inport == " + quote(p.Name) + " && " + m
+				}
+				b.Add(LRInIPRouting, uint16(n.Bits()*routePrioMult+routePrioConnected), m,
+					fmt.Sprintf("ip.ttl--; reg8[0..15] = 0; xxreg0 = ip6.dst; xxreg1 = %s; eth.src = %s; outport = %s; "+
+						"flags.loopback = 1; next;", n.Addr(), p.MAC, quote(p.Name)))
+			}
+		}
 	}
 	b.Ref("", "")
 
@@ -75,14 +89,18 @@ func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 	ecmpID := 0
 	for _, k := range keys {
 		rts := groups[k]
-		field, off := "ip4.dst", routePrioStatic
+		ip, r0, r1 := "ip4", "reg0", "reg1"
+		if !k.p.Addr().Is4() {
+			ip, r0, r1 = "ip6", "xxreg0", "xxreg1"
+		}
+		field, off := ip+".dst", routePrioStatic
 		if k.src {
-			field, off = "ip4.src", routePrioSrc
+			field, off = ip+".src", routePrioSrc
 		}
 		prio := uint16(k.p.Bits()*routePrioMult + off)
 		match := field + " == " + k.p.String()
 		hop := func(rt *RouteCtx) string {
-			return fmt.Sprintf("reg0 = %s; reg1 = %s; eth.src = %s; outport = %s;", rt.Nexthop, rt.Src, rt.Port.MAC, quote(rt.Port.Name))
+			return fmt.Sprintf("%s = %s; %s = %s; eth.src = %s; outport = %s;", r0, rt.Nexthop, r1, rt.Src, rt.Port.MAC, quote(rt.Port.Name))
 		}
 		if len(rts) == 1 {
 			b.Ref(RefRoute, rts[0].UUID)

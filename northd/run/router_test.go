@@ -14,12 +14,12 @@ import (
 // switches joined by router lr0, plus a static route behind b-gw.
 func routerTopology(e *env) {
 	e.nbctl("--wait=sb", "ls-add", "sw-a", "--", "ls-add", "sw-b",
-		"--", "lsp-add", "sw-a", "a1", "--", "lsp-set-addresses", "a1", "00:00:00:00:0a:01 10.0.1.11",
-		"--", "lsp-add", "sw-b", "b1", "--", "lsp-set-addresses", "b1", "00:00:00:00:0b:01 10.0.2.11",
+		"--", "lsp-add", "sw-a", "a1", "--", "lsp-set-addresses", "a1", "00:00:00:00:0a:01 10.0.1.11 fd00:a::11",
+		"--", "lsp-add", "sw-b", "b1", "--", "lsp-set-addresses", "b1", "00:00:00:00:0b:01 10.0.2.11 fd00:b::11",
 		"--", "lsp-add", "sw-b", "b-gw", "--", "lsp-set-addresses", "b-gw", "00:00:00:00:0b:fe 10.0.2.254")
 	e.nbctl("--wait=sb", "lr-add", "lr0",
-		"--", "lrp-add", "lr0", "lrp-a", "00:00:00:00:ff:01", "10.0.1.1/24",
-		"--", "lrp-add", "lr0", "lrp-b", "00:00:00:00:ff:02", "10.0.2.1/24",
+		"--", "lrp-add", "lr0", "lrp-a", "00:00:00:00:ff:01", "10.0.1.1/24", "fd00:a::1/64",
+		"--", "lrp-add", "lr0", "lrp-b", "00:00:00:00:ff:02", "10.0.2.1/24", "fd00:b::1/64",
 		"--", "lsp-add", "sw-a", "a-rtr", "--", "lsp-set-type", "a-rtr", "router",
 		"--", "lsp-set-addresses", "a-rtr", "router", "--", "lsp-set-options", "a-rtr", "router-port=lrp-a",
 		"--", "lsp-add", "sw-b", "b-rtr", "--", "lsp-set-type", "b-rtr", "router",
@@ -135,6 +135,24 @@ func TestRouterOVNTrace(t *testing.T) {
 	if !strings.Contains(out, "arp.op = 2;") || !strings.Contains(out, `output to "lrp-a"`) {
 		t.Errorf("router does not answer ARP for its address")
 	}
+	// IPv6: a1 → b1 through the router (hop limit decremented), and an
+	// unknown IPv6 next hop gets a neighbour solicitation.
+	l2v6 := `inport == "a1" && eth.src == 00:00:00:00:0a:01 && eth.dst == 00:00:00:00:ff:01 && ip6.src == fd00:a::11`
+	out = trace("sw-a", l2v6+` && ip6.dst == fd00:b::11 && ip.ttl == 64 && udp`)
+	for _, w := range []string{"ip.ttl--;", "xxreg0 = ip6.dst;", "eth.src = 00:00:00:00:ff:02;", "eth.dst = 00:00:00:00:0b:01;", `output to "b1"`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("routed IPv6 a1 → b1 trace lacks %q", w)
+		}
+	}
+	out = trace("sw-a", l2v6+` && ip6.dst == fd00:b::99 && ip.ttl == 64 && udp`)
+	if !strings.Contains(out, "nd_ns {") {
+		t.Errorf("unknown IPv6 next hop not resolved with a neighbour solicitation")
+	}
+	out = trace("sw-a", l2v6+` && ip6.dst == fd00:a::1 && ip.ttl == 64 && icmp6.type == 128 && icmp6.code == 0`)
+	if !strings.Contains(out, "icmp6.type = 129;") || !strings.Contains(out, `output to "a1"`) {
+		t.Errorf("IPv6 ping to the router's address not answered back to a1")
+	}
+
 	// An unknown next hop on sw-b: ARP request instead of forwarding.
 	out = trace("sw-a", l2+` && ip4.src == 10.0.1.11 && ip4.dst == 10.0.2.99 && ip.ttl == 64 && udp`)
 	if !strings.Contains(out, "arp {") || !strings.Contains(out, "arp.tpa = reg0;") {
