@@ -31,7 +31,7 @@ unit:
 
 ## e2e: real OVS chassis in network namespaces (needs root).
 e2e: build
-	$(GO) test $(GOTESTFLAGS) -count=1 -timeout 20m ./e2e/...
+	GOVN_BIN=$(CURDIR)/$(BIN)/govn $(GO) test $(GOTESTFLAGS) -count=1 -timeout 20m ./e2e/...
 
 ## bench: the benchmarks named by the issues (numbers, not pass/fail).
 bench:
