@@ -31,15 +31,19 @@ func TestQuickCompare(t *testing.T) {
 	} else {
 		t.Log("ovn-northd not installed: govn only")
 	}
-	bin := filepath.Join(t.TempDir(), "govn")
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", bin, "./cmd/govn")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build govn: %v\n%s", err, out)
+	// GOVN_BIN: a prebuilt govn binary; otherwise ./cmd/govn is built.
+	bin := os.Getenv("GOVN_BIN")
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "govn")
+		root, err := harness.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		build := exec.Command("go", "build", "-o", bin, "./cmd/govn")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build govn: %v\n%s", err, out)
+		}
 	}
 	cfg := Config{Systems: systems, Sizes: []Workload{{Switches: 2, PortsPerSwitch: 50, Batch: 50}},
 		Samples: 3, Recomps: 1, GovnBin: bin, Timeout: time.Minute, Logf: t.Logf}

@@ -153,8 +153,18 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 	}); err != nil {
 		return nil, err
 	}
-	if _, _, _, err := nb.CommitAndWait(ctx, 60*time.Second); err != nil {
-		return nil, fmt.Errorf("initial nb_cfg round trip: %w", err)
+	// A freshly started ovn-controller sometimes leaves its first nb_cfg
+	// unacknowledged until something else changes: bump again until one
+	// round trip completes.
+	for attempt := 1; ; attempt++ {
+		_, _, _, err := nb.CommitAndWait(ctx, 5*time.Second)
+		if err == nil {
+			break
+		}
+		if attempt == 12 {
+			return nil, fmt.Errorf("initial nb_cfg round trip: %w", err)
+		}
+		logf("initial nb_cfg round trip, attempt %d: %v", attempt, err)
 	}
 	for p := range cfg.BoundPod {
 		if _, err := e.ch.AddPod(harness.PodSpec{Name: fmt.Sprintf("b%d", p), IfaceID: PortName(0, p), MAC: portMAC(0, p),
@@ -232,7 +242,20 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 		res.Notes = append(res.Notes, "bound ports not all up: "+err.Error())
 	}
 
-	// 2. Single changes on switch 0 (local to the chassis).
+	// 2. Single changes on switch 0 (local to the chassis). With ProfileDir
+	// and perf(1) installed, govn's controller is sampled meanwhile (it has
+	// no pprof endpoint): controller-PORTS.perf.data.
+	var stopPerf func() error
+	defer func() {
+		if stopPerf != nil {
+			_ = stopPerf()
+		}
+	}()
+	if _, ok := d.(*govnDeployment); ok && cfg.ProfileDir != "" {
+		if stopPerf, err = startPerf(d.daemons()["govn-controller"], filepath.Join(cfg.ProfileDir, fmt.Sprintf("controller-%d.perf.data", w.Ports()))); err != nil {
+			logf("controller profile: %v", err)
+		}
+	}
 	samples := map[string][]time.Duration{}
 	record := func(name string, sb, hv time.Duration) {
 		samples[name+"/sb"] = append(samples[name+"/sb"], sb)
@@ -261,6 +284,12 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 		record("as-add-ip", sb, hv)
 	}
 	logf("single changes: %d samples each", cfg.Samples)
+	if stopPerf != nil {
+		if err := stopPerf(); err != nil {
+			logf("controller profile: %v", err)
+		}
+		stopPerf = nil
+	}
 
 	// 3. Forced recomputes.
 	for range cfg.Recomps {
@@ -353,6 +382,30 @@ func fetchProfile(url string, seconds int, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// startPerf samples pid's call stacks with perf(1) until the returned stop
+// is called.
+func startPerf(pid int, path string) (stop func() error, err error) {
+	if _, err := exec.LookPath("perf"); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", path)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return func() error {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+			return nil // perf exits non-zero on SIGINT; the file is what counts
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("perf record (pid %d) did not stop", cmd.Process.Pid)
+		}
+	}, nil
 }
 
 func waitFor(d time.Duration, what string, f func() error) error {

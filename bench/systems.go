@@ -124,7 +124,7 @@ func (o *ovnDeployment) start() error {
 	}
 	p, err := o.topo.StartProcess(harness.ProcessSpec{Name: "ovn-controller", Netns: o.ch.Netns,
 		Env:  append(o.ch.OVS.Env(), "OVN_RUNDIR="+crun, "OVN_LOGDIR="+crun, "OVN_DBDIR="+crun),
-		Args: []string{"ovn-controller", o.ch.OVS.DBRemote(), "--no-chdir", "-vconsole:warn"}})
+		Args: []string{"ovn-controller", o.ch.OVS.DBRemote(), "--no-chdir", "-vconsole:info"}})
 	if err != nil {
 		return err
 	}
