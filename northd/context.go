@@ -70,6 +70,8 @@ type Caps struct {
 	// NDNARouter: the nd_na_router action (router ND replies with the
 	// router flag); without it routers answer with nd_na.
 	NDNARouter bool
+	// TCPReset: the tcp_reset action (TCP to a router address is reset).
+	TCPReset bool
 }
 
 // ProbeCaps asks v which optional features it accepts.
@@ -81,6 +83,7 @@ func ProbeCaps(v Validator) Caps {
 			v.Actions("put_fdb(inport, eth.src); next;") == nil,
 		SvcCheck:   v.Actions("handle_svc_check(inport);") == nil,
 		NDNARouter: v.Actions("nd_na_router { output; };") == nil,
+		TCPReset:   v.Actions("tcp_reset { output; };") == nil,
 	}
 }
 

@@ -208,7 +208,7 @@ func dumpEngine(e *Engine) string {
 // the ones lflow supports as of this writing (not mldv1/mldv2), so the files
 // do not change when lflow gains more
 // (TestProbedCaps covers the probed set).
-var goldenCaps = Caps{FDB: true, SvcCheck: true}
+var goldenCaps = Caps{FDB: true, SvcCheck: true, TCPReset: true}
 
 // TestProbedCaps: with the features the lflow parser accepts today, no
 // generated flow is rejected.

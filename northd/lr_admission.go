@@ -10,6 +10,7 @@ func (lrAdmissionGen) Name() string { return "northd/lr_admission.go" }
 
 func (lrAdmissionGen) Router(rc *RouterContext, b *Builder) {
 	b.Add(LRInAdmission, 100, "vlan.present || eth.src[40]", "drop;")
+	b.Add(LRInAdmission, 0, "1", "drop;")
 	for _, p := range rc.Ports {
 		if !p.Enabled() {
 			continue

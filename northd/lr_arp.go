@@ -13,17 +13,15 @@ type lrARPGen struct{}
 func (lrARPGen) Name() string { return "northd/lr_arp.go" }
 
 func (lrARPGen) Router(rc *RouterContext, b *Builder) {
-	b.Add(LRInARPResolve, 500, "ip4.mcast", "next;")
+	b.Add(LRInARPResolve, 500, "ip4.mcast || ip6.mcast", "next;")
 	b.Add(LRInARPResolve, 1, "ip4", "get_arp(outport, reg0); next;")
-	b.Add(LRInARPResolve, 0, "1", "next;")
+	b.Add(LRInARPResolve, 1, "ip6", "get_nd(outport, xxreg0); next;")
+	b.Add(LRInARPResolve, 0, "1", "drop;")
+	b.Add(LRInARPRequest, 100, "eth.dst == 00:00:00:00:00:00 && ip6", "nd_ns { nd.target = xxreg0; output; };")
+	b.Add(LROutDelivery, 0, "1", "drop;")
 	b.Add(LRInARPRequest, 100, "eth.dst == 00:00:00:00:00:00 && ip4",
 		"arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };")
 	b.Add(LRInARPRequest, 0, "1", "output;")
-	if rc.hasIPv6() {
-		b.Add(LRInARPResolve, 500, "ip6.mcast", "next;")
-		b.Add(LRInARPResolve, 1, "ip6", "get_nd(outport, xxreg0); next;")
-		b.Add(LRInARPRequest, 100, "eth.dst == 00:00:00:00:00:00 && ip6", "nd_ns { nd.target = xxreg0; output; };")
-	}
 	for _, p := range rc.Ports {
 		b.Ref(RefLRP, p.Name)
 		out := "outport == " + quote(p.Name)

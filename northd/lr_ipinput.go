@@ -3,12 +3,14 @@ package northd
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // lrNeighborGen: lr_in_lookup_neighbor / lr_in_learn_neighbor (ingress 1–2).
-// ARP replies, and ARP requests from a port's own networks to one of its
-// addresses, are looked up in MAC_Binding (lookup_arp → reg9[2]); unknown
-// bindings are learnt with put_arp. Other packets skip learning.
+// ARP replies, ARP requests from a port's own networks, and neighbour
+// advertisements/solicitations are looked up in MAC_Binding (lookup_arp /
+// lookup_nd → reg9[2]); bindings not known yet are learnt with put_arp /
+// put_nd. Other packets skip learning.
 type lrNeighborGen struct{}
 
 func (lrNeighborGen) Name() string { return "northd/lr_ipinput.go" }
@@ -17,29 +19,31 @@ func (lrNeighborGen) Router(rc *RouterContext, b *Builder) {
 	const lookup = "reg9[2] = lookup_arp(inport, arp.spa, arp.sha); next;"
 	b.Add(LRInLookupNeighbor, 0, "1", "reg9[2] = 1; next;")
 	b.Add(LRInLookupNeighbor, 100, "arp.op == 2", lookup)
+	b.Add(LRInLookupNeighbor, 100, "nd_na", "reg9[2] = lookup_nd(inport, nd.target, nd.tll); next;")
+	b.Add(LRInLookupNeighbor, 100, "nd_ns", "reg9[2] = lookup_nd(inport, ip6.src, nd.sll); next;")
 	for _, p := range rc.Ports {
 		b.Ref(RefLRP, p.Name)
 		for _, n := range p.IPv4 {
-			b.Add(LRInLookupNeighbor, 100, fmt.Sprintf("inport == %s && arp.spa == %s && arp.tpa == %s && arp.op == 1",
-				quote(p.Name), n.Masked(), n.Addr()), lookup)
+			b.Add(LRInLookupNeighbor, 100, fmt.Sprintf("inport == %s && arp.spa == %s && arp.op == 1", quote(p.Name), n.Masked()), lookup)
 		}
 	}
 	b.Ref("", "")
 	b.Add(LRInLearnNeighbor, 100, "reg9[2] == 1", "next;")
+	b.Add(LRInLearnNeighbor, 95, "nd_na && nd.tll == 0", "put_nd(inport, nd.target, eth.src); next;")
+	b.Add(LRInLearnNeighbor, 95, "nd_ns && (ip6.src == 0 || nd.sll == 0)", "next;")
 	b.Add(LRInLearnNeighbor, 90, "arp", "put_arp(inport, arp.spa, arp.sha); next;")
-	if rc.hasIPv6() {
-		b.Add(LRInLookupNeighbor, 100, "nd_na", "reg9[2] = lookup_nd(inport, nd.target, nd.tll); next;")
-		b.Add(LRInLookupNeighbor, 100, "nd_ns", "reg9[2] = lookup_nd(inport, ip6.src, nd.sll); next;")
-		b.Add(LRInLearnNeighbor, 90, "nd_na", "put_nd(inport, nd.target, nd.tll); next;")
-		b.Add(LRInLearnNeighbor, 90, "nd_ns", "put_nd(inport, ip6.src, nd.sll); next;")
-	}
+	b.Add(LRInLearnNeighbor, 90, "nd_na", "put_nd(inport, nd.target, nd.tll); next;")
+	b.Add(LRInLearnNeighbor, 90, "nd_ns", "put_nd(inport, ip6.src, nd.sll); next;")
+	b.Add(LRInLearnNeighbor, 0, "1", "drop;")
 }
 
 // lrIPInputGen: lr_in_ip_input (ingress 3): the router's own addresses.
-// Martian and spoofed sources are dropped, ARP requests for a port's
-// addresses answered, ICMP echo requests to them answered, expiring TTLs
-// answered with ICMP time exceeded, any other traffic to the router's
-// addresses dropped; transit traffic goes on to routing.
+// Martian and spoofed sources are dropped; ARP requests and neighbour
+// solicitations for a port's addresses are answered, as are pings; TCP to
+// the router is reset and other traffic to it gets ICMP unreachable;
+// expiring TTLs get ICMP time exceeded. Transit traffic goes on to
+// routing. Every port has, besides its networks, the IPv6 link-local
+// address derived from its MAC, as in OVN.
 type lrIPInputGen struct{}
 
 func (lrIPInputGen) Name() string { return "northd/lr_ipinput.go" }
@@ -47,96 +51,97 @@ func (lrIPInputGen) Name() string { return "northd/lr_ipinput.go" }
 func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 	b.Add(LRInIPInput, 100, "ip4.src_mcast || ip4.src == 255.255.255.255 || ip4.src == 127.0.0.0/8 || "+
 		"ip4.dst == 127.0.0.0/8 || ip4.src == 0.0.0.0/8 || ip4.dst == 0.0.0.0/8", "drop;")
-	b.Add(LRInIPInput, 95, "ip4.mcast", "drop;")
+	b.Add(LRInIPInput, 85, "arp || nd", "drop;")
+	b.Add(LRInIPInput, 84, "nd_rs || nd_ra", "next;")
+	b.Add(LRInIPInput, 82, "ip4.mcast || ip6.mcast", "drop;")
 	b.Add(LRInIPInput, 50, "eth.bcast", "drop;")
-	b.Add(LRInIPInput, 30, "ip4 && ip.ttl == {0, 1}", "drop;")
+	b.Add(LRInIPInput, 32, "ip.ttl == {0, 1} && !ip.later_frag && (ip4.mcast || ip6.mcast)", "drop;")
+	b.Add(LRInIPInput, 30, "ip.ttl == {0, 1}", "drop;")
 	b.Add(LRInIPInput, 0, "1", "next;")
-	var all []netip.Prefix
-	for _, p := range rc.Ports {
-		b.Ref(RefLRP, p.Name)
-		if len(p.IPv4) == 0 {
-			continue
-		}
-		var own, srcs []netip.Prefix
-		for _, n := range p.IPv4 {
-			own = append(own, netip.PrefixFrom(n.Addr(), 32))
-			srcs = append(srcs, netip.PrefixFrom(n.Addr(), 32))
-			if n.Bits() < 31 {
-				srcs = append(srcs, netip.PrefixFrom(broadcast(n), 32))
-			}
-		}
-		all = append(all, own...)
-		b.Add(LRInIPInput, 100, "ip4.src == "+ipList(srcs)+" && reg9[0] == 0", "drop;")
-		b.Add(LRInIPInput, 90, "ip4.dst == "+ipList(own)+" && icmp4.type == 8 && icmp4.code == 0",
-			"ip4.dst <-> ip4.src; ip.ttl = 255; icmp4.type = 0; flags.loopback = 1; next;")
-		in := "inport == " + quote(p.Name)
-		for _, n := range p.IPv4 {
-			b.Add(LRInIPInput, 90, fmt.Sprintf("%s && arp.spa == %s && arp.tpa == %s && arp.op == 1", in, n.Masked(), n.Addr()),
-				"eth.dst = eth.src; eth.src = xreg0[0..47]; arp.op = 2; arp.tha = arp.sha; arp.sha = xreg0[0..47]; "+
-					"arp.tpa <-> arp.spa; outport = inport; flags.loopback = 1; output;")
-		}
-		b.Add(LRInIPInput, 40, in+" && ip4 && ip.ttl == {0, 1} && !ip.later_frag", fmt.Sprintf(
-			"icmp4 { eth.dst <-> eth.src; icmp4.type = 11; icmp4.code = 0; ip4.dst = ip4.src; ip4.src = %s; "+
-				"ip.ttl = 254; next; };", p.IPv4[0].Addr()))
-	}
-	b.Ref("", "")
-	if len(all) > 0 {
-		b.Add(LRInIPInput, 60, "ip4.dst == "+ipList(all), "drop;")
-	}
-	lrIPInput6(rc, b)
-}
-
-// lrIPInput6: the IPv6 part of lr_in_ip_input for ports with IPv6
-// networks (their global addresses and the link-local address derived
-// from the port's MAC).
-func lrIPInput6(rc *RouterContext, b *Builder) {
-	if !rc.hasIPv6() {
-		return
-	}
-	b.Add(LRInIPInput, 100, "ip6.src == ::1 || ip6.dst == ::1", "drop;")
-	b.Add(LRInIPInput, 30, "ip6 && ip.ttl == {0, 1}", "drop;")
 	na := "nd_na"
 	if rc.Caps.NDNARouter {
 		na = "nd_na_router"
 	}
-	var all []netip.Prefix
 	for _, p := range rc.Ports {
-		if len(p.IPv6) == 0 {
-			continue
-		}
 		b.Ref(RefLRP, p.Name)
-		own := []netip.Prefix{}
-		for _, n := range p.IPv6 {
-			own = append(own, netip.PrefixFrom(n.Addr(), 128))
-		}
-		own = append(own, netip.PrefixFrom(lla(p.MAC), 128))
-		all = append(all, own...)
-		b.Add(LRInIPInput, 100, "ip6.src == "+ipList(own)+" && reg9[0] == 0", "drop;")
-		b.Add(LRInIPInput, 90, "ip6.dst == "+ipList(own)+" && icmp6.type == 128 && icmp6.code == 0",
-			"ip6.dst <-> ip6.src; ip.ttl = 255; icmp6.type = 129; flags.loopback = 1; next;")
 		in := "inport == " + quote(p.Name)
-		for _, a := range own {
-			t := a.Addr()
-			b.Add(LRInIPInput, 90, fmt.Sprintf("%s && nd_ns && ip6.dst == {%s, %s} && nd.target == %s", in, t, solicitedNode(t), t),
-				fmt.Sprintf("%s { eth.src = xreg0[0..47]; ip6.src = %[2]s; nd.target = %[2]s; nd.tll = xreg0[0..47]; "+
-					"outport = inport; flags.loopback = 1; output; };", na, t))
+		// IPv4.
+		var own4 []netip.Prefix
+		if len(p.IPv4) > 0 {
+			var srcs []netip.Prefix
+			for _, n := range p.IPv4 {
+				own4 = append(own4, netip.PrefixFrom(n.Addr(), 32))
+				srcs = append(srcs, netip.PrefixFrom(n.Addr(), 32))
+				if n.Bits() < 31 {
+					srcs = append(srcs, netip.PrefixFrom(broadcast(n), 32))
+				}
+			}
+			b.Add(LRInIPInput, 100, "ip4.src == "+braced(srcs)+" && reg9[0] == 0", "drop;")
+			b.Add(LRInIPInput, 90, "ip4.dst == "+ipList(own4)+" && icmp4.type == 8 && icmp4.code == 0",
+				"ip4.dst <-> ip4.src; ip.ttl = 255; icmp4.type = 0; flags.loopback = 1; next;")
+			for _, n := range p.IPv4 {
+				b.Add(LRInIPInput, 90, fmt.Sprintf("%s && arp.op == 1 && arp.tpa == %s && arp.spa == %s", in, n.Addr(), n.Masked()),
+					"eth.dst = eth.src; eth.src = xreg0[0..47]; arp.op = 2; arp.tha = arp.sha; arp.sha = xreg0[0..47]; "+
+						"arp.tpa <-> arp.spa; outport = inport; flags.loopback = 1; output;")
+			}
+			for _, a := range own4 {
+				unreachable(b, "ip4", "icmp4", a.Addr(), 3, 3, 2, rc.Caps.TCPReset)
+			}
+			b.Add(LRInIPInput, 60, "ip4.dst == "+braced(own4), "drop;")
+			b.Add(LRInIPInput, 31, in+" && ip4 && ip.ttl == {0, 1} && !ip.later_frag", fmt.Sprintf(
+				"icmp4 {eth.dst <-> eth.src; icmp4.type = 11; icmp4.code = 0; ip4.dst = ip4.src; ip4.src = %s; "+
+					"ip.ttl = 254; outport = %s; flags.loopback = 1; output; };", p.IPv4[0].Addr(), quote(p.Name)))
 		}
-		b.Add(LRInIPInput, 40, in+" && ip6 && ip.ttl == {0, 1} && !ip.later_frag", fmt.Sprintf(
-			"icmp6 { eth.dst <-> eth.src; ip6.dst = ip6.src; ip6.src = %s; ip.ttl = 254; icmp6.type = 3; icmp6.code = 0; next; };",
-			p.IPv6[0].Addr()))
+		// IPv6: the port's networks and its link-local address.
+		var own6 []netip.Prefix
+		for _, n := range p.IPv6 {
+			own6 = append(own6, netip.PrefixFrom(n.Addr(), 128))
+		}
+		own6 = append(own6, netip.PrefixFrom(lla(p.MAC), 128))
+		for _, a := range own6 {
+			t := a.Addr()
+			b.Add(LRInIPInput, 90, fmt.Sprintf("%s && ip6.dst == {%s, %s} && nd_ns && nd.target == %s", in, t, solicitedNode(t), t),
+				na+" { eth.src = xreg0[0..47]; ip6.src = nd.target; nd.tll = xreg0[0..47]; "+
+					"outport = inport; flags.loopback = 1; output; };")
+		}
+		b.Add(LRInIPInput, 90, "ip6.dst == "+ipList(own6)+" && icmp6.type == 128 && icmp6.code == 0",
+			"ip6.dst <-> ip6.src; ip.ttl = 255; icmp6.type = 129; flags.loopback = 1; next;")
+		for _, a := range own6 {
+			unreachable(b, "ip6", "icmp6", a.Addr(), 1, 4, 3, rc.Caps.TCPReset)
+		}
+		b.Add(LRInIPInput, 60, "ip6.dst == "+braced(own6), "drop;")
+		for _, n := range p.IPv6 {
+			b.Add(LRInIPInput, 31, fmt.Sprintf("%s && ip6 && ip6.src == %s && ip.ttl == {0, 1} && !ip.later_frag", in, n.Masked()),
+				fmt.Sprintf("icmp6 {eth.dst <-> eth.src; ip6.dst = ip6.src; ip6.src = %s; ip.ttl = 254; icmp6.type = 3; "+
+					"icmp6.code = 0; outport = %s; flags.loopback = 1; output; };", n.Addr(), quote(p.Name)))
+		}
 	}
 	b.Ref("", "")
-	b.Add(LRInIPInput, 60, "ip6.dst == "+ipList(all), "drop;")
 }
 
-// hasIPv6 reports whether some port of the router has an IPv6 network.
-func (rc *RouterContext) hasIPv6() bool {
-	for _, p := range rc.Ports {
-		if len(p.IPv6) > 0 {
-			return true
-		}
+// unreachable: traffic to one of the router's own addresses that is not a
+// ping: TCP is reset (when the action is available), UDP gets port
+// unreachable, anything else protocol unreachable.
+func unreachable(b *Builder, ip, icmp string, a netip.Addr, typ, portCode, protoCode int, tcpReset bool) {
+	m := fmt.Sprintf("%s && %s.dst == %s && !ip.later_frag", ip, ip, a)
+	swap := fmt.Sprintf("eth.dst <-> eth.src; %[1]s.dst <-> %[1]s.src;", ip)
+	if tcpReset {
+		b.Add(LRInIPInput, 80, m+" && tcp", "tcp_reset {"+swap+" next; };")
 	}
-	return false
+	b.Add(LRInIPInput, 80, m+" && udp", fmt.Sprintf("%s {%s ip.ttl = 255; %s.type = %d; %s.code = %d; next; };",
+		icmp, swap, icmp, typ, icmp, portCode))
+	b.Add(LRInIPInput, 70, m, fmt.Sprintf("%s {%s ip.ttl = 255; %s.type = %d; %s.code = %d; next; };",
+		icmp, swap, icmp, typ, icmp, protoCode))
+}
+
+// braced is an address set in braces even with one member (as OVN writes
+// the router's own-address drops).
+func braced(ps []netip.Prefix) string {
+	ss := make([]string, len(ps))
+	for i, p := range ps {
+		ss[i] = prefixString(p)
+	}
+	return "{" + strings.Join(ss, ", ") + "}"
 }
 
 // broadcast is the directed broadcast address of an IPv4 network.

@@ -18,4 +18,5 @@ func (lrPassGen) Router(rc *RouterContext, b *Builder) {
 		b.Add(s, 0, "1", "next;")
 	}
 	b.Add(LROutChkDNATLocal, 0, "1", "reg9[4] = 0; next;")
+	b.Add(LROutSNAT, 120, "nd_ns", "next;")
 }

@@ -30,9 +30,13 @@ func (lrRoutingGen) Name() string { return "northd/lr_routing.go" }
 
 func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 	b.Add(LRInIPRoutingPre, 0, "1", "reg7 = 0; next;")
+	b.Add(LRInIPRouting, 10550, "nd_rs || nd_ra", "drop;")
+	b.Add(LRInIPRouting, 0, "1", "drop;")
 	b.Add(LRInIPRoutingECMP, 150, "reg8[0..15] == 0", "next;")
+	b.Add(LRInIPRoutingECMP, 0, "1", "drop;")
 	b.Add(LRInPolicy, 0, "1", "reg8[0..15] = 0; next;")
 	b.Add(LRInPolicyECMP, 150, "reg8[0..15] == 0", "next;")
+	b.Add(LRInPolicyECMP, 0, "1", "drop;")
 	for _, p := range rc.Ports {
 		if !p.Enabled() {
 			continue
@@ -43,7 +47,7 @@ func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 				fmt.Sprintf("ip.ttl--; reg8[0..15] = 0; reg0 = ip4.dst; reg1 = %s; eth.src = %s; outport = %s; "+
 					"flags.loopback = 1; next;", n.Addr(), p.MAC, quote(p.Name)))
 		}
-		if len(p.IPv6) > 0 {
+		{
 			nets := append([]netip.Prefix{netip.PrefixFrom(lla(p.MAC), 64)}, p.IPv6...)
 			for i, n := range nets {
 				m := "ip6.dst == " + n.Masked().String()
@@ -98,7 +102,9 @@ func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 			field, off = ip+".src", routePrioSrc
 		}
 		prio := uint16(k.p.Bits()*routePrioMult + off)
-		match := field + " == " + k.p.String()
+		// Static routes are in route table 0 (reg7, set by
+		// lr_in_ip_routing_pre).
+		match := "reg7 == 0 && " + field + " == " + k.p.String()
 		hop := func(rt *RouteCtx) string {
 			return fmt.Sprintf("%s = %s; %s = %s; eth.src = %s; outport = %s;", r0, rt.Nexthop, r1, rt.Src, rt.Port.MAC, quote(rt.Port.Name))
 		}
