@@ -293,6 +293,10 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 
 	// 3. Forced recomputes.
 	for range cfg.Recomps {
+		// The trigger is asynchronous: where northd counts its full
+		// recomputes, the sample also waits for the count to move, so it
+		// never ends on an incremental round that overtook the recompute.
+		fulls, countErr := d.northdFullRecomputes()
 		start := time.Now()
 		if err := d.forceNorthdRecompute(); err != nil {
 			return nil, err
@@ -303,6 +307,22 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 		}
 		if err := nb.Wait(cfgN, false, cfg.Timeout); err != nil {
 			return nil, err
+		}
+		if countErr == nil {
+			deadline := time.Now().Add(cfg.Timeout)
+			for {
+				n, err := d.northdFullRecomputes()
+				if err != nil {
+					return nil, err
+				}
+				if n > fulls {
+					break
+				}
+				if time.Now().After(deadline) {
+					return nil, fmt.Errorf("northd: no full recompute within %v of the trigger", cfg.Timeout)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
 		}
 		samples["northd-recompute"] = append(samples["northd-recompute"], time.Since(start))
 		if s, err := d.northdSelfReported(); err == nil {

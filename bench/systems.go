@@ -32,6 +32,9 @@ type deployment interface {
 	// northdSelfReported returns northd's own time of its last full
 	// recompute, or errUnsupported.
 	northdSelfReported() (time.Duration, error)
+	// northdFullRecomputes counts northd's full recomputes so far, or
+	// errUnsupported.
+	northdFullRecomputes() (float64, error)
 }
 
 // env is what both deployments share.
@@ -147,6 +150,7 @@ func (o *ovnDeployment) forceControllerRecompute() error {
 	return o.appctl("controller", "recompute")
 }
 func (o *ovnDeployment) northdSelfReported() (time.Duration, error) { return 0, errUnsupported }
+func (o *ovnDeployment) northdFullRecomputes() (float64, error)     { return 0, errUnsupported }
 
 // govnDeployment is govn: govn nbdb, sbdb, northd and controller.
 type govnDeployment struct {
@@ -198,6 +202,10 @@ func (g *govnDeployment) northdSelfReported() (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(v * float64(time.Second)), nil
+}
+
+func (g *govnDeployment) northdFullRecomputes() (float64, error) {
+	return scrapeMetric("http://"+g.metricsAddr+"/metrics", `govn_northd_recompute_total{type="full"}`)
 }
 
 func freeAddr() (string, error) {
