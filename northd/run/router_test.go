@@ -56,7 +56,7 @@ func TestRouterNbctl(t *testing.T) {
 	for _, w := range []string{
 		`table=0 (lr_in_admission ), priority=50 , match=(eth.dst == 00:00:00:00:ff:01 && inport == "lrp-a"), action=(xreg0[0..47] = 00:00:00:00:ff:01; next;)`,
 		`table=13(lr_in_ip_routing ), priority=74 , match=(ip4.dst == 10.0.2.0/24), action=(ip.ttl--; reg8[0..15] = 0; reg0 = ip4.dst; reg1 = 10.0.2.1; eth.src = 00:00:00:00:ff:02; outport = "lrp-b"; flags.loopback = 1; next;)`,
-		`table=13(lr_in_ip_routing ), priority=49 , match=(ip4.dst == 192.168.0.0/16), action=(ip.ttl--; reg8[0..15] = 0; reg0 = 10.0.2.254; reg1 = 10.0.2.1; eth.src = 00:00:00:00:ff:02; outport = "lrp-b"; flags.loopback = 1; next;)`,
+		`table=13(lr_in_ip_routing ), priority=49 , match=(reg7 == 0 && ip4.dst == 192.168.0.0/16), action=(ip.ttl--; reg8[0..15] = 0; reg0 = 10.0.2.254; reg1 = 10.0.2.1; eth.src = 00:00:00:00:ff:02; outport = "lrp-b"; flags.loopback = 1; next;)`,
 		`table=17(lr_in_arp_resolve ), priority=100 , match=(outport == "lrp-b" && reg0 == 10.0.2.11), action=(eth.dst = 00:00:00:00:0b:01; next;)`,
 		`table=6 (lr_out_delivery ), priority=100 , match=(outport == "lrp-b"), action=(output;)`,
 	} {
