@@ -70,6 +70,11 @@ type Controller struct {
 	lfRows     map[string]lfRow
 	lfDPGen    uint64
 	lfClient   *ovsdbclient.Client
+
+	// Packet-ins (put_arp, arp{}, icmp4_error{}, ...): see pinctrl.go.
+	mgmtSock string
+	pin      *pinctrlRunner
+	keys     keyResolver
 }
 
 // translationTables are the southbound tables whose changes can change the
@@ -148,6 +153,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.ext = ext
 	defer ext.close()
+	defer c.stopPinctrl()
 	defer func() {
 		if c.sb != nil {
 			c.sb.Close()
@@ -217,7 +223,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		of, err := ovs.NewOpenFlow(filepath.Join(dir, cfg.Bridge+".mgmt"), ofctrl.DefaultOwner, c.log.Named("openflow"))
+		c.mgmtSock = filepath.Join(dir, cfg.Bridge+".mgmt")
+		of, err := ovs.NewOpenFlow(c.mgmtSock, ofctrl.DefaultOwner, c.log.Named("openflow"))
 		if err != nil {
 			return err
 		}
@@ -267,6 +274,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if !c.sb.Connected() || (c.names != nil && !c.names.Connected()) {
 		return errors.New("southbound database disconnected (reconnecting); flows left as they are")
 	}
+	c.ensurePinctrl(ctx, c.mgmtSock, cfg.Remotes)
 	var steps []zap.Field // step timings, logged at debug level with the install
 	lap := func(name string) { steps = append(steps, zap.Duration(name, time.Since(start))) }
 	lap("prepare")
@@ -377,6 +385,18 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		portByName[in.Ports[i].Name] = &in.Ports[i]
 	}
 	local := physical.LocalDatapaths(in)
+	km := &keyMaps{dps: map[uint32]string{}, ports: map[[2]uint32]string{}}
+	for uuid, dp := range snap.datapaths {
+		if k := uint32(dp.TunnelKey); local[k] {
+			km.dps[k] = uuid
+		}
+	}
+	for _, p := range in.Ports {
+		if local[p.Datapath] {
+			km.ports[[2]uint32{p.Datapath, p.Key}] = p.Name
+		}
+	}
+	c.keys.v.Store(km)
 
 	// Conditional monitoring: follow the local datapaths.
 	if c.o.Conditional {
