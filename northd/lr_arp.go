@@ -22,6 +22,18 @@ func (lrARPGen) Router(rc *RouterContext, b *Builder) {
 	b.Add(LRInARPRequest, 100, "eth.dst == 00:00:00:00:00:00 && ip4",
 		"arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };")
 	b.Add(LRInARPRequest, 0, "1", "output;")
+	// IPv6 static next hops are solicited at their solicited-node address.
+	for _, rt := range rc.Routes {
+		if rt.Discard || !rt.Nexthop.Is6() {
+			continue
+		}
+		b.Ref(RefRoute, rt.UUID)
+		sn := solicitedNode(rt.Nexthop)
+		a := sn.As16()
+		b.Add(LRInARPRequest, 200, "eth.dst == 00:00:00:00:00:00 && ip6 && xxreg0 == "+rt.Nexthop.String(), fmt.Sprintf(
+			"nd_ns { eth.dst = 33:33:%02x:%02x:%02x:%02x; ip6.dst = %s; nd.target = %s; output; };",
+			a[12], a[13], a[14], a[15], sn, rt.Nexthop))
+	}
 	for _, p := range rc.Ports {
 		b.Ref(RefLRP, p.Name)
 		out := "outport == " + quote(p.Name)

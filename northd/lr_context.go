@@ -46,6 +46,7 @@ type RouteCtx struct {
 	Port    *RouterPortCtx // output port
 	Src     netip.Addr     // the output port's address used as reg1 / arp.spa
 	SrcIP   bool           // policy src-ip
+	Discard bool           // nexthop "discard": matching packets are dropped
 }
 
 // RouterContext is everything router generators need about one router.
@@ -174,8 +175,12 @@ func newRoute(sr *StaticRoute, rc *RouterContext, byName map[string]*RouterPortC
 	if sr.RouteTable != "" {
 		return nil, fmt.Errorf("route_table %q: route tables are not supported", sr.RouteTable)
 	}
+	if sr.Nexthop == "discard" {
+		rt.Discard = true
+		return rt, nil
+	}
 	if rt.Nexthop, err = netip.ParseAddr(sr.Nexthop); err != nil {
-		return nil, fmt.Errorf("nexthop %q is not an IP address", sr.Nexthop)
+		return nil, fmt.Errorf("nexthop %q is not an IP address or \"discard\"", sr.Nexthop)
 	}
 	if rt.Nexthop.Is4() != rt.Prefix.Addr().Is4() {
 		return nil, fmt.Errorf("nexthop %s and ip_prefix %s are of different IP versions", sr.Nexthop, sr.IPPrefix)

@@ -72,7 +72,7 @@ func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 	groups := map[gkey][]*RouteCtx{}
 	var keys []gkey
 	for _, rt := range rc.Routes {
-		if !rt.Port.Enabled() {
+		if !rt.Discard && !rt.Port.Enabled() {
 			continue
 		}
 		k := gkey{rt.Prefix, rt.SrcIP}
@@ -102,11 +102,20 @@ func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 			field, off = ip+".src", routePrioSrc
 		}
 		prio := uint16(k.p.Bits()*routePrioMult + off)
-		// Static routes are in route table 0 (reg7, set by
-		// lr_in_ip_routing_pre).
-		match := "reg7 == 0 && " + field + " == " + k.p.String()
+		// dst-ip routes are in route table 0 (reg7, set by
+		// lr_in_ip_routing_pre); OVN 23.03 writes src-ip routes without it.
+		match := field + " == " + k.p.String()
+		if !k.src {
+			match = "reg7 == 0 && " + match
+		}
 		hop := func(rt *RouteCtx) string {
 			return fmt.Sprintf("%s = %s; %s = %s; eth.src = %s; outport = %s;", r0, rt.Nexthop, r1, rt.Src, rt.Port.MAC, quote(rt.Port.Name))
+		}
+		if d := discardRoute(rts); d != nil {
+			// A discard route wins over other routes of its prefix.
+			b.Ref(RefRoute, d.UUID)
+			b.Add(LRInIPRouting, prio, match, "drop;")
+			continue
 		}
 		if len(rts) == 1 {
 			b.Ref(RefRoute, rts[0].UUID)
@@ -127,4 +136,14 @@ func (lrRoutingGen) Router(rc *RouterContext, b *Builder) {
 		}
 	}
 	b.Ref("", "")
+}
+
+// discardRoute returns the group's first discard route, if any.
+func discardRoute(rts []*RouteCtx) *RouteCtx {
+	for _, rt := range rts {
+		if rt.Discard {
+			return rt
+		}
+	}
+	return nil
 }

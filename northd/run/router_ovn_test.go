@@ -46,6 +46,9 @@ func TestRouterMatchesOVN(t *testing.T) {
 		routerTopology(e)
 		e.nbctl("--wait=sb", "--ecmp", "lr-route-add", "lr0", "0.0.0.0/0", "10.0.2.254")
 		e.nbctl("--wait=sb", "--ecmp", "lr-route-add", "lr0", "0.0.0.0/0", "10.0.2.11")
+		e.nbctl("--wait=sb", "lr-route-add", "lr0", "10.99.0.0/16", "discard")
+		e.nbctl("--wait=sb", "--policy=src-ip", "lr-route-add", "lr0", "10.0.1.128/25", "10.0.2.254")
+		e.nbctl("--wait=sb", "lr-route-add", "lr0", "fd00:c::/48", "fd00:b::11")
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	var want, got []string
