@@ -165,6 +165,14 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 			return nil, fmt.Errorf("initial nb_cfg round trip: %w", err)
 		}
 		logf("initial nb_cfg round trip, attempt %d: %v", attempt, err)
+		// Seen with ovn-controller 23.03 under load: connected, chassis
+		// registered, but never acknowledging any nb_cfg. A restart helps.
+		if r, ok := d.(interface{ restartController() error }); ok && attempt%4 == 0 {
+			logf("restarting the controller")
+			if err := r.restartController(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for p := range cfg.BoundPod {
 		if _, err := e.ch.AddPod(harness.PodSpec{Name: fmt.Sprintf("b%d", p), IfaceID: PortName(0, p), MAC: portMAC(0, p),

@@ -119,6 +119,11 @@ func (o *ovnDeployment) start() error {
 		"--unixctl="+o.ctl("northd"), "--no-chdir", "-vconsole:warn"); err != nil {
 		return err
 	}
+	return o.startController()
+}
+
+// startController starts ovn-controller on the chassis.
+func (o *ovnDeployment) startController() error {
 	// ovn-controller has no --unixctl: its control socket is
 	// $OVN_RUNDIR/ovn-controller.PID.ctl, in a directory of its own.
 	crun := filepath.Join(o.dir, "ctrl")
@@ -133,6 +138,14 @@ func (o *ovnDeployment) start() error {
 	}
 	o.procs["ovn-controller"] = p
 	return nil
+}
+
+// restartController stops ovn-controller (by pid) and starts a new one.
+func (o *ovnDeployment) restartController() error {
+	if err := o.procs["ovn-controller"].Stop(); err != nil {
+		return err
+	}
+	return o.startController()
 }
 
 func (o *ovnDeployment) appctl(target string, args ...string) error {
