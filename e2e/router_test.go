@@ -159,3 +159,49 @@ func TestRouterTwoSubnets(t *testing.T) {
 		t.Fatalf("a -> its gateway after deleting the other port: %+v %v", r, err)
 	}
 }
+
+// A static route sends a prefix to a pod acting as its gateway; a packet
+// whose TTL runs out in the router gets ICMP time exceeded from the router
+// port (icmp4_error{} through pinctrl).
+func TestRouterStaticRouteAndTTLExceeded(t *testing.T) {
+	o := startOVN(t, 2)
+	ch1, ch2 := o.topo.Chassis[0], o.topo.Chassis[1]
+	o.nbctl("ls-add", "ls1", "--", "ls-add", "ls2", "--", "lr-add", "lr0")
+	o.connectRouter("lr0", "ls1", 1)
+	o.connectRouter("lr0", "ls2", 2)
+	a := o.addSubnetPod(ch1, "ls1", "a", 1, 10, "")
+	gw := o.addSubnetPod(ch2, "ls2", "gw", 2, 20, "")
+	o.reach(a, gw, 2)
+
+	// 192.168.9.0/24 lives behind gw (on its loopback).
+	behind := netip.MustParseAddr("192.168.9.1")
+	if _, err := gw.Exec("ip", "addr", "add", behind.String()+"/24", "dev", "lo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitReachable(behind, 2*time.Second); err == nil {
+		t.Fatalf("a reaches %s before the route exists", behind)
+	}
+	o.nbctl("lr-route-add", "lr0", "192.168.9.0/24", gw.IP.Addr().String())
+	if err := a.WaitReachable(behind, 20*time.Second); err != nil {
+		t.Fatalf("a -> %s via static route to %s: %v", behind, gw.IP.Addr(), err)
+	}
+	if r, err := a.Ping(behind, 5); err != nil || r.Loss() != 0 {
+		t.Fatalf("a -> %s: %+v %v", behind, r, err)
+	}
+	o.nbctl("lr-route-del", "lr0", "192.168.9.0/24")
+	o.eventually(settle, "route removed", func() error {
+		if r, err := a.Ping(behind, 2); err != nil || r.Received != 0 {
+			return fmt.Errorf("%+v %v", r, err)
+		}
+		return nil
+	})
+
+	// TTL 1 expires in the router: the answer comes from a's gateway.
+	o.eventually(10*time.Second, "time exceeded from the router", func() error {
+		out, _ := a.Exec("ping", "-n", "-c", "1", "-t", "1", "-W", "1", gw.IP.Addr().String())
+		if !strings.Contains(out, "From 10.0.1.1") || !strings.Contains(strings.ToLower(out), "time to live exceeded") {
+			return fmt.Errorf("ping -t 1: %q", out)
+		}
+		return nil
+	})
+}
