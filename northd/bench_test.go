@@ -106,3 +106,59 @@ func BenchmarkAddPort(b *testing.B) {
 		}
 	}
 }
+
+// routedBenchNB is benchNB plus one router with a port on every switch
+// (10.<s>.255.1/16), so every switch port is a static neighbour of the
+// router.
+func routedBenchNB(switches, ports int) *NB {
+	nb := benchNB(switches, ports)
+	r := &Router{UUID: "00000000-0000-0000-0006-000000000001", Name: "lr0"}
+	for s := 0; s < switches; s++ {
+		lrp := &RouterPort{UUID: fmt.Sprintf("00000000-0000-0000-0007-%012d", s), Name: fmt.Sprintf("lrp%d", s),
+			MAC: fmt.Sprintf("0c:00:00:00:00:%02x", s), Networks: []string{fmt.Sprintf("10.%d.255.1/16", s)}}
+		nb.SetRouterPort(lrp)
+		r.Ports = append(r.Ports, lrp.UUID)
+		lsp := &SwitchPort{UUID: fmt.Sprintf("00000000-0000-0000-0003-%012d", s), Name: fmt.Sprintf("sw%d-rtr", s),
+			Type: "router", Addresses: []string{"router"}, Options: map[string]string{"router-port": lrp.Name}}
+		nb.SetPort(lsp)
+		sw := *nb.Switches[fmt.Sprintf("00000000-0000-0000-0001-%012d", s)]
+		sw.Ports = append(append([]string(nil), sw.Ports...), lsp.UUID)
+		nb.SetSwitch(&sw)
+	}
+	nb.SetRouter(r)
+	return nb
+}
+
+// BenchmarkAddPortRouted: BenchmarkAddPort with a router on every switch:
+// the router (10k static neighbour flows) is recomputed on each change.
+func BenchmarkAddPortRouted(b *testing.B) {
+	nb := routedBenchNB(100, 10000)
+	e := NewEngine(nil, nil)
+	e.Run(nb)
+	if errs := e.FlowErrors(); len(errs) > 0 {
+		b.Fatal(errs[0])
+	}
+	sb := NewSBState()
+	txn, _ := sb.Sync(e, SyncOptions{})
+	for _, f := range txn.fix {
+		f.set(fmt.Sprintf("00000000-0000-0000-0000-%012d", f.op))
+	}
+	b.ReportMetric(float64(e.NumFlows()), "lflows")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sw := nb.Switches["00000000-0000-0000-0001-000000000007"]
+		id := fmt.Sprintf("00000000-0000-0000-0009-%012d", i)
+		nb.SetPort(&SwitchPort{UUID: id, Name: fmt.Sprintf("new%d", i), Addresses: []string{fmt.Sprintf("0e:00:00:%02x:%02x:%02x 10.7.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff, 200+i/250%50, i%250+1)}})
+		cp := *sw
+		cp.Ports = append(append([]string(nil), sw.Ports...), id)
+		nb.SetSwitch(&cp)
+		e.Run(nb)
+		txn, err := sb.Sync(e, SyncOptions{})
+		if err != nil || len(txn.Ops) == 0 {
+			b.Fatalf("add port: %d ops, %v", len(txn.Ops), err)
+		}
+		for _, f := range txn.fix {
+			f.set(fmt.Sprintf("00000000-0000-0000-0008-%012d", i*100+f.op))
+		}
+	}
+}

@@ -156,9 +156,10 @@ func (e *Engine) Run(nb *NB) RunStats {
 		}
 	} else {
 		// Routers read their peer switches' ports (static ARP entries),
-		// and switches read their routers' ports ("router" addresses):
-		// with routers present, any change recomputes every router, and
-		// a router change every switch with a router-type port.
+		// and switches read their routers' ports ("router" addresses): a
+		// changed switch recomputes the routers it is connected to, and
+		// a router change every router and every switch with a
+		// router-type port.
 		if nb.routersDirty {
 			for id, sw := range nb.Switches {
 				for _, pid := range sw.Ports {
@@ -169,10 +170,8 @@ func (e *Engine) Run(nb *NB) RunStats {
 				}
 			}
 		}
-		if len(nb.Routers) > 0 && (nb.routersDirty || len(nb.dirty) > 0) {
-			for id := range nb.Routers {
-				nb.dirty[id] = true
-			}
+		if len(nb.Routers) > 0 {
+			nb.markRouters()
 		}
 		for id := range nb.dirty {
 			dirty = append(dirty, id)

@@ -132,6 +132,9 @@ func (nb *NB) SetSwitch(s *Switch) {
 		// Port membership moves ports between switches and changes which
 		// switches port-group ACLs apply to.
 		nb.globalDirty = true
+		if nb.Routers != nil && old != nil && !sameStrings(nb.routerPorts(old.Ports), nb.routerPorts(s.Ports)) {
+			nb.routersDirty = true // a router gains or loses this switch
+		}
 	}
 }
 
@@ -408,4 +411,52 @@ func (nb *NB) routerPortByName(name string) (*RouterPort, *Router) {
 		}
 	}
 	return nil, nil
+}
+
+// markRouters marks dirty the routers whose flows may depend on what is
+// dirty: all of them after a router-side change or a switch deletion,
+// else the routers connected (through a router-type port) to a dirty
+// switch.
+func (nb *NB) markRouters() {
+	all := nb.routersDirty
+	var routers []string
+	if !all {
+		for id := range nb.dirty {
+			if nb.Routers[id] != nil {
+				continue
+			}
+			sw := nb.Switches[id]
+			if sw == nil {
+				all = true // a deleted switch: its ports are gone
+				break
+			}
+			for _, pid := range sw.Ports {
+				if p := nb.Ports[pid]; p != nil && p.Type == "router" {
+					if _, r := nb.routerPortByName(p.Options["router-port"]); r != nil {
+						routers = append(routers, r.UUID)
+					}
+				}
+			}
+		}
+	}
+	if all {
+		for id := range nb.Routers {
+			nb.dirty[id] = true
+		}
+		return
+	}
+	for _, id := range routers {
+		nb.dirty[id] = true
+	}
+}
+
+// routerPorts are the router-type ports among ports, in order.
+func (nb *NB) routerPorts(ports []string) []string {
+	var out []string
+	for _, id := range ports {
+		if p := nb.Ports[id]; p != nil && p.Type == "router" {
+			out = append(out, id)
+		}
+	}
+	return out
 }

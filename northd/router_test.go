@@ -48,6 +48,23 @@ func TestRouterIncrementalMatchesFull(t *testing.T) {
 	}
 	check("router port MAC")
 
+	// The router-type port leaves sw-b (row kept): the router loses its
+	// static neighbours behind lrp-b.
+	swb := *nb.Switches[fakeUUID(1, 2)]
+	var keep []string
+	for _, id := range swb.Ports {
+		if nb.Ports[id].Type != "router" {
+			keep = append(keep, id)
+		}
+	}
+	swb.Ports = keep
+	nb.SetSwitch(&swb)
+	e.Run(nb)
+	if got := dumpEngine(e); strings.Contains(got, `outport == "lrp-b" && reg0 ==`) {
+		t.Errorf("router kept neighbours of a switch it is no longer connected to")
+	}
+	check("router port removed from switch")
+
 	// A route goes away; then the whole router.
 	r := *nb.Routers[fakeUUID(6, 1)]
 	r.StaticRoutes = r.StaticRoutes[1:]
