@@ -204,4 +204,33 @@ func TestRouterStaticRouteAndTTLExceeded(t *testing.T) {
 		}
 		return nil
 	})
+	// traceroute (ICMP probes) shows the router hop, then the destination.
+	o.eventually(15*time.Second, "traceroute shows the router hop", func() error {
+		out, err := a.Exec("traceroute", "-n", "-I", "-q", "1", "-w", "1", "-m", "4", gw.IP.Addr().String())
+		if err != nil {
+			return fmt.Errorf("traceroute: %v\n%s", err, out)
+		}
+		hops := traceHops(out)
+		if len(hops) != 2 || hops[0] != "10.0.1.1" || hops[1] != gw.IP.Addr().String() {
+			return fmt.Errorf("hops %q, want [10.0.1.1 %s]:\n%s", hops, gw.IP.Addr(), out)
+		}
+		return nil
+	})
+}
+
+// traceHops returns the address of each hop line of `traceroute -n -q 1`
+// output ("*" for a hop that did not answer).
+func traceHops(out string) []string {
+	var hops []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[0]); err != nil {
+			continue // the "traceroute to ..." header
+		}
+		hops = append(hops, f[1])
+	}
+	return hops
 }

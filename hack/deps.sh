@@ -3,7 +3,7 @@
 # tools. Idempotent and quiet when everything is present.
 set -euo pipefail
 
-APT_PACKAGES=(openvswitch-switch openvswitch-common ovn-central ovn-host ovn-common
+APT_PACKAGES=(openvswitch-switch openvswitch-common ovn-central ovn-host ovn-common traceroute
   protobuf-compiler iproute2 iputils-ping ethtool netcat-openbsd procps psmisc)
 # Pinned Go tools: module@version binary.
 GO_TOOLS=(
