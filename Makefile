@@ -8,7 +8,7 @@ GOTESTFLAGS ?=
 FUZZTIME   ?= 60s
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build deps test unit e2e bench bench-northd demo generate verify-generated lint fuzz clean
+.PHONY: all build deps test unit e2e bench bench-northd bench-compare demo generate verify-generated lint fuzz clean
 
 all: build
 
@@ -43,6 +43,10 @@ bench:
 ## bench-northd: 100 switches x {1k, 5k, 10k} ports against real DBs and govn northd.
 bench-northd: build
 	northd/bench-northd.sh
+
+## bench-compare: govn vs real OVN 23.03, one driver, same machine, same run (QUICK=1: CI size; SIZES, SAMPLES, OUT).
+bench-compare:
+	bench/run.sh
 
 ## fuzz: each fuzz target for $(FUZZTIME).
 fuzz:
