@@ -129,12 +129,16 @@ func TestGeneratedPacketsThroughOVS(t *testing.T) {
 		"table=0,priority=100,udp,nw_dst=10.0.0.9,actions=set_field:7->metadata,set_field:5->reg14,controller(userdata=" +
 			userdata(action.OpARP, "set_field:ff:ff:ff:ff:ff:ff->eth_dst,resubmit(,40)") + ")",
 		"table=0,priority=100,udp,nw_dst=10.0.0.10,nw_ttl=1,actions=set_field:7->metadata,controller(userdata=" +
-			userdata(action.OpICMP4Error, "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:11->icmp_type,set_field:0->icmp_code,resubmit(,41)") + ")",
+			userdata(action.OpICMP4Error, "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:11->icmp_type,set_field:0->icmp_code,set_field:0x1/0x1->reg10,resubmit(,41)") + ")",
 		"table=0,priority=100,tcp,nw_dst=10.0.0.9,actions=set_field:7->metadata,controller(userdata=" +
 			userdata(action.OpReject, "resubmit(,42)") + ")",
 		"table=42,tcp,nw_src=10.0.0.9,nw_dst=10.0.0.2,tp_src=80,tcp_flags=+rst+ack,metadata=7,actions=controller(userdata=ff.00.00.04)",
+		// load is not in the binary encoder's set: this one goes through ovs-ofctl.
+		"table=0,priority=100,udp,nw_dst=10.0.0.11,actions=set_field:7->metadata,controller(userdata=" +
+			userdata(action.OpARP, "load:0xff->NXM_NX_REG9[],resubmit(,45)") + ")",
+		"table=45,arp,reg9=0xff,metadata=7,arp_tpa=10.0.0.11,actions=controller(userdata=ff.00.00.08)",
 		"table=40,arp,arp_op=1,metadata=7,reg14=5,dl_dst=ff:ff:ff:ff:ff:ff,arp_tpa=10.0.0.9,actions=controller(userdata=ff.00.00.01)",
-		"table=41,icmp,icmp_type=11,metadata=7,dl_dst=0a:00:00:00:00:02,actions=controller(userdata=ff.00.00.02)",
+		"table=41,icmp,icmp_type=11,metadata=7,reg10=0x1/0x1,dl_dst=0a:00:00:00:00:02,actions=controller(userdata=ff.00.00.02)",
 	}, "\n") + "\n"
 	if out, err := v.OfctlStdin(flows, "add-flows", "br-int", "-"); err != nil {
 		t.Fatalf("add-flows: %v %s", err, out)
@@ -179,6 +183,10 @@ func TestGeneratedPacketsThroughOVS(t *testing.T) {
 	p = expect(udp4(10, 1), "ff000002")
 	if len(p.Packet) < 42 || p.Packet[34] != 11 || p.Packet[35] != 0 || checksum(p.Packet[34:]) != 0 || checksum(p.Packet[14:34]) != 0 {
 		t.Errorf("icmp4_error{} packet (want type 11 code 0, valid checksums): %x", p.Packet)
+	}
+	p = expect(udp4(11, 64), "ff000008")
+	if want, _ := BuildARP(udp4(11, 64)); !bytes.Equal(p.Packet, want) {
+		t.Errorf("arp{} via ovs-ofctl:\n got %x\nwant %x", p.Packet, want)
 	}
 	p = expect(tcp4(tcpSYN, ""), "ff000004")
 	if want, _ := BuildReject(tcp4(tcpSYN, "")); !bytes.Equal(p.Packet, want) {

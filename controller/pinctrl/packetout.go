@@ -17,7 +17,7 @@ import (
 // register OVS reported) restored by set_field actions, then the nested
 // actions (ovs-ofctl text, as lflow/action encodes them).
 //
-// Why ovs-ofctl text rather than a binary packet-out: the nested actions
+// This is the fallback for nested actions EncodeNested cannot encode: the nested actions
 // arrive as ovs-ofctl action text (set_field, move, push/pop, resubmit, and
 // whatever else a logical action encodes to); encoding that text to binary
 // would mean re-implementing OVS's action parser and field table. A

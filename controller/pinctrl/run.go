@@ -275,6 +275,19 @@ func (h *handler) message(m []byte) {
 			h.cfg.Log.Warn("pinctrl: building packet", zap.String("opcode", op), zap.Error(err))
 			return
 		}
+		if acts, ok := PacketOutActions(p, ud.Actions); ok {
+			m, err := ofp.PacketOut(h.conn.NextXid(), []ofp.Field{ofp.InPort(inPortOf(p))}, acts, pkt)
+			if err == nil {
+				err = h.conn.Send(m)
+			}
+			if err != nil {
+				h.m.errors.WithLabelValues(op).Inc()
+				h.cfg.Log.Warn("pinctrl: packet-out", zap.String("opcode", op), zap.Error(err))
+				return
+			}
+			h.m.packetOuts.WithLabelValues(op).Inc()
+			return
+		}
 		spec, err := PacketOutSpec(p, ud.Actions, pkt)
 		if errors.Is(err, errNoActions) {
 			return

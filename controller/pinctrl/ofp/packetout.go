@@ -72,3 +72,42 @@ func PacketOut(xid uint32, match []Field, actions []Action, packet []byte) ([]by
 	putHeader(b, TypePacketOut, xid)
 	return b, nil
 }
+
+// CopyField returns OFPAT_COPY_FIELD (OpenFlow 1.5's form of "move"; OVS
+// rejects NXAST_REG_MOVE on OpenFlow 1.5 connections with
+// OFPBAC_BAD_EXP_TYPE): copy n bits from src[srcOfs] to dst[dstOfs]. Both
+// fields must have 32-bit (non-experimenter) headers.
+func CopyField(src, dst Field, n, srcOfs, dstOfs int) Action {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint16(b, 28) // OFPAT_COPY_FIELD
+	binary.BigEndian.PutUint16(b[2:], 24)
+	binary.BigEndian.PutUint16(b[4:], uint16(n))
+	binary.BigEndian.PutUint16(b[6:], uint16(srcOfs))
+	binary.BigEndian.PutUint16(b[8:], uint16(dstOfs))
+	binary.BigEndian.PutUint32(b[12:], FieldHeader(src))
+	binary.BigEndian.PutUint32(b[16:], FieldHeader(dst))
+	return b
+}
+
+// StackPush returns NXAST_STACK_PUSH (pop false) or NXAST_STACK_POP of n
+// bits of f from offset ofs.
+func StackPush(f Field, n, ofs int, pop bool) Action {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint16(b, 0xffff)
+	binary.BigEndian.PutUint16(b[2:], 24)
+	binary.BigEndian.PutUint32(b[4:], NiciraID)
+	sub := uint16(27) // NXAST_STACK_PUSH
+	if pop {
+		sub = 28
+	}
+	binary.BigEndian.PutUint16(b[8:], sub)
+	binary.BigEndian.PutUint16(b[10:], uint16(ofs))
+	binary.BigEndian.PutUint32(b[12:], FieldHeader(f))
+	binary.BigEndian.PutUint16(b[16:], uint16(n))
+	return b
+}
+
+// FieldHeader is the 32-bit OXM/NXM header of f (exact match, length of Value).
+func FieldHeader(f Field) uint32 {
+	return uint32(f.Class)<<16 | uint32(f.Field)<<9 | uint32(len(f.Value))
+}
