@@ -30,3 +30,20 @@ func FuzzBuilders(f *testing.F) {
 		PacketOutSpec(pi, "resubmit(,8)", p)
 	})
 }
+
+// FuzzEncodeNested: arbitrary action text is encoded or refused, never a panic.
+func FuzzEncodeNested(f *testing.F) {
+	f.Add("set_field:0x1/0x1->reg10,move:reg14[]->reg15[],push:eth_dst[],pop:eth_src[0..47],resubmit(,37)")
+	f.Add("set_field:fd00::5->nd_target,move:reg0[0..3]->reg1[4..7]")
+	f.Fuzz(func(t *testing.T, s string) {
+		acts, ok := EncodeNested(s)
+		if ok && len(acts) == 0 {
+			t.Fatal("ok without actions")
+		}
+		for _, a := range acts {
+			if len(a)%8 != 0 {
+				t.Fatalf("action of %d bytes", len(a))
+			}
+		}
+	})
+}
