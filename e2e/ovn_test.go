@@ -270,10 +270,19 @@ func (o *ovn) reach(src, dst *pod, count int) {
 	if err := src.WaitReachable(dst.IP.Addr(), 20*time.Second); err != nil {
 		o.t.Fatalf("%s -> %s: %v", src.Name, dst.Name, err)
 	}
-	r, err := src.Ping(dst.IP.Addr(), count)
-	if err != nil || r.Loss() != 0 {
-		o.t.Fatalf("%s -> %s: %+v %v", src.Name, dst.Name, r, err)
-	}
+	// The first answer can come while the last flows of a change are still
+	// being installed or revalidated (see settle): within settle, count
+	// echo requests in a row must all be answered.
+	o.eventually(settle, fmt.Sprintf("%s reaches %s without loss", src.Name, dst.Name), func() error {
+		r, err := src.Ping(dst.IP.Addr(), count)
+		if err != nil {
+			return err
+		}
+		if r.Loss() != 0 {
+			return fmt.Errorf("%+v", r)
+		}
+		return nil
+	})
 }
 
 // settle is how long a change may take to reach packets after the flows
