@@ -45,8 +45,10 @@ func TestQuickCompare(t *testing.T) {
 			t.Fatalf("build govn: %v\n%s", err, out)
 		}
 	}
+	profDir := t.TempDir()
 	cfg := Config{Systems: systems, Sizes: []Workload{{Switches: 2, PortsPerSwitch: 50, Batch: 50}},
-		Samples: 3, Recomps: 1, GovnBin: bin, Timeout: time.Minute, Logf: t.Logf}
+		Samples: 3, Recomps: 1, GovnBin: bin, Timeout: time.Minute, Logf: t.Logf,
+		ProfileDir: profDir, ProfileSeconds: 1, ControllerProfileSeconds: 1}
 	results, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +60,12 @@ func TestQuickCompare(t *testing.T) {
 		if r.Ports != 100 || r.BulkSB <= 0 || r.BulkHV < r.BulkSB {
 			t.Errorf("%s: ports %d bulk sb %v hv %v", r.System, r.Ports, r.BulkSB, r.BulkHV)
 		}
-		for _, k := range []string{"port-add/sb", "port-add/hv", "port-del/hv", "acl-add/hv", "as-add-ip/hv", "northd-recompute"} {
+		keys := []string{"port-add/sb", "port-add/hv", "port-del/hv", "acl-add/hv", "as-add-ip/hv", "northd-recompute",
+			"controller-recompute"}
+		if r.System == SystemGovn {
+			keys = append(keys, "northd-recompute-self", "controller-recompute-self")
+		}
+		for _, k := range keys {
 			if d := r.Latency[k]; d.N == 0 || d.Min <= 0 || d.Median < d.Min || d.Max < d.P95 {
 				t.Errorf("%s %s: %+v", r.System, k, d)
 			}
@@ -76,6 +83,10 @@ func TestQuickCompare(t *testing.T) {
 		if len(r.Notes) > 0 {
 			t.Errorf("%s: %v", r.System, r.Notes)
 		}
+	}
+	// govn controller's CPU profile over the single changes.
+	if st, err := os.Stat(filepath.Join(profDir, "controller-100.pprof")); err != nil || st.Size() == 0 {
+		t.Errorf("controller profile: %v", err)
 	}
 	var buf bytes.Buffer
 	if err := WriteTable(&buf, results); err != nil {

@@ -142,7 +142,8 @@ func tableRows(rs map[string]Result, systems []string) []row {
 		}
 	}
 	order := []string{"port-add/sb", "port-add/hv", "port-del/sb", "port-del/hv", "acl-add/sb", "acl-add/hv",
-		"as-add-ip/sb", "as-add-ip/hv", "northd-recompute", "northd-recompute-self", "controller-recompute"}
+		"as-add-ip/sb", "as-add-ip/hv", "northd-recompute", "northd-recompute-self", "controller-recompute",
+		"controller-recompute-self"}
 	for _, k := range order {
 		if !lat[k] {
 			continue
@@ -155,6 +156,8 @@ func tableRows(rs map[string]Result, systems []string) []row {
 			label = "northd full recompute (own metric)"
 		case "controller-recompute":
 			label = "controller forced recompute → hv_cfg"
+		case "controller-recompute-self":
+			label = "controller full recompute (own metric)"
 		}
 		add(label+" (min/med/max)", func(r Result) (cell, bool) { return distCell(r.Latency[k]), true })
 	}

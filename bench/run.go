@@ -40,7 +40,11 @@ type Config struct {
 	// the first ProfileSeconds of the bulk load (northd-PORTS.pprof).
 	ProfileDir     string
 	ProfileSeconds int
-	Logf           func(format string, args ...any) `json:"-"`
+	// ControllerProfileSeconds > 0 (with ProfileDir) also saves a CPU
+	// profile of govn controller over that many seconds from the start of
+	// the single changes (controller-PORTS.pprof, from its /debug/pprof/).
+	ControllerProfileSeconds int
+	Logf                     func(format string, args ...any) `json:"-"`
 }
 
 // Result is one system at one size.
@@ -53,7 +57,7 @@ type Result struct {
 	BulkHV float64 `json:"bulk_hv_s"`
 	// Milliseconds; keys "port-add/sb", "port-add/hv", "port-del/…",
 	// "acl-add/…", "as-add-ip/…", "northd-recompute", "northd-recompute-self",
-	// "controller-recompute".
+	// "controller-recompute", "controller-recompute-self".
 	Latency       map[string]Dist `json:"latency_ms"`
 	LogicalFlows  int             `json:"sb_logical_flows"`
 	OpenFlowFlows int             `json:"openflow_flows"`
@@ -251,18 +255,28 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 	}
 
 	// 2. Single changes on switch 0 (local to the chassis). With ProfileDir
-	// and perf(1) installed, govn's controller is sampled meanwhile (it has
-	// no pprof endpoint): controller-PORTS.perf.data.
-	var stopPerf func() error
-	defer func() {
-		if stopPerf != nil {
-			_ = stopPerf()
-		}
-	}()
-	if _, ok := d.(*govnDeployment); ok && cfg.ProfileDir != "" {
-		if stopPerf, err = startPerf(d.daemons()["govn-controller"], filepath.Join(cfg.ProfileDir, fmt.Sprintf("controller-%d.perf.data", w.Ports()))); err != nil {
-			logf("controller profile: %v", err)
-		}
+	// and ControllerProfileSeconds, govn's controller is profiled meanwhile
+	// (controller-PORTS.pprof).
+	var profDone chan error
+	if g, ok := d.(*govnDeployment); ok && cfg.ProfileDir != "" && cfg.ControllerProfileSeconds > 0 {
+		path := filepath.Join(cfg.ProfileDir, fmt.Sprintf("controller-%d.pprof", w.Ports()))
+		profDone = make(chan error, 1)
+		go func() {
+			body, err := nsGet(g.ch.Netns, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", controllerMetricsAddr,
+				cfg.ControllerProfileSeconds), time.Duration(cfg.ControllerProfileSeconds+30)*time.Second)
+			if err == nil {
+				err = os.WriteFile(path, body, 0o644)
+			}
+			if err == nil {
+				logf("controller profile: %s", path)
+			}
+			profDone <- err
+		}()
+		defer func() {
+			if profDone != nil {
+				<-profDone
+			}
+		}()
 	}
 	samples := map[string][]time.Duration{}
 	record := func(name string, sb, hv time.Duration) {
@@ -292,11 +306,11 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 		record("as-add-ip", sb, hv)
 	}
 	logf("single changes: %d samples each", cfg.Samples)
-	if stopPerf != nil {
-		if err := stopPerf(); err != nil {
+	if profDone != nil {
+		if err := <-profDone; err != nil {
 			logf("controller profile: %v", err)
 		}
-		stopPerf = nil
+		profDone = nil
 	}
 
 	// 3. Forced recomputes.
@@ -339,6 +353,7 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 		if err := nb.Wait(cfgN, true, cfg.Timeout); err != nil {
 			return nil, err
 		}
+		cfulls, cCountErr := d.controllerFullRecomputes()
 		start = time.Now()
 		if err := d.forceControllerRecompute(); errors.Is(err, errUnsupported) {
 			continue
@@ -352,7 +367,28 @@ func runOne(ctx context.Context, cfg Config, sys string, w Workload) (res *Resul
 		if err := nb.Wait(cfgN, true, cfg.Timeout); err != nil {
 			return nil, err
 		}
+		if cCountErr == nil {
+			// As for northd: the sample ends only once the full recompute
+			// has been counted.
+			deadline := time.Now().Add(cfg.Timeout)
+			for {
+				n, err := d.controllerFullRecomputes()
+				if err != nil {
+					return nil, err
+				}
+				if n > cfulls {
+					break
+				}
+				if time.Now().After(deadline) {
+					return nil, fmt.Errorf("controller: no full recompute within %v of the trigger", cfg.Timeout)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
 		samples["controller-recompute"] = append(samples["controller-recompute"], time.Since(start))
+		if s, err := d.controllerSelfReported(); err == nil {
+			samples["controller-recompute-self"] = append(samples["controller-recompute-self"], s)
+		}
 	}
 	for k, v := range samples {
 		res.Latency[k] = distOf(v)
@@ -410,30 +446,6 @@ func fetchProfile(url string, seconds int, path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// startPerf samples pid's call stacks with perf(1) until the returned stop
-// is called.
-func startPerf(pid int, path string) (stop func() error, err error) {
-	if _, err := exec.LookPath("perf"); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", path)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return func() error {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-			return nil // perf exits non-zero on SIGINT; the file is what counts
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			return fmt.Errorf("perf record (pid %d) did not stop", cmd.Process.Pid)
-		}
-	}, nil
 }
 
 func waitFor(d time.Duration, what string, f func() error) error {
@@ -494,7 +506,17 @@ func scrapeMetric(url, series string) (float64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	v, err := findMetric(resp.Body, series)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", url, err)
+	}
+	return v, nil
+}
+
+// findMetric reads series (name and labels as exposed) from a Prometheus
+// text exposition.
+func findMetric(r io.Reader, series string) (float64, error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
@@ -504,5 +526,5 @@ func scrapeMetric(url, series string) (float64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("%s: no %s", url, series)
+	return 0, fmt.Errorf("no %s", series)
 }

@@ -10,7 +10,8 @@ OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
 $GO build -o "$OUT/govn" ./cmd/govn
 $GO build -o "$OUT/benchcompare" ./bench/cmd/benchcompare
-args=(--govn-bin "$OUT/govn" --json "$OUT/results.json" --markdown "$OUT/results.md" --profile-dir "$OUT")
+args=(--govn-bin "$OUT/govn" --json "$OUT/results.json" --markdown "$OUT/results.md" --profile-dir "$OUT"
+	--controller-profile-seconds "${CONTROLLER_PROFILE_SECONDS:-10}")
 if [ "${QUICK:-}" = 1 ]; then
 	args+=(--quick)
 else

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,11 @@ type deployment interface {
 	// northdFullRecomputes counts northd's full recomputes so far, or
 	// errUnsupported.
 	northdFullRecomputes() (float64, error)
+	// controllerFullRecomputes counts the controller's full recomputes so
+	// far, or errUnsupported; controllerSelfReported is its own time of the
+	// last one.
+	controllerFullRecomputes() (float64, error)
+	controllerSelfReported() (time.Duration, error)
 }
 
 // env is what both deployments share.
@@ -164,6 +170,10 @@ func (o *ovnDeployment) forceControllerRecompute() error {
 }
 func (o *ovnDeployment) northdSelfReported() (time.Duration, error) { return 0, errUnsupported }
 func (o *ovnDeployment) northdFullRecomputes() (float64, error)     { return 0, errUnsupported }
+func (o *ovnDeployment) controllerFullRecomputes() (float64, error) { return 0, errUnsupported }
+func (o *ovnDeployment) controllerSelfReported() (time.Duration, error) {
+	return 0, errUnsupported
+}
 
 // govnDeployment is govn: govn nbdb, sbdb, northd and controller.
 type govnDeployment struct {
@@ -193,7 +203,7 @@ func (g *govnDeployment) start() error {
 		"--metrics-addr", addr); err != nil {
 		return err
 	}
-	p, err := g.ch.StartProcess("govn-controller", g.bin, "controller")
+	p, err := g.ch.StartProcess("govn-controller", g.bin, "controller", "--metrics-addr", controllerMetricsAddr)
 	if err != nil {
 		return err
 	}
@@ -205,9 +215,50 @@ func (g *govnDeployment) forceNorthdRecompute() error {
 	return syscall.Kill(g.procs["govn-northd"].Pid, syscall.SIGHUP)
 }
 
-// govn's controller has no forced-recompute trigger (it translates only what
-// changed and re-syncs OpenFlow periodically).
-func (g *govnDeployment) forceControllerRecompute() error { return errUnsupported }
+// controllerMetricsAddr is govn controller's /metrics and /debug/pprof/
+// address inside the chassis namespace (its own loopback), reached through
+// nsGet.
+const controllerMetricsAddr = "127.0.0.1:9476"
+
+// forceControllerRecompute: SIGHUP makes govn controller drop its
+// translation caches and recompute every flow.
+func (g *govnDeployment) forceControllerRecompute() error {
+	return syscall.Kill(g.procs["govn-controller"].Pid, syscall.SIGHUP)
+}
+
+func (g *govnDeployment) controllerFullRecomputes() (float64, error) {
+	return g.controllerMetric(`govn_controller_recompute_total{type="full"}`)
+}
+
+func (g *govnDeployment) controllerSelfReported() (time.Duration, error) {
+	v, err := g.controllerMetric(`govn_controller_last_recompute_seconds{type="full"}`)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(v * float64(time.Second)), nil
+}
+
+func (g *govnDeployment) controllerMetric(series string) (float64, error) {
+	body, err := nsGet(g.ch.Netns, "http://"+controllerMetricsAddr+"/metrics", 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	return findMetric(bytes.NewReader(body), series)
+}
+
+// nsGet GETs url from inside network namespace netns (curl through ip
+// netns exec: the chassis' loopback is not the driver's).
+func nsGet(netns, url string, timeout time.Duration) ([]byte, error) {
+	var stderr bytes.Buffer
+	cmd := exec.Command("ip", "netns", "exec", netns, "curl", "-sSf", "--max-time",
+		strconv.Itoa(int(timeout.Seconds())+1), url)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("GET %s in netns %s: %w: %s", url, netns, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
 
 func (g *govnDeployment) northdSelfReported() (time.Duration, error) {
 	v, err := scrapeMetric("http://"+g.metricsAddr+"/metrics", `govn_northd_last_recompute_seconds{type="full"}`)

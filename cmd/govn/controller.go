@@ -28,7 +28,8 @@ func newControllerCommand(g *globals) *cobra.Command {
 			"the other chassis and keeps the integration bridge's OpenFlow tables equal to the translated logical\n" +
 			"flows of the local datapaths.\n\n" +
 			"SIGTERM/SIGINT: unregister the chassis and release its ports, then exit. SIGUSR1: exit keeping the\n" +
-			"registration (for a restart; installed flows are reconciled, not flushed, by the next start).",
+			"registration (for a restart; installed flows are reconciled, not flushed, by the next start).\n" +
+			"SIGHUP: full recompute (drop the translation caches, recompute every flow, sync OpenFlow).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -42,14 +43,24 @@ func newControllerCommand(g *globals) *cobra.Command {
 			usr1 := make(chan os.Signal, 1)
 			signal.Notify(usr1, syscall.SIGUSR1)
 			defer signal.Stop(usr1)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			c := run.New(o)
 			go func() {
-				select {
-				case <-usr1:
-					log.Info("SIGUSR1: exiting for a restart (registration kept)")
-					c.KeepOnExit()
-					cancel()
-				case <-ctx.Done():
+				for {
+					select {
+					case <-usr1:
+						log.Info("SIGUSR1: exiting for a restart (registration kept)")
+						c.KeepOnExit()
+						cancel()
+						return
+					case <-hup:
+						log.Info("SIGHUP: full recompute")
+						c.ForceRecompute()
+					case <-ctx.Done():
+						return
+					}
 				}
 			}()
 			log.Info("starting govn controller", zap.String("ovs", o.OVS))
@@ -67,7 +78,7 @@ func newControllerCommand(g *globals) *cobra.Command {
 	f.StringVar(&o.DatapathType, "bridge-datapath-type", "", "integration bridge datapath type: system or netdev (overrides external_ids:ovn-bridge-datapath-type)")
 	f.StringVar(&o.BridgeMappings, "bridge-mappings", "", "physnet:bridge,... (overrides external_ids:ovn-bridge-mappings)")
 	f.StringVar(&o.Hostname, "hostname", "", "hostname reported in Chassis.hostname (default: the system's)")
-	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9476; empty: off)")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /debug/pprof/ on this address (e.g. 127.0.0.1:9476; empty: off)")
 	f.BoolVar(&o.Conditional, "conditional-monitoring", true, "monitor only the southbound rows of the local datapaths")
 	f.BoolVar(&o.KeepOnExit, "keep-on-exit", false, "on SIGTERM keep the chassis registration and port claims (as for a restart)")
 	f.DurationVar(&o.Resync, "resync", 0, "full reconcile period even without changes (default 30s)")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type metrics struct {
 	conflicts      prometheus.Counter
 	monitorChanges prometheus.Counter
 	nbCfg          prometheus.Gauge
+	recomputes     *prometheus.CounterVec
+	lastRecompute  *prometheus.GaugeVec
 	openflow       *ovs.Metrics
 }
 
@@ -67,8 +70,15 @@ func newMetrics() *metrics {
 		monitorChanges: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "govn", Subsystem: "controller",
 			Name: "monitor_condition_changes_total", Help: "Southbound conditional monitor changes (reconnections with new conditions)."}),
 		nbCfg: g("nb_cfg", "Last nb_cfg acknowledged in Chassis_Private."),
+		recomputes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "govn", Subsystem: "controller",
+			Name: "recompute_total", Help: "Runs that computed and synced the OpenFlow flows: full (caches dropped, forced by SIGHUP) or incremental."}, []string{"type"}),
+		lastRecompute: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "govn", Subsystem: "controller",
+			Name: "last_recompute_seconds", Help: "Duration of the last full or incremental recompute (compute and install)."}, []string{"type"}),
 	}
-	reg.MustRegister(m.sbEvents, m.claims, m.conflicts, m.monitorChanges)
+	reg.MustRegister(m.sbEvents, m.claims, m.conflicts, m.monitorChanges, m.recomputes, m.lastRecompute)
+	for _, t := range []string{"full", "incremental"} {
+		m.recomputes.WithLabelValues(t)
+	}
 	m.openflow = ovs.NewMetrics(reg)
 	return m
 }
@@ -103,7 +113,7 @@ func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// serveMetrics serves /metrics and /healthz on addr until ctx ends.
+// serveMetrics serves /metrics, /healthz and /debug/pprof/ on addr until ctx ends.
 func serveMetrics(ctx context.Context, addr string, m *metrics, h *health, log *zap.Logger) (net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -112,6 +122,8 @@ func serveMetrics(ctx context.Context, addr string, m *metrics, h *health, log *
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.Handle("/healthz", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

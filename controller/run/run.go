@@ -61,6 +61,8 @@ type Controller struct {
 	// Skipping work when nothing it depends on changed:
 	lflowGen   atomic.Uint64 // bumped by SB changes that affect translation
 	forceSync  atomic.Bool   // the periodic resync: always Sync
+	fullReq    atomic.Uint64 // ForceRecompute requests: drop the caches, recompute everything
+	fullDone   uint64        // fullReq value the last completed full recompute served
 	lastTrGen  uint64
 	lastTrSig  string
 	lastOut    *translate.Output
@@ -91,6 +93,15 @@ func (c *Controller) FlowMods() int64 { return c.flowMods.Load() }
 
 // KeepOnExit makes the coming exit keep the registration (a restart).
 func (c *Controller) KeepOnExit() { c.keep.Store(true) }
+
+// ForceRecompute makes the next run drop the translation caches and
+// recompute every logical and physical flow, then sync OpenFlow (which
+// changes nothing if nothing changed). SIGHUP calls it. The run counts in
+// govn_controller_recompute_total{type="full"}.
+func (c *Controller) ForceRecompute() {
+	c.fullReq.Add(1)
+	c.poke()
+}
 
 // New prepares a controller; Run starts it.
 func New(o Options) *Controller {
@@ -201,6 +212,14 @@ var errPending = errors.New("pending")
 func (c *Controller) reconcile(ctx context.Context) error {
 	c.runs.Add(1)
 	start := time.Now()
+	fullReq := c.fullReq.Load()
+	full := fullReq != c.fullDone
+	if full {
+		// Until a full run completes, every attempt starts from scratch.
+		c.tr = translate.New()
+		c.lfRows, c.lastOut, c.lastPhys, c.lastSynced = nil, nil, nil, false
+		c.forceSync.Store(true)
+	}
 	ext, err := c.vsConfig(ctx)
 	if err != nil {
 		return err
@@ -537,6 +556,13 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	c.lastSynced, c.lastPhys = true, physText
 	c.m.installSeconds.Observe(time.Since(computed).Seconds())
+	kind := "incremental"
+	if full {
+		kind = "full"
+		c.fullDone = fullReq
+	}
+	c.m.recomputes.WithLabelValues(kind).Inc()
+	c.m.lastRecompute.WithLabelValues(kind).Set(time.Since(start).Seconds())
 	c.flowMods.Add(int64(len(res.Diff.AddFlows) + len(res.Diff.ModFlows) + len(res.Diff.ReplFlows) + len(res.Diff.DelFlows)))
 	for _, r := range res.Rejected {
 		c.log.Warn("OVS rejected a flow", zap.Error(r))

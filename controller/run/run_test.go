@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -407,5 +408,83 @@ func TestRestartReconciles(t *testing.T) {
 	}
 	if n := c2.FlowMods(); n != 0 {
 		t.Errorf("restarted controller applied %d flow modifications, want 0", n)
+	}
+}
+
+// scrapeMetric reads one sample (name with its labels, as exposed) from
+// the controller's /metrics.
+func scrapeMetric(t *testing.T, c *Controller, sample string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + c.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+func TestForceRecompute(t *testing.T) {
+	e := newEnv(t, "ch1", "172.16.0.1")
+	e.populate()
+	e.vsctl("add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev", "fail_mode=secure")
+	e.vsctl("add-port", "br-int", "va", "--", "set", "Interface", "va", "type=internal", "external_ids:iface-id=a")
+	c, _, _ := startController(t, e, Options{Conditional: true, MetricsAddr: "127.0.0.1:0"})
+	var before string
+	eventually(t, "flows stable", func() string {
+		f1 := e.dumpFlows()
+		time.Sleep(300 * time.Millisecond)
+		if f2 := e.dumpFlows(); f1 != f2 || !strings.Contains(f1, "dl_src=00:00:00:00:00:01") ||
+			!strings.Contains(f1, "reg15=0x3,metadata=0x1 actions=set_field:0x1->tun_id") {
+			return "flows still changing"
+		}
+		before = f1
+		return ""
+	})
+	if n, ok := scrapeMetric(t, c, `govn_controller_recompute_total{type="full"}`); !ok || n != 0 {
+		t.Fatalf("full recomputes before the trigger = %v (exposed %v), want 0", n, ok)
+	}
+	if n, ok := scrapeMetric(t, c, `govn_controller_recompute_total{type="incremental"}`); !ok || n < 1 {
+		t.Errorf("incremental recomputes = %v (exposed %v), want >= 1", n, ok)
+	}
+	mods := c.FlowMods()
+	c.ForceRecompute()
+	eventually(t, "full recompute counted", func() string {
+		if n, _ := scrapeMetric(t, c, `govn_controller_recompute_total{type="full"}`); n != 1 {
+			return fmt.Sprintf("full recomputes = %v, want 1", n)
+		}
+		return ""
+	})
+	if s, ok := scrapeMetric(t, c, `govn_controller_last_recompute_seconds{type="full"}`); !ok || s <= 0 {
+		t.Errorf("last full recompute seconds = %v (exposed %v), want > 0", s, ok)
+	}
+	if after := e.dumpFlows(); after != before {
+		t.Errorf("flows changed by a full recompute:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if n := c.FlowMods(); n != mods {
+		t.Errorf("full recompute applied %d flow modifications, want 0", n-mods)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/profile?seconds=1"} {
+		resp, err := http.Get("http://" + c.MetricsAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %s, %d bytes", path, resp.Status, len(body))
+		}
 	}
 }

@@ -21,9 +21,9 @@ import (
 
 func main() {
 	var (
-		sizes, systems, jsonOut, mdOut, govnBin, profDir string
-		switches, samples, recomps, batch, profSecs      int
-		quick                                            bool
+		sizes, systems, jsonOut, mdOut, govnBin, profDir          string
+		switches, samples, recomps, batch, profSecs, ctrlProfSecs int
+		quick                                                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "benchcompare",
@@ -38,7 +38,7 @@ func main() {
 			if quick {
 				switches, sizes, samples, recomps, batch = 2, "100", 3, 1, 50
 			}
-			cfg := bench.Config{Samples: samples, Recomps: recomps, GovnBin: govnBin, ProfileDir: profDir,
+			cfg := bench.Config{Samples: samples, Recomps: recomps, GovnBin: govnBin, ProfileDir: profDir, ControllerProfileSeconds: ctrlProfSecs,
 				ProfileSeconds: profSecs, Logf: func(f string, a ...any) {
 					fmt.Fprintf(os.Stderr, "%s "+f+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 				}}
@@ -122,6 +122,7 @@ func main() {
 	f.StringVar(&govnBin, "govn-bin", "", "govn binary (default: go build ./cmd/govn)")
 	f.StringVar(&profDir, "profile-dir", "", "save a CPU profile of govn northd during each bulk load here")
 	f.IntVar(&profSecs, "profile-seconds", 10, "length of the northd CPU profile")
+	f.IntVar(&ctrlProfSecs, "controller-profile-seconds", 0, "with --profile-dir, also save a CPU profile of govn controller over this many seconds from the start of the single changes (0: off)")
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
