@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(openvswitch-switch openvswitch-common ovn-central ovn-host ovn-common traceroute
-  protobuf-compiler iproute2 iputils-ping ethtool netcat-openbsd procps psmisc)
+  protobuf-compiler iproute2 iputils-ping ethtool netcat-openbsd procps psmisc curl)
 # Pinned Go tools: module@version binary.
 GO_TOOLS=(
   "google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12 protoc-gen-go"
