@@ -184,7 +184,9 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(parent)
+	// A cleanup, not a defer: it must run after the live instance's own
+	// cleanup (registered later, run first) has stopped its ovsdb-server.
+	t.Cleanup(func() { os.RemoveAll(parent) })
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSweepCrashHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "GOVN_OVSTEST_CRASH="+parent)
 	out, _ := cmd.Output()
