@@ -28,73 +28,27 @@ var nbDatabase = dbserver.Database{Name: nbdb.DatabaseName, Schema: nbdb.SchemaJ
 // that southbound database: same minimal output, same visited flows, and
 // govn names the northbound ACL or port behind each drop.
 func TestNorthdDifferential(t *testing.T) {
-	dbservertest.RequireOVS(t)
-	for _, b := range []string{"ovn-nbctl", "ovn-trace"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed (apt install ovn-central)", b)
-		}
-	}
-	nb := dbservertest.Start(t, nbDatabase, "", nil)
-	sb := dbservertest.Start(t, sbDatabase, "", nil)
-	nbctl := func(args ...string) string {
-		return strings.TrimSpace(dbservertest.Run(t, "ovn-nbctl", append([]string{"--db=" + nb.Endpoint(), "--timeout=30"}, args...)...))
-	}
-	nbctl("init")
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := run.Start(ctx, run.Config{NB: []string{nb.Endpoint()}, SB: []string{sb.Endpoint()},
-		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	nbctl("--wait=sb", "ls-add", "sw0",
+	sb, nbctl := startNorthd(t)
+	nb := nbctl.nb
+	nbctl.run("--wait=sb", "ls-add", "sw0",
 		"--", "lsp-add", "sw0", "p1", "--", "lsp-set-addresses", "p1", "00:00:00:00:00:01 10.0.0.1",
 		"--", "lsp-set-port-security", "p1", "00:00:00:00:00:01 10.0.0.1",
 		"--", "lsp-add", "sw0", "p2", "--", "lsp-set-addresses", "p2", "00:00:00:00:00:02 10.0.0.2",
 		"--", "lsp-add", "sw0", "p3", "--", "lsp-set-addresses", "p3", "00:00:00:00:00:03 10.0.0.3",
 		"--", "create", "Address_Set", "name=web_clients", `addresses="10.0.0.1","10.0.0.3"`)
-	nbctl("--wait=sb", "acl-add", "sw0", "from-lport", "1001", `inport == "p1" && ip4 && tcp.dst == 22`, "drop",
+	nbctl.run("--wait=sb", "acl-add", "sw0", "from-lport", "1001", `inport == "p1" && ip4 && tcp.dst == 22`, "drop",
 		"--", "acl-add", "sw0", "from-lport", "1000", `ip4.src == $web_clients && tcp.dst == 80`, "allow-related",
 		"--", "acl-add", "sw0", "to-lport", "1002", `outport == "p3" && icmp4`, "drop",
 		"--", "acl-add", "sw0", "from-lport", "1003", `udp.dst == 53`, "reject")
-	nbctl("--wait=sb", "--log", "--severity=alert", "acl-add", "sw0", "from-lport", "1004", `tcp.dst == 443`, "drop")
-	nbctl("--wait=sb", "--log", "--name=web", "acl-add", "sw0", "to-lport", "1005", `tcp.dst == 8080`, "allow-related")
-	sshACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1001")
-	icmpACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1002")
-	rejectACL := nbctl("--bare", "--columns=_uuid", "find", "ACL", "priority=1003")
+	nbctl.run("--wait=sb", "--log", "--severity=alert", "acl-add", "sw0", "from-lport", "1004", `tcp.dst == 443`, "drop")
+	nbctl.run("--wait=sb", "--log", "--name=web", "acl-add", "sw0", "to-lport", "1005", `tcp.dst == 8080`, "allow-related")
+	sshACL := nbctl.run("--bare", "--columns=_uuid", "find", "ACL", "priority=1001")
+	icmpACL := nbctl.run("--bare", "--columns=_uuid", "find", "ACL", "priority=1002")
+	rejectACL := nbctl.run("--bare", "--columns=_uuid", "find", "ACL", "priority=1003")
 	// A name without log=true (ovn-nbctl acl-add --name would turn logging on).
-	nbctl("--wait=sb", "set", "ACL", sshACL, "name=deny-ssh")
+	nbctl.run("--wait=sb", "set", "ACL", sshACL, "name=deny-ssh")
 
-	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer lcancel()
-	c, err := sbload.Connect(lctx, []string{sb.Endpoint()}, ovsdbclient.WithLogger(zaptest.NewLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	snap, err := sbload.Load(lctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := sbload.ConnectNB(lctx, []string{nb.Endpoint()}, ovsdbclient.WithLogger(zaptest.NewLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if err := sbload.LoadACLs(lctx, nc, snap); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := trace.New(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tr.Warnings) > 0 {
-		t.Errorf("northd's flows do not all parse:\n%s", strings.Join(tr.Warnings, "\n"))
-	}
+	tr := loadTracer(t, sb.Endpoint(), nb.Endpoint())
 	const (
 		fromP1 = `inport == "p1" && eth.src == 00:00:00:00:00:01 && ip4.src == 10.0.0.1 && `
 	)
@@ -174,4 +128,75 @@ func TestNorthdDifferential(t *testing.T) {
 			t.Logf("%s: %s", c.name, strings.Join(outcomeStrings(got), "; "))
 		})
 	}
+}
+
+// nbctlFunc runs the real ovn-nbctl against the test's northbound database.
+type nbctlFunc struct {
+	nb  *dbserver.Server
+	run func(args ...string) string
+}
+
+// startNorthd starts real NB and SB ovsdb-servers and govn's northd between
+// them (stopped with the test), skipping when OVS or the OVN tools are
+// missing. It returns the SB server and an ovn-nbctl runner on the NB.
+func startNorthd(t *testing.T) (*dbserver.Server, nbctlFunc) {
+	t.Helper()
+	dbservertest.RequireOVS(t)
+	for _, b := range []string{"ovn-nbctl", "ovn-trace"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed (apt install ovn-central)", b)
+		}
+	}
+	nb := dbservertest.Start(t, nbDatabase, "", nil)
+	sb := dbservertest.Start(t, sbDatabase, "", nil)
+	nbctl := nbctlFunc{nb: nb, run: func(args ...string) string {
+		return strings.TrimSpace(dbservertest.Run(t, "ovn-nbctl", append([]string{"--db=" + nb.Endpoint(), "--timeout=30"}, args...)...))
+	}}
+	nbctl.run("init")
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := run.Start(ctx, run.Config{NB: []string{nb.Endpoint()}, SB: []string{sb.Endpoint()},
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return sb, nbctl
+}
+
+// loadTracer reads the SB (and, if nbRemote is set, the NB ACL names) into a
+// tracer, failing the test if any of northd's flows does not parse.
+func loadTracer(t *testing.T, sbRemote, nbRemote string) *trace.Tracer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := sbload.Connect(ctx, []string{sbRemote}, ovsdbclient.WithLogger(zaptest.NewLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	snap, err := sbload.Load(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nbRemote != "" {
+		nc, err := sbload.ConnectNB(ctx, []string{nbRemote}, ovsdbclient.WithLogger(zaptest.NewLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		if err := sbload.LoadACLs(ctx, nc, snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := trace.New(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Warnings) > 0 {
+		t.Errorf("northd's flows do not all parse:\n%s", strings.Join(tr.Warnings, "\n"))
+	}
+	return tr
 }

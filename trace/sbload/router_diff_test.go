@@ -1,21 +1,12 @@
 package sbload_test
 
 import (
-	"context"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
-	"github.com/govn/govn/internal/dbserver/dbservertest"
-	"github.com/govn/govn/internal/ovsdbclient"
-	"github.com/govn/govn/northd/run"
 	"github.com/govn/govn/trace"
-	"github.com/govn/govn/trace/sbload"
 )
 
 // TestNorthdRouterDifferential builds two switches joined by a logical
@@ -24,30 +15,8 @@ import (
 // reach the same verdict for routed microflows: the same ports receive the
 // packet (or a packet the router generates in reply), or both drop it.
 func TestNorthdRouterDifferential(t *testing.T) {
-	dbservertest.RequireOVS(t)
-	for _, b := range []string{"ovn-nbctl", "ovn-trace"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed (apt install ovn-central)", b)
-		}
-	}
-	nb := dbservertest.Start(t, nbDatabase, "", nil)
-	sb := dbservertest.Start(t, sbDatabase, "", nil)
-	nbctl := func(args ...string) string {
-		return strings.TrimSpace(dbservertest.Run(t, "ovn-nbctl", append([]string{"--db=" + nb.Endpoint(), "--timeout=30"}, args...)...))
-	}
-	nbctl("init")
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := run.Start(ctx, run.Config{NB: []string{nb.Endpoint()}, SB: []string{sb.Endpoint()},
-		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	nbctl("--wait=sb", "lr-add", "lr0",
+	sb, nbctl := startNorthd(t)
+	nbctl.run("--wait=sb", "lr-add", "lr0",
 		"--", "lrp-add", "lr0", "lr0-a", "00:00:00:00:ff:01", "10.0.1.1/24",
 		"--", "lrp-add", "lr0", "lr0-b", "00:00:00:00:ff:02", "10.0.2.1/24",
 		"--", "ls-add", "sw-a", "--", "ls-add", "sw-b",
@@ -60,24 +29,7 @@ func TestNorthdRouterDifferential(t *testing.T) {
 		"--", "lsp-add", "sw-b", "bgw", "--", "lsp-set-addresses", "bgw", "00:00:00:00:02:20 10.0.2.20",
 		"--", "lr-route-add", "lr0", "192.168.9.0/24", "10.0.2.20")
 
-	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer lcancel()
-	c, err := sbload.Connect(lctx, []string{sb.Endpoint()}, ovsdbclient.WithLogger(zaptest.NewLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	snap, err := sbload.Load(lctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := trace.New(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tr.Warnings) > 0 {
-		t.Errorf("northd's flows do not all parse:\n%s", strings.Join(tr.Warnings, "\n"))
-	}
+	tr := loadTracer(t, sb.Endpoint(), "")
 	const fromA1 = `inport == "a1" && eth.src == 00:00:00:00:01:11 && eth.dst == 00:00:00:00:ff:01 && ip4.src == 10.0.1.11 && `
 	for _, c := range []struct {
 		name, microflow string
