@@ -165,11 +165,11 @@ func compileLflow(f *lflowFlags) (*lflowCompileResult, error) {
 	if f.actions == "" {
 		f.actions = "next;"
 	}
-	pl, apl := controller.Ingress, action.Ingress
+	pl := controller.Ingress
 	switch f.pipeline {
 	case "ingress":
 	case "egress":
-		pl, apl = controller.Egress, action.Egress
+		pl = controller.Egress
 	default:
 		return nil, fmt.Errorf("--pipeline %q: want ingress or egress", f.pipeline)
 	}
@@ -212,25 +212,13 @@ func compileLflow(f *lflowFlags) (*lflowCompileResult, error) {
 		return nil, positioned("actions", f.actions, err)
 	}
 	nextGroup := uint32(1)
-	enc, err := action.Encode(parsed.Actions, &action.EncodeParams{
-		Pipeline: apl,
-		Table:    f.table,
-		TableMap: func(p action.Pipeline, n int) (int, bool) {
-			cp := controller.Ingress
-			if p == action.Egress {
-				cp = controller.Egress
-			}
-			t, err := controller.LogicalTable(cp, n)
-			return int(t), err == nil
-		},
-		OutputTable:     int(controller.OutputTable(pl)),
-		MACBindingTable: int(controller.TableMACBinding),
-		LookupPort: func(_, name string) (uint32, bool) {
-			k, ok := ports[name]
-			return k, ok
-		},
-		AllocGroup: func(of.Group) (uint32, error) { nextGroup++; return nextGroup - 1, nil },
-	})
+	params := controller.EncodeParams(pl, f.table)
+	params.LookupPort = func(_, name string) (uint32, bool) {
+		k, ok := ports[name]
+		return k, ok
+	}
+	params.AllocGroup = func(of.Group) (uint32, error) { nextGroup++; return nextGroup - 1, nil }
+	enc, err := action.Encode(parsed.Actions, &params)
 	if err != nil {
 		return nil, positioned("actions", f.actions, err)
 	}

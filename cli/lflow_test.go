@@ -3,9 +3,12 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/govn/govn/controller"
 )
 
 func runCtl(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -113,5 +116,17 @@ func TestLflowErrors(t *testing.T) {
 		if !strings.HasPrefix(errOut, tc.want) {
 			t.Errorf("%q: stderr\n%q\nwant prefix\n%q", tc.args, errOut, tc.want)
 		}
+	}
+}
+
+// TestLflowCompileFDBLookup: actions that search the controller's lookup
+// tables encode with the same table layout govn controller uses.
+func TestLflowCompileFDBLookup(t *testing.T) {
+	out, errOut, code := runCtl(t, "lflow", "compile", "--match", "1", "--actions", "outport = get_fdb(eth.dst); next;")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := fmt.Sprintf("resubmit(,%d)", controller.TableGetFDB); !strings.Contains(out, want) {
+		t.Errorf("get_fdb does not search controller.TableGetFDB (%s):\n%s", want, out)
 	}
 }

@@ -539,43 +539,23 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 	}
 	parsed := pe.p
 	cookie := Cookie(f.UUID)
-	pl := action.Ingress
-	if f.Pipeline == controller.Egress {
-		pl = action.Egress
-	}
 	dpName := strconv.FormatUint(uint64(dp.Key), 10)
-	params := &action.EncodeParams{
-		Pipeline: pl,
-		Table:    f.Table,
-		TableMap: func(p action.Pipeline, n int) (int, bool) {
-			cp := controller.Ingress
-			if p == action.Egress {
-				cp = controller.Egress
-			}
-			t, err := controller.LogicalTable(cp, n)
-			return int(t), err == nil
-		},
-		OutputTable:      int(controller.OutputTable(f.Pipeline)),
-		MACBindingTable:  int(controller.TableMACBinding),
-		GetFDBTable:      int(controller.TableGetFDB),
-		LookupFDBTable:   int(controller.TableLookupFDB),
-		LookupMACTable:   int(controller.TableLookupMAC),
-		LookupMACIPTable: int(controller.TableLookupMACIP),
-		Datapath:         dpName,
-		LookupPort: func(d, name string) (uint32, bool) {
-			if d != dpName {
-				return 0, false
-			}
-			if record(depPort, name) == "-" {
-				return 0, false
-			}
-			return portKey(dp, name)
-		},
-		AllocGroup: func(g of.Group) (uint32, error) {
-			return t.allocGroup(g.String())
-		},
-		Router: dp.Router,
+	ep := controller.EncodeParams(f.Pipeline, f.Table)
+	params := &ep
+	params.Datapath = dpName
+	params.LookupPort = func(d, name string) (uint32, bool) {
+		if d != dpName {
+			return 0, false
+		}
+		if record(depPort, name) == "-" {
+			return 0, false
+		}
+		return portKey(dp, name)
 	}
+	params.AllocGroup = func(g of.Group) (uint32, error) {
+		return t.allocGroup(g.String())
+	}
+	params.Router = dp.Router
 	enc, err := action.Encode(parsed.Actions, params)
 	if err != nil {
 		e.err = fmt.Errorf("actions: %w", err)
