@@ -35,6 +35,10 @@ type Engine struct {
 	// Address_Set), recomputed when the NB store says so.
 	PortGroups  map[string]map[string][]string // PG name → switch UUID → port names
 	AddressSets map[string][]string            // name → addresses
+	// LBs are the desired SB Load_Balancer rows by NB Load_Balancer UUID
+	// (recomputed when a load balancer or a switch's references change).
+	LBs       map[string]*LBSpec
+	lbChanged bool
 
 	// Bad lists the NB rows skipped by the last computation of each switch
 	// (and of the global rows), for logs and metrics.
@@ -119,6 +123,7 @@ func NewEngine(gens []Generator, val Validator) *Engine {
 		flowErrors:      map[string][]error{},
 		PortGroups:      map[string]map[string][]string{},
 		AddressSets:     map[string][]string{},
+		LBs:             map[string]*LBSpec{},
 	}
 }
 
@@ -212,11 +217,15 @@ func (e *Engine) Run(nb *NB) RunStats {
 	if nb.globalDirty || nb.allDirty {
 		e.runGlobal(nb)
 	}
+	if nb.lbDirty || nb.allDirty {
+		e.runLBs(nb)
+	}
 	st.FlowsChanged = len(e.changedKeys) - before
 	nb.dirty = map[string]bool{}
 	nb.allDirty = false
 	nb.globalDirty = false
 	nb.routersDirty = false
+	nb.lbDirty = false
 	return st
 }
 
@@ -230,6 +239,7 @@ func (e *Engine) MarkAllChanged() {
 		e.changedKeys[k] = struct{}{}
 	}
 	e.globalChanged = true
+	e.lbChanged = true
 }
 
 // Bad returns every NB row currently skipped, sorted.

@@ -28,7 +28,9 @@ type fixture struct {
 			Enabled      *bool             `json:"enabled"`
 			Up           *bool             `json:"up"`
 		} `json:"ports"`
-		ACLs []fixtureACL `json:"acls"`
+		ACLs          []fixtureACL `json:"acls"`
+		LoadBalancers []string     `json:"load_balancers"` // LB names
+		LBGroups      []string     `json:"lb_groups"`      // LB group names
 	} `json:"switches"`
 	PortGroups []struct {
 		Name  string       `json:"name"`
@@ -39,10 +41,24 @@ type fixture struct {
 		Name      string   `json:"name"`
 		Addresses []string `json:"addresses"`
 	} `json:"address_sets"`
+	LoadBalancers []struct {
+		Name            string            `json:"name"`
+		Vips            map[string]string `json:"vips"`
+		Protocol        string            `json:"protocol"`
+		Options         map[string]string `json:"options"`
+		SelectionFields []string          `json:"selection_fields"`
+	} `json:"load_balancers"`
+	LBGroups []struct {
+		Name          string   `json:"name"`
+		LoadBalancers []string `json:"load_balancers"` // LB names
+	} `json:"lb_groups"`
 	Routers []struct {
-		Name    string `json:"name"`
-		Enabled *bool  `json:"enabled"`
-		Ports   []struct {
+		Name          string   `json:"name"`
+		Enabled       *bool    `json:"enabled"`
+		LoadBalancers []string `json:"load_balancers"` // LB names
+		LBGroups      []string `json:"lb_groups"`      // LB group names
+
+		Ports []struct {
 			Name     string   `json:"name"`
 			MAC      string   `json:"mac"`
 			Networks []string `json:"networks"`
@@ -95,6 +111,31 @@ func (fx *fixture) nb() *NB {
 		nb.SetIgnoreLSPDown(*fx.IgnoreLSPDown)
 	}
 	portUUID := map[string]string{}
+	// Load balancers (table 9) and groups (table 10) first: switches and
+	// routers refer to them by name.
+	lbUUID, groupUUID := map[string]string{}, map[string]string{}
+	for i, l := range fx.LoadBalancers {
+		id := fakeUUID(9, i+1)
+		lbUUID[l.Name] = id
+		nb.SetLoadBalancer(&LoadBalancer{UUID: id, Name: l.Name, Vips: l.Vips, Protocol: l.Protocol, Options: l.Options,
+			SelectionFields: l.SelectionFields})
+	}
+	for i, g := range fx.LBGroups {
+		id := fakeUUID(10, i+1)
+		groupUUID[g.Name] = id
+		lg := &LoadBalancerGroup{UUID: id, Name: g.Name}
+		for _, n := range g.LoadBalancers {
+			lg.LoadBalancers = append(lg.LoadBalancers, lbUUID[n])
+		}
+		nb.SetLoadBalancerGroup(lg)
+	}
+	refs := func(names []string, ids map[string]string) []string {
+		var out []string
+		for _, n := range names {
+			out = append(out, ids[n])
+		}
+		return out
+	}
 	np, na := 0, 0
 	addACL := func(a fixtureACL) string {
 		na++
@@ -104,7 +145,8 @@ func (fx *fixture) nb() *NB {
 		return id
 	}
 	for i, s := range fx.Switches {
-		sw := &Switch{UUID: fakeUUID(1, i+1), Name: s.Name}
+		sw := &Switch{UUID: fakeUUID(1, i+1), Name: s.Name, LoadBalancers: refs(s.LoadBalancers, lbUUID),
+			LBGroups: refs(s.LBGroups, groupUUID)}
 		for _, p := range s.Ports {
 			np++
 			id := fakeUUID(2, np)
@@ -133,7 +175,8 @@ func (fx *fixture) nb() *NB {
 	}
 	nrp, nrt := 0, 0
 	for i, r := range fx.Routers {
-		lr := &Router{UUID: fakeUUID(6, i+1), Name: r.Name, Enabled: r.Enabled}
+		lr := &Router{UUID: fakeUUID(6, i+1), Name: r.Name, Enabled: r.Enabled, LoadBalancers: refs(r.LoadBalancers, lbUUID),
+			LBGroups: refs(r.LBGroups, groupUUID)}
 		for _, p := range r.Ports {
 			nrp++
 			id := fakeUUID(7, nrp)
@@ -194,6 +237,20 @@ func dumpEngine(e *Engine) string {
 		}
 		sort.Strings(per)
 		fmt.Fprintf(&sb, "Port_Group %s %s\n", n, strings.Join(per, " "))
+	}
+	names = names[:0]
+	for id := range e.LBs {
+		names = append(names, id)
+	}
+	sort.Strings(names)
+	for _, id := range names {
+		l := e.LBs[id]
+		var dps []string
+		for _, sw := range l.Switches {
+			n, _ := e.SwitchName(sw)
+			dps = append(dps, n)
+		}
+		fmt.Fprintf(&sb, "Load_Balancer %s lb_id=%s protocol=%q vips=%v options=%v datapaths=%v\n", l.Name, id, l.Protocol, l.Vips, l.Options, dps)
 	}
 	for _, b := range e.Bad() {
 		fmt.Fprintf(&sb, "BAD %s\n", b)

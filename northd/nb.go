@@ -1,5 +1,7 @@
 package northd
 
+import "slices"
+
 // Pure copies of the northbound rows northd reads. The run shell converts
 // libovsdb models into these and feeds them to an NB store; golden tests
 // build them directly.
@@ -11,6 +13,11 @@ type Switch struct {
 	Ports       []string // Logical_Switch_Port UUIDs
 	ACLs        []string // ACL UUIDs
 	OtherConfig map[string]string
+	// LoadBalancers and LBGroups are the Load_Balancer and
+	// Load_Balancer_Group UUIDs of columns load_balancer and
+	// load_balancer_group.
+	LoadBalancers []string
+	LBGroups      []string
 }
 
 // SwitchPort is a Logical_Switch_Port row.
@@ -72,6 +79,10 @@ type NB struct {
 	Routers     map[string]*Router
 	RouterPorts map[string]*RouterPort
 	Routes      map[string]*StaticRoute
+	// LoadBalancers and LBGroups are the Load_Balancer and
+	// Load_Balancer_Group rows (empty maps when there are none).
+	LoadBalancers map[string]*LoadBalancer
+	LBGroups      map[string]*LoadBalancerGroup
 
 	// SvcMonitorMAC is NB_Global options:svc_monitor_mac (used in flows
 	// through the $svc_monitor_mac address set).
@@ -91,6 +102,9 @@ type NB struct {
 	// switch port of type router did: every router and every switch with a
 	// router-type port is recomputed (routers are few).
 	routersDirty bool
+	// lbDirty: a load balancer, LB group or a switch's LB references
+	// changed (SB Load_Balancer needs syncing).
+	lbDirty bool
 }
 
 // NewNB returns an empty store (everything dirty).
@@ -101,6 +115,8 @@ func NewNB() *NB {
 		ACLs:          map[string]*ACL{},
 		PortGroups:    map[string]*PortGroup{},
 		AddressSets:   map[string]*AddressSet{},
+		LoadBalancers: map[string]*LoadBalancer{},
+		LBGroups:      map[string]*LoadBalancerGroup{},
 		dirty:         map[string]bool{},
 		allDirty:      true,
 		IgnoreLSPDown: true,
@@ -109,7 +125,12 @@ func NewNB() *NB {
 }
 
 // MarkAllDirty forces a full recompute on the next run.
-func (nb *NB) MarkAllDirty() { nb.allDirty = true; nb.globalDirty = true; nb.routersDirty = true }
+func (nb *NB) MarkAllDirty() {
+	nb.allDirty = true
+	nb.globalDirty = true
+	nb.routersDirty = true
+	nb.lbDirty = true
+}
 
 // SetSwitch inserts or replaces a switch.
 func (nb *NB) SetSwitch(s *Switch) {
@@ -127,6 +148,9 @@ func (nb *NB) SetSwitch(s *Switch) {
 		for _, p := range s.Ports {
 			nb.portIndex[p] = s.UUID
 		}
+	}
+	if old == nil || !sameStrings(old.LoadBalancers, s.LoadBalancers) || !sameStrings(old.LBGroups, s.LBGroups) {
+		nb.lbDirty = true // SB Load_Balancer datapaths
 	}
 	if old == nil || !sameStrings(old.Ports, s.Ports) {
 		// Port membership moves ports between switches and changes which
@@ -151,6 +175,9 @@ func (nb *NB) DeleteSwitch(uuid string) {
 		delete(nb.Switches, uuid)
 		nb.dirty[uuid] = true
 		nb.globalDirty = true
+		if len(old.LoadBalancers) > 0 || len(old.LBGroups) > 0 {
+			nb.lbDirty = true
+		}
 	}
 }
 
@@ -325,6 +352,10 @@ type Router struct {
 	StaticRoutes []string // Logical_Router_Static_Route UUIDs
 	Enabled      *bool
 	Options      map[string]string
+	// LoadBalancers and LBGroups: columns load_balancer and
+	// load_balancer_group (UUIDs).
+	LoadBalancers []string
+	LBGroups      []string
 }
 
 // RouterPort is a Logical_Router_Port row.
@@ -456,6 +487,129 @@ func (nb *NB) routerPorts(ports []string) []string {
 	for _, id := range ports {
 		if p := nb.Ports[id]; p != nil && p.Type == "router" {
 			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// LoadBalancer is a Load_Balancer row.
+type LoadBalancer struct {
+	UUID     string
+	Name     string
+	Vips     map[string]string // "VIP[:port]" → "backend[:port],..."
+	Protocol string            // "tcp", "udp", "sctp"; "" means tcp
+	Options  map[string]string
+	// SelectionFields: eth_src, eth_dst, ip_src, ip_dst, tp_src, tp_dst.
+	SelectionFields []string
+}
+
+// LoadBalancerGroup is a Load_Balancer_Group row.
+type LoadBalancerGroup struct {
+	UUID          string
+	Name          string
+	LoadBalancers []string // Load_Balancer UUIDs
+}
+
+// SetLoadBalancer inserts or replaces a load balancer: the switches and
+// routers that use it (directly or through a group) are recomputed.
+func (nb *NB) SetLoadBalancer(lb *LoadBalancer) {
+	nb.LoadBalancers[lb.UUID] = lb
+	nb.markLBUsers(lb.UUID)
+	nb.lbDirty = true
+}
+
+// DeleteLoadBalancer removes a load balancer.
+func (nb *NB) DeleteLoadBalancer(uuid string) {
+	if _, ok := nb.LoadBalancers[uuid]; ok {
+		nb.markLBUsers(uuid)
+		delete(nb.LoadBalancers, uuid)
+		nb.lbDirty = true
+	}
+}
+
+// SetLoadBalancerGroup inserts or replaces a load balancer group.
+func (nb *NB) SetLoadBalancerGroup(g *LoadBalancerGroup) {
+	nb.LBGroups[g.UUID] = g
+	nb.markGroupUsers(g.UUID)
+	nb.lbDirty = true
+}
+
+// DeleteLoadBalancerGroup removes a load balancer group.
+func (nb *NB) DeleteLoadBalancerGroup(uuid string) {
+	if _, ok := nb.LBGroups[uuid]; ok {
+		nb.markGroupUsers(uuid)
+		delete(nb.LBGroups, uuid)
+		nb.lbDirty = true
+	}
+}
+
+// markLBUsers marks dirty every switch and router that references the
+// load balancer directly or through one of its groups.
+func (nb *NB) markLBUsers(lb string) {
+	groups := map[string]bool{}
+	for id, g := range nb.LBGroups {
+		if slices.Contains(g.LoadBalancers, lb) {
+			groups[id] = true
+		}
+	}
+	uses := func(lbs, gs []string) bool {
+		if slices.Contains(lbs, lb) {
+			return true
+		}
+		for _, g := range gs {
+			if groups[g] {
+				return true
+			}
+		}
+		return false
+	}
+	for id, s := range nb.Switches {
+		if uses(s.LoadBalancers, s.LBGroups) {
+			nb.dirty[id] = true
+		}
+	}
+	for id, r := range nb.Routers {
+		if uses(r.LoadBalancers, r.LBGroups) {
+			nb.dirty[id] = true
+		}
+	}
+}
+
+func (nb *NB) markGroupUsers(g string) {
+	for id, s := range nb.Switches {
+		if slices.Contains(s.LBGroups, g) {
+			nb.dirty[id] = true
+		}
+	}
+	for id, r := range nb.Routers {
+		if slices.Contains(r.LBGroups, g) {
+			nb.dirty[id] = true
+		}
+	}
+}
+
+// DatapathLBs returns the load balancers a switch or router uses: its own
+// (column load_balancer) and those of its groups, each once, in UUID order.
+// References to rows that do not exist are ignored.
+func (nb *NB) DatapathLBs(lbs, groups []string) []*LoadBalancer {
+	if len(lbs) == 0 && len(groups) == 0 {
+		return nil
+	}
+	ids := map[string]bool{}
+	for _, id := range lbs {
+		ids[id] = true
+	}
+	for _, gid := range groups {
+		if g := nb.LBGroups[gid]; g != nil {
+			for _, id := range g.LoadBalancers {
+				ids[id] = true
+			}
+		}
+	}
+	var out []*LoadBalancer
+	for _, id := range sortedKeys(ids) {
+		if lb := nb.LoadBalancers[id]; lb != nil {
+			out = append(out, lb)
 		}
 	}
 	return out

@@ -131,7 +131,8 @@ const bigTxn = 5000
 
 // nbTables are the northbound tables northd reads.
 var nbTables = []string{nbdb.LogicalSwitchTable, nbdb.LogicalSwitchPortTable, nbdb.ACLTable, nbdb.PortGroupTable, nbdb.AddressSetTable,
-	nbdb.LogicalRouterTable, nbdb.LogicalRouterPortTable, nbdb.LogicalRouterStaticRouteTable}
+	nbdb.LogicalRouterTable, nbdb.LogicalRouterPortTable, nbdb.LogicalRouterStaticRouteTable,
+	nbdb.LoadBalancerTable, nbdb.LoadBalancerGroupTable}
 
 // Start connects to both databases, starts the metrics server and returns
 // a Northd ready to Run.
@@ -443,7 +444,8 @@ func (n *Northd) readNB() {
 func (n *Northd) setRow(table string, old, m model.Model) {
 	switch r := m.(type) {
 	case *nbdb.LogicalSwitch:
-		n.nbStore.SetSwitch(&northd.Switch{UUID: r.UUID, Name: r.Name, Ports: r.Ports, ACLs: r.ACLs, OtherConfig: r.OtherConfig})
+		n.nbStore.SetSwitch(&northd.Switch{UUID: r.UUID, Name: r.Name, Ports: r.Ports, ACLs: r.ACLs, OtherConfig: r.OtherConfig,
+			LoadBalancers: r.LoadBalancer, LBGroups: r.LoadBalancerGroup})
 	case *nbdb.LogicalSwitchPort:
 		if o, ok := old.(*nbdb.LogicalSwitchPort); ok && n.nbStore.IgnoreLSPDown && sameLSPIgnoringUp(o, r) {
 			return // only "up" changed (northd's own write), and flows do not depend on it
@@ -465,7 +467,7 @@ func (n *Northd) setRow(table string, old, m model.Model) {
 		n.nbStore.SetAddressSet(&northd.AddressSet{UUID: r.UUID, Name: r.Name, Addresses: r.Addresses})
 	case *nbdb.LogicalRouter:
 		n.nbStore.SetRouter(&northd.Router{UUID: r.UUID, Name: r.Name, Ports: r.Ports, StaticRoutes: r.StaticRoutes,
-			Enabled: r.Enabled, Options: r.Options})
+			Enabled: r.Enabled, Options: r.Options, LoadBalancers: r.LoadBalancer, LBGroups: r.LoadBalancerGroup})
 	case *nbdb.LogicalRouterPort:
 		n.nbStore.SetRouterPort(&northd.RouterPort{UUID: r.UUID, Name: r.Name, MAC: r.MAC, Networks: r.Networks,
 			Enabled: r.Enabled, Options: r.Options})
@@ -476,6 +478,17 @@ func (n *Northd) setRow(table string, old, m model.Model) {
 			sr.Policy = string(*r.Policy)
 		}
 		n.nbStore.SetStaticRoute(sr)
+	case *nbdb.LoadBalancer:
+		lb := &northd.LoadBalancer{UUID: r.UUID, Name: r.Name, Vips: r.Vips, Options: r.Options}
+		if r.Protocol != nil {
+			lb.Protocol = string(*r.Protocol)
+		}
+		for _, f := range r.SelectionFields {
+			lb.SelectionFields = append(lb.SelectionFields, string(f))
+		}
+		n.nbStore.SetLoadBalancer(lb)
+	case *nbdb.LoadBalancerGroup:
+		n.nbStore.SetLoadBalancerGroup(&northd.LoadBalancerGroup{UUID: r.UUID, Name: r.Name, LoadBalancers: r.LoadBalancer})
 	}
 }
 
@@ -503,6 +516,10 @@ func (n *Northd) deleteRow(table, id string) {
 		n.nbStore.DeleteRouterPort(id)
 	case nbdb.LogicalRouterStaticRouteTable:
 		n.nbStore.DeleteStaticRoute(id)
+	case nbdb.LoadBalancerTable:
+		n.nbStore.DeleteLoadBalancer(id)
+	case nbdb.LoadBalancerGroupTable:
+		n.nbStore.DeleteLoadBalancerGroup(id)
 	}
 }
 

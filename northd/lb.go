@@ -1,0 +1,277 @@
+package northd
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Load balancers (NB Load_Balancer, Load_Balancer_Group) on logical
+// switches: parsing of the rows, and the switch flows of OVN 23.03's
+// Pre-LB, Pre-stateful, LB, Pre-Hairpin, Nat-Hairpin and Hairpin stages.
+
+// LBBackend is one backend of a VIP.
+type LBBackend struct {
+	Addr netip.Addr
+	Port uint16 // 0: none (the destination port is kept)
+}
+
+// String is the backend as ct_lb_mark(backends=...) writes it:
+// "10.0.0.1", "10.0.0.1:80", "fd00::1", "[fd00::1]:80".
+func (b LBBackend) String() string { return hostPort(b.Addr, b.Port) }
+
+func hostPort(a netip.Addr, port uint16) string {
+	if port == 0 {
+		return a.String()
+	}
+	return netip.AddrPortFrom(a, port).String()
+}
+
+// LBVIP is one parsed entry of Load_Balancer.vips.
+type LBVIP struct {
+	Key      string // the vips key verbatim
+	Addr     netip.Addr
+	Port     uint16 // 0: portless VIP (all traffic to the address)
+	Backends []LBBackend
+}
+
+// IsV6 reports an IPv6 VIP.
+func (v *LBVIP) IsV6() bool { return v.Addr.Is6() }
+
+// BackendList is the backends as ct_lb_mark's backends= argument.
+func (v *LBVIP) BackendList() string {
+	ss := make([]string, len(v.Backends))
+	for i, b := range v.Backends {
+		ss[i] = b.String()
+	}
+	return strings.Join(ss, ",")
+}
+
+// LB is a load balancer row with its VIPs and options parsed.
+type LB struct {
+	*LoadBalancer
+	Protocol string  // tcp (default), udp or sctp
+	VIPs     []LBVIP // valid VIPs, ordered by key
+	// Reject: options:reject=true — a VIP without backends answers with a
+	// TCP reset / ICMP unreachable instead of dropping.
+	Reject bool
+	// SkipSNAT: options:skip_snat=true (routers: no lb_force_snat_ip).
+	SkipSNAT bool
+	// HairpinSNATv4/v6: options:hairpin_snat_ip (source of hairpinned
+	// traffic instead of the VIP); invalid when unset.
+	HairpinSNATv4, HairpinSNATv6 netip.Addr
+	// AffinityTimeout: options:affinity_timeout in seconds (0: none).
+	AffinityTimeout int
+	// HashFields is the ct_lb_mark hash_fields argument from
+	// selection_fields ("" when unset: dp_hash).
+	HashFields string
+}
+
+// ParseLB parses a Load_Balancer row. A VIP that does not parse (bad
+// address, port, backend, address family mix, a backend port on a
+// portless VIP) is left out, as OVN does, and reported in errs with the
+// reason; so are invalid options (which are then ignored). The LB with
+// the remaining VIPs is always returned.
+func ParseLB(lb *LoadBalancer) (out *LB, errs []error) {
+	out = &LB{LoadBalancer: lb, Protocol: "tcp"}
+	switch lb.Protocol {
+	case "", "tcp":
+	case "udp", "sctp":
+		out.Protocol = lb.Protocol
+	default:
+		errs = append(errs, fmt.Errorf("protocol %q is not tcp, udp or sctp", lb.Protocol))
+		return out, errs
+	}
+	keys := make([]string, 0, len(lb.Vips))
+	for k := range lb.Vips {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, err := ParseLBVIP(k, lb.Vips[k])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out.VIPs = append(out.VIPs, v)
+	}
+	o := lb.Options
+	out.Reject = o["reject"] == "true"
+	out.SkipSNAT = o["skip_snat"] == "true"
+	if s, ok := o["hairpin_snat_ip"]; ok {
+		for _, f := range strings.Fields(s) {
+			a, err := netip.ParseAddr(f)
+			switch {
+			case err != nil || a.Zone() != "" || a.Is4In6():
+				errs = append(errs, fmt.Errorf("options:hairpin_snat_ip %q: %q is not an IP address", s, f))
+			case a.Is4() && !out.HairpinSNATv4.IsValid():
+				out.HairpinSNATv4 = a
+			case a.Is6() && !out.HairpinSNATv6.IsValid():
+				out.HairpinSNATv6 = a
+			default:
+				errs = append(errs, fmt.Errorf("options:hairpin_snat_ip %q: more than one address of a family", s))
+			}
+		}
+	}
+	if s, ok := o["affinity_timeout"]; ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("options:affinity_timeout %q is not a number of seconds in 0..65535", s))
+		} else {
+			out.AffinityTimeout = n
+		}
+	}
+	if len(lb.SelectionFields) > 0 {
+		fs := append([]string(nil), lb.SelectionFields...)
+		sort.Strings(fs)
+		out.HashFields = strings.Join(fs, ",")
+	}
+	return out, errs
+}
+
+// ParseLBVIP parses one vips entry: key "IP", "IP:port", "[IPv6]" or
+// "[IPv6]:port"; value a comma-separated list of backends in the same
+// forms (may be empty: no backends). A portless VIP's backends carry no
+// port; every backend has the VIP's address family.
+func ParseLBVIP(key, value string) (LBVIP, error) {
+	v := LBVIP{Key: key}
+	var err error
+	v.Addr, v.Port, err = parseHostPort(strings.TrimSpace(key))
+	if err != nil {
+		return v, fmt.Errorf("vip %q: %v", key, err)
+	}
+	for _, tok := range strings.Split(value, ",") {
+		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			continue
+		}
+		a, p, err := parseHostPort(tok)
+		if err != nil {
+			return v, fmt.Errorf("vip %q: backend %q: %v", key, tok, err)
+		}
+		if a.Is4() != v.Addr.Is4() {
+			return v, fmt.Errorf("vip %q: backend %q is not of the VIP's address family", key, tok)
+		}
+		if p != 0 && v.Port == 0 {
+			return v, fmt.Errorf("vip %q: backend %q has a port but the VIP has none", key, tok)
+		}
+		v.Backends = append(v.Backends, LBBackend{Addr: a, Port: p})
+	}
+	return v, nil
+}
+
+// parseHostPort parses "IP", "IP:port", "[IPv6]" or "[IPv6]:port" (port
+// 1..65535; 0 returned when absent).
+func parseHostPort(s string) (netip.Addr, uint16, error) {
+	host, portStr := s, ""
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return netip.Addr{}, 0, fmt.Errorf("missing ']'")
+		}
+		host = s[1:end]
+		rest := s[end+1:]
+		if rest != "" {
+			if !strings.HasPrefix(rest, ":") {
+				return netip.Addr{}, 0, fmt.Errorf("unexpected %q after ']'", rest)
+			}
+			portStr = rest[1:]
+			if portStr == "" {
+				return netip.Addr{}, 0, fmt.Errorf("empty port")
+			}
+		}
+	case strings.Count(s, ":") == 1:
+		host, portStr, _ = strings.Cut(s, ":")
+		if portStr == "" {
+			return netip.Addr{}, 0, fmt.Errorf("empty port")
+		}
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" || a.Is4In6() {
+		return netip.Addr{}, 0, fmt.Errorf("%q is not an IP address", host)
+	}
+	if a.Is4() && strings.HasPrefix(s, "[") {
+		return netip.Addr{}, 0, fmt.Errorf("brackets around IPv4 address %q", host)
+	}
+	var port uint16
+	if portStr != "" {
+		n, err := strconv.Atoi(portStr)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != portStr {
+			return netip.Addr{}, 0, fmt.Errorf("port %q is not a number in 1..65535", portStr)
+		}
+		port = uint16(n)
+	}
+	return a, port, nil
+}
+
+// switchLBs parses the load balancers of a switch, reporting bad rows on
+// b. LBs are in UUID order.
+func switchLBs(nb *NB, s *Switch, b *Builder) []*LB {
+	var out []*LB
+	for _, lb := range nb.DatapathLBs(s.LoadBalancers, s.LBGroups) {
+		l, errs := ParseLB(lb)
+		for _, err := range errs {
+			b.Bad("Load_Balancer", lb.UUID, lb.Name, err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// LBSpec is a desired SB Load_Balancer row (as OVN 23.03 writes it: one
+// per NB load balancer used by at least one logical switch, directly or
+// through a group; name, vips and protocol copied, NB options plus
+// hairpin_orig_tuple=true, the switches' datapaths).
+type LBSpec struct {
+	Name     string
+	Vips     map[string]string
+	Protocol string // NB protocol verbatim ("" when unset)
+	Options  map[string]string
+	Switches []string // NB switch UUIDs, sorted
+}
+
+// SB Load_Balancer keys northd writes.
+const (
+	ExtLBID               = "lb_id"              // external_ids: NB Load_Balancer UUID
+	LBOptHairpinOrigTuple = "hairpin_orig_tuple" // options: flows match the ct original tuple
+)
+
+// runLBs recomputes the desired SB Load_Balancer rows.
+func (e *Engine) runLBs(nb *NB) {
+	e.lbChanged = true
+	lbs := map[string]*LBSpec{}
+	for _, id := range lbSwitchIDs(nb) {
+		s := nb.Switches[id]
+		for _, lb := range nb.DatapathLBs(s.LoadBalancers, s.LBGroups) {
+			sp := lbs[lb.UUID]
+			if sp == nil {
+				opts := make(map[string]string, len(lb.Options)+1)
+				for k, v := range lb.Options {
+					opts[k] = v
+				}
+				opts[LBOptHairpinOrigTuple] = "true"
+				sp = &LBSpec{Name: lb.Name, Vips: lb.Vips, Protocol: lb.Protocol, Options: opts}
+				if sp.Vips == nil {
+					sp.Vips = map[string]string{}
+				}
+				lbs[lb.UUID] = sp
+			}
+			sp.Switches = append(sp.Switches, id)
+		}
+	}
+	e.LBs = lbs
+}
+
+func lbSwitchIDs(nb *NB) []string {
+	ids := make([]string, 0, len(nb.Switches))
+	for id, s := range nb.Switches {
+		if len(s.LoadBalancers) > 0 || len(s.LBGroups) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
