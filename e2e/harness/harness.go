@@ -62,6 +62,7 @@ type Topology struct {
 	ovs       []*ovstest.OVS
 	procs     []*Process
 	pods      []*Pod
+	servers   []*Server
 	closed    bool
 	keepDir   bool
 	SetupTime time.Duration // how long New took
@@ -356,14 +357,18 @@ func (c *Chassis) AddPod(s PodSpec) (*Pod, error) {
 // WaitReachable pings dst once per attempt until one answer arrives or
 // timeout passes (for when a controller is still programming flows).
 func (p *Pod) WaitReachable(dst netip.Addr, timeout time.Duration) error {
+	return waitReachable(p.Netns, p.Name, dst, timeout)
+}
+
+func waitReachable(netns, name string, dst netip.Addr, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		r, err := p.PingInterval(dst, 1, 200*time.Millisecond)
+		r, err := ping(netns, name, dst, 1, 200*time.Millisecond)
 		if err == nil && r.Received == 1 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s cannot reach %s after %v (last: %+v, %v)", p.Name, dst, timeout, r, err)
+			return fmt.Errorf("%s cannot reach %s after %v (last: %+v, %v)", name, dst, timeout, r, err)
 		}
 	}
 }
@@ -441,11 +446,15 @@ func (p *Pod) Ping(dst netip.Addr, count int) (PingResult, error) {
 
 // PingInterval is Ping with a given interval between requests.
 func (p *Pod) PingInterval(dst netip.Addr, count int, interval time.Duration) (PingResult, error) {
-	out, err := p.Exec("ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", fmt.Sprintf("%.3f", interval.Seconds()),
+	return ping(p.Netns, p.Name, dst, count, interval)
+}
+
+func ping(netns, name string, dst netip.Addr, count int, interval time.Duration) (PingResult, error) {
+	out, err := execIn(netns, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", fmt.Sprintf("%.3f", interval.Seconds()),
 		"-W", "1", dst.String())
 	m := pingSummary.FindStringSubmatch(out)
 	if m == nil {
-		return PingResult{}, fmt.Errorf("ping %s from %s: no summary (%v): %s", dst, p.Name, err, out)
+		return PingResult{}, fmt.Errorf("ping %s from %s: no summary (%v): %s", dst, name, err, out)
 	}
 	sent, _ := strconv.Atoi(m[1])
 	recv, _ := strconv.Atoi(m[2])
@@ -514,7 +523,7 @@ func (t *Topology) LogTails(n int) string {
 	return b.String()
 }
 
-// Close stops every process, OVS instance and namespace the topology created
+// Close stops every server, process, OVS instance and namespace the topology created
 // (even if some steps fail), then checks for leaks: any surviving process or
 // namespace is reported as an error. The directory is removed unless
 // GOVN_E2E_KEEP is set.
@@ -525,10 +534,15 @@ func (t *Topology) Close() error {
 		return nil
 	}
 	t.closed = true
-	procs, ovss, nss := t.procs, t.ovs, t.netns
+	procs, ovss, nss, servers := t.procs, t.ovs, t.netns, t.servers
 	t.mu.Unlock()
 
 	var errs []error
+	for _, s := range servers {
+		if err := s.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for i := len(procs) - 1; i >= 0; i-- {
 		if err := procs[i].Stop(); err != nil {
 			errs = append(errs, err)
