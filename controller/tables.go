@@ -27,7 +27,9 @@
 //
 // TableMACBinding (78) is searched by get_arp/get_nd (IP → MAC for a logical
 // port); TableGetFDB/TableLookupFDB (79, 80) by get_fdb/lookup_fdb;
-// TableLookupMAC/TableLookupMACIP (81, 82) by lookup_arp/lookup_nd(_ip). The layout follows OVN's (physical table 0, logical ingress at 8)
+// TableLookupMAC/TableLookupMACIP (81, 82) by lookup_arp/lookup_nd(_ip);
+// TableLBHairpin, TableLBHairpinReply, TableCTSNATHairpin (83..85) by
+// chk_lb_hairpin, chk_lb_hairpin_reply and ct_snat_to_vip. The layout follows OVN's (physical table 0, logical ingress at 8)
 // but is govn's own: OVN's numbers after the ingress pipeline differ between
 // releases, and nothing outside br-int depends on them.
 package controller
@@ -78,6 +80,18 @@ const (
 	// TableLookupMACIP holds MAC_Binding rows for lookup_arp_ip /
 	// lookup_nd_ip: metadata, reg14 and reg0/xxreg0 → flags bit 6.
 	TableLookupMACIP uint8 = TableLookupMAC + 1 // 82
+	// TableLBHairpin answers chk_lb_hairpin: a load-balanced packet (ct_mark
+	// natted) from a backend to itself whose original destination (the
+	// conntrack original tuple) is one of the backend's VIPs → flags bit 7.
+	TableLBHairpin uint8 = TableLookupMACIP + 1 // 83
+	// TableLBHairpinReply answers chk_lb_hairpin_reply: a reply from a
+	// backend to the address its hairpinned connection was SNATed to (the
+	// VIP, or the load balancer's hairpin_snat_ip) → flags bit 7.
+	TableLBHairpinReply uint8 = TableLBHairpin + 1 // 84
+	// TableCTSNATHairpin is ct_snat_to_vip: commit the hairpinned connection
+	// in the datapath's SNAT zone (reg12) with its source translated to the
+	// VIP (or hairpin_snat_ip).
+	TableCTSNATHairpin uint8 = TableLBHairpinReply + 1 // 85
 )
 
 // NumLogicalTables is the number of logical tables per pipeline (the SB
@@ -147,6 +161,12 @@ func TableName(t uint8) string {
 		return "lookup-mac"
 	case t == TableLookupMACIP:
 		return "lookup-mac-ip"
+	case t == TableLBHairpin:
+		return "lb-hairpin"
+	case t == TableLBHairpinReply:
+		return "lb-hairpin-reply"
+	case t == TableCTSNATHairpin:
+		return "ct-snat-hairpin"
 	}
 	return fmt.Sprintf("table-%d", t)
 }
@@ -160,8 +180,9 @@ const FlagFromTunnelBit = 1
 // Result bits (in flags, reg10) the lookup tables set on a hit; they are
 // lflow/action's LookupMACResult and LookupFDBResult.
 const (
-	FlagLookupMACBit = 6
-	FlagLookupFDBBit = 8
+	FlagLookupMACBit       = 6
+	FlagLookupLBHairpinBit = 7
+	FlagLookupFDBBit       = 8
 )
 
 // Geneve option that carries the logical ingress and egress port keys, as

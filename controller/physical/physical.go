@@ -23,8 +23,16 @@ import (
 
 // Port types (Port_Binding.type) the physical tables handle.
 const (
-	TypeVIF   = ""      // a VM/container interface, bound by iface-id
-	TypePatch = "patch" // connects two logical datapaths on every chassis
+	TypeVIF      = ""         // a VM/container interface, bound by iface-id
+	TypePatch    = "patch"    // connects two logical datapaths on every chassis
+	TypeLocalnet = "localnet" // a switch's connection to a physical network (ovn-bridge-mappings)
+	// TypeL3Gateway connects a gateway router (bound to one chassis) and a
+	// switch: a patch port on that chassis, a remote port elsewhere.
+	TypeL3Gateway = "l3gateway"
+	// TypeChassisRedirect is the gateway-chassis side of a distributed
+	// router port: on its active chassis, output to it continues as the
+	// distributed port; elsewhere it is a remote port on that chassis.
+	TypeChassisRedirect = "chassisredirect"
 )
 
 // Port is a logical port (Port_Binding) of a datapath this chassis may need.
@@ -32,10 +40,24 @@ type Port struct {
 	Name     string // logical_port
 	Datapath uint32 // Datapath_Binding.tunnel_key
 	Key      uint32 // Port_Binding.tunnel_key
-	Type     string // TypeVIF, TypePatch; others are ignored
-	Peer     string // TypePatch: the peer logical port's name
-	Chassis  string // name of the chassis the port is bound to; "" if unbound
+	Type     string // one of the Type constants; others are ignored
+	Peer     string // TypePatch, TypeL3Gateway: the peer logical port's name
+	// Chassis is the name of the chassis the port is bound to ("" if
+	// unbound); for TypeChassisRedirect the active gateway chassis.
+	Chassis string
+	// Tag is a TypeLocalnet port's VLAN (1..4095; 0 = untagged).
+	Tag uint16
+	// GatewayChassis is a TypeL3Gateway port's options:l3gateway-chassis.
+	GatewayChassis string
+	// DistributedPort is a TypeChassisRedirect port's
+	// options:distributed-port (a port name of the same datapath).
+	DistributedPort string
 }
+
+// DPZones are the conntrack zones of a local datapath: a router's DNAT and
+// SNAT zones (a switch's SNAT zone commits hairpinned load-balancer
+// connections).
+type DPZones struct{ DNAT, SNAT uint16 }
 
 // MulticastGroup is a Multicast_Group row.
 type MulticastGroup struct {
@@ -81,6 +103,16 @@ type Input struct {
 	MACBindings []MACBinding
 	// FDBs are the FDB rows of the local datapaths.
 	FDBs []FDB
+	// Localnet maps each localnet port whose physical network is mapped on
+	// this chassis (ovn-bridge-mappings) to the OpenFlow port of the br-int
+	// side of its patch-port pair.
+	Localnet map[string]uint32
+	// DPZones are the conntrack zones of the local datapaths (by key),
+	// loaded into reg11/reg12 whenever a packet enters a datapath's ingress
+	// pipeline or is delivered to one of its local ports.
+	DPZones map[uint32]DPZones
+	// LoadBalancers feed the load-balancer hairpin tables.
+	LoadBalancers []LoadBalancer
 }
 
 // Local reports whether port p is a VIF bound to this chassis with a local
@@ -93,8 +125,63 @@ func (in *Input) Local(p *Port) (uint32, bool) {
 	return ofp, ok && ofp > 0
 }
 
-// LocalDatapaths returns the datapaths this chassis needs: those with a VIF
-// bound here, and every datapath reachable from those through patch ports.
+// LocalnetPort returns the br-int OpenFlow port of a localnet port whose
+// network is mapped here.
+func (in *Input) LocalnetPort(p *Port) (uint32, bool) {
+	if p.Type != TypeLocalnet {
+		return 0, false
+	}
+	ofp, ok := in.Localnet[p.Name]
+	return ofp, ok && ofp > 0
+}
+
+// Crosses reports whether p is crossed into its peer datapath on this
+// chassis: a patch port, or an l3gateway port whose gateway chassis is this
+// one. byName resolves the peer, which must be of the same type.
+func (in *Input) crosses(p *Port, byName map[string]*Port) (*Port, bool) {
+	switch p.Type {
+	case TypePatch:
+	case TypeL3Gateway:
+		if p.GatewayChassis == "" || p.GatewayChassis != in.Chassis {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	peer, ok := byName[p.Peer]
+	if !ok || peer.Type != p.Type {
+		return nil, false
+	}
+	return peer, true
+}
+
+// Resident reports whether p's traffic is handled on this chassis as a local
+// port: a VIF bound here with an OpenFlow port, a mapped localnet port, an
+// l3gateway port of this gateway chassis, a chassisredirect port active here.
+func (in *Input) Resident(p *Port) bool {
+	if in.Chassis == "" {
+		return false
+	}
+	switch p.Type {
+	case TypeVIF:
+		_, ok := in.Local(p)
+		return ok
+	case TypeLocalnet:
+		_, ok := in.LocalnetPort(p)
+		return ok
+	case TypeL3Gateway:
+		return p.GatewayChassis == in.Chassis
+	case TypeChassisRedirect:
+		return p.Chassis == in.Chassis
+	}
+	return false
+}
+
+// LocalDatapaths returns the datapaths this chassis needs: those with a
+// resident port (a VIF bound here, a localnet port whose network is mapped
+// here, an l3gateway or active chassisredirect port of this chassis), and
+// every datapath reachable from those through patch ports (and l3gateway
+// ports of this chassis).
 func LocalDatapaths(in *Input) map[uint32]bool {
 	byName := make(map[string]*Port, len(in.Ports))
 	for i := range in.Ports {
@@ -104,14 +191,14 @@ func LocalDatapaths(in *Input) map[uint32]bool {
 	var queue []uint32
 	for i := range in.Ports {
 		p := &in.Ports[i]
-		if _, ok := in.Local(p); ok && !local[p.Datapath] {
+		if in.Resident(p) && !local[p.Datapath] {
 			local[p.Datapath] = true
 			queue = append(queue, p.Datapath)
 		}
 	}
 	patches := map[uint32][]*Port{}
 	for i := range in.Ports {
-		if p := &in.Ports[i]; p.Type == TypePatch {
+		if p := &in.Ports[i]; p.Type == TypePatch || p.Type == TypeL3Gateway {
 			patches[p.Datapath] = append(patches[p.Datapath], p)
 		}
 	}
@@ -119,7 +206,7 @@ func LocalDatapaths(in *Input) map[uint32]bool {
 		dp := queue[0]
 		queue = queue[1:]
 		for _, p := range patches[dp] {
-			if peer, ok := byName[p.Peer]; ok && !local[peer.Datapath] {
+			if peer, ok := in.crosses(p, byName); ok && !local[peer.Datapath] {
 				local[peer.Datapath] = true
 				queue = append(queue, peer.Datapath)
 			}
@@ -166,6 +253,9 @@ func Flows(in *Input) []of.Flow {
 			b.fdb(f)
 		}
 	}
+	for i := range in.LoadBalancers {
+		b.loadBalancer(&in.LoadBalancers[i])
+	}
 	b.defaults()
 	slices.SortFunc(b.flows, func(x, y of.Flow) int {
 		if c := cmp.Or(cmp.Compare(x.Table, y.Table), cmp.Compare(y.Priority, x.Priority)); c != 0 {
@@ -181,6 +271,7 @@ type builder struct {
 	local  map[uint32]bool
 	byName map[string]*Port
 	flows  []of.Flow
+	lbSeen map[string]bool
 }
 
 func (b *builder) add(table uint8, prio uint16, m of.Match, acts ...of.Action) {
@@ -223,19 +314,53 @@ func match(cs ...fv) of.Match {
 
 func (b *builder) zone(name string) uint64 { return uint64(b.in.Zones[name]) }
 
-// classify: table 0 for local VIFs and tunnels.
+// dpZones returns the loads of datapath dp's DNAT and SNAT zones (none if
+// it has no zones).
+func (b *builder) dpZones(dp uint32) []of.Action {
+	z, ok := b.in.DPZones[dp]
+	if !ok {
+		return nil
+	}
+	return []of.Action{set(dnatZone, uint64(z.DNAT)), set(snatZone, uint64(z.SNAT))}
+}
+
+// enter returns the loads that start datapath dp's ingress pipeline for a
+// packet from logical port key with port conntrack zone zone.
+func (b *builder) enter(dp, key uint32, zone uint64) []of.Action {
+	acts := []of.Action{set(metadata, uint64(dp)), set(inport, uint64(key)), set(ctZone, zone)}
+	return append(acts, b.dpZones(dp)...)
+}
+
+// vlanTCI is the vlan_tci of VLAN vid with the "present" bit.
+func vlanTCI(vid uint16) uint64 { return 0x1000 | uint64(vid&0xfff) }
+
+// classify: table 0 for local VIFs, mapped localnet ports and tunnels.
 func (b *builder) classify() {
 	for i := range b.in.Ports {
 		p := &b.in.Ports[i]
-		ofp, ok := b.in.Local(p)
+		if ofp, ok := b.in.Local(p); ok {
+			b.add(controller.TableClassify, prioPort, match(fv{of.InPort, uint64(ofp)}),
+				append(b.enter(p.Datapath, p.Key, b.zone(p.Name)), resubmit(controller.TableLogIngress))...)
+			continue
+		}
+		ofp, ok := b.in.LocalnetPort(p)
 		if !ok {
 			continue
 		}
-		b.add(controller.TableClassify, prioPort, match(fv{of.InPort, uint64(ofp)}),
-			set(metadata, uint64(p.Datapath)),
-			set(inport, uint64(p.Key)),
-			set(ctZone, b.zone(p.Name)),
-			resubmit(controller.TableLogIngress))
+		// From the physical network: only the port's VLAN (tagged), or only
+		// untagged frames.
+		m := match(fv{of.InPort, uint64(ofp)})
+		var acts []of.Action
+		prio := uint16(prioPort)
+		if p.Tag != 0 {
+			m.Set(of.VLANTCI, bits.From64(vlanTCI(p.Tag)), bits.From64(0x1fff))
+			acts = append(acts, of.PopVLAN{})
+			prio = prioHigh
+		} else {
+			m.Set(of.VLANTCI, bits.Zero, bits.From64(0x1000))
+		}
+		acts = append(acts, b.enter(p.Datapath, p.Key, b.zone(p.Name))...)
+		b.add(controller.TableClassify, prio, m, append(acts, resubmit(controller.TableLogIngress))...)
 	}
 	for _, ch := range sortedKeys(b.in.Tunnels) {
 		ofp := b.in.Tunnels[ch]
@@ -262,58 +387,110 @@ func (b *builder) tunnelTo(dp, out uint32, tun uint32) []of.Action {
 	}
 }
 
+// remote sends output to p through the tunnel to chassis ch.
+func (b *builder) remote(p *Port, ch string) {
+	if ch == "" || ch == b.in.Chassis {
+		return
+	}
+	tun, ok := b.in.Tunnels[ch]
+	if !ok || tun == 0 {
+		return // no tunnel (yet) to its chassis
+	}
+	m := match(fv{symtab.DatapathField, uint64(p.Datapath)}, fv{symtab.OutportField, uint64(p.Key)})
+	b.add(controller.TableRemoteOutput, prioPort, m, b.tunnelTo(p.Datapath, p.Key, tun)...)
+}
+
+// physOut adds the local delivery flows of a port with OpenFlow port ofp:
+// zones, the loopback drop and output (with VLAN tag push when vlan != 0).
+func (b *builder) physOut(p *Port, ofp uint32, vlan uint16) {
+	dpPort := func() of.Match {
+		return match(fv{symtab.DatapathField, uint64(p.Datapath)}, fv{symtab.OutportField, uint64(p.Key)})
+	}
+	acts := append([]of.Action{set(ctZone, b.zone(p.Name))}, b.dpZones(p.Datapath)...)
+	b.add(controller.TableLocalOutput, prioPort, dpPort(), append(acts, resubmit(controller.TableCheckLoopback))...)
+	lb := match(fv{symtab.DatapathField, uint64(p.Datapath)}, fv{symtab.InportField, uint64(p.Key)}, fv{symtab.OutportField, uint64(p.Key)})
+	lb.Set(symtab.FlagsField, bits.Zero, bits.From64(1<<symtab.FlagLoopback))
+	b.add(controller.TableCheckLoopback, prioPort, lb, of.Drop{})
+	out := func(port uint32) []of.Action {
+		if vlan == 0 {
+			return []of.Action{of.Output{Port: port}}
+		}
+		return []of.Action{of.PushVLAN{EthType: 0x8100}, set(of.Whole(of.VLANTCI), vlanTCI(vlan)), of.Output{Port: port}, of.PopVLAN{}}
+	}
+	// A flow whose outport is its inport reached here only with
+	// flags.loopback: OpenFlow needs in_port to send it back.
+	m := dpPort()
+	m.Set(of.InPort, bits.From64(uint64(ofp)), bits.Ones(32))
+	b.add(controller.TableLogToPhy, prioHigh, m, out(of.PortInPort)...)
+	b.add(controller.TableLogToPhy, prioPort, dpPort(), out(ofp)...)
+}
+
 func (b *builder) port(p *Port) {
 	dpPort := func() of.Match {
 		return match(fv{symtab.DatapathField, uint64(p.Datapath)}, fv{symtab.OutportField, uint64(p.Key)})
 	}
 	if ofp, ok := b.in.Local(p); ok {
-		// Local output: load the outport's zone, check loopback.
-		b.add(controller.TableLocalOutput, prioPort, dpPort(),
-			set(ctZone, b.zone(p.Name)), resubmit(controller.TableCheckLoopback))
-		lb := match(fv{symtab.DatapathField, uint64(p.Datapath)}, fv{symtab.InportField, uint64(p.Key)}, fv{symtab.OutportField, uint64(p.Key)})
-		lb.Set(symtab.FlagsField, bits.Zero, bits.From64(1<<symtab.FlagLoopback))
-		b.add(controller.TableCheckLoopback, prioPort, lb, of.Drop{})
-		// A flow whose outport is its inport reached here only with
-		// flags.loopback: OpenFlow needs in_port to send it back.
-		m := dpPort()
-		m.Set(of.InPort, bits.From64(uint64(ofp)), bits.Ones(32))
-		b.add(controller.TableLogToPhy, prioHigh, m, of.Output{Port: of.PortInPort})
-		b.add(controller.TableLogToPhy, prioPort, dpPort(), of.Output{Port: ofp})
+		b.physOut(p, ofp, 0)
 		return
 	}
-	switch p.Type {
-	case TypeVIF:
-		if p.Chassis == "" || p.Chassis == b.in.Chassis {
-			return // unbound, or ours without an interface yet: dropped
-		}
-		tun, ok := b.in.Tunnels[p.Chassis]
-		if !ok || tun == 0 {
-			return // no tunnel (yet) to its chassis
-		}
-		b.add(controller.TableRemoteOutput, prioPort, dpPort(), b.tunnelTo(p.Datapath, p.Key, tun)...)
-	case TypePatch:
-		peer, ok := b.byName[p.Peer]
-		if !ok || peer.Type != TypePatch {
-			return
-		}
-		b.add(controller.TableLocalOutput, prioPort, dpPort(), resubmit(controller.TableCheckLoopback))
+	if ofp, ok := b.in.LocalnetPort(p); ok {
+		b.physOut(p, ofp, p.Tag)
+		return
+	}
+	if peer, ok := b.in.crosses(p, b.byName); ok {
+		b.add(controller.TableLocalOutput, prioPort, dpPort(),
+			append(b.dpZones(p.Datapath), resubmit(controller.TableCheckLoopback))...)
 		// Crossing into the peer datapath: a fresh logical context.
 		acts := []of.Action{of.CTClear{}, set(flags, 0), set(dnatZone, 0), set(snatZone, 0), set(ctZone, 0)}
 		for r := 0; r < 10; r++ {
 			acts = append(acts, set(of.Whole(of.Reg(r)), 0))
 		}
+		acts = append(acts, b.dpZones(peer.Datapath)...)
 		acts = append(acts, set(metadata, uint64(peer.Datapath)), set(inport, uint64(peer.Key)),
 			set(outport, 0), of.Resubmit{InPort: 0, Table: int(controller.TableLogIngress)})
 		b.add(controller.TableLogToPhy, prioPort, dpPort(), of.Clone{Actions: acts})
+		return
+	}
+	switch p.Type {
+	case TypeVIF:
+		if p.Chassis == b.in.Chassis {
+			return // ours without an interface yet: dropped
+		}
+		b.remote(p, p.Chassis)
+	case TypeL3Gateway:
+		b.remote(p, p.GatewayChassis)
+	case TypeChassisRedirect:
+		if p.Chassis != b.in.Chassis {
+			b.remote(p, p.Chassis)
+			return
+		}
+		dist, ok := b.byName[p.DistributedPort]
+		if !ok || dist.Datapath != p.Datapath {
+			return
+		}
+		// Active here: continue as the distributed port.
+		acts := append([]of.Action{set(outport, uint64(dist.Key))}, b.dpZones(p.Datapath)...)
+		b.add(controller.TableLocalOutput, prioPort, dpPort(), append(acts, resubmit(controller.TableCheckLoopback))...)
 	}
 }
 
 // multicast expands a group: every other chassis with a member once
-// (TableRemoteOutput), then each local member (TableLocalOutput).
+// (TableRemoteOutput), then each local member (TableLocalOutput). Packets
+// from a tunnel are not delivered to patch and localnet members (the sending
+// chassis did that), only to VIFs and to l3gateway ports of this gateway
+// chassis (which no other chassis can cross).
 func (b *builder) multicast(g *MulticastGroup) {
 	var remote []string
 	seen := map[string]bool{}
-	var localVIF, localPatch []*Port
+	addRemote := func(ch string) {
+		if ch != "" && ch != b.in.Chassis && !seen[ch] {
+			if tun := b.in.Tunnels[ch]; tun != 0 {
+				seen[ch] = true
+				remote = append(remote, ch)
+			}
+		}
+	}
+	var localVIF, localOnce, localGW []*Port
 	for _, name := range g.Ports {
 		p, ok := b.byName[name]
 		if !ok || p.Datapath != g.Datapath {
@@ -323,24 +500,30 @@ func (b *builder) multicast(g *MulticastGroup) {
 			localVIF = append(localVIF, p)
 			continue
 		}
+		if _, ok := b.in.LocalnetPort(p); ok {
+			localOnce = append(localOnce, p)
+			continue
+		}
+		if _, ok := b.in.crosses(p, b.byName); ok {
+			if p.Type == TypeL3Gateway {
+				localGW = append(localGW, p)
+			} else {
+				localOnce = append(localOnce, p)
+			}
+			continue
+		}
 		switch p.Type {
-		case TypePatch:
-			if peer, ok := b.byName[p.Peer]; ok && peer.Type == TypePatch {
-				localPatch = append(localPatch, p)
-			}
 		case TypeVIF:
-			if p.Chassis != "" && p.Chassis != b.in.Chassis && !seen[p.Chassis] {
-				if tun := b.in.Tunnels[p.Chassis]; tun != 0 {
-					seen[p.Chassis] = true
-					remote = append(remote, p.Chassis)
-				}
-			}
+			addRemote(p.Chassis)
+		case TypeL3Gateway:
+			addRemote(p.GatewayChassis)
 		}
 	}
 	slices.Sort(remote)
 	sortPorts := func(ps []*Port) { slices.SortFunc(ps, func(x, y *Port) int { return cmp.Compare(x.Key, y.Key) }) }
 	sortPorts(localVIF)
-	sortPorts(localPatch)
+	sortPorts(localOnce)
+	sortPorts(localGW)
 	m := func() of.Match {
 		return match(fv{symtab.DatapathField, uint64(g.Datapath)}, fv{symtab.OutportField, uint64(g.Key)})
 	}
@@ -353,30 +536,34 @@ func (b *builder) multicast(g *MulticastGroup) {
 		acts = append(acts, resubmit(controller.TableLocalOutput))
 		b.add(controller.TableRemoteOutput, prioPort, m(), acts...)
 	}
-	deliver := func(ps []*Port, withZone bool) []of.Action {
+	deliver := func(groups ...[]*Port) []of.Action {
 		var acts []of.Action
-		for _, p := range ps {
-			acts = append(acts, set(outport, uint64(p.Key)))
-			if withZone {
-				acts = append(acts, set(ctZone, b.zone(p.Name)))
+		for _, ps := range groups {
+			for _, p := range ps {
+				acts = append(acts, set(outport, uint64(p.Key)))
+				if p.Type == TypeVIF || p.Type == TypeLocalnet {
+					acts = append(acts, set(ctZone, b.zone(p.Name)))
+				}
+				acts = append(acts, resubmit(controller.TableCheckLoopback))
 			}
-			acts = append(acts, resubmit(controller.TableCheckLoopback))
 		}
-		if len(acts) > 0 {
-			acts = append(acts, set(outport, uint64(g.Key)))
+		if len(acts) == 0 {
+			return nil
 		}
-		return acts
+		acts = append(b.dpZones(g.Datapath), acts...)
+		return append(acts, set(outport, uint64(g.Key)))
 	}
-	all := append(deliver(localVIF, true), deliver(localPatch, false)...)
+	all := deliver(localVIF, localOnce, localGW)
 	if len(all) == 0 {
 		return
 	}
 	b.add(controller.TableLocalOutput, prioPort, m(), all...)
-	if len(localPatch) > 0 {
-		// Received from a tunnel: the sender already crossed the patch ports.
+	if len(localOnce) > 0 {
+		// Received from a tunnel: the sender already crossed the patch
+		// ports and reached the physical network.
 		mt := m()
 		mt.Set(symtab.FlagsField, bits.From64(1<<controller.FlagFromTunnelBit), bits.From64(1<<controller.FlagFromTunnelBit))
-		acts := deliver(localVIF, true)
+		acts := deliver(localVIF, localGW)
 		if len(acts) == 0 {
 			acts = []of.Action{of.Drop{}}
 		}
@@ -441,7 +628,8 @@ func (b *builder) defaults() {
 	// Loopback allowed: flags.loopback set skips the per-port drop.
 	b.add(controller.TableLogToPhy, prioDefault, of.Match{}, of.Drop{})
 	for _, t := range []uint8{controller.TableMACBinding, controller.TableGetFDB, controller.TableLookupFDB,
-		controller.TableLookupMAC, controller.TableLookupMACIP} {
+		controller.TableLookupMAC, controller.TableLookupMACIP,
+		controller.TableLBHairpin, controller.TableLBHairpinReply, controller.TableCTSNATHairpin} {
 		b.add(t, prioDefault, of.Match{}) // miss: the action saw the zeroed result
 	}
 }
