@@ -16,6 +16,11 @@
 //     (one with a Chassis row) that sorts before it, and reports the
 //     conflict; it does take it from one that sorts after it or is gone.
 //     Both chassis reach the same answer without talking to each other.
+//   - Gateway ports (type "l3gateway" and "chassisredirect") are not bound by
+//     interfaces: the chassis named by Port.GatewayChassis (l3gateway:
+//     options:l3gateway-chassis; chassisredirect: the ActiveGateway of the
+//     port's HA_Chassis_Group) claims it, even from another chassis, and any
+//     other chassis that holds it releases it.
 package binding
 
 import (
@@ -31,6 +36,42 @@ type Port struct {
 	Chassis          string // name of the chassis it is bound to, "" if none
 	RequestedChassis string // name (or hostname) of the requested chassis, "" if none
 	Up               bool
+	// GatewayChassis is the chassis a gateway port (TypeL3Gateway,
+	// TypeChassisRedirect) belongs on, "" if none.
+	GatewayChassis string
+}
+
+// Gateway port types.
+const (
+	TypeL3Gateway       = "l3gateway"
+	TypeChassisRedirect = "chassisredirect"
+)
+
+// HAChassis is one member of an HA_Chassis_Group (or a Gateway_Chassis row).
+type HAChassis struct {
+	Chassis  string // chassis name
+	Priority int
+}
+
+// ActiveGateway returns the chassis that should hold a chassisredirect
+// port: the highest-priority member that has a Chassis row (ties: the name
+// that sorts first), or "" if none does. When that chassis' row goes away,
+// the next one takes over.
+func ActiveGateway(members []HAChassis, live map[string]bool) string {
+	best := -1
+	for i, m := range members {
+		if m.Chassis == "" || !live[m.Chassis] {
+			continue
+		}
+		if best < 0 || m.Priority > members[best].Priority ||
+			m.Priority == members[best].Priority && m.Chassis < members[best].Chassis {
+			best = i
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return members[best].Chassis
 }
 
 // Input is this chassis and what it sees.
@@ -123,6 +164,22 @@ func Decide(in *Input) *Result {
 	})
 	for _, p := range ports {
 		known[p.LogicalPort] = true
+		if p.Type == TypeL3Gateway || p.Type == TypeChassisRedirect {
+			want, mine := p.GatewayChassis != "" && p.GatewayChassis == in.Chassis, p.Chassis == in.Chassis
+			switch {
+			case want && !mine:
+				res.Bound[p.LogicalPort] = true
+				res.Decisions = append(res.Decisions, Decision{p, Claim})
+			case want:
+				res.Bound[p.LogicalPort] = true
+				if !p.Up {
+					res.Decisions = append(res.Decisions, Decision{p, SetUp})
+				}
+			case mine:
+				res.Decisions = append(res.Decisions, Decision{p, Release})
+			}
+			continue
+		}
 		if p.Type != "" {
 			continue
 		}

@@ -95,3 +95,44 @@ func TestConflictConverges(t *testing.T) {
 		}
 	}
 }
+
+func TestActiveGateway(t *testing.T) {
+	members := []HAChassis{{"gw1", 10}, {"gw2", 20}, {"gw3", 20}, {"", 99}}
+	live := map[string]bool{"gw1": true, "gw2": true, "gw3": true}
+	if got := ActiveGateway(members, live); got != "gw2" {
+		t.Fatalf("active = %q, want gw2 (priority 20, sorts before gw3)", got)
+	}
+	delete(live, "gw2")
+	if got := ActiveGateway(members, live); got != "gw3" {
+		t.Fatalf("gw2 gone: active = %q, want gw3", got)
+	}
+	delete(live, "gw3")
+	if got := ActiveGateway(members, live); got != "gw1" {
+		t.Fatalf("gw2, gw3 gone: active = %q, want gw1", got)
+	}
+	if got := ActiveGateway(members, nil); got != "" {
+		t.Fatalf("no live chassis: active = %q", got)
+	}
+}
+
+func TestGatewayPorts(t *testing.T) {
+	in := &Input{Chassis: "gw1", Ports: []Port{
+		{UUID: "1", LogicalPort: "cr-lrp", Type: TypeChassisRedirect, GatewayChassis: "gw1", Chassis: "gw2"}, // failover: take it
+		{UUID: "2", LogicalPort: "l3", Type: TypeL3Gateway, GatewayChassis: "gw1"},                          // claim
+		{UUID: "3", LogicalPort: "l3-other", Type: TypeL3Gateway, GatewayChassis: "gw2", Chassis: "gw1"},     // moved away: release
+		{UUID: "4", LogicalPort: "l3-mine", Type: TypeL3Gateway, GatewayChassis: "gw1", Chassis: "gw1", Up: true},
+		{UUID: "5", LogicalPort: "cr-none", Type: TypeChassisRedirect, Chassis: "gw3"}, // no gateway: not ours to touch
+	}}
+	res := Decide(in)
+	var got []string
+	for _, d := range res.Decisions {
+		got = append(got, d.Port.LogicalPort+":"+d.Action.String())
+	}
+	want := []string{"cr-lrp:claim", "l3:claim", "l3-other:release"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("decisions %v, want %v", got, want)
+	}
+	if !res.Bound["cr-lrp"] || !res.Bound["l3"] || !res.Bound["l3-mine"] || res.Bound["l3-other"] || res.Bound["cr-none"] {
+		t.Fatalf("bound = %v", res.Bound)
+	}
+}
