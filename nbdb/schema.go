@@ -3,6 +3,17 @@
 // indexes, so that real ovn-nbctl works against it), the libovsdb models
 // generated from it by modelgen (go generate; never edit the generated files),
 // NewClient, and Ops helpers that append operations to one transaction.
+//
+// Extensions beyond OVN 23.03 (the complete list is govnExtensions in
+// schema_test.go, which checks it against the installed OVN schema), each
+// with the column type of the later OVN release that added it:
+//   - ACL.tier (OVN 23.06): integer 0..3, default 0 — tiered ACL evaluation;
+//   - ACL.action "pass" (OVN 23.06): go on with the next tier.
+//
+// Real ovn-nbctl 23.03 ignores ACL.tier (its ACLs get tier 0) and keeps
+// working; only a "pass" ACL is outside its compiled-in schema. Schema
+// version 1.1.0 added both; an older database file is converted at start
+// (existing ACLs get tier 0).
 package nbdb
 
 import _ "embed"

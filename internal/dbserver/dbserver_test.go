@@ -41,6 +41,22 @@ func start(t *testing.T, dir string, db dbserver.Database, mut func(*dbserver.Co
 
 // withExtraColumn returns schema with one more column in Logical_Switch and a
 // bumped version, as a later govn release might ship.
+// upgradedVersion is the version of the schema withExtraColumn returns
+// (above any real nb.ovsschema version).
+const upgradedVersion = "99.0.0"
+
+// schemaVersion is a schema's "version" member.
+func schemaVersion(t *testing.T, schema []byte) string {
+	t.Helper()
+	var m struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(schema, &m); err != nil || m.Version == "" {
+		t.Fatalf("schema version: %v", err)
+	}
+	return m.Version
+}
+
 func withExtraColumn(t *testing.T, schema []byte) []byte {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(schema))
@@ -49,7 +65,7 @@ func withExtraColumn(t *testing.T, schema []byte) []byte {
 	if err := dec.Decode(&m); err != nil {
 		t.Fatal(err)
 	}
-	m["version"] = "1.0.1"
+	m["version"] = upgradedVersion
 	ls := m["tables"].(map[string]any)["Logical_Switch"].(map[string]any)["columns"].(map[string]any)
 	ls["govn_test_extra"] = map[string]any{"type": map[string]any{"key": "string", "min": 0, "max": 1}}
 	out, err := json.Marshal(m)
@@ -110,7 +126,7 @@ func TestRestartAndSchemaUpgrade(t *testing.T) {
 	if got := nbctl(s, "acl-list", "sw0"); got != wantACL {
 		t.Errorf("after upgrade acl-list = %q, want %q", got, wantACL)
 	}
-	if v := dbservertest.Run(t, "ovsdb-tool", "db-version", s.DBPath()); strings.TrimSpace(v) != "1.0.1" {
+	if v := dbservertest.Run(t, "ovsdb-tool", "db-version", s.DBPath()); strings.TrimSpace(v) != upgradedVersion {
 		t.Errorf("db-version after upgrade = %q", v)
 	}
 	cols := dbservertest.Run(t, "ovsdb-client", "list-columns", s.Endpoint(), nbdb.DatabaseName, "Logical_Switch")
@@ -127,9 +143,10 @@ func TestRestartAndSchemaUpgrade(t *testing.T) {
 	if !strings.Contains(dump, "hello") || !strings.Contains(dump, "sw0") {
 		t.Errorf("dump after setting new column:\n%s", dump)
 	}
-	backups, _ := filepath.Glob(filepath.Join(dir, "ovnnb_db.db.bak-1.0.0-*"))
+	oldVersion := schemaVersion(t, nbDatabase.Schema)
+	backups, _ := filepath.Glob(filepath.Join(dir, "ovnnb_db.db.bak-"+oldVersion+"-*"))
 	if len(backups) != 1 {
-		t.Errorf("want one backup of the 1.0.0 database, got %v", backups)
+		t.Errorf("want one backup of the %s database, got %v", oldVersion, backups)
 	}
 }
 
@@ -474,7 +491,7 @@ func TestClusteredSchemaUpgrade(t *testing.T) {
 	if out := dbservertest.Run(t, "ovn-nbctl", "--db="+s.Endpoint(), "ls-list"); !strings.Contains(out, "(csw)") {
 		t.Errorf("rows lost in online conversion: ls-list = %q", out)
 	}
-	if v := dbservertest.Run(t, "ovsdb-client", "get-schema-version", s.Endpoint(), nbdb.DatabaseName); strings.TrimSpace(v) != "1.0.1" {
+	if v := dbservertest.Run(t, "ovsdb-client", "get-schema-version", s.Endpoint(), nbdb.DatabaseName); strings.TrimSpace(v) != upgradedVersion {
 		t.Errorf("schema version after online conversion: %q", v)
 	}
 }
