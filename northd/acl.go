@@ -8,9 +8,54 @@ import (
 // aclGen: pre-ACL, pre-LB (the parts ACLs need), pre-stateful, ACL hints,
 // ACL evaluation and stateful stages, in both pipelines, following OVN
 // 23.03's texts. NB ACL priorities are offset by aclPrioOffset.
+//
+// ACL tiers (OVN 23.06's ACL.tier and "pass" action) in 23.03's pipeline
+// layout: on a switch whose ACLs use a tier above 0 (maxTier), every ACL
+// flow also matches regACLTier == its tier. Tier 0 is evaluated first. A tier
+// that reaches no verdict — a "pass" ACL matched, or no ACL of the tier
+// matched (the aclTierPrio flows, below every ACL and above the defaults) —
+// sets the next tier and looks the same stage up again
+// (next(pipeline=…,table=<this stage>)); after the last tier the stage's
+// defaults apply. Every way out of the stage except a drop resets the tier
+// to 0, so the next ACL stage (after-LB, egress) starts at tier 0 again.
+// Without tiers the flows are 23.03's, and "pass" is OVN's no-verdict
+// "next;" (the defaults are skipped, as in OVN).
 type aclGen struct{}
 
-const aclPrioOffset = 1000
+const (
+	aclPrioOffset = 1000
+	// aclTierPrio is the priority of the "no verdict in this tier: next
+	// tier" flows: below every NB ACL (>= aclPrioOffset), above the
+	// defaults (0 and 1).
+	aclTierPrio = 500
+	// MaxACLTier is the highest ACL.tier (the schema allows 0..3, as OVN).
+	MaxACLTier = 3
+)
+
+// maxACLTier is the highest tier of a switch's ACLs (0: no tiers).
+func maxACLTier(acls []*ACL) int {
+	m := 0
+	for _, a := range acls {
+		if a.Tier > m {
+			m = a.Tier
+		}
+	}
+	return m
+}
+
+// tierReset is the action prefix that resets the tier register on the way
+// out of an ACL stage (empty without tiers).
+func tierReset(maxTier int) string {
+	if maxTier == 0 {
+		return ""
+	}
+	return regACLTier + " = 0; "
+}
+
+// tierNext is the action that moves evaluation of stage s to tier t.
+func tierNext(s Stage, t int) string {
+	return fmt.Sprintf("%s = %d; next(pipeline=%s,table=%d);", regACLTier, t, s.Pipeline(), s.Table())
+}
 
 func (aclGen) Name() string { return "northd/acl.go" }
 
@@ -30,6 +75,13 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 	dirs := []dir{
 		{LSInPreACL, LSInPreLB, LSInPreStateful, LSInACLHint, LSInACL, LSInStateful, "eth.dst == $svc_monitor_mac", "inport"},
 		{LSOutPreACL, LSOutPreLB, LSOutPreStateful, LSOutACLHint, LSOutACL, LSOutStateful, "eth.src == $svc_monitor_mac", "outport"},
+	}
+	maxTier := maxACLTier(sc.ACLs)
+	reset := tierReset(maxTier)
+	addTierFlows := func(s Stage) {
+		for t := 0; t < maxTier; t++ {
+			b.Add(s, aclTierPrio, fmt.Sprintf("%s == %d", regACLTier, t), tierNext(s, t+1))
+		}
 	}
 	for i, d := range dirs {
 		// Pre-ACL.
@@ -83,13 +135,14 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 		if !sc.HasACLs {
 			b.Add(d.acl, 65535, "1", "next;")
 		} else {
-			b.Add(d.acl, 0, "1", "next;")
+			b.Add(d.acl, 0, "1", reset+"next;")
 			b.Add(d.acl, 34000, d.svc, "next;")
+			addTierFlows(d.acl)
 		}
 		b.Add(d.acl, 65532, ndMLDACLSkip, "next;")
 		if sc.HasStateful {
-			b.Add(d.acl, 1, "ip && !ct.est", regbitConntrackCommit+" = 1; next;")
-			b.Add(d.acl, 1, "ip && ct.est && ct_mark.blocked == 1", regbitConntrackCommit+" = 1; next;")
+			b.Add(d.acl, 1, "ip && !ct.est", reset+regbitConntrackCommit+" = 1; next;")
+			b.Add(d.acl, 1, "ip && ct.est && ct_mark.blocked == 1", reset+regbitConntrackCommit+" = 1; next;")
 			b.Add(d.acl, 65532, "ct.inv || (ct.est && ct.rpl && ct_mark.blocked == 1)", "drop;")
 			if i == 0 {
 				b.Add(d.acl, 65532, "ct.est && !ct.rel && !ct.new && !ct.inv && ct.rpl && ct_mark.blocked == 0",
@@ -109,14 +162,17 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 	}
 	// ACLs after LB (ingress only).
 	b.Add(LSInACLAfterLB, 65532, ndMLDACLSkip, "next;")
-	b.Add(LSInACLAfterLB, 0, "1", "next;")
+	b.Add(LSInACLAfterLB, 0, "1", reset+"next;")
+	if sc.HasACLs {
+		addTierFlows(LSInACLAfterLB)
+	}
 	if sc.HasStateful {
 		b.Add(LSInACLAfterLB, 65532, regbitACLHintAllowRel+" == 1", "next;")
 	}
 
 	for _, a := range sc.ACLs {
 		b.Ref(RefACL, a.UUID)
-		aclFlows(sc, a, b)
+		aclFlows(sc, a, maxTier, b)
 	}
 	b.Ref("", "")
 }
@@ -151,27 +207,42 @@ func aclLog(a *ACL, verdict string) string {
 	return "log(" + strings.Join(parts, ", ") + "); "
 }
 
-func aclFlows(sc *SwitchContext, a *ACL, b *Builder) {
+func aclFlows(sc *SwitchContext, a *ACL, maxTier int, b *Builder) {
 	stage := aclStage(a)
 	prio := uint16(a.Priority + aclPrioOffset)
 	m := a.Match
+	// With tiers, every flow of the ACL also matches its tier; allowing
+	// flows reset the tier on the way out.
+	tier := ""
+	if maxTier > 0 {
+		tier = fmt.Sprintf("%s == %d && ", regACLTier, a.Tier)
+		m = "(" + m + ")"
+	}
+	reset := tierReset(maxTier)
 	rejectAct := func() string {
 		egress := LSOutQoSMark.Table() // OVN: next(pipeline=egress,table=<out_qos_mark>)
 		return fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d); };", egress)
 	}
 	switch a.Action {
+	case "pass":
+		// No verdict: the next tier, or (last tier, no tiers) go on.
+		act := reset + "next;"
+		if a.Tier < maxTier {
+			act = tierNext(stage, a.Tier+1)
+		}
+		b.Add(stage, prio, tier+m, aclLog(a, "pass")+act)
 	case "allow-stateless":
-		b.Add(stage, prio, m, aclLog(a, "allow")+"next;")
+		b.Add(stage, prio, tier+m, aclLog(a, "allow")+reset+"next;")
 		if sc.HasStateful {
 			pre := LSInPreACL
 			if a.Direction == "to-lport" {
 				pre = LSOutPreACL
 			}
-			b.Add(pre, prio, m, regbitACLStateless+" = 1; next;")
+			b.Add(pre, prio, a.Match, regbitACLStateless+" = 1; next;")
 		}
 	case "allow", "allow-related":
 		if !sc.HasStateful {
-			b.Add(stage, prio, m, aclLog(a, "allow")+"next;")
+			b.Add(stage, prio, tier+m, aclLog(a, "allow")+reset+"next;")
 			return
 		}
 		commit := regbitConntrackCommit + " = 1; "
@@ -179,8 +250,8 @@ func aclFlows(sc *SwitchContext, a *ACL, b *Builder) {
 		if a.Label != 0 {
 			label = fmt.Sprintf("%s = 1; %s = %d; ", regbitACLLabel, regLabel, a.Label)
 		}
-		b.Add(stage, prio, regbitACLHintAllowNew+" == 1 && ("+m+")", commit+label+aclLog(a, "allow")+"next;")
-		b.Add(stage, prio, regbitACLHintAllow+" == 1 && ("+m+")", label+aclLog(a, "allow")+"next;")
+		b.Add(stage, prio, tier+regbitACLHintAllowNew+" == 1 && ("+a.Match+")", commit+label+aclLog(a, "allow")+reset+"next;")
+		b.Add(stage, prio, tier+regbitACLHintAllow+" == 1 && ("+a.Match+")", label+aclLog(a, "allow")+reset+"next;")
 	case "drop", "reject":
 		verdict := a.Action
 		tail := "" // an action list without output or next drops
@@ -195,10 +266,10 @@ func aclFlows(sc *SwitchContext, a *ACL, b *Builder) {
 			return s
 		}
 		if !sc.HasStateful {
-			b.Add(stage, prio, m, act(""))
+			b.Add(stage, prio, tier+m, act(""))
 			return
 		}
-		b.Add(stage, prio, regbitACLHintBlock+" == 1 && ("+m+")", act("ct_commit { ct_mark.blocked = 1; }; "))
-		b.Add(stage, prio, regbitACLHintDrop+" == 1 && ("+m+")", act(""))
+		b.Add(stage, prio, tier+regbitACLHintBlock+" == 1 && ("+a.Match+")", act("ct_commit { ct_mark.blocked = 1; }; "))
+		b.Add(stage, prio, tier+regbitACLHintDrop+" == 1 && ("+a.Match+")", act(""))
 	}
 }

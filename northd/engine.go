@@ -544,9 +544,12 @@ func (e *Engine) checkACL(nb *NB, a *ACL, sets, groups *map[string]bool) error {
 		return fmt.Errorf("direction %q is not from-lport or to-lport", a.Direction)
 	}
 	switch a.Action {
-	case "allow", "allow-related", "allow-stateless", "drop", "reject":
+	case "allow", "allow-related", "allow-stateless", "drop", "reject", "pass":
 	default:
 		return fmt.Errorf("action %q is not supported", a.Action)
+	}
+	if a.Tier < 0 || a.Tier > MaxACLTier {
+		return fmt.Errorf("tier %d is outside 0..%d", a.Tier, MaxACLTier)
 	}
 	if a.Priority < 0 || a.Priority > 32767 {
 		return fmt.Errorf("priority %d is outside 0..32767", a.Priority)

@@ -83,6 +83,7 @@ type fixtureACL struct {
 	Severity  *string           `json:"severity"`
 	Label     int               `json:"label"`
 	Options   map[string]string `json:"options"`
+	Tier      int               `json:"tier"`
 }
 
 // loadFixture builds an NB store; row UUIDs are deterministic
@@ -141,7 +142,7 @@ func (fx *fixture) nb() *NB {
 		na++
 		id := fakeUUID(3, na)
 		nb.SetACL(&ACL{UUID: id, Direction: a.Direction, Priority: a.Priority, Match: a.Match, Action: a.Action,
-			Log: a.Log, Name: a.Name, Severity: a.Severity, Label: a.Label, Options: a.Options})
+			Log: a.Log, Name: a.Name, Severity: a.Severity, Label: a.Label, Options: a.Options, Tier: a.Tier})
 		return id
 	}
 	for i, s := range fx.Switches {

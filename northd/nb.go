@@ -40,13 +40,14 @@ type ACL struct {
 	Direction string // "from-lport" or "to-lport"
 	Priority  int
 	Match     string
-	Action    string // allow, allow-related, allow-stateless, drop, reject
+	Action    string // allow, allow-related, allow-stateless, drop, reject, pass
 	Log       bool
 	Name      *string
 	Severity  *string
 	Meter     *string
 	Label     int
 	Options   map[string]string
+	Tier      int // 0..3: evaluation tier (OVN 23.06 ACL.tier), see acl.go
 }
 
 // PortGroup is a Port_Group row.

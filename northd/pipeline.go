@@ -270,6 +270,12 @@ const (
 	regbitACLStateless    = "reg0[16]" // REGBIT_ACL_STATELESS
 	regbitACLHintAllowRel = "reg0[17]" // REGBIT_ACL_HINT_ALLOW_REL: reply/related traffic allowed
 	regLabel              = "reg3"     // REG_LABEL: ACL label to commit
+	// REG_ACL_TIER (OVN 23.06): the ACL tier being evaluated. Only on
+	// switches with an ACL of tier > 0: ACL flows also match their tier,
+	// a tier without a verdict (a "pass" ACL, or no ACL matched) sets the
+	// next tier and looks the same ACL stage up again, and every way out
+	// of an ACL stage but drop resets it to 0 (see acl.go).
+	regACLTier = "reg8[30..31]"
 )
 
 // Multicast group names and tunnel keys (Multicast_Group.name/tunnel_key),

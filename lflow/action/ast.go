@@ -278,7 +278,7 @@ type Log struct {
 	pos
 	Name     string
 	Severity string // alert, warning, notice, info, debug (default info)
-	Verdict  string // allow, drop, reject (default allow)
+	Verdict  string // allow, drop, reject, pass (default allow)
 	Meter    string
 }
 

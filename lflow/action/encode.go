@@ -135,7 +135,7 @@ type Encoded struct {
 //     with 2-byte option codes and lengths, as in DHCPv6 packets.
 //     OpPutNDRAOpts (paused) is like OpPutDHCPOpts with the option codes of
 //     NDRAOpts (prefix value: length byte + 16 address bytes).
-//   - OpLog: 1 byte verdict (0 allow, 1 drop, 2 reject), 1 byte severity
+//   - OpLog: 1 byte verdict (0 allow, 1 drop, 2 reject, 3 pass), 1 byte severity
 //     (0 alert, 1 warning, 2 notice, 3 info, 4 debug), then the name (UTF-8).
 type Opcode uint32
 

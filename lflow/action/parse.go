@@ -786,7 +786,7 @@ func (p *parser) putMAC(at pos, nd bool) (Action, error) {
 
 var (
 	severities = []string{"alert", "warning", "notice", "info", "debug"}
-	verdicts   = []string{"allow", "drop", "reject"}
+	verdicts   = []string{"allow", "drop", "reject", "pass"} // pass: an ACL tier's "pass" (OVN 23.06)
 )
 
 func indexOf(list []string, s string) int {

@@ -460,7 +460,7 @@ func (n *Northd) setRow(table string, old, m model.Model) {
 			sev = &s
 		}
 		n.nbStore.SetACL(&northd.ACL{UUID: r.UUID, Direction: string(r.Direction), Priority: r.Priority, Match: r.Match,
-			Action: string(r.Action), Log: r.Log, Name: r.Name, Severity: sev, Meter: r.Meter, Label: r.Label, Options: r.Options})
+			Action: string(r.Action), Log: r.Log, Name: r.Name, Severity: sev, Meter: r.Meter, Label: r.Label, Options: r.Options, Tier: r.Tier})
 	case *nbdb.PortGroup:
 		n.nbStore.SetPortGroup(&northd.PortGroup{UUID: r.UUID, Name: r.Name, Ports: r.Ports, ACLs: r.ACLs})
 	case *nbdb.AddressSet:
