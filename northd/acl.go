@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// aclGen: pre-ACL, pre-LB (the parts ACLs need), pre-stateful, ACL hints,
+// aclGen: pre-ACL, pre-stateful, ACL hints,
 // ACL evaluation and stateful stages, in both pipelines, following OVN
 // 23.03's texts. NB ACL priorities are offset by aclPrioOffset.
 //
@@ -69,12 +69,16 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 	}
 	ndMLDDHCPv6 := ndMLD + " || (udp && udp.src == 546 && udp.dst == 547)"
 	type dir struct {
-		preACL, preLB, preStateful, hint, acl, stateful Stage
-		svc, port                                       string
+		preACL, preStateful, hint, acl, stateful Stage
+		svc, port                                string
 	}
+	// A load balancer VIP makes the ACL stages stateful as an
+	// allow-related ACL does (OVN's has_stateful = stateful ACL || LB VIP);
+	// pre-ACL conntrack stays for stateful ACLs only.
+	hasACLs, stateful := sc.HasACLs || sc.HasLBVIP, sc.Stateful()
 	dirs := []dir{
-		{LSInPreACL, LSInPreLB, LSInPreStateful, LSInACLHint, LSInACL, LSInStateful, "eth.dst == $svc_monitor_mac", "inport"},
-		{LSOutPreACL, LSOutPreLB, LSOutPreStateful, LSOutACLHint, LSOutACL, LSOutStateful, "eth.src == $svc_monitor_mac", "outport"},
+		{LSInPreACL, LSInPreStateful, LSInACLHint, LSInACL, LSInStateful, "eth.dst == $svc_monitor_mac", "inport"},
+		{LSOutPreACL, LSOutPreStateful, LSOutACLHint, LSOutACL, LSOutStateful, "eth.src == $svc_monitor_mac", "outport"},
 	}
 	maxTier := maxACLTier(sc.ACLs)
 	reset := tierReset(maxTier)
@@ -95,23 +99,17 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 				if p.Type == "localnet" || p.Type == "router" {
 					b.Ref(RefLSP, p.Name)
 					b.Add(d.preACL, 110, "ip && "+d.port+" == "+quote(p.Name), "next;")
-					b.Add(d.preLB, 110, "ip && "+d.port+" == "+quote(p.Name), "next;")
 					b.Ref("", "")
 				}
 			}
 		}
-		// Pre-LB (no load balancers yet: only the skips).
-		b.Add(d.preLB, 110, d.svc, "next;")
-		b.Add(d.preLB, 110, "eth.mcast", "next;")
-		b.Add(d.preLB, 110, ndMLD, "next;")
-		b.Add(d.preLB, 110, regbitACLStateless+" == 1", "next;")
-		b.Add(d.preLB, 0, "1", "next;")
+		// Pre-LB: northd/lb.go.
 		// Pre-stateful.
 		b.Add(d.preStateful, 110, regbitConntrackNAT+" == 1", "ct_lb_mark;")
 		b.Add(d.preStateful, 100, regbitConntrackDefrag+" == 1", "ct_next;")
 		b.Add(d.preStateful, 0, "1", "next;")
 		// ACL hints.
-		if !sc.HasACLs {
+		if !hasACLs {
 			b.Add(d.hint, 65535, "1", "next;")
 		} else {
 			h := func(prio uint16, match string, bits ...string) {
@@ -132,7 +130,7 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 			b.Add(d.hint, 0, "1", "next;")
 		}
 		// ACL defaults.
-		if !sc.HasACLs {
+		if !hasACLs {
 			b.Add(d.acl, 65535, "1", "next;")
 		} else {
 			b.Add(d.acl, 0, "1", reset+"next;")
@@ -140,7 +138,7 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 			addTierFlows(d.acl)
 		}
 		b.Add(d.acl, 65532, ndMLDACLSkip, "next;")
-		if sc.HasStateful {
+		if stateful {
 			b.Add(d.acl, 1, "ip && !ct.est", reset+regbitConntrackCommit+" = 1; next;")
 			b.Add(d.acl, 1, "ip && ct.est && ct_mark.blocked == 1", reset+regbitConntrackCommit+" = 1; next;")
 			b.Add(d.acl, 65532, "ct.inv || (ct.est && ct.rpl && ct_mark.blocked == 1)", "drop;")
@@ -166,7 +164,7 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 	if sc.HasACLs {
 		addTierFlows(LSInACLAfterLB)
 	}
-	if sc.HasStateful {
+	if stateful {
 		b.Add(LSInACLAfterLB, 65532, regbitACLHintAllowRel+" == 1", "next;")
 	}
 
@@ -233,7 +231,7 @@ func aclFlows(sc *SwitchContext, a *ACL, maxTier int, b *Builder) {
 		b.Add(stage, prio, tier+m, aclLog(a, "pass")+act)
 	case "allow-stateless":
 		b.Add(stage, prio, tier+m, aclLog(a, "allow")+reset+"next;")
-		if sc.HasStateful {
+		if sc.Stateful() {
 			pre := LSInPreACL
 			if a.Direction == "to-lport" {
 				pre = LSOutPreACL
@@ -241,7 +239,7 @@ func aclFlows(sc *SwitchContext, a *ACL, maxTier int, b *Builder) {
 			b.Add(pre, prio, a.Match, regbitACLStateless+" = 1; next;")
 		}
 	case "allow", "allow-related":
-		if !sc.HasStateful {
+		if !sc.Stateful() {
 			b.Add(stage, prio, tier+m, aclLog(a, "allow")+reset+"next;")
 			return
 		}
@@ -265,7 +263,7 @@ func aclFlows(sc *SwitchContext, a *ACL, maxTier int, b *Builder) {
 			}
 			return s
 		}
-		if !sc.HasStateful {
+		if !sc.Stateful() {
 			b.Add(stage, prio, tier+m, act(""))
 			return
 		}

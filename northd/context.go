@@ -19,7 +19,7 @@ type Generator interface {
 
 // DefaultGenerators are the logical switch features, in the order they run.
 func DefaultGenerators() []Generator {
-	return []Generator{portSecGen{}, aclGen{}, arpGen{}, l2Gen{}, passGen{}}
+	return []Generator{portSecGen{}, aclGen{}, lbGen{}, arpGen{}, l2Gen{}, passGen{}}
 }
 
 // PortAddrs is one parsed "MAC [IP...]" entry of addresses or port_security.
@@ -40,6 +40,11 @@ type Port struct {
 	Skip bool
 }
 
+// Stateful reports whether the ACL stages track connections: an
+// allow-related ACL or a load balancer VIP applies (OVN 23.03's
+// has_stateful).
+func (sc *SwitchContext) Stateful() bool { return sc.HasStateful || sc.HasLBVIP }
+
 // Enabled reports whether the port is administratively up (enabled unset or true).
 func (p *Port) Enabled() bool { return p.SwitchPort.Enabled == nil || *p.SwitchPort.Enabled }
 
@@ -54,7 +59,11 @@ type SwitchContext struct {
 	// HasACLs/HasStateful: any ACL / any allow-related ACL applies.
 	HasACLs, HasStateful bool
 	HasUnknown           bool
-	Caps                 Caps
+	// LBs are the switch's load balancers (own and through groups),
+	// parsed; HasLBVIP: one of them has a VIP (OVN's has_lb_vip).
+	LBs      []*LB
+	HasLBVIP bool
+	Caps     Caps
 	// IgnoreLSPDown is NB_Global options:ignore_lsp_down (default true):
 	// answer ARP/ND for ports that are not up.
 	IgnoreLSPDown bool

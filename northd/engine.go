@@ -253,7 +253,10 @@ func (e *Engine) Bad() []BadRow {
 		if out[i].Table != out[j].Table {
 			return out[i].Table < out[j].Table
 		}
-		return out[i].UUID < out[j].UUID
+		if out[i].UUID != out[j].UUID {
+			return out[i].UUID < out[j].UUID
+		}
+		return out[i].Err.Error() < out[j].Err.Error() // one row, several reasons (load balancer VIPs)
 	})
 	// One row can be bad on several switches (port-group ACLs).
 	uniq := out[:0]
@@ -449,6 +452,12 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) (*
 		sc.Ports = append(sc.Ports, p)
 	}
 	sc.ACLs = e.switchACLs(nb, s, sc, b)
+	sc.LBs = switchLBs(nb, s, b)
+	for _, l := range sc.LBs {
+		if len(l.Vips) > 0 {
+			sc.HasLBVIP = true // as OVN: any vips entry, even one that does not parse
+		}
+	}
 	for _, a := range sc.ACLs {
 		sc.HasACLs = true
 		if a.Action == "allow-related" {

@@ -31,6 +31,7 @@ const (
 	RefLSP       = "nb-lsp"     // Logical_Switch_Port name
 	RefLRP       = "nb-lrp"     // Logical_Router_Port name
 	RefRoute     = "nb-route"   // Logical_Router_Static_Route UUID
+	RefLB        = "nb-lb"      // Load_Balancer UUID
 )
 
 // key identifies a flow within a datapath for diffing: OVN's

@@ -124,8 +124,16 @@ func ParseLB(lb *LoadBalancer) (out *LB, errs []error) {
 		}
 	}
 	if len(lb.SelectionFields) > 0 {
+		// As OVN: the NB set's (sorted) order; tp_src/tp_dst name the
+		// protocol's port field.
 		fs := append([]string(nil), lb.SelectionFields...)
 		sort.Strings(fs)
+		for i, f := range fs {
+			switch f {
+			case "tp_src", "tp_dst":
+				fs[i] = out.Protocol + f[2:]
+			}
+		}
 		out.HashFields = strings.Join(fs, ",")
 	}
 	return out, errs
@@ -274,4 +282,120 @@ func lbSwitchIDs(nb *NB) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// lbGen: the switch's Pre-LB, per-VIP Pre-stateful, LB and hairpin flows
+// (ingress and egress), as OVN 23.03. The pre-stateful stage's generic
+// flows and the stateful commit are aclGen's. Session affinity
+// (options:affinity_timeout) has no flows: OVN implements it with the
+// chk_lb_aff / commit_lb_aff actions, which the lflow language does not
+// have (ls_in_lb_aff_check / ls_in_lb_aff_learn only pass).
+type lbGen struct{}
+
+func (lbGen) Name() string { return "northd/lb.go" }
+
+func (lbGen) Switch(sc *SwitchContext, b *Builder) {
+	ndMLD := "nd || nd_rs || nd_ra"
+	if sc.Caps.MLD {
+		ndMLD += " || mldv1 || mldv2"
+	}
+	// Pre-LB: traffic that never goes to conntrack for load balancing.
+	for _, d := range []struct {
+		stage     Stage
+		svc, port string
+		egress    bool
+	}{
+		{LSInPreLB, "eth.dst == $svc_monitor_mac", "inport", false},
+		{LSOutPreLB, "eth.src == $svc_monitor_mac", "outport", true},
+	} {
+		b.Add(d.stage, 110, d.svc, "next;")
+		b.Add(d.stage, 110, "eth.mcast", "next;")
+		b.Add(d.stage, 110, ndMLD, "next;")
+		b.Add(d.stage, 110, regbitACLStateless+" == 1", "next;")
+		b.Add(d.stage, 0, "1", "next;")
+		// Router ports never use the switch's conntrack (the router has
+		// its own); localnet ports neither, unless a VIP must be
+		// reachable from the physical network. Leaving towards such a
+		// port, the switch's conntrack state is cleared unless stateful
+		// ACLs need it.
+		act := "next;"
+		if d.egress && !sc.HasStateful {
+			act = "ct_clear; next;"
+		}
+		for _, p := range sc.Ports {
+			if p.Type == "router" || (p.Type == "localnet" && !sc.HasLBVIP) {
+				b.Ref(RefLSP, p.Name)
+				b.Add(d.stage, 110, "ip && "+d.port+" == "+quote(p.Name), act)
+				b.Ref("", "")
+			}
+		}
+		if sc.HasLBVIP {
+			b.Add(d.stage, 100, "ip", regbitConntrackNAT+" = 1; next;")
+		}
+	}
+
+	// Default flows of the LB and hairpin stages.
+	for _, st := range []Stage{LSInLBAffCheck, LSInLB, LSInLBAffLearn, LSInPreHairpin, LSInNATHairpin, LSInHairpin} {
+		b.Add(st, 0, "1", "next;")
+	}
+	if !sc.HasLBVIP {
+		return
+	}
+	// Hairpin: a backend reaching a VIP that load-balances to itself.
+	// chk_lb_hairpin (reg0[6]) is set for such a connection's packets
+	// from the backend, chk_lb_hairpin_reply (reg0[12]) for its replies;
+	// both are SNATed (to the VIP or hairpin_snat_ip) and sent back out
+	// of the port they came in on.
+	b.Add(LSInPreHairpin, 100, "ip && ct.trk",
+		regbitHairpin+" = chk_lb_hairpin(); "+regbitHairpinReply+" = chk_lb_hairpin_reply(); next;")
+	b.Add(LSInNATHairpin, 100, "ip && ct.new && ct.trk && "+regbitHairpin+" == 1", "ct_snat_to_vip; next;")
+	b.Add(LSInNATHairpin, 100, "ip && ct.est && ct.trk && "+regbitHairpin+" == 1", "ct_snat;")
+	b.Add(LSInNATHairpin, 90, "ip && "+regbitHairpinReply+" == 1", "ct_snat;")
+	b.Add(LSInHairpin, 1, "("+regbitHairpin+" == 1 || "+regbitHairpinReply+" == 1)",
+		"eth.dst <-> eth.src; outport = inport; flags.loopback = 1; output;")
+
+	for _, l := range sc.LBs {
+		b.Ref(RefLB, l.UUID)
+		for i := range l.VIPs {
+			lbVIPFlows(l, &l.VIPs[i], b)
+		}
+	}
+	b.Ref("", "")
+}
+
+// lbVIPFlows are one VIP's pre-stateful and LB flows.
+func lbVIPFlows(l *LB, v *LBVIP, b *Builder) {
+	ipv, vipReg := "ip4", "reg1" // the VIP is kept in reg1 / xxreg1 for chk_lb_hairpin
+	if v.IsV6() {
+		ipv, vipReg = "ip6", "xxreg1"
+	}
+	match := ipv + ".dst == " + v.Addr.String()
+	save := vipReg + " = " + v.Addr.String() + "; "
+	prio := uint16(110)
+	if v.Port != 0 {
+		match += fmt.Sprintf(" && %s.dst == %d", l.Protocol, v.Port)
+		save += fmt.Sprintf("%s = %d; ", regLBPort, v.Port)
+		prio = 120
+	}
+	// Pre-stateful: record the original destination, then conntrack
+	// (ct_lb_mark: established connections are NATed as committed).
+	b.Add(LSInPreStateful, 120, regbitConntrackNAT+" == 1 && "+match, save+"ct_lb_mark;")
+
+	var act string
+	switch {
+	case len(v.Backends) > 0:
+		// New connections are committed by ct_lb_mark itself, not by the
+		// stateful stage.
+		hash := ""
+		if l.HashFields != "" {
+			hash = "; hash_fields=" + quote(l.HashFields)
+		}
+		act = regbitConntrackCommit + " = 0; ct_lb_mark(backends=" + v.BackendList() + hash + ");"
+	case l.Reject:
+		act = fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d); };", LSOutQoSMark.Table())
+	default:
+		act = "drop;"
+	}
+	b.Add(LSInLB, prio, "ct.new && "+match, act)
+
 }

@@ -1,15 +1,13 @@
 package northd
 
 // passGen: the priority-0 "next;" flows of the stages whose features govn
-// does not generate yet (QoS, load balancing, hairpin, DHCP, DNS, external
-// ports), so every packet walks the whole pipeline as in OVN.
+// does not generate yet (QoS, DHCP, DNS, external ports), so every packet walks the whole pipeline as in OVN.
 type passGen struct{}
 
 func (passGen) Name() string { return "northd/pass.go" }
 
 var passStages = []Stage{
-	LSInQoSMark, LSInQoSMeter, LSInLBAffCheck, LSInLB, LSInLBAffLearn,
-	LSInPreHairpin, LSInNATHairpin, LSInHairpin, LSInDHCPOptions, LSInDHCPResponse,
+	LSInQoSMark, LSInQoSMeter, LSInDHCPOptions, LSInDHCPResponse,
 	LSInDNSLookup, LSInDNSResponse, LSInExternalPort,
 	LSOutQoSMark, LSOutQoSMeter,
 }

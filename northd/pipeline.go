@@ -275,7 +275,14 @@ const (
 	// a tier without a verdict (a "pass" ACL, or no ACL matched) sets the
 	// next tier and looks the same ACL stage up again, and every way out
 	// of an ACL stage but drop resets it to 0 (see acl.go).
-	regACLTier = "reg8[30..31]"
+	regACLTier         = "reg8[30..31]"
+	regbitHairpin      = "reg0[6]"  // REGBIT_HAIRPIN: chk_lb_hairpin() result
+	regbitHairpinReply = "reg0[12]" // REGBIT_HAIRPIN_REPLY: chk_lb_hairpin_reply() result
+	// The original destination of a load-balanced connection (VIP, port),
+	// saved in pre-stateful for chk_lb_hairpin: reg1 / xxreg1 (IPv6)
+	// (REG_ORIG_DIP_IPV4 / REG_ORIG_DIP_IPV6) and reg2[0..15]
+	// (REG_ORIG_TP_DPORT).
+	regLBPort = "reg2[0..15]"
 )
 
 // Multicast group names and tunnel keys (Multicast_Group.name/tunnel_key),

@@ -19,6 +19,7 @@ const (
 	tPortGroup = "Port_Group"
 	tAddrSet   = "Address_Set"
 	tSBGlobal  = "SB_Global"
+	tLB        = "Load_Balancer"
 
 	// Datapath_Binding external_ids.
 	ExtLogicalSwitch = "logical-switch" // NB Logical_Switch UUID (ownership and identity)
@@ -97,8 +98,21 @@ type SBGlobal struct {
 	Options map[string]string
 }
 
+// SBLB is a Load_Balancer row.
+type SBLB struct {
+	UUID          string
+	Name          string
+	Vips          map[string]string
+	Protocol      string   // "" when unset
+	Datapaths     []string // SB datapath uuids
+	DatapathGroup string   // SB uuid or "" (OVN 23.03 writes this instead of datapaths)
+	Options       map[string]string
+	ExternalIDs   map[string]string
+}
+
 // SBRows is everything northd reads back from the SB.
 type SBRows struct {
+	LBs         []SBLB
 	Datapaths   []SBDatapath
 	Ports       []SBPort
 	Multicast   []SBMulticast
@@ -151,6 +165,14 @@ type mSet struct {
 	items []string
 }
 
+type mLB struct {
+	uuid string
+	spec LBSpec
+	// stale: the row's columns are not what northd writes (e.g. a
+	// datapath_group or a datapath northd does not know): rewrite it.
+	stale bool
+}
+
 // SBState is northd's mirror of the southbound rows it owns. It is built
 // from the SB at start (Load), then kept up to date by Sync, which diffs the
 // engine's desired state against it and returns one transaction. Sync
@@ -170,6 +192,7 @@ type SBState struct {
 	groups     map[string]*mGroup // set → group
 	pgs        map[string]*mSet
 	ases       map[string]*mSet
+	lbs        map[string]*mLB // NB Load_Balancer uuid →
 	global     *SBGlobal
 	orphans    []orphan // rows to delete on the next sync
 	needGlobal bool
@@ -188,7 +211,7 @@ func NewSBState() *SBState {
 		portKeys: map[string]map[int]bool{}, portHint: map[string]int{},
 		mcs: map[string]map[string]*mMC{}, flows: map[flowKey]*mFlow{},
 		groups: map[string]*mGroup{}, pgs: map[string]*mSet{}, ases: map[string]*mSet{},
-		needGlobal: true, full: true,
+		lbs: map[string]*mLB{}, needGlobal: true, full: true,
 	}
 }
 
@@ -285,7 +308,7 @@ func LoadSB(r *SBRows) *SBState {
 		var mf *mFlow
 		if ok && f.Priority >= 0 && f.Priority <= 65535 {
 			mf = &mFlow{uuid: f.UUID, source: f.ExternalIDs[ExtSource]}
-			for _, k := range []string{RefACL, RefLSP, RefLRP, RefRoute} {
+			for _, k := range []string{RefACL, RefLSP, RefLRP, RefRoute, RefLB} {
 				if v, ok := f.ExternalIDs[k]; ok {
 					mf.refKey, mf.refVal = k, v
 				}
@@ -319,6 +342,24 @@ func LoadSB(r *SBRows) *SBState {
 	}
 	for _, as := range r.AddressSets {
 		s.ases[as.Name] = &mSet{uuid: as.UUID, items: sortedCopy(as.Items)}
+	}
+	for _, l := range r.LBs {
+		id := l.ExternalIDs[ExtLBID]
+		if id == "" || s.lbs[id] != nil {
+			s.orphans = append(s.orphans, orphan{tLB, l.UUID})
+			continue
+		}
+		m := &mLB{uuid: l.UUID, spec: LBSpec{Name: l.Name, Vips: l.Vips, Protocol: l.Protocol, Options: l.Options},
+			stale: l.DatapathGroup != "" || len(l.ExternalIDs) != 1}
+		for _, d := range l.Datapaths {
+			if nb := bySB[d]; nb != "" && !routerDP[nb] {
+				m.spec.Switches = append(m.spec.Switches, nb)
+			} else {
+				m.stale = true
+			}
+		}
+		sort.Strings(m.spec.Switches)
+		s.lbs[id] = m
 	}
 	return s
 }
@@ -496,6 +537,7 @@ type SyncOptions struct {
 // SB is already up to date.
 func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 	b := &txb{t: &Txn{}}
+	fullLB := false
 	for _, or := range s.orphans {
 		b.delete(or.table, or.uuid)
 	}
@@ -515,6 +557,7 @@ func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 			e.changedKeys[k] = struct{}{}
 		}
 		s.full = false
+		fullLB = true
 	}
 	changed := make([]string, 0, len(e.changedSwitches))
 	for id := range e.changedSwitches {
@@ -547,10 +590,14 @@ func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 	if e.globalChanged || s.needGlobal {
 		s.syncSets(b, e)
 	}
+	if e.lbChanged || fullLB {
+		s.syncLBs(b, e)
+	}
 	s.syncGlobal(b, o)
 	e.changedSwitches = map[string]bool{}
 	e.changedKeys = map[flowKey]struct{}{}
 	e.globalChanged = false
+	e.lbChanged = false
 	s.needGlobal = false
 	return b.t, nil
 }
@@ -958,4 +1005,71 @@ func dpExternalIDs(out *switchOut, id string) ovsdb.OvsMap {
 		k = ExtLogicalRouter
 	}
 	return strMap(map[string]string{k: id, ExtName: out.name})
+}
+
+// syncLBs writes the SB Load_Balancer rows: one per NB load balancer used
+// by a switch, with the switches' datapaths (a strong reference: a row
+// that still names a deleted datapath is updated in the same transaction).
+func (s *SBState) syncLBs(b *txb, e *Engine) {
+	for id, m := range s.lbs {
+		if e.LBs[id] == nil {
+			b.delete(tLB, m.uuid)
+			delete(s.lbs, id)
+		}
+	}
+	ids := make([]string, 0, len(e.LBs))
+	for id := range e.LBs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		want := e.LBs[id]
+		m := s.lbs[id]
+		if m != nil && !m.stale && sameLB(&m.spec, want) {
+			continue
+		}
+		dps := make([]string, 0, len(want.Switches))
+		for _, sw := range want.Switches {
+			if d := s.dps[sw]; d != nil {
+				dps = append(dps, d.uuid)
+			}
+		}
+		row := ovsdb.Row{
+			"name":           want.Name,
+			"vips":           strMap(want.Vips),
+			"protocol":       optString(nil),
+			"datapaths":      uuidSet(dps...),
+			"datapath_group": uuidSet(),
+			"options":        strMap(want.Options),
+			"external_ids":   strMap(map[string]string{ExtLBID: id}),
+		}
+		if want.Protocol != "" {
+			row["protocol"] = optString(&want.Protocol)
+		}
+		if m == nil {
+			nm := &mLB{spec: *want}
+			nm.uuid = b.insert(tLB, row, func(u string) { nm.uuid = u })
+			s.lbs[id] = nm
+			continue
+		}
+		m.spec, m.stale = *want, false
+		b.update(tLB, m.uuid, row)
+	}
+}
+
+func sameLB(a, b *LBSpec) bool {
+	return a.Name == b.Name && a.Protocol == b.Protocol && sameStrings(a.Switches, b.Switches) &&
+		sameMap(a.Vips, b.Vips) && sameMap(a.Options, b.Options)
+}
+
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
 }

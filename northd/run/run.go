@@ -663,7 +663,7 @@ func Run(ctx context.Context, cfg Config) error {
 // transaction.
 func LoadSBRows(ctx context.Context, c *ovsdbclient.Client) (*northd.SBRows, error) {
 	tables := []string{"Datapath_Binding", "Port_Binding", "Multicast_Group", "Logical_Flow", "Logical_DP_Group",
-		"Port_Group", "Address_Set", "SB_Global"}
+		"Port_Group", "Address_Set", "SB_Global", "Load_Balancer"}
 	ops := make([]ovsdb.Operation, len(tables))
 	for i, t := range tables {
 		ops[i] = ovsdb.Operation{Op: ovsdb.OperationSelect, Table: t, Where: []ovsdb.Condition{}}
@@ -708,6 +708,15 @@ func LoadSBRows(ctx context.Context, c *ovsdbclient.Client) (*northd.SBRows, err
 	for _, row := range res[7].Rows {
 		r.Global = &northd.SBGlobal{UUID: uuidOf(row["_uuid"]), NbCfg: intOf(row["nb_cfg"]), Options: mapOf(row["options"])}
 		break
+	}
+	for _, row := range res[8].Rows {
+		l := northd.SBLB{UUID: uuidOf(row["_uuid"]), Name: strOf(row["name"]), Vips: mapOf(row["vips"]),
+			Datapaths: uuidsOf(row["datapaths"]), DatapathGroup: firstUUID(row["datapath_group"]),
+			Options: mapOf(row["options"]), ExternalIDs: mapOf(row["external_ids"])}
+		if p := optStr(row["protocol"]); p != nil {
+			l.Protocol = *p
+		}
+		r.LBs = append(r.LBs, l)
 	}
 	return r, nil
 }
