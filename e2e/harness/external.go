@@ -82,9 +82,9 @@ func (t *Topology) AddExternal(s ExternalSpec) (*External, error) {
 		// name>" the end in the external namespace.
 		port := "x" + s.Name
 		for _, args := range [][]string{
-			{"ip", "-n", c.Netns, "link", "add", port, "type", "veth", "peer", "name", c.Name, "netns", e.Netns},
-			{"ip", "-n", c.Netns, "link", "set", port, "mtu", "1400", "up"},
-			{"ip", "-n", e.Netns, "link", "set", c.Name, "mtu", "1400", "master", "br0", "up"},
+			{"ip", "-n", c.Netns, "link", "add", "name", port, "type", "veth", "peer", "name", c.Name, "netns", e.Netns},
+			{"ip", "-n", c.Netns, "link", "set", "dev", port, "mtu", "1400", "up"},
+			{"ip", "-n", e.Netns, "link", "set", "dev", c.Name, "mtu", "1400", "master", "br0", "up"},
 			{"ip", "netns", "exec", e.Netns, "ethtool", "-K", c.Name, "tx", "off"},
 		} {
 			if err := run(args...); err != nil {

@@ -309,8 +309,8 @@ func (c *Chassis) AddPod(s PodSpec) (*Pod, error) {
 	t.pods = append(t.pods, p)
 	t.mu.Unlock()
 	cmds := [][]string{
-		{"ip", "-n", c.Netns, "link", "add", p.Port, "type", "veth", "peer", "name", "eth0", "netns", p.Netns},
-		{"ip", "-n", c.Netns, "link", "set", p.Port, "mtu", "1400", "up"},
+		{"ip", "-n", c.Netns, "link", "add", "name", p.Port, "type", "veth", "peer", "name", "eth0", "netns", p.Netns},
+		{"ip", "-n", c.Netns, "link", "set", "dev", p.Port, "mtu", "1400", "up"},
 		{"ip", "-n", p.Netns, "link", "set", "eth0", "mtu", "1400"},
 	}
 	if s.MAC != "" {
