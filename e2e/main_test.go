@@ -4,8 +4,10 @@
 // Geneve over an underlay), configured with the real ovn-nbctl and checked
 // with real packets (ping, nc).
 //
-// The govn binary is built once per run into a temporary directory, or taken
-// from $GOVN_BIN. GOVN_E2E_KEEP=1 keeps every daemon's log (the directory is
+// The govn and govnctl binaries are built once per run into a temporary
+// directory, or taken from $GOVN_BIN (and $GOVNCTL_BIN, default: govnctl next
+// to it). GOVN_E2E_IMPL=ovn runs the scenarios on OVN 23.03 instead (see
+// referenceOVN). GOVN_E2E_KEEP=1 keeps every daemon's log (the directory is
 // printed). On failure a scenario logs the NB/SB contents, each chassis'
 // br-int ports and table 0, and the tails of all daemon logs.
 package e2e
@@ -20,8 +22,9 @@ import (
 	"github.com/govn/govn/e2e/harness"
 )
 
-// govnBin is the govn binary the scenarios run ("" when e2e cannot run here).
-var govnBin string
+// govnBin is the govn binary the scenarios run ("" when e2e cannot run
+// here); govnctlBin is govnctl (for trace checks).
+var govnBin, govnctlBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -40,6 +43,14 @@ func testMain(m *testing.M) int {
 			return 2
 		}
 		govnBin = abs
+		// govnctl next to it, unless $GOVNCTL_BIN says otherwise.
+		govnctlBin = filepath.Join(filepath.Dir(abs), "govnctl")
+		if b := os.Getenv("GOVNCTL_BIN"); b != "" {
+			if govnctlBin, err = filepath.Abs(b); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: GOVNCTL_BIN:", err)
+				return 2
+			}
+		}
 		return m.Run()
 	}
 	root, err := harness.RepoRoot()
@@ -53,14 +64,13 @@ func testMain(m *testing.M) int {
 		return 2
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "govn")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/govn")
+	cmd := exec.Command("go", "build", "-o", dir, "./cmd/govn", "./cmd/govnctl")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/govn: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/govn ./cmd/govnctl: %v\n%s", err, out)
 		return 2
 	}
-	govnBin = bin
+	govnBin, govnctlBin = filepath.Join(dir, "govn"), filepath.Join(dir, "govnctl")
 	return m.Run()
 }
 

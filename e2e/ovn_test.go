@@ -29,6 +29,9 @@ type ovn struct {
 	// waitHV is whether `ovn-nbctl --wait=hv` completes (controllers
 	// acknowledge nb_cfg); otherwise the scenarios poll for reachability.
 	waitHV bool
+	// reference: the deployment is OVN 23.03 from the distribution
+	// (GOVN_E2E_IMPL=ovn), not govn.
+	reference bool
 	// SetupTime is the time from nothing to a deployment whose controllers
 	// have acknowledged an nb_cfg (or, without --wait=hv support, are running).
 	SetupTime time.Duration
@@ -58,7 +61,7 @@ func startOVN(t testing.TB, n int) *ovn {
 			os.RemoveAll(dbDir)
 		}
 	})
-	o := &ovn{t: t, dbDir: dbDir, ctrl: map[*harness.Chassis]*harness.Process{},
+	o := &ovn{t: t, dbDir: dbDir, ctrl: map[*harness.Chassis]*harness.Process{}, reference: referenceOVN(),
 		nbSock: filepath.Join(dbDir, "nb", "nb.sock"), sbSock: filepath.Join(dbDir, "sb", "sb.sock")}
 	o.topo = harness.Start(t, harness.Options{Chassis: n, ExternalIDs: func(c *harness.Chassis) map[string]string {
 		return map[string]string{"ovn-remote": "unix:" + o.sbSock}
@@ -70,14 +73,18 @@ func startOVN(t testing.TB, n int) *ovn {
 			o.dumpState()
 		}
 	})
-	for _, db := range []struct{ name, sock string }{{"nbdb", o.nbSock}, {"sbdb", o.sbSock}} {
-		o.start(harness.ProcessSpec{Name: db.name, Args: govnArgs(db.name,
-			"--data-dir", filepath.Dir(db.sock), "--remote", "punix:"+db.sock)})
+	if o.reference {
+		o.startReferenceCentral()
+	} else {
+		for _, db := range []struct{ name, sock string }{{"nbdb", o.nbSock}, {"sbdb", o.sbSock}} {
+			o.start(harness.ProcessSpec{Name: db.name, Args: govnArgs(db.name,
+				"--data-dir", filepath.Dir(db.sock), "--remote", "punix:"+db.sock)})
+		}
+		o.waitDB("ovn-nbctl", o.nbSock)
+		o.waitDB("ovn-sbctl", o.sbSock)
+		o.northd = o.start(harness.ProcessSpec{Name: "northd", Args: govnArgs("northd",
+			"--nb", "unix:"+o.nbSock, "--sb", "unix:"+o.sbSock)})
 	}
-	o.waitDB("ovn-nbctl", o.nbSock)
-	o.waitDB("ovn-sbctl", o.sbSock)
-	o.northd = o.start(harness.ProcessSpec{Name: "northd", Args: govnArgs("northd",
-		"--nb", "unix:"+o.nbSock, "--sb", "unix:"+o.sbSock)})
 	for _, c := range o.topo.Chassis {
 		o.startController(c)
 	}
@@ -130,6 +137,9 @@ func (o *ovn) start(s harness.ProcessSpec) *harness.Process {
 // and br-int socket come from OVS_RUNDIR, which the harness sets).
 func (o *ovn) startController(c *harness.Chassis) *harness.Process {
 	o.t.Helper()
+	if o.reference {
+		return o.startReferenceController(c)
+	}
 	p, err := c.StartProcess("controller", govnArgs("controller")...)
 	if err != nil {
 		o.t.Fatal(err)
