@@ -17,6 +17,7 @@ func newACLCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{Use: "acl", Short: "ACLs of a logical switch or port group: add, del, list"}
 	var pg, mayExist, ifExists, log bool
 	var name, severity, meter string
+	var tier int
 	entity := func(a *govnv1.ACL, e string) {
 		if pg {
 			a.PortGroup = e
@@ -28,7 +29,9 @@ func newACLCommand(o *options) *cobra.Command {
 		Use:   "add ENTITY DIRECTION PRIORITY MATCH ACTION",
 		Short: "Add an ACL to a switch (or, with --port-group, a port group)",
 		Long: "Add an ACL. DIRECTION is from-lport or to-lport, PRIORITY 0..32767, MATCH a logical-flow match,\n" +
-			"ACTION allow, allow-related, allow-stateless, drop or reject. A bad match is reported with its position.",
+			"ACTION allow, allow-related, allow-stateless, drop, reject or pass. A bad match is reported with its position.\n" +
+			"--tier N (0..3) puts the ACL in tier N: tier 0 is evaluated first; \"pass\", or no matching ACL in a tier,\n" +
+			"goes on with the next tier.",
 		Args: cobra.ExactArgs(5),
 		RunE: o.withAPI(func(a *api, args []string) error {
 			prio, err := strconv.Atoi(args[2])
@@ -36,7 +39,7 @@ func newACLCommand(o *options) *cobra.Command {
 				return fmt.Errorf("PRIORITY %q: not an integer", args[2])
 			}
 			acl := &govnv1.ACL{Direction: args[1], Priority: int32(prio), Match: args[3], Action: args[4], Log: log,
-				Name: name, Severity: severity, Meter: meter}
+				Name: name, Severity: severity, Meter: meter, Tier: int32(tier)}
 			entity(acl, args[0])
 			got, err := a.acl().CreateACL(a.ctx, &govnv1.CreateACLRequest{Acl: acl, MayExist: mayExist})
 			if err != nil {
@@ -50,6 +53,7 @@ func newACLCommand(o *options) *cobra.Command {
 	add.Flags().StringVar(&name, "name", "", "ACL name (shown in logs)")
 	add.Flags().StringVar(&severity, "severity", "", "log severity: alert, warning, notice, info or debug")
 	add.Flags().StringVar(&meter, "meter", "", "meter for logging")
+	add.Flags().IntVar(&tier, "tier", 0, "evaluation tier 0..3 (lower tiers first)")
 	del := &cobra.Command{
 		Use:   "del ENTITY [DIRECTION [PRIORITY MATCH]]",
 		Short: "Delete ACLs of a switch or port group: all, one direction, or one ACL",
@@ -107,9 +111,9 @@ func newACLCommand(o *options) *cobra.Command {
 					if x.PortGroup != "" {
 						ent = "@" + x.PortGroup
 					}
-					rows = append(rows, []string{ent, x.Direction, strconv.Itoa(int(x.Priority)), x.Match, x.Action, aclLog(x)})
+					rows = append(rows, []string{ent, x.Direction, strconv.Itoa(int(x.Tier)), strconv.Itoa(int(x.Priority)), x.Match, x.Action, aclLog(x)})
 				}
-				return printTable(w, []string{"entity", "direction", "priority", "match", "action", "log"}, rows)
+				return printTable(w, []string{"entity", "direction", "tier", "priority", "match", "action", "log"}, rows)
 			})
 		}),
 	}

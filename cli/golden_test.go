@@ -150,6 +150,9 @@ acl add sw0 to-lport 1001 'ip4.src == $web && tcp.dst == 80' allow-related --may
 acl add sw0 from-lport 100 'ip4 && tcp.dst == 80 &&& udp' drop
 acl add sw0 from-lport 100 'ip4.dst == $nosuch' drop
 acl add pg_web --port-group from-lport 900 'inport == @pg_web && ip4' drop
+acl add sw0 from-lport 500 'ip4.dst == 10.0.0.12' pass --name to-p2
+acl add sw0 from-lport 500 'tcp' drop --tier 1
+acl add sw0 from-lport 500 'udp' drop --tier 4
 acl list
 acl list sw0 -o json
 as del web

@@ -286,21 +286,25 @@ func (x *LogicalSwitchPort) GetTag() int32 {
 
 // ACL is an ACL row attached to exactly one switch or port group.
 type ACL struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Uuid          string                 `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`                            // output only
-	Switch        string                 `protobuf:"bytes,2,opt,name=switch,proto3" json:"switch,omitempty"`                        // parent switch name (or port_group)
-	PortGroup     string                 `protobuf:"bytes,3,opt,name=port_group,json=portGroup,proto3" json:"port_group,omitempty"` // parent port group name (or switch)
-	Direction     string                 `protobuf:"bytes,4,opt,name=direction,proto3" json:"direction,omitempty"`                  // from-lport | to-lport
-	Priority      int32                  `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`                   // 0..32767
-	Match         string                 `protobuf:"bytes,6,opt,name=match,proto3" json:"match,omitempty"`                          // logical-flow match expression
-	Action        string                 `protobuf:"bytes,7,opt,name=action,proto3" json:"action,omitempty"`                        // allow | allow-related | allow-stateless | drop | reject
-	Log           bool                   `protobuf:"varint,8,opt,name=log,proto3" json:"log,omitempty"`
-	Name          string                 `protobuf:"bytes,9,opt,name=name,proto3" json:"name,omitempty"`          // at most 63 bytes
-	Severity      string                 `protobuf:"bytes,10,opt,name=severity,proto3" json:"severity,omitempty"` // alert | warning | notice | info | debug
-	Meter         string                 `protobuf:"bytes,11,opt,name=meter,proto3" json:"meter,omitempty"`
-	Label         int64                  `protobuf:"varint,12,opt,name=label,proto3" json:"label,omitempty"`
-	Options       map[string]string      `protobuf:"bytes,13,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	ExternalIds   map[string]string      `protobuf:"bytes,14,rep,name=external_ids,json=externalIds,proto3" json:"external_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Uuid        string                 `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`                            // output only
+	Switch      string                 `protobuf:"bytes,2,opt,name=switch,proto3" json:"switch,omitempty"`                        // parent switch name (or port_group)
+	PortGroup   string                 `protobuf:"bytes,3,opt,name=port_group,json=portGroup,proto3" json:"port_group,omitempty"` // parent port group name (or switch)
+	Direction   string                 `protobuf:"bytes,4,opt,name=direction,proto3" json:"direction,omitempty"`                  // from-lport | to-lport
+	Priority    int32                  `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`                   // 0..32767
+	Match       string                 `protobuf:"bytes,6,opt,name=match,proto3" json:"match,omitempty"`                          // logical-flow match expression
+	Action      string                 `protobuf:"bytes,7,opt,name=action,proto3" json:"action,omitempty"`                        // allow | allow-related | allow-stateless | drop | reject | pass
+	Log         bool                   `protobuf:"varint,8,opt,name=log,proto3" json:"log,omitempty"`
+	Name        string                 `protobuf:"bytes,9,opt,name=name,proto3" json:"name,omitempty"`          // at most 63 bytes
+	Severity    string                 `protobuf:"bytes,10,opt,name=severity,proto3" json:"severity,omitempty"` // alert | warning | notice | info | debug
+	Meter       string                 `protobuf:"bytes,11,opt,name=meter,proto3" json:"meter,omitempty"`
+	Label       int64                  `protobuf:"varint,12,opt,name=label,proto3" json:"label,omitempty"`
+	Options     map[string]string      `protobuf:"bytes,13,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExternalIds map[string]string      `protobuf:"bytes,14,rep,name=external_ids,json=externalIds,proto3" json:"external_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// 0..3: evaluation tier (ACL.tier, as in OVN 23.06; a govn extension of the
+	// 23.03 schema). Tier 0 is evaluated first; "pass", or no matching ACL in
+	// a tier, goes on with the next tier.
+	Tier          int32 `protobuf:"varint,15,opt,name=tier,proto3" json:"tier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,6 +435,13 @@ func (x *ACL) GetExternalIds() map[string]string {
 		return x.ExternalIds
 	}
 	return nil
+}
+
+func (x *ACL) GetTier() int32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
 }
 
 // AddressSet is an Address_Set row.
@@ -1233,7 +1244,7 @@ const file_govn_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"\b_enabledB\x0e\n" +
 	"\f_tag_requestB\x06\n" +
-	"\x04_tag\"\x99\x04\n" +
+	"\x04_tag\"\xad\x04\n" +
 	"\x03ACL\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x16\n" +
 	"\x06switch\x18\x02 \x01(\tR\x06switch\x12\x1d\n" +
@@ -1250,7 +1261,8 @@ const file_govn_v1_resources_proto_rawDesc = "" +
 	"\x05meter\x18\v \x01(\tR\x05meter\x12\x14\n" +
 	"\x05label\x18\f \x01(\x03R\x05label\x123\n" +
 	"\aoptions\x18\r \x03(\v2\x19.govn.v1.ACL.OptionsEntryR\aoptions\x12@\n" +
-	"\fexternal_ids\x18\x0e \x03(\v2\x1d.govn.v1.ACL.ExternalIdsEntryR\vexternalIds\x1a:\n" +
+	"\fexternal_ids\x18\x0e \x03(\v2\x1d.govn.v1.ACL.ExternalIdsEntryR\vexternalIds\x12\x12\n" +
+	"\x04tier\x18\x0f \x01(\x05R\x04tier\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +

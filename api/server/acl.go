@@ -81,6 +81,7 @@ func aclProto(a *nbdb.ACL, parent [2]string) *govnv1.ACL {
 		Uuid: a.UUID, Direction: string(a.Direction), Priority: int32(a.Priority), Match: a.Match,
 		Action: string(a.Action), Log: a.Log, Name: deref(a.Name), Severity: string(deref(a.Severity)),
 		Meter: deref(a.Meter), Label: int64(a.Label), Options: cloneMap(a.Options), ExternalIds: cloneMap(a.ExternalIDs),
+		Tier: int32(a.Tier),
 	}
 	if parent[0] == "switch" {
 		out.Switch = parent[1]
@@ -95,7 +96,7 @@ func aclProto(a *nbdb.ACL, parent [2]string) *govnv1.ACL {
 // exist in t.
 func (s *Server) checkACL(t *txn, in *govnv1.ACL) error {
 	err := validate.CheckACL(validate.ACL{Direction: in.Direction, Action: in.Action, Match: in.Match, Name: in.Name,
-		Severity: in.Severity, Priority: int(in.Priority), Label: in.Label}, s.checkMatch)
+		Severity: in.Severity, Priority: int(in.Priority), Label: in.Label, Tier: int(in.Tier)}, s.checkMatch)
 	if err != nil {
 		return invalid("acl", err)
 	}
@@ -170,18 +171,19 @@ func (x aclService) CreateACL(ctx context.Context, req *govnv1.CreateACLRequest)
 	}
 	for i := range existing {
 		e := &existing[i]
-		if string(e.Direction) == in.Direction && e.Priority == int(in.Priority) && e.Match == in.Match {
+		if string(e.Direction) == in.Direction && e.Priority == int(in.Priority) && e.Match == in.Match && e.Tier == int(in.Tier) {
 			if req.MayExist && string(e.Action) == in.Action {
 				return aclProto(e, [2]string{p.kind, p.name}), nil
 			}
-			return nil, alreadyExists("%s %q already has a %s ACL with priority %d and match %q (action %s)",
-				strings.ReplaceAll(p.kind, "_", " "), p.name, in.Direction, in.Priority, in.Match, e.Action)
+			return nil, alreadyExists("%s %q already has a %s ACL with priority %d%s and match %q (action %s)",
+				strings.ReplaceAll(p.kind, "_", " "), p.name, in.Direction, in.Priority, tierText(e.Tier), in.Match, e.Action)
 		}
 	}
 	a := &nbdb.ACL{
 		UUID: ovsdbclient.NamedUUID(), Direction: nbdb.ACLDirection(in.Direction), Priority: int(in.Priority),
 		Match: in.Match, Action: nbdb.ACLAction(in.Action), Log: in.Log, Name: optString(in.Name),
 		Meter: optString(in.Meter), Label: int(in.Label), Options: cloneMap(in.Options), ExternalIDs: cloneMap(in.ExternalIds),
+		Tier: int(in.Tier),
 	}
 	if in.Severity != "" {
 		a.Severity = ptr(nbdb.ACLSeverity(in.Severity))
@@ -223,9 +225,13 @@ func aclLess(a, b *govnv1.ACL) int {
 	if c := cmpStr(a.Switch+"\x00"+a.PortGroup, b.Switch+"\x00"+b.PortGroup); c != 0 {
 		return c
 	}
-	// ovn-nbctl order: from-lport before to-lport, higher priority first.
+	// ovn-nbctl order: from-lport before to-lport, lower tier first (the
+	// evaluation order, as newer ovn-nbctl), higher priority first.
 	if c := cmpStr(a.Direction, b.Direction); c != 0 {
 		return c
+	}
+	if a.Tier != b.Tier {
+		return int(a.Tier - b.Tier)
 	}
 	if a.Priority != b.Priority {
 		return int(b.Priority - a.Priority)
@@ -268,7 +274,15 @@ func (x aclService) ListACLs(ctx context.Context, req *govnv1.ListACLsRequest) (
 	return out, nil
 }
 
-var aclSettable = []string{"direction", "priority", "match", "action", "log", "name", "severity", "meter", "label", "options", "external_ids"}
+var aclSettable = []string{"direction", "priority", "match", "action", "log", "name", "severity", "meter", "label", "options", "external_ids", "tier"}
+
+// tierText is " in tier N" for a tier above 0 (for messages).
+func tierText(tier int) string {
+	if tier == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" in tier %d", tier)
+}
 
 func (x aclService) UpdateACL(ctx context.Context, req *govnv1.UpdateACLRequest) (*govnv1.ACL, error) {
 	s := x.s
@@ -333,6 +347,9 @@ func (x aclService) UpdateACL(ctx context.Context, req *govnv1.UpdateACLRequest)
 		case "external_ids":
 			merged.ExternalIds = in.ExternalIds
 			fields = append(fields, &a.ExternalIDs)
+		case "tier":
+			merged.Tier = in.Tier
+			fields = append(fields, &a.Tier)
 		}
 	}
 	t := s.txn()
@@ -348,7 +365,7 @@ func (x aclService) UpdateACL(ctx context.Context, req *govnv1.UpdateACLRequest)
 	if merged.Severity != "" {
 		a.Severity = ptr(nbdb.ACLSeverity(merged.Severity))
 	}
-	a.Meter, a.Label = optString(merged.Meter), int(merged.Label)
+	a.Meter, a.Label, a.Tier = optString(merged.Meter), int(merged.Label), int(merged.Tier)
 	a.Options, a.ExternalIDs = nonNilMap(cloneMap(merged.Options)), nonNilMap(cloneMap(merged.ExternalIds))
 	t.exists(nbdb.ACLTable, a.UUID, notFound("ACL %q was deleted concurrently", a.UUID))
 	if err := t.add(ovsdbclient.UpdateOps(s.nb, t.ops, a, fields...)); err != nil {

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	govnv1 "github.com/govn/govn/api/govnv1"
+	"github.com/govn/govn/internal/dbserver/dbservertest"
+	"github.com/govn/govn/nbdb"
 )
 
 func TestACLAddressSetPortGroupLoadBalancerCRUD(t *testing.T) {
@@ -107,5 +109,61 @@ func TestACLAddressSetPortGroupLoadBalancerCRUD(t *testing.T) {
 	must(e.lb.DeleteLoadBalancer(ctx, &govnv1.DeleteLoadBalancerRequest{Name: "lb0"}))
 	if got := must(e.ls.GetLogicalSwitch(ctx, &govnv1.GetLogicalSwitchRequest{Name: "sw0"})); len(got.LoadBalancers) != 0 {
 		t.Errorf("switch still has LBs %v", got.LoadBalancers)
+	}
+}
+
+// TestACLTierAndPass: the tier column and the "pass" action through the API:
+// created, listed in evaluation order (tier, then priority), updated, the
+// duplicate check keys on the tier, a bad tier on update writes nothing, and
+// ovn-nbctl 23.03 still lists the switch's ACLs.
+func TestACLTierAndPass(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.ctx
+	must(e.ls.CreateLogicalSwitch(ctx, &govnv1.CreateLogicalSwitchRequest{LogicalSwitch: &govnv1.LogicalSwitch{Name: "sw0"}}))
+	pass := must(e.acl.CreateACL(ctx, &govnv1.CreateACLRequest{Acl: &govnv1.ACL{Switch: "sw0", Direction: "from-lport", Priority: 100,
+		Match: "ip4", Action: "pass"}}))
+	drop := must(e.acl.CreateACL(ctx, &govnv1.CreateACLRequest{Acl: &govnv1.ACL{Switch: "sw0", Direction: "from-lport", Priority: 100,
+		Match: "ip4", Action: "drop", Tier: 2}}))
+	if pass.Tier != 0 || pass.Action != "pass" || drop.Tier != 2 {
+		t.Errorf("created %v and %v", pass, drop)
+	}
+	// Same direction, priority and match in the same tier is a duplicate.
+	e.expectNothingWritten(codes.AlreadyExists, func() error {
+		_, err := e.acl.CreateACL(ctx, &govnv1.CreateACLRequest{Acl: &govnv1.ACL{Switch: "sw0", Direction: "from-lport", Priority: 100,
+			Match: "ip4", Action: "allow", Tier: 2}})
+		return err
+	})
+	low := must(e.acl.CreateACL(ctx, &govnv1.CreateACLRequest{Acl: &govnv1.ACL{Switch: "sw0", Direction: "from-lport", Priority: 5,
+		Match: "udp", Action: "allow"}}))
+	list := must(e.acl.ListACLs(ctx, &govnv1.ListACLsRequest{Switch: "sw0"}))
+	var order []string
+	for _, a := range list.Items {
+		order = append(order, a.Uuid)
+	}
+	if want := []string{pass.Uuid, low.Uuid, drop.Uuid}; !slices.Equal(order, want) {
+		t.Errorf("list order %v, want tier 0 (priority 100, 5) then tier 2: %v", order, want)
+	}
+	up := must(e.acl.UpdateACL(ctx, &govnv1.UpdateACLRequest{Acl: &govnv1.ACL{Uuid: drop.Uuid, Tier: 3}, UpdateMask: maskOf("tier")}))
+	if up.Tier != 3 || up.Action != "drop" || up.Match != "ip4" {
+		t.Errorf("after tier update: %v", up)
+	}
+	e.expectNothingWritten(codes.InvalidArgument, func() error {
+		_, err := e.acl.UpdateACL(ctx, &govnv1.UpdateACLRequest{Acl: &govnv1.ACL{Uuid: drop.Uuid, Tier: 7}, UpdateMask: maskOf("tier")})
+		return err
+	})
+	got := must(e.acl.GetACL(ctx, &govnv1.GetACLRequest{Uuid: drop.Uuid}))
+	if got.Tier != 3 {
+		t.Errorf("tier after rejected update: %d", got.Tier)
+	}
+	// What the server stored (ovn-nbctl 23.03 does not know the column).
+	dump := strings.Join(strings.Fields(dbservertest.Run(t, "ovsdb-client", "dump", e.db.Endpoint(), nbdb.DatabaseName,
+		"ACL", "action", "match", "tier")), " ")
+	for _, want := range []string{"allow udp 0", "drop ip4 3", "pass ip4 0"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("stored ACLs lack %q: %s", want, dump)
+		}
+	}
+	if out := nbctl(t, e, "acl-list", "sw0"); strings.Count(out, "\n") != 3 {
+		t.Errorf("ovn-nbctl acl-list sw0: %q", out)
 	}
 }

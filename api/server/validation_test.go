@@ -77,6 +77,8 @@ func TestValidationNothingWritten(t *testing.T) {
 		{"ACL bad direction", codes.InvalidArgument, "acl.direction", "from-lport, to-lport", acl(&govnv1.ACL{Switch: "sw0", Direction: "sideways", Priority: 1, Match: "ip4", Action: "drop"})},
 		{"ACL bad priority", codes.InvalidArgument, "acl.priority", "0..32767", acl(&govnv1.ACL{Switch: "sw0", Direction: "to-lport", Priority: 40000, Match: "ip4", Action: "drop"})},
 		{"ACL bad action", codes.InvalidArgument, "acl.action", "allow-related", acl(&govnv1.ACL{Switch: "sw0", Direction: "to-lport", Priority: 1, Match: "ip4", Action: "permit"})},
+		{"ACL tier too high", codes.InvalidArgument, "acl.tier", "out of range 0..3", acl(&govnv1.ACL{Switch: "sw0", Direction: "to-lport", Priority: 1, Match: "ip4", Action: "pass", Tier: 4})},
+		{"ACL negative tier", codes.InvalidArgument, "acl.tier", "out of range 0..3", acl(&govnv1.ACL{Switch: "sw0", Direction: "to-lport", Priority: 1, Match: "ip4", Action: "drop", Tier: -1})},
 		{"ACL long name", codes.InvalidArgument, "acl.name", "63 bytes", acl(&govnv1.ACL{Switch: "sw0", Direction: "to-lport", Priority: 1, Match: "ip4", Action: "drop", Name: strings.Repeat("n", 64)})},
 		{"ACL unknown parent", codes.NotFound, "", `logical switch "nosw" not found`, acl(&govnv1.ACL{Switch: "nosw", Direction: "to-lport", Priority: 1, Match: "ip4", Action: "drop"})},
 		{"ACL duplicate", codes.AlreadyExists, "", "already has a to-lport ACL", acl(&govnv1.ACL{Switch: "sw0", Direction: "to-lport", Priority: 1000, Match: "ip4.src == $web", Action: "drop"})},

@@ -282,7 +282,7 @@ func Enum(field, s string, allowed ...string) error {
 // ACLDirections, ACLActions and ACLSeverities are the allowed ACL enums.
 var (
 	ACLDirections = []string{"from-lport", "to-lport"}
-	ACLActions    = []string{"allow", "allow-related", "allow-stateless", "drop", "reject"}
+	ACLActions    = []string{"allow", "allow-related", "allow-stateless", "drop", "reject", "pass"}
 	ACLSeverities = []string{"alert", "warning", "notice", "info", "debug"}
 )
 
@@ -291,7 +291,11 @@ type ACL struct {
 	Direction, Action, Match, Name, Severity string
 	Priority                                 int
 	Label                                    int64
+	Tier                                     int
 }
+
+// MaxACLTier is the highest ACL tier (ACL.tier 0..3, as OVN).
+const MaxACLTier = 3
 
 // CheckACL checks an ACL's columns, the match with matchCheck (the
 // logical-flow parser; nil skips it).
@@ -304,6 +308,9 @@ func CheckACL(a ACL, matchCheck func(string) error) error {
 	}
 	if err := Enum("action", a.Action, ACLActions...); err != nil {
 		return err
+	}
+	if a.Tier < 0 || a.Tier > MaxACLTier {
+		return errf("tier", strconv.Itoa(a.Tier), "out of range 0..%d", MaxACLTier)
 	}
 	if a.Severity != "" {
 		if err := Enum("severity", a.Severity, ACLSeverities...); err != nil {
