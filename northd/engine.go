@@ -57,6 +57,7 @@ type switchOut struct {
 	flows        []Flow
 	ports        []*PortBindingSpec
 	mcs          []*MulticastSpec
+	haGroups     []*HAGroupSpec // a router's distributed gateway ports' groups
 }
 
 type desiredFlow struct {
@@ -91,6 +92,10 @@ type PortBindingSpec struct {
 	Tag          *int
 	// RequestedKey is options:requested-tnl-key (0: none).
 	RequestedKey int
+	// NATAddresses is Port_Binding.nat_addresses; HAGroup names the SB
+	// HA_Chassis_Group of a chassisredirect port ("" for none).
+	NATAddresses []string
+	HAGroup      string
 }
 
 // MulticastSpec is a desired Multicast_Group.
@@ -479,8 +484,18 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) (*
 	// Port bindings and multicast groups.
 	flood := &MulticastSpec{Switch: s.UUID, Name: MCFlood, Key: MCFloodKey}
 	unknown := &MulticastSpec{Switch: s.UUID, Name: MCUnknown, Key: MCUnknownKey}
+	localnet := false
 	for _, p := range sc.Ports {
-		out.ports = append(out.ports, portBindingSpec(s.UUID, p.SwitchPort))
+		if p.Type == "localnet" {
+			localnet = true
+		}
+	}
+	for _, p := range sc.Ports {
+		pb := portBindingSpec(s.UUID, p.SwitchPort)
+		if p.Type == "router" && nb.Routers != nil {
+			nb.routerSwitchPortBinding(pb, p.SwitchPort, localnet)
+		}
+		out.ports = append(out.ports, pb)
 		flood.Ports = append(flood.Ports, p.Name)
 		if p.Unknown {
 			unknown.Ports = append(unknown.Ports, p.Name)
@@ -725,7 +740,11 @@ func (e *Engine) computeRouter(nb *NB, r *Router, known map[flowKey]struct{}) (*
 	rc := newRouterContext(nb, r, b)
 	rc.Caps = e.caps
 	for _, p := range rc.Ports {
-		out.ports = append(out.ports, routerPortBinding(r.UUID, p.RouterPort, p.Peer))
+		out.ports = append(out.ports, routerPortBinding(r.UUID, p, rc.Chassis))
+		if p.Redirect != "" {
+			out.ports = append(out.ports, redirectBinding(r.UUID, p))
+			out.haGroups = append(out.haGroups, p.HA)
+		}
 	}
 	if r.Enabled != nil && !*r.Enabled {
 		// A disabled router keeps its datapath and ports but has no flows.
@@ -741,16 +760,4 @@ func (e *Engine) computeRouter(nb *NB, r *Router, known map[flowKey]struct{}) (*
 	}
 	out.flows = b.flows
 	return out, b.bad, ferrs
-}
-
-// routerPortBinding is the Port_Binding of a router port: a patch to its
-// peer switch port, mac "MAC NETWORK...".
-func routerPortBinding(router string, p *RouterPort, peer string) *PortBindingSpec {
-	pb := &PortBindingSpec{Switch: router, Name: p.Name, Type: "patch", Options: map[string]string{},
-		MAC:          []string{strings.TrimSpace(p.MAC + " " + strings.Join(p.Networks, " "))},
-		RequestedKey: requestedKey(p.Options, MaxPortKey)}
-	if peer != "" {
-		pb.Options["peer"] = peer
-	}
-	return pb
 }

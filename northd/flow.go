@@ -32,6 +32,7 @@ const (
 	RefLRP       = "nb-lrp"     // Logical_Router_Port name
 	RefRoute     = "nb-route"   // Logical_Router_Static_Route UUID
 	RefLB        = "nb-lb"      // Load_Balancer UUID
+	RefNAT       = "nb-nat"     // NAT UUID
 )
 
 // key identifies a flow within a datapath for diffing: OVN's

@@ -27,6 +27,7 @@ type fixture struct {
 			Options      map[string]string `json:"options"`
 			Enabled      *bool             `json:"enabled"`
 			Up           *bool             `json:"up"`
+			Tag          *int              `json:"tag"`
 		} `json:"ports"`
 		ACLs          []fixtureACL `json:"acls"`
 		LoadBalancers []string     `json:"load_balancers"` // LB names
@@ -53,17 +54,33 @@ type fixture struct {
 		LoadBalancers []string `json:"load_balancers"` // LB names
 	} `json:"lb_groups"`
 	Routers []struct {
-		Name          string   `json:"name"`
-		Enabled       *bool    `json:"enabled"`
-		LoadBalancers []string `json:"load_balancers"` // LB names
-		LBGroups      []string `json:"lb_groups"`      // LB group names
+		Name          string            `json:"name"`
+		Enabled       *bool             `json:"enabled"`
+		Options       map[string]string `json:"options"`
+		LoadBalancers []string          `json:"load_balancers"` // LB names
+		LBGroups      []string          `json:"lb_groups"`      // LB group names
 
 		Ports []struct {
 			Name     string   `json:"name"`
 			MAC      string   `json:"mac"`
 			Networks []string `json:"networks"`
 			Enabled  *bool    `json:"enabled"`
+			// GatewayChassis: chassis name → priority; HAGroup: an NB
+			// HA_Chassis_Group (name, chassis name → priority).
+			GatewayChassis map[string]int `json:"gateway_chassis"`
+			HAGroup        *struct {
+				Name    string         `json:"name"`
+				Chassis map[string]int `json:"chassis"`
+			} `json:"ha_chassis_group"`
 		} `json:"ports"`
+		NAT []struct {
+			Type        string `json:"type"`
+			ExternalIP  string `json:"external_ip"`
+			LogicalIP   string `json:"logical_ip"`
+			ExternalMAC string `json:"external_mac"`
+			LogicalPort string `json:"logical_port"`
+			GatewayPort string `json:"gateway_port"` // router port name
+		} `json:"nat"`
 		Routes []struct {
 			IPPrefix   string  `json:"ip_prefix"`
 			Nexthop    string  `json:"nexthop"`
@@ -153,7 +170,7 @@ func (fx *fixture) nb() *NB {
 			id := fakeUUID(2, np)
 			portUUID[p.Name] = id
 			nb.SetPort(&SwitchPort{UUID: id, Name: p.Name, Type: p.Type, Addresses: p.Addresses,
-				PortSecurity: p.PortSecurity, Options: p.Options, Enabled: p.Enabled, Up: p.Up})
+				PortSecurity: p.PortSecurity, Options: p.Options, Enabled: p.Enabled, Up: p.Up, Tag: p.Tag})
 			sw.Ports = append(sw.Ports, id)
 		}
 		for _, a := range s.ACLs {
@@ -174,15 +191,43 @@ func (fx *fixture) nb() *NB {
 	for i, a := range fx.AddressSets {
 		nb.SetAddressSet(&AddressSet{UUID: fakeUUID(5, i+1), Name: a.Name, Addresses: a.Addresses})
 	}
-	nrp, nrt := 0, 0
+	nrp, nrt, ngc, nnat := 0, 0, 0, 0
 	for i, r := range fx.Routers {
-		lr := &Router{UUID: fakeUUID(6, i+1), Name: r.Name, Enabled: r.Enabled, LoadBalancers: refs(r.LoadBalancers, lbUUID),
+		lr := &Router{UUID: fakeUUID(6, i+1), Name: r.Name, Enabled: r.Enabled, Options: r.Options, LoadBalancers: refs(r.LoadBalancers, lbUUID),
 			LBGroups: refs(r.LBGroups, groupUUID)}
+		lrpUUID := map[string]string{}
 		for _, p := range r.Ports {
 			nrp++
 			id := fakeUUID(7, nrp)
-			nb.SetRouterPort(&RouterPort{UUID: id, Name: p.Name, MAC: p.MAC, Networks: p.Networks, Enabled: p.Enabled})
+			lrp := &RouterPort{UUID: id, Name: p.Name, MAC: p.MAC, Networks: p.Networks, Enabled: p.Enabled}
+			for _, c := range keysOf(p.GatewayChassis) {
+				ngc++
+				gid := fakeUUID(9, ngc)
+				nb.SetGatewayChassis(&GatewayChassis{UUID: gid, Name: p.Name + "-" + c, ChassisName: c, Priority: p.GatewayChassis[c]})
+				lrp.GatewayChassis = append(lrp.GatewayChassis, gid)
+			}
+			if g := p.HAGroup; g != nil {
+				ngc++
+				grp := &HAChassisGroup{UUID: fakeUUID(10, ngc), Name: g.Name}
+				for _, c := range keysOf(g.Chassis) {
+					ngc++
+					cid := fakeUUID(11, ngc)
+					nb.SetHAChassis(&HAChassis{UUID: cid, ChassisName: c, Priority: g.Chassis[c]})
+					grp.HAChassis = append(grp.HAChassis, cid)
+				}
+				nb.SetHAChassisGroup(grp)
+				lrp.HAChassisGroup = grp.UUID
+			}
+			nb.SetRouterPort(lrp)
 			lr.Ports = append(lr.Ports, id)
+			lrpUUID[p.Name] = id
+		}
+		for _, n := range r.NAT {
+			nnat++
+			id := fakeUUID(12, nnat)
+			nb.SetNAT(&NAT{UUID: id, Type: n.Type, ExternalIP: n.ExternalIP, LogicalIP: n.LogicalIP, ExternalMAC: n.ExternalMAC,
+				LogicalPort: n.LogicalPort, GatewayPort: lrpUUID[n.GatewayPort]})
+			lr.NAT = append(lr.NAT, id)
 		}
 		for _, rt := range r.Routes {
 			nrt++
@@ -211,7 +256,20 @@ func dumpEngine(e *Engine) string {
 			fmt.Fprintf(&sb, "  %s %s\n", f.Stage.Pipeline(), f.String())
 		}
 		for _, p := range e.SwitchPorts(id) {
-			fmt.Fprintf(&sb, "  port %s type=%q mac=%q port_security=%q options=%v\n", p.Name, p.Type, p.MAC, p.PortSecurity, p.Options)
+			fmt.Fprintf(&sb, "  port %s type=%q mac=%q port_security=%q options=%v", p.Name, p.Type, p.MAC, p.PortSecurity, p.Options)
+			if p.Tag != nil {
+				fmt.Fprintf(&sb, " tag=%d", *p.Tag)
+			}
+			if len(p.NATAddresses) > 0 {
+				fmt.Fprintf(&sb, " nat_addresses=%q", p.NATAddresses)
+			}
+			if p.HAGroup != "" {
+				fmt.Fprintf(&sb, " ha_chassis_group=%s", p.HAGroup)
+			}
+			sb.WriteString("\n")
+		}
+		for _, g := range e.sw[id].haGroups {
+			fmt.Fprintf(&sb, "  ha_chassis_group %s %v\n", g.Name, g.Chassis)
 		}
 		for _, m := range e.SwitchMulticast(id) {
 			fmt.Fprintf(&sb, "  multicast %s key=%d ports=%v\n", m.Name, m.Key, m.Ports)
@@ -416,4 +474,13 @@ func TestIncrementalMatchesFull(t *testing.T) {
 	if full := dumpEngine(fresh); full != inc {
 		t.Errorf("incremental result differs from full recompute:\n%s", lineDiff(full, inc))
 	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -17,7 +17,7 @@ type RouterGenerator interface {
 
 // DefaultRouterGenerators are the logical router features, in order.
 func DefaultRouterGenerators() []RouterGenerator {
-	return []RouterGenerator{lrAdmissionGen{}, lrNeighborGen{}, lrIPInputGen{}, lrRoutingGen{}, lrARPGen{}, lrPassGen{}}
+	return []RouterGenerator{lrAdmissionGen{}, lrNeighborGen{}, lrIPInputGen{}, lrRoutingGen{}, lrARPGen{}, lrNATGen{}, lrPassGen{}}
 }
 
 // RouterPortCtx is a logical router port as the router generators see it.
@@ -33,6 +33,10 @@ type RouterPortCtx struct {
 	// switch: its other ports' addresses and the router ports behind its
 	// other router-type ports.
 	Neighbors []PortAddrs
+	// Redirect is "cr-<name>" for a distributed gateway port ("" else),
+	// HA its HA chassis group.
+	Redirect string
+	HA       *HAGroupSpec
 }
 
 // Enabled reports whether the port is administratively up.
@@ -52,6 +56,11 @@ type RouteCtx struct {
 // RouterContext is everything router generators need about one router.
 type RouterContext struct {
 	Router *Router
+	// Chassis is options:chassis of a gateway router ("" for a
+	// distributed router).
+	Chassis string
+	// NATs are the valid NAT rules, ordered by UUID.
+	NATs   []*NATCtx
 	Ports  []*RouterPortCtx // valid ports, in Router.Ports order
 	Routes []*RouteCtx      // valid static routes, ordered by UUID
 	Caps   Caps
@@ -101,7 +110,7 @@ func routerPortAddrs(p *RouterPort) (PortAddrs, bool) {
 // newRouterContext resolves a router's ports, peers and routes; bad rows
 // are reported on b and skipped.
 func newRouterContext(nb *NB, r *Router, b *Builder) *RouterContext {
-	rc := &RouterContext{Router: r}
+	rc := &RouterContext{Router: r, Chassis: gatewayChassis(r)}
 	// Switch ports of type router, by the router port they name.
 	peers := map[string]*SwitchPort{}
 	for _, sp := range nb.Ports {
@@ -128,9 +137,15 @@ func newRouterContext(nb *NB, r *Router, b *Builder) *RouterContext {
 			rp.Peer = sp.Name
 			rp.Neighbors = neighbors(nb, sp)
 		}
+		if rc.Chassis == "" {
+			if g, ok := nb.haGroup(p); ok {
+				rp.Redirect, rp.HA = RedirectPrefix+p.Name, &g
+			}
+		}
 		rc.Ports = append(rc.Ports, rp)
 		byName[p.Name] = rp
 	}
+	newNATs(nb, rc, b)
 	ids := append([]string(nil), r.StaticRoutes...)
 	sort.Strings(ids)
 	for _, id := range ids {

@@ -24,7 +24,7 @@ func (lrNeighborGen) Router(rc *RouterContext, b *Builder) {
 	for _, p := range rc.Ports {
 		b.Ref(RefLRP, p.Name)
 		for _, n := range p.IPv4 {
-			b.Add(LRInLookupNeighbor, 100, fmt.Sprintf("inport == %s && arp.spa == %s && arp.op == 1", quote(p.Name), n.Masked()), lookup)
+			b.Add(LRInLookupNeighbor, 100, fmt.Sprintf("inport == %s && arp.spa == %s && arp.op == 1%s", quote(p.Name), n.Masked(), p.onGateway()), lookup)
 		}
 	}
 	b.Ref("", "")
@@ -62,6 +62,13 @@ func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 	if rc.Caps.NDNARouter {
 		na = "nd_na_router"
 	}
+	// As OVN 23.03, a gateway router or a router with a distributed
+	// gateway port neither resets TCP nor sends ICMP unreachable for its
+	// own addresses (those packets are dropped at priority 60).
+	gw := rc.Chassis != ""
+	for _, p := range rc.Ports {
+		gw = gw || p.Redirect != ""
+	}
 	for _, p := range rc.Ports {
 		b.Ref(RefLRP, p.Name)
 		in := "inport == " + quote(p.Name)
@@ -80,17 +87,26 @@ func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 			b.Add(LRInIPInput, 90, "ip4.dst == "+ipList(own4)+" && icmp4.type == 8 && icmp4.code == 0",
 				"ip4.dst <-> ip4.src; ip.ttl = 255; icmp4.type = 0; flags.loopback = 1; next;")
 			for _, n := range p.IPv4 {
-				b.Add(LRInIPInput, 90, fmt.Sprintf("%s && arp.op == 1 && arp.tpa == %s && arp.spa == %s", in, n.Addr(), n.Masked()),
+				b.Add(LRInIPInput, 90, fmt.Sprintf("%s && arp.op == 1 && arp.tpa == %s && arp.spa == %s%s", in, n.Addr(), n.Masked(), p.onGateway()),
 					"eth.dst = eth.src; eth.src = xreg0[0..47]; arp.op = 2; arp.tha = arp.sha; arp.sha = xreg0[0..47]; "+
 						"arp.tpa <-> arp.spa; outport = inport; flags.loopback = 1; output;")
 			}
-			for _, a := range own4 {
-				unreachable(b, "ip4", "icmp4", a.Addr(), 3, 3, 2, rc.Caps.TCPReset)
+			if !gw {
+				for _, a := range own4 {
+					unreachable(b, "ip4", "icmp4", a.Addr(), 3, 3, 2, rc.Caps.TCPReset)
+				}
 			}
 			b.Add(LRInIPInput, 60, "ip4.dst == "+braced(own4), "drop;")
+			// As OVN 23.03, the time-exceeded reply on a distributed
+			// gateway port swaps the addresses instead of using the
+			// port's address as the source.
+			src := fmt.Sprintf("ip4.dst = ip4.src; ip4.src = %s;", p.IPv4[0].Addr())
+			if p.Redirect != "" {
+				src = "ip4.dst <-> ip4.src;"
+			}
 			b.Add(LRInIPInput, 31, in+" && ip4 && ip.ttl == {0, 1} && !ip.later_frag", fmt.Sprintf(
-				"icmp4 {eth.dst <-> eth.src; icmp4.type = 11; icmp4.code = 0; ip4.dst = ip4.src; ip4.src = %s; "+
-					"ip.ttl = 254; outport = %s; flags.loopback = 1; output; };", p.IPv4[0].Addr(), quote(p.Name)))
+				"icmp4 {eth.dst <-> eth.src; icmp4.type = 11; icmp4.code = 0; %s "+
+					"ip.ttl = 254; outport = %s; flags.loopback = 1; output; };", src, quote(p.Name)))
 		}
 		// IPv6: the port's networks and its link-local address.
 		var own6 []netip.Prefix
@@ -100,20 +116,26 @@ func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 		own6 = append(own6, netip.PrefixFrom(lla(p.MAC), 128))
 		for _, a := range own6 {
 			t := a.Addr()
-			b.Add(LRInIPInput, 90, fmt.Sprintf("%s && ip6.dst == {%s, %s} && nd_ns && nd.target == %s", in, t, solicitedNode(t), t),
+			b.Add(LRInIPInput, 90, fmt.Sprintf("%s && ip6.dst == {%s, %s} && nd_ns && nd.target == %s%s", in, t, solicitedNode(t), t, p.onGateway()),
 				na+" { eth.src = xreg0[0..47]; ip6.src = nd.target; nd.tll = xreg0[0..47]; "+
 					"outport = inport; flags.loopback = 1; output; };")
 		}
 		b.Add(LRInIPInput, 90, "ip6.dst == "+ipList(own6)+" && icmp6.type == 128 && icmp6.code == 0",
 			"ip6.dst <-> ip6.src; ip.ttl = 255; icmp6.type = 129; flags.loopback = 1; next;")
-		for _, a := range own6 {
-			unreachable(b, "ip6", "icmp6", a.Addr(), 1, 4, 3, rc.Caps.TCPReset)
+		if !gw {
+			for _, a := range own6 {
+				unreachable(b, "ip6", "icmp6", a.Addr(), 1, 4, 3, rc.Caps.TCPReset)
+			}
 		}
 		b.Add(LRInIPInput, 60, "ip6.dst == "+braced(own6), "drop;")
 		for _, n := range p.IPv6 {
+			src := fmt.Sprintf("ip6.dst = ip6.src; ip6.src = %s;", n.Addr())
+			if p.Redirect != "" {
+				src = "ip6.dst <-> ip6.src;"
+			}
 			b.Add(LRInIPInput, 31, fmt.Sprintf("%s && ip6 && ip6.src == %s && ip.ttl == {0, 1} && !ip.later_frag", in, n.Masked()),
-				fmt.Sprintf("icmp6 {eth.dst <-> eth.src; ip6.dst = ip6.src; ip6.src = %s; ip.ttl = 254; icmp6.type = 3; "+
-					"icmp6.code = 0; outport = %s; flags.loopback = 1; output; };", n.Addr(), quote(p.Name)))
+				fmt.Sprintf("icmp6 {eth.dst <-> eth.src; %s ip.ttl = 254; icmp6.type = 3; "+
+					"icmp6.code = 0; outport = %s; flags.loopback = 1; output; };", src, quote(p.Name)))
 		}
 	}
 	b.Ref("", "")

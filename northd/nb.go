@@ -84,6 +84,12 @@ type NB struct {
 	// Load_Balancer_Group rows (empty maps when there are none).
 	LoadBalancers map[string]*LoadBalancer
 	LBGroups      map[string]*LoadBalancerGroup
+	// NATs, GatewayChassis, HAGroups and HAChassis (NB rows of router
+	// NAT and distributed gateway ports) are created with Routers.
+	NATs           map[string]*NAT
+	GatewayChassis map[string]*GatewayChassis
+	HAGroups       map[string]*HAChassisGroup
+	HAChassis      map[string]*HAChassis
 
 	// SvcMonitorMAC is NB_Global options:svc_monitor_mac (used in flows
 	// through the $svc_monitor_mac address set).
@@ -351,8 +357,10 @@ type Router struct {
 	Name         string
 	Ports        []string // Logical_Router_Port UUIDs
 	StaticRoutes []string // Logical_Router_Static_Route UUIDs
+	NAT          []string // NAT UUIDs
 	Enabled      *bool
-	Options      map[string]string
+	// Options: chassis=<name> makes a gateway router bound to that chassis.
+	Options map[string]string
 	// LoadBalancers and LBGroups: columns load_balancer and
 	// load_balancer_group (UUIDs).
 	LoadBalancers []string
@@ -367,6 +375,50 @@ type RouterPort struct {
 	Networks []string // "IP/len"
 	Enabled  *bool
 	Options  map[string]string
+	// GatewayChassis (Gateway_Chassis UUIDs) or HAChassisGroup (an NB
+	// HA_Chassis_Group UUID, preferred when both are set) make the port a
+	// distributed gateway port.
+	GatewayChassis []string
+	HAChassisGroup string
+}
+
+// NAT is a NAT row.
+type NAT struct {
+	UUID        string
+	Type        string // "snat", "dnat", "dnat_and_snat"
+	ExternalIP  string
+	LogicalIP   string
+	ExternalMAC string // "" when unset
+	LogicalPort string // "" when unset
+	GatewayPort string // Logical_Router_Port UUID, "" when unset
+	Options     map[string]string
+	// Unsupported columns, kept so such rows are reported, not silently
+	// mistranslated.
+	ExternalPortRange string
+	AllowedExtIPs     bool
+	ExemptedExtIPs    bool
+}
+
+// GatewayChassis is an NB Gateway_Chassis row.
+type GatewayChassis struct {
+	UUID        string
+	Name        string
+	ChassisName string
+	Priority    int
+}
+
+// HAChassisGroup is an NB HA_Chassis_Group row.
+type HAChassisGroup struct {
+	UUID      string
+	Name      string
+	HAChassis []string // HA_Chassis UUIDs
+}
+
+// HAChassis is an NB HA_Chassis row.
+type HAChassis struct {
+	UUID        string
+	ChassisName string
+	Priority    int
 }
 
 // StaticRoute is a Logical_Router_Static_Route row.
@@ -425,11 +477,75 @@ func (nb *NB) DeleteStaticRoute(uuid string) {
 	}
 }
 
+// SetNAT inserts or replaces a NAT row.
+func (nb *NB) SetNAT(n *NAT) {
+	nb.ensureRouters()
+	nb.NATs[n.UUID] = n
+	nb.routersDirty = true
+}
+
+// DeleteNAT removes a NAT row.
+func (nb *NB) DeleteNAT(uuid string) {
+	if _, ok := nb.NATs[uuid]; ok {
+		delete(nb.NATs, uuid)
+		nb.routersDirty = true
+	}
+}
+
+// SetGatewayChassis inserts or replaces a Gateway_Chassis row.
+func (nb *NB) SetGatewayChassis(g *GatewayChassis) {
+	nb.ensureRouters()
+	nb.GatewayChassis[g.UUID] = g
+	nb.routersDirty = true
+}
+
+// DeleteGatewayChassis removes a Gateway_Chassis row.
+func (nb *NB) DeleteGatewayChassis(uuid string) {
+	if _, ok := nb.GatewayChassis[uuid]; ok {
+		delete(nb.GatewayChassis, uuid)
+		nb.routersDirty = true
+	}
+}
+
+// SetHAChassisGroup inserts or replaces an HA_Chassis_Group row.
+func (nb *NB) SetHAChassisGroup(g *HAChassisGroup) {
+	nb.ensureRouters()
+	nb.HAGroups[g.UUID] = g
+	nb.routersDirty = true
+}
+
+// DeleteHAChassisGroup removes an HA_Chassis_Group row.
+func (nb *NB) DeleteHAChassisGroup(uuid string) {
+	if _, ok := nb.HAGroups[uuid]; ok {
+		delete(nb.HAGroups, uuid)
+		nb.routersDirty = true
+	}
+}
+
+// SetHAChassis inserts or replaces an HA_Chassis row.
+func (nb *NB) SetHAChassis(c *HAChassis) {
+	nb.ensureRouters()
+	nb.HAChassis[c.UUID] = c
+	nb.routersDirty = true
+}
+
+// DeleteHAChassis removes an HA_Chassis row.
+func (nb *NB) DeleteHAChassis(uuid string) {
+	if _, ok := nb.HAChassis[uuid]; ok {
+		delete(nb.HAChassis, uuid)
+		nb.routersDirty = true
+	}
+}
+
 func (nb *NB) ensureRouters() {
 	if nb.Routers == nil {
 		nb.Routers = map[string]*Router{}
 		nb.RouterPorts = map[string]*RouterPort{}
 		nb.Routes = map[string]*StaticRoute{}
+		nb.NATs = map[string]*NAT{}
+		nb.GatewayChassis = map[string]*GatewayChassis{}
+		nb.HAGroups = map[string]*HAChassisGroup{}
+		nb.HAChassis = map[string]*HAChassis{}
 	}
 }
 

@@ -285,6 +285,12 @@ const (
 	regLBPort = "reg2[0..15]"
 )
 
+// Register conventions of the logical router pipeline (OVN 23.03 names).
+const (
+	regbitEgressLoopback = "reg9[0]" // REGBIT_EGRESS_LOOPBACK: packet re-injected by lr_out_egr_loop
+	regbitDNATLocal      = "reg9[4]" // REGBIT_DST_NAT_IP_LOCAL: destination is a NAT IP handled on this chassis
+)
+
 // Multicast group names and tunnel keys (Multicast_Group.name/tunnel_key),
 // as in OVN.
 const (

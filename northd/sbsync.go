@@ -20,6 +20,12 @@ const (
 	tAddrSet   = "Address_Set"
 	tSBGlobal  = "SB_Global"
 	tLB        = "Load_Balancer"
+	tHAGroup   = "HA_Chassis_Group"
+	tHAChassis = "HA_Chassis"
+
+	// ExtChassisName is the HA_Chassis external_ids key naming its chassis
+	// (kept while no Chassis row of that name exists).
+	ExtChassisName = "chassis-name"
 
 	// Datapath_Binding external_ids.
 	ExtLogicalSwitch = "logical-switch" // NB Logical_Switch UUID (ownership and identity)
@@ -55,6 +61,23 @@ type SBPort struct {
 	PortSecurity []string
 	ParentPort   *string
 	Tag          *int
+	NATAddresses []string
+	HAGroup      string // HA_Chassis_Group uuid or ""
+}
+
+// SBHAGroup is an HA_Chassis_Group row with its HA_Chassis rows.
+type SBHAGroup struct {
+	UUID    string
+	Name    string
+	Chassis []SBHAChassis
+}
+
+// SBHAChassis is an HA_Chassis row.
+type SBHAChassis struct {
+	UUID        string
+	Chassis     string // Chassis uuid or ""
+	Priority    int
+	ExternalIDs map[string]string
 }
 
 // SBMulticast is a Multicast_Group row.
@@ -120,6 +143,7 @@ type SBRows struct {
 	Groups      []SBGroup
 	PortGroups  []SBNamedSet
 	AddressSets []SBNamedSet
+	HAGroups    []SBHAGroup
 	Global      *SBGlobal
 }
 
@@ -160,6 +184,17 @@ type mGroup struct {
 	refs int
 }
 
+type mHAGroup struct {
+	uuid    string
+	members map[string]*mHAChassis // chassis name →
+}
+
+type mHAChassis struct {
+	uuid     string
+	chassis  string // Chassis uuid or ""
+	priority int
+}
+
 type mSet struct {
 	uuid  string
 	items []string
@@ -192,7 +227,8 @@ type SBState struct {
 	groups     map[string]*mGroup // set → group
 	pgs        map[string]*mSet
 	ases       map[string]*mSet
-	lbs        map[string]*mLB // NB Load_Balancer uuid →
+	lbs        map[string]*mLB      // NB Load_Balancer uuid →
+	haGroups   map[string]*mHAGroup // name →
 	global     *SBGlobal
 	orphans    []orphan // rows to delete on the next sync
 	needGlobal bool
@@ -210,7 +246,7 @@ func NewSBState() *SBState {
 		ports: map[string]*mPort{}, portsByDP: map[string]map[string]*mPort{},
 		portKeys: map[string]map[int]bool{}, portHint: map[string]int{},
 		mcs: map[string]map[string]*mMC{}, flows: map[flowKey]*mFlow{},
-		groups: map[string]*mGroup{}, pgs: map[string]*mSet{}, ases: map[string]*mSet{},
+		groups: map[string]*mGroup{}, pgs: map[string]*mSet{}, ases: map[string]*mSet{}, haGroups: map[string]*mHAGroup{},
 		lbs: map[string]*mLB{}, needGlobal: true, full: true,
 	}
 }
@@ -242,6 +278,26 @@ func LoadSB(r *SBRows) *SBState {
 		}
 		bySB[d.UUID] = nb
 	}
+	haBySB := map[string]string{} // SB group uuid → name
+	for _, g := range r.HAGroups {
+		if s.haGroups[g.Name] != nil {
+			s.orphans = append(s.orphans, orphan{tHAGroup, g.UUID})
+			continue
+		}
+		mg := &mHAGroup{uuid: g.UUID, members: map[string]*mHAChassis{}}
+		for _, c := range g.Chassis {
+			name := c.ExternalIDs[ExtChassisName]
+			if name == "" || mg.members[name] != nil {
+				// Not northd's: dropped from the group by the next
+				// update of its ha_chassis.
+				mg.members["\x00"+c.UUID] = &mHAChassis{uuid: c.UUID}
+				continue
+			}
+			mg.members[name] = &mHAChassis{uuid: c.UUID, chassis: c.Chassis, priority: c.Priority}
+		}
+		s.haGroups[g.Name] = mg
+		haBySB[g.UUID] = g.Name
+	}
 	portBySB := map[string]string{}
 	for _, p := range r.Ports {
 		nb := bySB[p.Datapath]
@@ -250,7 +306,11 @@ func LoadSB(r *SBRows) *SBState {
 			continue
 		}
 		mp := &mPort{uuid: p.UUID, dp: nb, key: p.TunnelKey, spec: PortBindingSpec{Switch: nb, Name: p.LogicalPort,
-			Type: p.Type, MAC: p.MAC, Options: p.Options, PortSecurity: p.PortSecurity, ParentPort: p.ParentPort, Tag: p.Tag}}
+			Type: p.Type, MAC: p.MAC, Options: p.Options, PortSecurity: p.PortSecurity, ParentPort: p.ParentPort, Tag: p.Tag,
+			NATAddresses: p.NATAddresses, HAGroup: haBySB[p.HAGroup]}}
+		if p.HAGroup != "" && mp.spec.HAGroup == "" {
+			mp.spec.HAGroup = "\x00" + p.HAGroup // an unknown group: rewritten by the next sync
+		}
 		s.addPort(mp)
 		portBySB[p.UUID] = p.LogicalPort
 	}
@@ -308,7 +368,7 @@ func LoadSB(r *SBRows) *SBState {
 		var mf *mFlow
 		if ok && f.Priority >= 0 && f.Priority <= 65535 {
 			mf = &mFlow{uuid: f.UUID, source: f.ExternalIDs[ExtSource]}
-			for _, k := range []string{RefACL, RefLSP, RefLRP, RefRoute, RefLB} {
+			for _, k := range []string{RefACL, RefLSP, RefLRP, RefRoute, RefLB, RefNAT} {
 				if v, ok := f.ExternalIDs[k]; ok {
 					mf.refKey, mf.refVal = k, v
 				}
@@ -529,6 +589,8 @@ func optInt(p *int) ovsdb.OvsSet {
 type SyncOptions struct {
 	NbCfg         int
 	SvcMonitorMAC string
+	// Chassis maps SB Chassis names to their row UUIDs (HA_Chassis.chassis).
+	Chassis map[string]string
 }
 
 // Sync diffs the engine's changes since the last Sync against the mirror
@@ -559,6 +621,7 @@ func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 		s.full = false
 		fullLB = true
 	}
+	haWant := s.syncHAGroups(b, e, o.Chassis)
 	changed := make([]string, 0, len(e.changedSwitches))
 	for id := range e.changedSwitches {
 		changed = append(changed, id)
@@ -573,6 +636,7 @@ func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 			return nil, err
 		}
 	}
+	s.deleteHAGroups(b, haWant)
 	keys := make([]flowKey, 0, len(e.changedKeys))
 	for k := range e.changedKeys {
 		keys = append(keys, k)
@@ -715,7 +779,7 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 				}
 			}
 			np := &mPort{dp: id, key: key, spec: *p}
-			row := portRow(p)
+			row := s.portRow(p)
 			row["datapath"] = ovsdb.UUID{GoUUID: cur.uuid}
 			row["tunnel_key"] = key
 			row["logical_port"] = p.Name
@@ -732,7 +796,7 @@ func (s *SBState) syncSwitch(b *txb, e *Engine, id string) error {
 		}
 		if !samePort(&mp.spec, p) {
 			mp.spec = *p
-			for c, v := range portRow(p) {
+			for c, v := range s.portRow(p) {
 				row[c] = v
 			}
 		}
@@ -791,19 +855,26 @@ func portsRecreated(s *SBState, names []string) bool {
 	return false
 }
 
-func portRow(p *PortBindingSpec) ovsdb.Row {
+func (s *SBState) portRow(p *PortBindingSpec) ovsdb.Row {
+	ha := ""
+	if g := s.haGroups[p.HAGroup]; g != nil && p.HAGroup != "" {
+		ha = g.uuid
+	}
 	return ovsdb.Row{
-		"type":          p.Type,
-		"mac":           strSet(p.MAC),
-		"options":       strMap(p.Options),
-		"port_security": strSet(p.PortSecurity),
-		"parent_port":   optString(p.ParentPort),
-		"tag":           optInt(p.Tag),
+		"type":             p.Type,
+		"mac":              strSet(p.MAC),
+		"options":          strMap(p.Options),
+		"port_security":    strSet(p.PortSecurity),
+		"parent_port":      optString(p.ParentPort),
+		"tag":              optInt(p.Tag),
+		"nat_addresses":    strSet(p.NATAddresses),
+		"ha_chassis_group": uuidSet(ha),
 	}
 }
 
 func samePort(a, b *PortBindingSpec) bool {
-	if a.Type != b.Type || !sameStrings(a.MAC, b.MAC) || !sameStrings(a.PortSecurity, b.PortSecurity) {
+	if a.Type != b.Type || !sameStrings(a.MAC, b.MAC) || !sameStrings(a.PortSecurity, b.PortSecurity) ||
+		!sameStrings(a.NATAddresses, b.NATAddresses) || a.HAGroup != b.HAGroup {
 		return false
 	}
 	if (a.ParentPort == nil) != (b.ParentPort == nil) || (a.ParentPort != nil && *a.ParentPort != *b.ParentPort) {
@@ -1072,4 +1143,83 @@ func sameMap(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// syncHAGroups makes the SB HA_Chassis_Group rows (and their HA_Chassis)
+// match the routers' distributed gateway ports; HA_Chassis.chassis points
+// at the Chassis row of that name when one exists. Groups are few, so all
+// are compared every sync (a chassis appearing fills in its references).
+// It returns the wanted group names; deleteHAGroups removes the others.
+func (s *SBState) syncHAGroups(b *txb, e *Engine, chassis map[string]string) map[string]bool {
+	want := map[string]*HAGroupSpec{}
+	for _, out := range e.sw {
+		for _, g := range out.haGroups {
+			if want[g.Name] == nil {
+				want[g.Name] = g
+			}
+		}
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	wanted := make(map[string]bool, len(want))
+	for _, name := range names {
+		wanted[name] = true
+		g := want[name]
+		cur := s.haGroups[name]
+		if cur == nil {
+			cur = &mHAGroup{members: map[string]*mHAChassis{}}
+			s.haGroups[name] = cur
+			var ids []string
+			for _, c := range g.Chassis {
+				m := &mHAChassis{chassis: chassis[c.Chassis], priority: c.Priority}
+				m.uuid = b.insert(tHAChassis, haChassisRow(c, m.chassis), func(u string) { m.uuid = u })
+				cur.members[c.Chassis] = m
+				ids = append(ids, m.uuid)
+			}
+			cur.uuid = b.insert(tHAGroup, ovsdb.Row{"name": name, "ha_chassis": uuidSet(ids...)}, func(u string) { cur.uuid = u })
+			continue
+		}
+		members := map[string]*mHAChassis{}
+		changed := len(cur.members) != len(g.Chassis)
+		for _, c := range g.Chassis {
+			m := cur.members[c.Chassis]
+			ch := chassis[c.Chassis]
+			if m == nil {
+				m = &mHAChassis{chassis: ch, priority: c.Priority}
+				m.uuid = b.insert(tHAChassis, haChassisRow(c, ch), func(u string) { m.uuid = u })
+				changed = true
+			} else if m.chassis != ch || m.priority != c.Priority {
+				m.chassis, m.priority = ch, c.Priority
+				b.update(tHAChassis, m.uuid, haChassisRow(c, ch))
+			}
+			members[c.Chassis] = m
+		}
+		if changed {
+			ids := make([]string, 0, len(members))
+			for _, c := range g.Chassis {
+				ids = append(ids, members[c.Chassis].uuid)
+			}
+			// HA_Chassis rows left out are garbage-collected (not root).
+			b.update(tHAGroup, cur.uuid, ovsdb.Row{"ha_chassis": uuidSet(ids...)})
+		}
+		cur.members = members
+	}
+	return wanted
+}
+
+func (s *SBState) deleteHAGroups(b *txb, wanted map[string]bool) {
+	for name, g := range s.haGroups {
+		if !wanted[name] {
+			b.delete(tHAGroup, g.uuid)
+			delete(s.haGroups, name)
+		}
+	}
+}
+
+func haChassisRow(c HAChassisSpec, chassisUUID string) ovsdb.Row {
+	return ovsdb.Row{"chassis": uuidSet(chassisUUID), "priority": c.Priority,
+		"external_ids": strMap(map[string]string{ExtChassisName: c.Chassis})}
 }

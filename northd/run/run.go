@@ -132,7 +132,8 @@ const bigTxn = 5000
 // nbTables are the northbound tables northd reads.
 var nbTables = []string{nbdb.LogicalSwitchTable, nbdb.LogicalSwitchPortTable, nbdb.ACLTable, nbdb.PortGroupTable, nbdb.AddressSetTable,
 	nbdb.LogicalRouterTable, nbdb.LogicalRouterPortTable, nbdb.LogicalRouterStaticRouteTable,
-	nbdb.LoadBalancerTable, nbdb.LoadBalancerGroupTable}
+	nbdb.LoadBalancerTable, nbdb.LoadBalancerGroupTable,
+	nbdb.NATTable, nbdb.GatewayChassisTable, nbdb.HAChassisGroupTable, nbdb.HAChassisTable}
 
 // Start connects to both databases, starts the metrics server and returns
 // a Northd ready to Run.
@@ -171,9 +172,11 @@ func Start(ctx context.Context, cfg Config) (*Northd, error) {
 	}
 	pb := &sbdb.PortBinding{}
 	cp := &sbdb.ChassisPrivate{}
+	ch := &sbdb.Chassis{}
 	n.sb, err = sbdb.NewClient(ctx, cfg.SB, ovsdbclient.WithLogger(log), ovsdbclient.WithMonitor(
 		client.WithTable(pb, &pb.LogicalPort, &pb.Up, &pb.Chassis, &pb.Type),
 		client.WithTable(cp, &cp.Name, &cp.NbCfg),
+		client.WithTable(ch, &ch.Name),
 		client.WithTable(&sbdb.SBGlobal{}),
 	))
 	if err != nil {
@@ -301,6 +304,26 @@ func nbGlobal(c *ovsdbclient.Client) *nbdb.NBGlobal {
 	return nil
 }
 
+// chassisUUIDs maps SB Chassis names to row UUIDs (for HA_Chassis.chassis).
+func (n *Northd) chassisUUIDs() map[string]string {
+	t := n.sb.Cache().Table(sbdb.ChassisTable)
+	if t == nil {
+		return nil
+	}
+	m := map[string]string{}
+	for id, c := range t.RowsShallow() {
+		m[c.(*sbdb.Chassis).Name] = id
+	}
+	return m
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 func (n *Northd) sbGlobalUUID() string {
 	t := n.sb.Cache().Table(sbdb.SBGlobalTable)
 	if t == nil {
@@ -344,7 +367,7 @@ func (n *Northd) round(ctx context.Context) error {
 
 	t0 := time.Now()
 	st := n.engine.Run(n.nbStore)
-	txn, err := n.sbState.Sync(n.engine, northd.SyncOptions{NbCfg: nbCfg, SvcMonitorMAC: svcMAC})
+	txn, err := n.sbState.Sync(n.engine, northd.SyncOptions{NbCfg: nbCfg, SvcMonitorMAC: svcMAC, Chassis: n.chassisUUIDs()})
 	if err != nil {
 		return err
 	}
@@ -467,10 +490,21 @@ func (n *Northd) setRow(table string, old, m model.Model) {
 		n.nbStore.SetAddressSet(&northd.AddressSet{UUID: r.UUID, Name: r.Name, Addresses: r.Addresses})
 	case *nbdb.LogicalRouter:
 		n.nbStore.SetRouter(&northd.Router{UUID: r.UUID, Name: r.Name, Ports: r.Ports, StaticRoutes: r.StaticRoutes,
-			Enabled: r.Enabled, Options: r.Options, LoadBalancers: r.LoadBalancer, LBGroups: r.LoadBalancerGroup})
+			NAT: r.Nat, Enabled: r.Enabled, Options: r.Options, LoadBalancers: r.LoadBalancer, LBGroups: r.LoadBalancerGroup})
 	case *nbdb.LogicalRouterPort:
 		n.nbStore.SetRouterPort(&northd.RouterPort{UUID: r.UUID, Name: r.Name, MAC: r.MAC, Networks: r.Networks,
-			Enabled: r.Enabled, Options: r.Options})
+			Enabled: r.Enabled, Options: r.Options, GatewayChassis: r.GatewayChassis, HAChassisGroup: deref(r.HaChassisGroup)})
+	case *nbdb.NAT:
+		n.nbStore.SetNAT(&northd.NAT{UUID: r.UUID, Type: string(r.Type), ExternalIP: r.ExternalIP, LogicalIP: r.LogicalIP,
+			ExternalMAC: deref(r.ExternalMAC), LogicalPort: deref(r.LogicalPort), GatewayPort: deref(r.GatewayPort),
+			Options: r.Options, ExternalPortRange: r.ExternalPortRange, AllowedExtIPs: r.AllowedExtIPs != nil,
+			ExemptedExtIPs: r.ExemptedExtIPs != nil})
+	case *nbdb.GatewayChassis:
+		n.nbStore.SetGatewayChassis(&northd.GatewayChassis{UUID: r.UUID, Name: r.Name, ChassisName: r.ChassisName, Priority: r.Priority})
+	case *nbdb.HAChassisGroup:
+		n.nbStore.SetHAChassisGroup(&northd.HAChassisGroup{UUID: r.UUID, Name: r.Name, HAChassis: r.HaChassis})
+	case *nbdb.HAChassis:
+		n.nbStore.SetHAChassis(&northd.HAChassis{UUID: r.UUID, ChassisName: r.ChassisName, Priority: r.Priority})
 	case *nbdb.LogicalRouterStaticRoute:
 		sr := &northd.StaticRoute{UUID: r.UUID, IPPrefix: r.IPPrefix, Nexthop: r.Nexthop, OutputPort: r.OutputPort,
 			RouteTable: r.RouteTable}
@@ -520,6 +554,14 @@ func (n *Northd) deleteRow(table, id string) {
 		n.nbStore.DeleteLoadBalancer(id)
 	case nbdb.LoadBalancerGroupTable:
 		n.nbStore.DeleteLoadBalancerGroup(id)
+	case nbdb.NATTable:
+		n.nbStore.DeleteNAT(id)
+	case nbdb.GatewayChassisTable:
+		n.nbStore.DeleteGatewayChassis(id)
+	case nbdb.HAChassisGroupTable:
+		n.nbStore.DeleteHAChassisGroup(id)
+	case nbdb.HAChassisTable:
+		n.nbStore.DeleteHAChassis(id)
 	}
 }
 
@@ -663,7 +705,7 @@ func Run(ctx context.Context, cfg Config) error {
 // transaction.
 func LoadSBRows(ctx context.Context, c *ovsdbclient.Client) (*northd.SBRows, error) {
 	tables := []string{"Datapath_Binding", "Port_Binding", "Multicast_Group", "Logical_Flow", "Logical_DP_Group",
-		"Port_Group", "Address_Set", "SB_Global", "Load_Balancer"}
+		"Port_Group", "Address_Set", "SB_Global", "Load_Balancer", "HA_Chassis_Group", "HA_Chassis"}
 	ops := make([]ovsdb.Operation, len(tables))
 	for i, t := range tables {
 		ops[i] = ovsdb.Operation{Op: ovsdb.OperationSelect, Table: t, Where: []ovsdb.Condition{}}
@@ -684,7 +726,8 @@ func LoadSBRows(ctx context.Context, c *ovsdbclient.Client) (*northd.SBRows, err
 		r.Ports = append(r.Ports, northd.SBPort{UUID: uuidOf(row["_uuid"]), Datapath: uuidOf(row["datapath"]),
 			LogicalPort: strOf(row["logical_port"]), TunnelKey: intOf(row["tunnel_key"]), Type: strOf(row["type"]),
 			MAC: setOf(row["mac"]), Options: mapOf(row["options"]), PortSecurity: setOf(row["port_security"]),
-			ParentPort: optStr(row["parent_port"]), Tag: optInt(row["tag"])})
+			ParentPort: optStr(row["parent_port"]), Tag: optInt(row["tag"]), NATAddresses: setOf(row["nat_addresses"]),
+			HAGroup: firstUUID(row["ha_chassis_group"])})
 	}
 	for _, row := range res[2].Rows {
 		r.Multicast = append(r.Multicast, northd.SBMulticast{UUID: uuidOf(row["_uuid"]), Datapath: uuidOf(row["datapath"]),
@@ -717,6 +760,21 @@ func LoadSBRows(ctx context.Context, c *ovsdbclient.Client) (*northd.SBRows, err
 			l.Protocol = *p
 		}
 		r.LBs = append(r.LBs, l)
+	}
+	haChassis := map[string]northd.SBHAChassis{}
+	for _, row := range res[10].Rows {
+		id := uuidOf(row["_uuid"])
+		haChassis[id] = northd.SBHAChassis{UUID: id, Chassis: firstUUID(row["chassis"]), Priority: intOf(row["priority"]),
+			ExternalIDs: mapOf(row["external_ids"])}
+	}
+	for _, row := range res[9].Rows {
+		g := northd.SBHAGroup{UUID: uuidOf(row["_uuid"]), Name: strOf(row["name"])}
+		for _, c := range uuidsOf(row["ha_chassis"]) {
+			if hc, ok := haChassis[c]; ok {
+				g.Chassis = append(g.Chassis, hc)
+			}
+		}
+		r.HAGroups = append(r.HAGroups, g)
 	}
 	return r, nil
 }
