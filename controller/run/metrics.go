@@ -25,6 +25,7 @@ type metrics struct {
 	installSeconds prometheus.Histogram
 	sbEvents       *prometheus.CounterVec
 	lflowErrors    prometheus.Gauge
+	lbErrors       prometheus.Gauge
 	logicalFlows   prometheus.Gauge
 	desiredFlows   prometheus.Gauge
 	localPorts     prometheus.Gauge
@@ -59,6 +60,7 @@ func newMetrics() *metrics {
 		sbEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "govn", Subsystem: "controller",
 			Name: "sb_events_total", Help: "Southbound database row changes received, by table and operation."}, []string{"table", "op"}),
 		lflowErrors:    g("logical_flow_errors", "Logical flows that failed to translate in the last run (skipped)."),
+		lbErrors:       g("load_balancer_errors", "Load_Balancer VIP entries (or options) of local datapaths skipped as invalid in the last run."),
 		logicalFlows:   g("logical_flows", "Logical flows of local datapaths translated in the last run."),
 		desiredFlows:   g("desired_openflow_flows", "OpenFlow flows desired in the last run (physical and logical)."),
 		localPorts:     g("local_ports", "Logical ports bound to this chassis."),

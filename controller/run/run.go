@@ -313,6 +313,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	for name := range snap.chassisByNm {
 		bin.LiveChassis[name] = true
 	}
+	gateways := snap.gatewayChassis(bin.LiveChassis)
 	for _, pb := range snap.ports {
 		p := binding.Port{UUID: pb.UUID, LogicalPort: pb.LogicalPort, Type: pb.Type, Up: pb.Up != nil && *pb.Up}
 		if pb.Chassis != nil {
@@ -327,6 +328,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		} else if rc := pb.Options["requested-chassis"]; rc != "" {
 			p.RequestedChassis = rc
 		}
+		p.GatewayChassis = gateways[pb.LogicalPort]
 		bin.Ports = append(bin.Ports, p)
 	}
 	dec := binding.Decide(bin)
@@ -390,6 +392,21 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			continue
 		}
 		p := physical.Port{Name: pb.LogicalPort, Datapath: dk, Key: uint32(pb.TunnelKey), Type: pb.Type, Peer: pb.Options["peer"]}
+		switch pb.Type {
+		case physical.TypeLocalnet:
+			if pb.Tag != nil && *pb.Tag > 0 && *pb.Tag < 4096 {
+				p.Tag = uint16(*pb.Tag)
+			}
+		case physical.TypeL3Gateway:
+			p.GatewayChassis = gateways[pb.LogicalPort]
+		case physical.TypeChassisRedirect:
+			p.DistributedPort = pb.Options["distributed-port"]
+			// The active gateway, as every chassis computes it (the
+			// Port_Binding's chassis column follows it).
+			p.Chassis = gateways[pb.LogicalPort]
+			in.Ports = append(in.Ports, p)
+			continue
+		}
 		switch {
 		case dec.Bound[pb.LogicalPort]:
 			p.Chassis = cfg.SystemID
@@ -404,6 +421,36 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		portByName[in.Ports[i].Name] = &in.Ports[i]
 	}
 	local := physical.LocalDatapaths(in)
+	// Localnet ports of the local datapaths whose network is mapped here:
+	// a patch-port pair to the provider bridge each.
+	var patches []ovs.LocalnetPatch
+	for _, p := range in.Ports {
+		if p.Type != physical.TypeLocalnet || !local[p.Datapath] {
+			continue
+		}
+		pb := snap.portsByName[p.Name]
+		if br := cfg.BridgeMappings[pb.Options["network_name"]]; br != "" && pb.Options["network_name"] != "" {
+			patches = append(patches, ovs.LocalnetPatch{LogicalPort: p.Name, Bridge: br})
+		}
+	}
+	lnPorts, missing, lnChanged, err := c.vs.ReconcileLocalnet(ctx, cfg.Bridge, patches)
+	if err != nil {
+		return err
+	}
+	if lnChanged {
+		return nil // ovs-vswitchd assigns the ofports; its change wakes us
+	}
+	for _, lp := range missing {
+		if k := "localnet-bridge/" + lp; !c.lastErrs[k] {
+			c.lastErrs[k] = true
+			c.log.Warn("provider bridge of a localnet port does not exist", zap.String("port", lp),
+				zap.String("network", snap.portsByName[lp].Options["network_name"]))
+		}
+	}
+	in.Localnet = map[string]uint32{}
+	for lp, ofp := range lnPorts {
+		in.Localnet[lp] = uint32(ofp)
+	}
 	km := &keyMaps{dps: map[uint32]string{}, ports: map[[2]uint32]string{}}
 	for uuid, dp := range snap.datapaths {
 		if k := uint32(dp.TunnelKey); local[k] {
@@ -436,15 +483,31 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	// Zones: keep the ones installed flows use (restart), give new ports
 	// new ones.
 	if !c.zonesR {
-		if err := c.recoverZones(ctx, ofports); err != nil {
+		byKey := map[uint32]string{}
+		for uuid, dp := range snap.datapaths {
+			byKey[uint32(dp.TunnelKey)] = uuid
+		}
+		of := map[string]uint32{}
+		maps.Copy(of, ofports)
+		maps.Copy(of, in.Localnet)
+		if err := c.recoverZones(ctx, of, byKey); err != nil {
 			return err
 		}
 		c.zonesR = true
 	}
 	var localNames []string
 	for _, p := range in.Ports {
-		if _, ok := in.Local(&p); ok {
+		_, vif := in.Local(&p)
+		_, ln := in.LocalnetPort(&p)
+		if vif || ln {
 			localNames = append(localNames, p.Name)
+		}
+	}
+	// Every local datapath has a DNAT and a SNAT zone, named like OVN's
+	// (<datapath UUID>_dnat, _snat) in the same zone space as the ports.
+	for k := range local {
+		if uuid, ok := km.dps[k]; ok {
+			localNames = append(localNames, uuid+dnatSuffix, uuid+snatSuffix)
 		}
 	}
 	zones, err := physical.AssignZones(localNames, c.zones)
@@ -452,6 +515,11 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		return err
 	}
 	c.zones, in.Zones = zones, zones
+	in.DPZones = map[uint32]physical.DPZones{}
+	for k, uuid := range km.dps {
+		in.DPZones[k] = physical.DPZones{DNAT: zones[uuid+dnatSuffix], SNAT: zones[uuid+snatSuffix]}
+	}
+	in.LoadBalancers = c.loadBalancers(snap, local, dpKey)
 
 	for _, g := range snap.groups {
 		dk, ok := dpKey(g.Datapath)
@@ -886,12 +954,83 @@ func (c *Controller) ackNbCfg(ctx context.Context, snap *snapshot, nbCfg int) er
 	return nil
 }
 
-var zoneAction = regexp.MustCompile(`(?:set_field:0x([0-9a-f]+)/0xffff->reg13|load:0x([0-9a-f]+)->NXM_NX_REG13\[0\.\.15\])`)
-var inPortMatch = regexp.MustCompile(`(?:^|,)in_port=(\d+)(?:,|$)`)
+func zoneLoad(reg string) *regexp.Regexp {
+	return regexp.MustCompile(`(?:set_field:0x([0-9a-f]+)/0xffff->reg` + reg + `|load:0x([0-9a-f]+)->NXM_NX_REG` + reg + `\[0\.\.15\])`)
+}
+
+var (
+	zoneAction     = zoneLoad("13")
+	dnatZoneAction = zoneLoad("11")
+	snatZoneAction = zoneLoad("12")
+	inPortMatch    = regexp.MustCompile(`(?:^|,)in_port=(\d+)(?:,|$)`)
+	metadataMatch  = regexp.MustCompile(`(?:^|,)metadata=0x([0-9a-f]+)(?:,|$)`)
+)
+
+// Zone names of a datapath's DNAT and SNAT zones: <datapath UUID> + suffix.
+const (
+	dnatSuffix = "_dnat"
+	snatSuffix = "_snat"
+)
+
+func zoneValue(re *regexp.Regexp, actions string) (uint16, bool) {
+	m := re.FindStringSubmatch(actions)
+	if m == nil {
+		return 0, false
+	}
+	z, err := strconv.ParseUint(m[1]+m[2], 16, 16)
+	return uint16(z), err == nil && z != 0
+}
+
+// loadBalancers parses the SB Load_Balancer rows that apply to local
+// datapaths; invalid entries are logged once and counted.
+func (c *Controller) loadBalancers(snap *snapshot, local map[uint32]bool, dpKey func(string) (uint32, bool)) []physical.LoadBalancer {
+	var out []physical.LoadBalancer
+	nErr := 0
+	for _, uuid := range slices.Sorted(maps.Keys(snap.lbs)) {
+		lb := snap.lbs[uuid]
+		var dps []uint32
+		isLocal := false
+		add := func(d string) {
+			if k, ok := dpKey(d); ok {
+				dps = append(dps, k)
+				isLocal = isLocal || local[k]
+			}
+		}
+		for _, d := range lb.Datapaths {
+			add(d)
+		}
+		if lb.DatapathGroup != nil {
+			if g, ok := snap.dpGroups[*lb.DatapathGroup]; ok {
+				for _, d := range g.Datapaths {
+					add(d)
+				}
+			}
+		}
+		if !isLocal {
+			continue
+		}
+		proto := ""
+		if lb.Protocol != nil {
+			proto = string(*lb.Protocol)
+		}
+		p, errs := physical.ParseLoadBalancer(lb.Name, dps, lb.Vips, proto, lb.Options)
+		for _, e := range errs {
+			nErr++
+			if k := "lb/" + uuid + "/" + e.Error(); !c.lastErrs[k] {
+				c.lastErrs[k] = true
+				c.log.Warn("load balancer entry skipped", zap.String("uuid", uuid), zap.Error(e))
+			}
+		}
+		out = append(out, p)
+	}
+	c.m.lbErrors.Set(float64(nErr))
+	return out
+}
 
 // recoverZones reads the conntrack zones of local ports from the installed
-// table-0 flows, so that a restarted controller keeps them.
-func (c *Controller) recoverZones(ctx context.Context, ofports map[string]uint32) error {
+// table-0 flows, and the DNAT/SNAT zones of datapaths from the
+// local-output flows, so that a restarted controller keeps them.
+func (c *Controller) recoverZones(ctx context.Context, ofports map[string]uint32, dpUUID map[uint32]string) error {
 	st, err := c.of.ReadInstalled(ctx)
 	if err != nil {
 		return fmt.Errorf("read installed flows: %w", err)
@@ -901,6 +1040,24 @@ func (c *Controller) recoverZones(ctx context.Context, ofports map[string]uint32
 		byPort[p] = name
 	}
 	for _, f := range st.Flows {
+		if f.Table == controller.TableLocalOutput {
+			mm := metadataMatch.FindStringSubmatch(f.Match)
+			if mm == nil {
+				continue
+			}
+			k, err := strconv.ParseUint(mm[1], 16, 32)
+			uuid, ok := dpUUID[uint32(k)]
+			if err != nil || !ok {
+				continue
+			}
+			if z, ok := zoneValue(dnatZoneAction, f.Actions); ok {
+				c.zones[uuid+dnatSuffix] = z
+			}
+			if z, ok := zoneValue(snatZoneAction, f.Actions); ok {
+				c.zones[uuid+snatSuffix] = z
+			}
+			continue
+		}
 		if f.Table != controller.TableClassify {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
+	"github.com/govn/govn/controller/binding"
 	"github.com/govn/govn/internal/ovsdbclient"
 	"github.com/govn/govn/sbdb"
 )
@@ -38,6 +39,10 @@ type snapshot struct {
 	fdbs        map[string]*sbdb.FDB
 	addressSets map[string][]string
 	portGroups  map[string][]string
+	haGroups    map[string]*sbdb.HAChassisGroup
+	haChassis   map[string]*sbdb.HAChassis
+	gwChassis   map[string]*sbdb.GatewayChassis
+	lbs         map[string]*sbdb.LoadBalancer
 }
 
 func rows[T any](c *ovsdbclient.Client, table string) map[string]*T {
@@ -84,6 +89,10 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 		fdbs:        rows[sbdb.FDB](c, sbdb.FDBTable),
 		addressSets: map[string][]string{},
 		portGroups:  map[string][]string{},
+		haGroups:    rows[sbdb.HAChassisGroup](c, sbdb.HAChassisGroupTable),
+		haChassis:   rows[sbdb.HAChassis](c, sbdb.HAChassisTable),
+		gwChassis:   rows[sbdb.GatewayChassis](c, sbdb.GatewayChassisTable),
+		lbs:         rows[sbdb.LoadBalancer](c, sbdb.LoadBalancerTable),
 	}
 	if global != nil {
 		s.ackCfg = global.NbCfg
@@ -151,9 +160,13 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 		client.WithTable(&sbdb.LogicalDPGroup{}),
 		client.WithTable(&sbdb.AddressSet{}),
 		client.WithTable(&sbdb.PortGroup{}),
+		client.WithTable(&sbdb.HAChassisGroup{}),
+		client.WithTable(&sbdb.HAChassis{}),
+		client.WithTable(&sbdb.GatewayChassis{}),
 	}
 	if m.all {
 		return append(always,
+			client.WithTable(&sbdb.LoadBalancer{}),
 			client.WithTable(&sbdb.PortBinding{}),
 			client.WithTable(&sbdb.LogicalFlow{}),
 			client.WithTable(&sbdb.MulticastGroup{}),
@@ -172,8 +185,11 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 	for _, p := range m.ports {
 		pbConds = append(pbConds, model.Condition{Field: &pb.LogicalPort, Function: ovsdb.ConditionEqual, Value: p})
 	}
-	if len(pbConds) == 0 {
-		pbConds = append(pbConds, model.Condition{Field: &pb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+	// Gateway ports of every datapath: they decide which datapaths are
+	// local (an l3gateway or chassisredirect port of this chassis) and
+	// localnet ports are few.
+	for _, t := range []string{"l3gateway", "chassisredirect", "localnet"} {
+		pbConds = append(pbConds, model.Condition{Field: &pb.Type, Function: ovsdb.ConditionEqual, Value: t})
 	}
 	lf := &sbdb.LogicalFlow{}
 	var lfConds []model.Condition
@@ -207,7 +223,20 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 	if len(fdbConds) == 0 {
 		fdbConds = append(fdbConds, model.Condition{Field: &fdb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
 	}
+	lb := &sbdb.LoadBalancer{}
+	var lbConds []model.Condition
+	for _, dp := range m.datapaths {
+		lbConds = append(lbConds, model.Condition{Field: &lb.Datapaths, Function: ovsdb.ConditionIncludes, Value: []string{dp}})
+	}
+	for _, g := range m.dpGroups {
+		g := g
+		lbConds = append(lbConds, model.Condition{Field: &lb.DatapathGroup, Function: ovsdb.ConditionEqual, Value: &g})
+	}
+	if len(lbConds) == 0 {
+		lbConds = append(lbConds, model.Condition{Field: &lb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
+	}
 	return append(always,
+		client.WithConditionalTable(lb, lbConds),
 		client.WithConditionalTable(fdb, fdbConds),
 		client.WithConditionalTable(pb, pbConds),
 		client.WithConditionalTable(lf, lfConds),
@@ -312,4 +341,46 @@ func (s *snapshot) mergeNamed(c *ovsdbclient.Client) {
 		s.ports[uuid] = pb
 		s.portsByName[pb.LogicalPort] = pb
 	}
+}
+
+// gatewayChassis returns, by logical port, the chassis each gateway port
+// belongs on: an l3gateway port's options:l3gateway-chassis, and a
+// chassisredirect port's active gateway (binding.ActiveGateway over its
+// HA_Chassis_Group, or its Gateway_Chassis rows) among the live chassis.
+func (s *snapshot) gatewayChassis(live map[string]bool) map[string]string {
+	out := map[string]string{}
+	name := func(uuid *string) string {
+		if uuid == nil {
+			return ""
+		}
+		if ch, ok := s.chassis[*uuid]; ok {
+			return ch.Name
+		}
+		return ""
+	}
+	for _, pb := range s.ports {
+		switch pb.Type {
+		case binding.TypeL3Gateway:
+			out[pb.LogicalPort] = pb.Options["l3gateway-chassis"]
+		case binding.TypeChassisRedirect:
+			var members []binding.HAChassis
+			if pb.HaChassisGroup != nil {
+				if g, ok := s.haGroups[*pb.HaChassisGroup]; ok {
+					for _, hu := range g.HaChassis {
+						if h, ok := s.haChassis[hu]; ok {
+							members = append(members, binding.HAChassis{Chassis: name(h.Chassis), Priority: h.Priority})
+						}
+					}
+				}
+			} else {
+				for _, gu := range pb.GatewayChassis {
+					if g, ok := s.gwChassis[gu]; ok {
+						members = append(members, binding.HAChassis{Chassis: name(g.Chassis), Priority: g.Priority})
+					}
+				}
+			}
+			out[pb.LogicalPort] = binding.ActiveGateway(members, live)
+		}
+	}
+	return out
 }
