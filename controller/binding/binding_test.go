@@ -118,7 +118,7 @@ func TestActiveGateway(t *testing.T) {
 func TestGatewayPorts(t *testing.T) {
 	in := &Input{Chassis: "gw1", Ports: []Port{
 		{UUID: "1", LogicalPort: "cr-lrp", Type: TypeChassisRedirect, GatewayChassis: "gw1", Chassis: "gw2"}, // failover: take it
-		{UUID: "2", LogicalPort: "l3", Type: TypeL3Gateway, GatewayChassis: "gw1"},                          // claim
+		{UUID: "2", LogicalPort: "l3", Type: TypeL3Gateway, GatewayChassis: "gw1"},                           // claim
 		{UUID: "3", LogicalPort: "l3-other", Type: TypeL3Gateway, GatewayChassis: "gw2", Chassis: "gw1"},     // moved away: release
 		{UUID: "4", LogicalPort: "l3-mine", Type: TypeL3Gateway, GatewayChassis: "gw1", Chassis: "gw1", Up: true},
 		{UUID: "5", LogicalPort: "cr-none", Type: TypeChassisRedirect, Chassis: "gw3"}, // no gateway: not ours to touch
