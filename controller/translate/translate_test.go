@@ -217,3 +217,34 @@ func TestSharedAcrossDatapaths(t *testing.T) {
 	}
 	checkOfctl(t, out)
 }
+
+// TestGroupBackendChange: a load balancer flow whose backends change (as
+// northd rewrites it) gets a group with the new buckets and the old group's
+// id is freed, so changing backends back and forth never grows the id set.
+func TestGroupBackendChange(t *testing.T) {
+	tr := New()
+	env := testEnv()
+	dp := uint32(1)
+	lb := func(uuid, backends string) []Flow {
+		return []Flow{{UUID: uuid, Pipeline: controller.Ingress, Table: 6, Priority: 120,
+			Match: "ct.new && ip4.dst == 10.0.0.100 && tcp.dst == 80", Actions: "ct_lb_mark(backends=" + backends + ");", Datapaths: []uint32{dp}}}
+	}
+	ids := map[uint32]bool{}
+	for i, bs := range []string{"10.0.0.1:8080,10.0.0.2:8080", "10.0.0.1:8080", "10.0.0.1:8080,10.0.0.2:8080", "10.0.0.1:8080"} {
+		out := tr.Translate(lb(fmt.Sprintf("%08x-0000-0000-0000-000000000000", 0x5000+i), bs), env)
+		if len(out.Errors) > 0 || len(out.Groups) != 1 {
+			t.Fatalf("run %d: groups %v errors %v", i, out.Groups, out.Errors)
+		}
+		g := out.Groups[0]
+		if n := strings.Count(g.Spec, "bucket="); n != strings.Count(bs, ",")+1 {
+			t.Errorf("run %d: group %q has %d buckets for backends %s", i, g.Spec, n, bs)
+		}
+		if len(tr.groupIDs) != 1 {
+			t.Errorf("run %d: allocator holds %v, want only the live group", i, tr.groupIDs)
+		}
+		ids[g.ID] = true
+	}
+	if len(ids) > 2 {
+		t.Errorf("group ids used across 4 backend changes: %v, want at most 2 (freed ids are reused)", ids)
+	}
+}
