@@ -38,6 +38,13 @@ type Port struct {
 	// Skip is set when the port's row is bad: it keeps its Port_Binding
 	// but gets no address-derived flows.
 	Skip bool
+	// Resident is, for a switch port of type router whose router port is
+	// a distributed gateway port, that port's cr port: the router MAC is
+	// reachable only on the chassis where it resides. FIPs are the
+	// router's distributed floating IPs on that port (external MAC
+	// reachable where their logical port resides).
+	Resident string
+	FIPs     []*NATCtx
 }
 
 // Stateful reports whether the ACL stages track connections: an

@@ -445,9 +445,13 @@ func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) (*
 		}
 		p := newPort(sp, b)
 		if sp.Type == "router" && nb.Routers != nil && !p.Skip && slices.Contains(sp.Addresses, "router") {
-			if rp, _ := nb.routerPortByName(sp.Options["router-port"]); rp != nil {
+			if rp, r := nb.routerPortByName(sp.Options["router-port"]); rp != nil {
 				if pa, ok := routerPortAddrs(rp); ok {
 					p.Addrs = append(p.Addrs, pa)
+				}
+				if _, redirect := nb.routerPortGateway(rp, r); redirect != "" {
+					p.Resident = redirect
+					p.FIPs = nb.distributedFIPs(r, rp)
 				}
 			}
 		}

@@ -1,5 +1,7 @@
 package northd
 
+import "fmt"
+
 // l2Gen: MAC learning tables (ingress 2–3) and destination lookup (ingress
 // 25–26): broadcast/multicast to _MC_flood, known MACs to their port,
 // everything else to the FDB and then to _MC_unknown when some port has
@@ -48,7 +50,18 @@ func (l2Gen) Switch(sc *SwitchContext, b *Builder) {
 				continue
 			}
 			seen[a.MAC] = true
-			b.Add(LSInL2Lkup, 50, "eth.dst == "+a.MAC, "outport = "+quote(p.Name)+"; output;")
+			m := "eth.dst == " + a.MAC
+			if p.Resident != "" {
+				m += fmt.Sprintf(" && is_chassis_resident(%s)", quote(p.Resident))
+			}
+			b.Add(LSInL2Lkup, 50, m, "outport = "+quote(p.Name)+"; output;")
+		}
+		for _, n := range p.FIPs {
+			if seen[n.ExtMAC] {
+				continue
+			}
+			seen[n.ExtMAC] = true
+			b.Add(LSInL2Lkup, 50, fmt.Sprintf("eth.dst == %s && %s", n.ExtMAC, n.resident()), "outport = "+quote(p.Name)+"; output;")
 		}
 	}
 	b.Ref("", "")

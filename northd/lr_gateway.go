@@ -224,3 +224,39 @@ func (p *RouterPortCtx) onGateway() string {
 	}
 	return fmt.Sprintf(" && is_chassis_resident(%s)", quote(p.Redirect))
 }
+
+// distributedFIPs are the valid distributed floating IPs (dnat_and_snat
+// with external_mac and logical_port) of router r on its distributed
+// gateway port rp, for the peer switch's destination lookup.
+func (nb *NB) distributedFIPs(r *Router, rp *RouterPort) []*NATCtx {
+	if len(r.NAT) == 0 {
+		return nil
+	}
+	rc := &RouterContext{Router: r, Chassis: gatewayChassis(r)}
+	var dgps []*RouterPortCtx
+	byUUID := map[string]*RouterPortCtx{}
+	for _, id := range r.Ports {
+		p := nb.RouterPorts[id]
+		if p == nil {
+			continue
+		}
+		if _, ok := nb.haGroup(p); ok {
+			pc := &RouterPortCtx{RouterPort: p, Redirect: RedirectPrefix + p.Name}
+			dgps = append(dgps, pc)
+			byUUID[p.UUID] = pc
+		}
+	}
+	ids := append([]string(nil), r.NAT...)
+	sort.Strings(ids)
+	var out []*NATCtx
+	for _, id := range ids {
+		n := nb.NATs[id]
+		if n == nil {
+			continue
+		}
+		if nc, err := newNAT(n, rc, dgps, byUUID); err == nil && nc.Distributed && nc.Port.RouterPort == rp {
+			out = append(out, nc)
+		}
+	}
+	return out
+}

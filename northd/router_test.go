@@ -82,3 +82,69 @@ func TestRouterIncrementalMatchesFull(t *testing.T) {
 	}
 	check("router delete")
 }
+
+// TestNATIncrementalMatchesFull: NAT rows, gateway chassis and the
+// gateway-router option changed incrementally give the same state as a
+// computation from scratch (router flows, switch lookups, bindings, HA
+// groups).
+func TestNATIncrementalMatchesFull(t *testing.T) {
+	nb := loadFixture(t, "testdata/nat_distributed.json")
+	e := NewEngine(nil, nil)
+	e.SetCaps(goldenCaps)
+	e.Run(nb)
+	check := func(step string) {
+		t.Helper()
+		inc := dumpEngine(e)
+		full := NewEngine(nil, nil)
+		full.SetCaps(goldenCaps)
+		nb2 := *nb
+		nb2.MarkAllDirty()
+		full.Run(&nb2)
+		if want := dumpEngine(full); want != inc {
+			t.Errorf("%s: incremental result differs from full recompute:\n%s", step, lineDiff(want, inc))
+		}
+	}
+	// The floating IP loses its external MAC: it is centralised on the
+	// gateway chassis and the switch no longer looks up its MAC.
+	n := *nb.NATs[fakeUUID(12, 3)]
+	n.ExternalMAC = ""
+	nb.SetNAT(&n)
+	e.Run(nb)
+	if got := dumpEngine(e); strings.Contains(got, "00:00:00:00:fa:02") || !strings.Contains(got, `ct_dnat_in_czone(10.0.0.12);`) {
+		t.Errorf("floating IP still distributed after its external_mac was removed")
+	}
+	check("fip centralised")
+
+	// A gateway chassis goes away: the HA group follows.
+	lrp := *nb.RouterPorts[fakeUUID(7, 1)] // lr0-ext
+	lrp.GatewayChassis = lrp.GatewayChassis[:1]
+	nb.SetRouterPort(&lrp)
+	e.Run(nb)
+	if got := dumpEngine(e); !strings.Contains(got, "ha_chassis_group lr0-ext [{hv1 20}]") {
+		t.Errorf("HA group did not follow the gateway chassis removal:\n%s", grepLines(got, "ha_chassis_group"))
+	}
+	check("gateway chassis removed")
+
+	// The router becomes a gateway router: no cr ports, l3gateway
+	// bindings on both ends, gateway-router NAT flows.
+	r := *nb.Routers[fakeUUID(6, 1)]
+	r.Options = map[string]string{"chassis": "hv9"}
+	nb.SetRouter(&r)
+	e.Run(nb)
+	got := dumpEngine(e)
+	if strings.Contains(got, "chassisredirect") || strings.Contains(got, "is_chassis_resident") ||
+		!strings.Contains(got, `port ext-lr0 type="l3gateway"`) || !strings.Contains(got, "ct_snat(172.16.0.100);") {
+		t.Errorf("router did not become a gateway router:\n%s", got)
+	}
+	check("gateway router")
+
+	// NAT rows deleted.
+	for i := 1; i <= 9; i++ {
+		nb.DeleteNAT(fakeUUID(12, i))
+	}
+	e.Run(nb)
+	if got := dumpEngine(e); strings.Contains(got, "ct_snat") || strings.Contains(got, "nb-nat=") {
+		t.Errorf("NAT flows left after the NAT rows were deleted")
+	}
+	check("nat deleted")
+}

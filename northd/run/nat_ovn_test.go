@@ -60,8 +60,9 @@ func natTopology(e *env, gatewayRouter bool, fip ...string) {
 }
 
 // compareWithOVN runs setup on govn's northd and on the real ovn-northd
-// and compares the logical flows of datapath dp.
-func compareWithOVN(t *testing.T, dp string, setup func(e *env)) {
+// and compares the logical flows of datapath dp and, if sw is not empty,
+// the unicast destination lookup of switch sw.
+func compareWithOVN(t *testing.T, dp, sw string, setup func(e *env)) {
 	t.Helper()
 	o := newEnv(t)
 	startOVNNorthd(t, o)
@@ -84,6 +85,26 @@ func compareWithOVN(t *testing.T, dp string, setup func(e *env)) {
 	if d := lineDiffs(want, got); d != "" {
 		t.Errorf("%s flows differ from OVN 23.03 (- OVN only, + govn only):\n%s", dp, d)
 	}
+	if sw != "" {
+		// The switch's unicast destination lookup (govn has no
+		// _MC_flood_l2 flows yet, so only priority 50 is compared).
+		l2 := func(e *env) []string {
+			var out []string
+			for _, l := range routerFlows(e.sbctl("lflow-list", sw)) {
+				if strings.Contains(l, "(ls_in_l2_lkup ), priority=50 ") {
+					out = append(out, l)
+				}
+			}
+			return out
+		}
+		want, got := l2(o), l2(g)
+		if len(want) == 0 {
+			t.Fatalf("OVN wrote no unicast lookup flows for %s", sw)
+		}
+		if d := lineDiffs(want, got); d != "" {
+			t.Errorf("%s destination lookup differs from OVN 23.03 (- OVN only, + govn only):\n%s", sw, d)
+		}
+	}
 }
 
 // TestNATMatchesOVN: NAT on a gateway router and on a distributed router
@@ -100,7 +121,7 @@ func TestNATMatchesOVN(t *testing.T) {
 		{"distributed-fip", false, []string{"p2", "00:00:00:00:fa:02"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			compareWithOVN(t, "rtr", func(e *env) { natTopology(e, tc.gateway, tc.fip...) })
+			compareWithOVN(t, "rtr", "ext", func(e *env) { natTopology(e, tc.gateway, tc.fip...) })
 		})
 	}
 }
