@@ -321,11 +321,14 @@ func (e *encoder) zone(kind string) of.Subfield {
 	if z == (Zones{}) {
 		z = DefaultZones()
 	}
-	if !e.p.Router {
-		return z.CT
-	}
+	// SNAT always uses the SNAT zone, on switches too: a switch commits
+	// hairpinned load-balancer connections there (ct_snat_to_vip) and
+	// ct_snat must find them (as OVN 23.03 encodes it).
 	if kind == "snat" {
 		return z.SNAT
+	}
+	if !e.p.Router {
+		return z.CT
 	}
 	return z.DNAT
 }

@@ -171,10 +171,10 @@ func (x *executor) zone(kind string) of.Subfield {
 		z = DefaultZones()
 	}
 	switch {
+	case kind == "snat": // on switches too (see encoder.zone)
+		return z.SNAT
 	case !x.ctx.Router:
 		return z.CT
-	case kind == "snat":
-		return z.SNAT
 	}
 	return z.DNAT
 }
