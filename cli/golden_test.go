@@ -229,8 +229,18 @@ lb add lb0 10.0.0.100:80 10.0.0.11:8080
 lb add lb0 10.0.0.100:443 10.0.0.11:8443 --may-exist
 lb add lb1 10.0.0.101:80 10.0.0.12
 lb list
+lb add lb2 10.0.0.102:80 10.0.0.12:80
+lb attach lb0 sw0
+lb attach lb2 sw0
 lb attach lb0 sw0
 lb attach lb0 lr0 --router
+lb attach nosuch sw0
+lb attach lb2 nosuch
+lb attach lb2 lr0 --router
+ls list
+lb detach lb2 sw0
+lb detach lb2 sw0
+lb detach lb2 lr0 --router
 ls list
 lr list
 show

@@ -96,33 +96,19 @@ func newLBCommand(o *options) *cobra.Command {
 			Use: use + " LB SWITCH|ROUTER", Short: fmt.Sprintf("%s a load balancer %s a switch (or, with --router, a router)", strings.ToUpper(use[:1])+use[1:], map[bool]string{true: "to", false: "from"}[on]),
 			Args: cobra.ExactArgs(2), ValidArgsFunction: o.completeNames("lb"),
 			RunE: o.withAPI(func(a *api, args []string) error {
-				edit := func(list []string) []string {
-					list = slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == args[0] })
-					if on {
-						list = append(list, args[0])
-					}
-					return list
-				}
-				mask := &fieldmaskpb.FieldMask{Paths: []string{"load_balancers"}}
+				// One RPC, one OVSDB mutate: concurrent attaches and
+				// detaches of other load balancers are never lost.
+				req := &govnv1.AttachLoadBalancerRequest{LoadBalancer: args[0]}
 				if router {
-					lr, err := a.lr().GetLogicalRouter(a.ctx, &govnv1.GetLogicalRouterRequest{Name: args[1]})
-					if err != nil {
-						return a.err(err)
-					}
-					_, err = a.lr().UpdateLogicalRouter(a.ctx, &govnv1.UpdateLogicalRouterRequest{UpdateMask: mask,
-						LogicalRouter: &govnv1.LogicalRouter{Name: args[1], LoadBalancers: edit(lr.LoadBalancers)}})
-					if err != nil {
-						return a.err(err)
-					}
-					return a.afterWrite()
+					req.Router = args[1]
+				} else {
+					req.Switch = args[1]
 				}
-				ls, err := a.ls().GetLogicalSwitch(a.ctx, &govnv1.GetLogicalSwitchRequest{Name: args[1]})
-				if err != nil {
-					return a.err(err)
+				call := a.lb().AttachLoadBalancer
+				if !on {
+					call = a.lb().DetachLoadBalancer
 				}
-				_, err = a.ls().UpdateLogicalSwitch(a.ctx, &govnv1.UpdateLogicalSwitchRequest{UpdateMask: mask,
-					LogicalSwitch: &govnv1.LogicalSwitch{Name: args[1], LoadBalancers: edit(ls.LoadBalancers)}})
-				if err != nil {
+				if _, err := call(a.ctx, req); err != nil {
 					return a.err(err)
 				}
 				return a.afterWrite()

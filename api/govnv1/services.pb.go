@@ -77,7 +77,7 @@ func (x TraceOutcome_Verdict) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TraceOutcome_Verdict.Descriptor instead.
 func (TraceOutcome_Verdict) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{69, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{71, 0}
 }
 
 type WatchEvent_Type int32
@@ -132,7 +132,7 @@ func (x WatchEvent_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchEvent_Type.Descriptor instead.
 func (WatchEvent_Type) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{72, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{74, 0}
 }
 
 type SyncRequest_Wait int32
@@ -181,7 +181,7 @@ func (x SyncRequest_Wait) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncRequest_Wait.Descriptor instead.
 func (SyncRequest_Wait) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{73, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{75, 0}
 }
 
 // DeleteResponse reports how many rows a delete removed.
@@ -1925,6 +1925,110 @@ func (x *DeleteLogicalRouterPortRequest) GetIfExists() bool {
 	return false
 }
 
+type AttachLoadBalancerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LoadBalancer  string                 `protobuf:"bytes,1,opt,name=load_balancer,json=loadBalancer,proto3" json:"load_balancer,omitempty"` // name
+	Switch        string                 `protobuf:"bytes,2,opt,name=switch,proto3" json:"switch,omitempty"`                                 // the target: a logical switch name, or
+	Router        string                 `protobuf:"bytes,3,opt,name=router,proto3" json:"router,omitempty"`                                 // a logical router name (exactly one of the two)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachLoadBalancerRequest) Reset() {
+	*x = AttachLoadBalancerRequest{}
+	mi := &file_govn_v1_services_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachLoadBalancerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachLoadBalancerRequest) ProtoMessage() {}
+
+func (x *AttachLoadBalancerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_services_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachLoadBalancerRequest.ProtoReflect.Descriptor instead.
+func (*AttachLoadBalancerRequest) Descriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AttachLoadBalancerRequest) GetLoadBalancer() string {
+	if x != nil {
+		return x.LoadBalancer
+	}
+	return ""
+}
+
+func (x *AttachLoadBalancerRequest) GetSwitch() string {
+	if x != nil {
+		return x.Switch
+	}
+	return ""
+}
+
+func (x *AttachLoadBalancerRequest) GetRouter() string {
+	if x != nil {
+		return x.Router
+	}
+	return ""
+}
+
+type AttachLoadBalancerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LoadBalancers []string               `protobuf:"bytes,1,rep,name=load_balancers,json=loadBalancers,proto3" json:"load_balancers,omitempty"` // the target's load balancers afterwards (sorted names)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachLoadBalancerResponse) Reset() {
+	*x = AttachLoadBalancerResponse{}
+	mi := &file_govn_v1_services_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachLoadBalancerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachLoadBalancerResponse) ProtoMessage() {}
+
+func (x *AttachLoadBalancerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_services_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachLoadBalancerResponse.ProtoReflect.Descriptor instead.
+func (*AttachLoadBalancerResponse) Descriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *AttachLoadBalancerResponse) GetLoadBalancers() []string {
+	if x != nil {
+		return x.LoadBalancers
+	}
+	return nil
+}
+
 type CreateLoadBalancerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LoadBalancer  *LoadBalancer          `protobuf:"bytes,1,opt,name=load_balancer,json=loadBalancer,proto3" json:"load_balancer,omitempty"`
@@ -1935,7 +2039,7 @@ type CreateLoadBalancerRequest struct {
 
 func (x *CreateLoadBalancerRequest) Reset() {
 	*x = CreateLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[37]
+	mi := &file_govn_v1_services_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2051,7 @@ func (x *CreateLoadBalancerRequest) String() string {
 func (*CreateLoadBalancerRequest) ProtoMessage() {}
 
 func (x *CreateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[37]
+	mi := &file_govn_v1_services_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2064,7 @@ func (x *CreateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*CreateLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{37}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateLoadBalancerRequest) GetLoadBalancer() *LoadBalancer {
@@ -1986,7 +2090,7 @@ type GetLoadBalancerRequest struct {
 
 func (x *GetLoadBalancerRequest) Reset() {
 	*x = GetLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[38]
+	mi := &file_govn_v1_services_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2102,7 @@ func (x *GetLoadBalancerRequest) String() string {
 func (*GetLoadBalancerRequest) ProtoMessage() {}
 
 func (x *GetLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[38]
+	mi := &file_govn_v1_services_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2115,7 @@ func (x *GetLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*GetLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{38}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetLoadBalancerRequest) GetName() string {
@@ -2029,7 +2133,7 @@ type ListLoadBalancersRequest struct {
 
 func (x *ListLoadBalancersRequest) Reset() {
 	*x = ListLoadBalancersRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[39]
+	mi := &file_govn_v1_services_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2145,7 @@ func (x *ListLoadBalancersRequest) String() string {
 func (*ListLoadBalancersRequest) ProtoMessage() {}
 
 func (x *ListLoadBalancersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[39]
+	mi := &file_govn_v1_services_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2158,7 @@ func (x *ListLoadBalancersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoadBalancersRequest.ProtoReflect.Descriptor instead.
 func (*ListLoadBalancersRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{39}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{41}
 }
 
 type ListLoadBalancersResponse struct {
@@ -2066,7 +2170,7 @@ type ListLoadBalancersResponse struct {
 
 func (x *ListLoadBalancersResponse) Reset() {
 	*x = ListLoadBalancersResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[40]
+	mi := &file_govn_v1_services_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2182,7 @@ func (x *ListLoadBalancersResponse) String() string {
 func (*ListLoadBalancersResponse) ProtoMessage() {}
 
 func (x *ListLoadBalancersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[40]
+	mi := &file_govn_v1_services_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2195,7 @@ func (x *ListLoadBalancersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoadBalancersResponse.ProtoReflect.Descriptor instead.
 func (*ListLoadBalancersResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{40}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListLoadBalancersResponse) GetItems() []*LoadBalancer {
@@ -2111,7 +2215,7 @@ type UpdateLoadBalancerRequest struct {
 
 func (x *UpdateLoadBalancerRequest) Reset() {
 	*x = UpdateLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[41]
+	mi := &file_govn_v1_services_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2227,7 @@ func (x *UpdateLoadBalancerRequest) String() string {
 func (*UpdateLoadBalancerRequest) ProtoMessage() {}
 
 func (x *UpdateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[41]
+	mi := &file_govn_v1_services_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2240,7 @@ func (x *UpdateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{41}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UpdateLoadBalancerRequest) GetLoadBalancer() *LoadBalancer {
@@ -2163,7 +2267,7 @@ type DeleteLoadBalancerRequest struct {
 
 func (x *DeleteLoadBalancerRequest) Reset() {
 	*x = DeleteLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[42]
+	mi := &file_govn_v1_services_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2279,7 @@ func (x *DeleteLoadBalancerRequest) String() string {
 func (*DeleteLoadBalancerRequest) ProtoMessage() {}
 
 func (x *DeleteLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[42]
+	mi := &file_govn_v1_services_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2292,7 @@ func (x *DeleteLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{42}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeleteLoadBalancerRequest) GetName() string {
@@ -2215,7 +2319,7 @@ type CreateACLRequest struct {
 
 func (x *CreateACLRequest) Reset() {
 	*x = CreateACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[43]
+	mi := &file_govn_v1_services_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2331,7 @@ func (x *CreateACLRequest) String() string {
 func (*CreateACLRequest) ProtoMessage() {}
 
 func (x *CreateACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[43]
+	mi := &file_govn_v1_services_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2344,7 @@ func (x *CreateACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateACLRequest.ProtoReflect.Descriptor instead.
 func (*CreateACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{43}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateACLRequest) GetAcl() *ACL {
@@ -2266,7 +2370,7 @@ type GetACLRequest struct {
 
 func (x *GetACLRequest) Reset() {
 	*x = GetACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[44]
+	mi := &file_govn_v1_services_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2382,7 @@ func (x *GetACLRequest) String() string {
 func (*GetACLRequest) ProtoMessage() {}
 
 func (x *GetACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[44]
+	mi := &file_govn_v1_services_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2395,7 @@ func (x *GetACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetACLRequest.ProtoReflect.Descriptor instead.
 func (*GetACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{44}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetACLRequest) GetUuid() string {
@@ -2311,7 +2415,7 @@ type ListACLsRequest struct {
 
 func (x *ListACLsRequest) Reset() {
 	*x = ListACLsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[45]
+	mi := &file_govn_v1_services_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2427,7 @@ func (x *ListACLsRequest) String() string {
 func (*ListACLsRequest) ProtoMessage() {}
 
 func (x *ListACLsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[45]
+	mi := &file_govn_v1_services_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2440,7 @@ func (x *ListACLsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListACLsRequest.ProtoReflect.Descriptor instead.
 func (*ListACLsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{45}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListACLsRequest) GetSwitch() string {
@@ -2362,7 +2466,7 @@ type ListACLsResponse struct {
 
 func (x *ListACLsResponse) Reset() {
 	*x = ListACLsResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[46]
+	mi := &file_govn_v1_services_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2478,7 @@ func (x *ListACLsResponse) String() string {
 func (*ListACLsResponse) ProtoMessage() {}
 
 func (x *ListACLsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[46]
+	mi := &file_govn_v1_services_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2491,7 @@ func (x *ListACLsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListACLsResponse.ProtoReflect.Descriptor instead.
 func (*ListACLsResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{46}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListACLsResponse) GetItems() []*ACL {
@@ -2407,7 +2511,7 @@ type UpdateACLRequest struct {
 
 func (x *UpdateACLRequest) Reset() {
 	*x = UpdateACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[47]
+	mi := &file_govn_v1_services_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2523,7 @@ func (x *UpdateACLRequest) String() string {
 func (*UpdateACLRequest) ProtoMessage() {}
 
 func (x *UpdateACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[47]
+	mi := &file_govn_v1_services_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2536,7 @@ func (x *UpdateACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateACLRequest.ProtoReflect.Descriptor instead.
 func (*UpdateACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{47}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UpdateACLRequest) GetAcl() *ACL {
@@ -2467,7 +2571,7 @@ type DeleteACLRequest struct {
 
 func (x *DeleteACLRequest) Reset() {
 	*x = DeleteACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[48]
+	mi := &file_govn_v1_services_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2583,7 @@ func (x *DeleteACLRequest) String() string {
 func (*DeleteACLRequest) ProtoMessage() {}
 
 func (x *DeleteACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[48]
+	mi := &file_govn_v1_services_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2596,7 @@ func (x *DeleteACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteACLRequest.ProtoReflect.Descriptor instead.
 func (*DeleteACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{48}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DeleteACLRequest) GetUuid() string {
@@ -2561,7 +2665,7 @@ type CreateStaticRouteRequest struct {
 
 func (x *CreateStaticRouteRequest) Reset() {
 	*x = CreateStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[49]
+	mi := &file_govn_v1_services_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2677,7 @@ func (x *CreateStaticRouteRequest) String() string {
 func (*CreateStaticRouteRequest) ProtoMessage() {}
 
 func (x *CreateStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[49]
+	mi := &file_govn_v1_services_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2690,7 @@ func (x *CreateStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{49}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CreateStaticRouteRequest) GetStaticRoute() *StaticRoute {
@@ -2612,7 +2716,7 @@ type GetStaticRouteRequest struct {
 
 func (x *GetStaticRouteRequest) Reset() {
 	*x = GetStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[50]
+	mi := &file_govn_v1_services_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2728,7 @@ func (x *GetStaticRouteRequest) String() string {
 func (*GetStaticRouteRequest) ProtoMessage() {}
 
 func (x *GetStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[50]
+	mi := &file_govn_v1_services_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2741,7 @@ func (x *GetStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{50}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetStaticRouteRequest) GetUuid() string {
@@ -2656,7 +2760,7 @@ type ListStaticRoutesRequest struct {
 
 func (x *ListStaticRoutesRequest) Reset() {
 	*x = ListStaticRoutesRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[51]
+	mi := &file_govn_v1_services_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2772,7 @@ func (x *ListStaticRoutesRequest) String() string {
 func (*ListStaticRoutesRequest) ProtoMessage() {}
 
 func (x *ListStaticRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[51]
+	mi := &file_govn_v1_services_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2785,7 @@ func (x *ListStaticRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStaticRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListStaticRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{51}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListStaticRoutesRequest) GetRouter() string {
@@ -2700,7 +2804,7 @@ type ListStaticRoutesResponse struct {
 
 func (x *ListStaticRoutesResponse) Reset() {
 	*x = ListStaticRoutesResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[52]
+	mi := &file_govn_v1_services_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2816,7 @@ func (x *ListStaticRoutesResponse) String() string {
 func (*ListStaticRoutesResponse) ProtoMessage() {}
 
 func (x *ListStaticRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[52]
+	mi := &file_govn_v1_services_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2829,7 @@ func (x *ListStaticRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStaticRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListStaticRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{52}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListStaticRoutesResponse) GetItems() []*StaticRoute {
@@ -2745,7 +2849,7 @@ type UpdateStaticRouteRequest struct {
 
 func (x *UpdateStaticRouteRequest) Reset() {
 	*x = UpdateStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[53]
+	mi := &file_govn_v1_services_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2861,7 @@ func (x *UpdateStaticRouteRequest) String() string {
 func (*UpdateStaticRouteRequest) ProtoMessage() {}
 
 func (x *UpdateStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[53]
+	mi := &file_govn_v1_services_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2874,7 @@ func (x *UpdateStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{53}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateStaticRouteRequest) GetStaticRoute() *StaticRoute {
@@ -2803,7 +2907,7 @@ type DeleteStaticRouteRequest struct {
 
 func (x *DeleteStaticRouteRequest) Reset() {
 	*x = DeleteStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[54]
+	mi := &file_govn_v1_services_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2815,7 +2919,7 @@ func (x *DeleteStaticRouteRequest) String() string {
 func (*DeleteStaticRouteRequest) ProtoMessage() {}
 
 func (x *DeleteStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[54]
+	mi := &file_govn_v1_services_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2828,7 +2932,7 @@ func (x *DeleteStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{54}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeleteStaticRouteRequest) GetUuid() string {
@@ -2883,7 +2987,7 @@ type CreateNATRequest struct {
 
 func (x *CreateNATRequest) Reset() {
 	*x = CreateNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[55]
+	mi := &file_govn_v1_services_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +2999,7 @@ func (x *CreateNATRequest) String() string {
 func (*CreateNATRequest) ProtoMessage() {}
 
 func (x *CreateNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[55]
+	mi := &file_govn_v1_services_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3012,7 @@ func (x *CreateNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNATRequest.ProtoReflect.Descriptor instead.
 func (*CreateNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{55}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateNATRequest) GetNat() *NAT {
@@ -2934,7 +3038,7 @@ type GetNATRequest struct {
 
 func (x *GetNATRequest) Reset() {
 	*x = GetNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[56]
+	mi := &file_govn_v1_services_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2946,7 +3050,7 @@ func (x *GetNATRequest) String() string {
 func (*GetNATRequest) ProtoMessage() {}
 
 func (x *GetNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[56]
+	mi := &file_govn_v1_services_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2959,7 +3063,7 @@ func (x *GetNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNATRequest.ProtoReflect.Descriptor instead.
 func (*GetNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{56}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetNATRequest) GetUuid() string {
@@ -2978,7 +3082,7 @@ type ListNATsRequest struct {
 
 func (x *ListNATsRequest) Reset() {
 	*x = ListNATsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[57]
+	mi := &file_govn_v1_services_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2990,7 +3094,7 @@ func (x *ListNATsRequest) String() string {
 func (*ListNATsRequest) ProtoMessage() {}
 
 func (x *ListNATsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[57]
+	mi := &file_govn_v1_services_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3003,7 +3107,7 @@ func (x *ListNATsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNATsRequest.ProtoReflect.Descriptor instead.
 func (*ListNATsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{57}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListNATsRequest) GetRouter() string {
@@ -3022,7 +3126,7 @@ type ListNATsResponse struct {
 
 func (x *ListNATsResponse) Reset() {
 	*x = ListNATsResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[58]
+	mi := &file_govn_v1_services_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3138,7 @@ func (x *ListNATsResponse) String() string {
 func (*ListNATsResponse) ProtoMessage() {}
 
 func (x *ListNATsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[58]
+	mi := &file_govn_v1_services_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3151,7 @@ func (x *ListNATsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNATsResponse.ProtoReflect.Descriptor instead.
 func (*ListNATsResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{58}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListNATsResponse) GetItems() []*NAT {
@@ -3067,7 +3171,7 @@ type UpdateNATRequest struct {
 
 func (x *UpdateNATRequest) Reset() {
 	*x = UpdateNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[59]
+	mi := &file_govn_v1_services_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3079,7 +3183,7 @@ func (x *UpdateNATRequest) String() string {
 func (*UpdateNATRequest) ProtoMessage() {}
 
 func (x *UpdateNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[59]
+	mi := &file_govn_v1_services_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3092,7 +3196,7 @@ func (x *UpdateNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNATRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{59}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *UpdateNATRequest) GetNat() *NAT {
@@ -3124,7 +3228,7 @@ type DeleteNATRequest struct {
 
 func (x *DeleteNATRequest) Reset() {
 	*x = DeleteNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[60]
+	mi := &file_govn_v1_services_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3136,7 +3240,7 @@ func (x *DeleteNATRequest) String() string {
 func (*DeleteNATRequest) ProtoMessage() {}
 
 func (x *DeleteNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[60]
+	mi := &file_govn_v1_services_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3149,7 +3253,7 @@ func (x *DeleteNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNATRequest.ProtoReflect.Descriptor instead.
 func (*DeleteNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{60}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DeleteNATRequest) GetUuid() string {
@@ -3197,7 +3301,7 @@ type CreateDHCPOptionsRequest struct {
 
 func (x *CreateDHCPOptionsRequest) Reset() {
 	*x = CreateDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[61]
+	mi := &file_govn_v1_services_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3313,7 @@ func (x *CreateDHCPOptionsRequest) String() string {
 func (*CreateDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *CreateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[61]
+	mi := &file_govn_v1_services_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3326,7 @@ func (x *CreateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*CreateDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{61}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreateDHCPOptionsRequest) GetDhcpOptions() *DHCPOptions {
@@ -3248,7 +3352,7 @@ type GetDHCPOptionsRequest struct {
 
 func (x *GetDHCPOptionsRequest) Reset() {
 	*x = GetDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[62]
+	mi := &file_govn_v1_services_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +3364,7 @@ func (x *GetDHCPOptionsRequest) String() string {
 func (*GetDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *GetDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[62]
+	mi := &file_govn_v1_services_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +3377,7 @@ func (x *GetDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*GetDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{62}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetDHCPOptionsRequest) GetUuid() string {
@@ -3292,7 +3396,7 @@ type ListDHCPOptionsRequest struct {
 
 func (x *ListDHCPOptionsRequest) Reset() {
 	*x = ListDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[63]
+	mi := &file_govn_v1_services_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3304,7 +3408,7 @@ func (x *ListDHCPOptionsRequest) String() string {
 func (*ListDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *ListDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[63]
+	mi := &file_govn_v1_services_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3317,7 +3421,7 @@ func (x *ListDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{63}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListDHCPOptionsRequest) GetCidr() string {
@@ -3336,7 +3440,7 @@ type ListDHCPOptionsResponse struct {
 
 func (x *ListDHCPOptionsResponse) Reset() {
 	*x = ListDHCPOptionsResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[64]
+	mi := &file_govn_v1_services_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3348,7 +3452,7 @@ func (x *ListDHCPOptionsResponse) String() string {
 func (*ListDHCPOptionsResponse) ProtoMessage() {}
 
 func (x *ListDHCPOptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[64]
+	mi := &file_govn_v1_services_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3361,7 +3465,7 @@ func (x *ListDHCPOptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDHCPOptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDHCPOptionsResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{64}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListDHCPOptionsResponse) GetItems() []*DHCPOptions {
@@ -3381,7 +3485,7 @@ type UpdateDHCPOptionsRequest struct {
 
 func (x *UpdateDHCPOptionsRequest) Reset() {
 	*x = UpdateDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[65]
+	mi := &file_govn_v1_services_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3497,7 @@ func (x *UpdateDHCPOptionsRequest) String() string {
 func (*UpdateDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *UpdateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[65]
+	mi := &file_govn_v1_services_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3510,7 @@ func (x *UpdateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{65}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *UpdateDHCPOptionsRequest) GetDhcpOptions() *DHCPOptions {
@@ -3434,7 +3538,7 @@ type DeleteDHCPOptionsRequest struct {
 
 func (x *DeleteDHCPOptionsRequest) Reset() {
 	*x = DeleteDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[66]
+	mi := &file_govn_v1_services_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3550,7 @@ func (x *DeleteDHCPOptionsRequest) String() string {
 func (*DeleteDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *DeleteDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[66]
+	mi := &file_govn_v1_services_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3563,7 @@ func (x *DeleteDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{66}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DeleteDHCPOptionsRequest) GetUuid() string {
@@ -3499,7 +3603,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[67]
+	mi := &file_govn_v1_services_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3511,7 +3615,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[67]
+	mi := &file_govn_v1_services_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3524,7 +3628,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{67}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *TraceRequest) GetDatapath() string {
@@ -3576,7 +3680,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[68]
+	mi := &file_govn_v1_services_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3588,7 +3692,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[68]
+	mi := &file_govn_v1_services_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3601,7 +3705,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{68}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *TraceResponse) GetOutput() string {
@@ -3662,7 +3766,7 @@ type TraceOutcome struct {
 
 func (x *TraceOutcome) Reset() {
 	*x = TraceOutcome{}
-	mi := &file_govn_v1_services_proto_msgTypes[69]
+	mi := &file_govn_v1_services_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3674,7 +3778,7 @@ func (x *TraceOutcome) String() string {
 func (*TraceOutcome) ProtoMessage() {}
 
 func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[69]
+	mi := &file_govn_v1_services_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3687,7 +3791,7 @@ func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceOutcome.ProtoReflect.Descriptor instead.
 func (*TraceOutcome) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{69}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *TraceOutcome) GetVerdict() TraceOutcome_Verdict {
@@ -3759,7 +3863,7 @@ type TraceFlow struct {
 
 func (x *TraceFlow) Reset() {
 	*x = TraceFlow{}
-	mi := &file_govn_v1_services_proto_msgTypes[70]
+	mi := &file_govn_v1_services_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3771,7 +3875,7 @@ func (x *TraceFlow) String() string {
 func (*TraceFlow) ProtoMessage() {}
 
 func (x *TraceFlow) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[70]
+	mi := &file_govn_v1_services_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3784,7 +3888,7 @@ func (x *TraceFlow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceFlow.ProtoReflect.Descriptor instead.
 func (*TraceFlow) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{70}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *TraceFlow) GetUuid() string {
@@ -3878,7 +3982,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[71]
+	mi := &file_govn_v1_services_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3890,7 +3994,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[71]
+	mi := &file_govn_v1_services_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3903,7 +4007,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{71}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *WatchRequest) GetKinds() []string {
@@ -3946,7 +4050,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_govn_v1_services_proto_msgTypes[72]
+	mi := &file_govn_v1_services_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3958,7 +4062,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[72]
+	mi := &file_govn_v1_services_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3971,7 +4075,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{72}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *WatchEvent) GetType() WatchEvent_Type {
@@ -4188,7 +4292,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[73]
+	mi := &file_govn_v1_services_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4200,7 +4304,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[73]
+	mi := &file_govn_v1_services_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4213,7 +4317,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{73}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SyncRequest) GetWait() SyncRequest_Wait {
@@ -4241,7 +4345,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[74]
+	mi := &file_govn_v1_services_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4253,7 +4357,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[74]
+	mi := &file_govn_v1_services_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4266,7 +4370,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{74}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SyncResponse) GetNbCfg() int64 {
@@ -4392,7 +4496,13 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"updateMask\"Q\n" +
 	"\x1eDeleteLogicalRouterPortRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
-	"\tif_exists\x18\x02 \x01(\bR\bifExists\"t\n" +
+	"\tif_exists\x18\x02 \x01(\bR\bifExists\"p\n" +
+	"\x19AttachLoadBalancerRequest\x12#\n" +
+	"\rload_balancer\x18\x01 \x01(\tR\floadBalancer\x12\x16\n" +
+	"\x06switch\x18\x02 \x01(\tR\x06switch\x12\x16\n" +
+	"\x06router\x18\x03 \x01(\tR\x06router\"C\n" +
+	"\x1aAttachLoadBalancerResponse\x12%\n" +
+	"\x0eload_balancers\x18\x01 \x03(\tR\rloadBalancers\"t\n" +
 	"\x19CreateLoadBalancerRequest\x12:\n" +
 	"\rload_balancer\x18\x01 \x01(\v2\x15.govn.v1.LoadBalancerR\floadBalancer\x12\x1b\n" +
 	"\tmay_exist\x18\x02 \x01(\bR\bmayExist\",\n" +
@@ -4606,13 +4716,15 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"\x14GetLogicalRouterPort\x12$.govn.v1.GetLogicalRouterPortRequest\x1a\x1a.govn.v1.LogicalRouterPort\x12i\n" +
 	"\x16ListLogicalRouterPorts\x12&.govn.v1.ListLogicalRouterPortsRequest\x1a'.govn.v1.ListLogicalRouterPortsResponse\x12^\n" +
 	"\x17UpdateLogicalRouterPort\x12'.govn.v1.UpdateLogicalRouterPortRequest\x1a\x1a.govn.v1.LogicalRouterPort\x12[\n" +
-	"\x17DeleteLogicalRouterPort\x12'.govn.v1.DeleteLogicalRouterPortRequest\x1a\x17.govn.v1.DeleteResponse2\xb1\x03\n" +
+	"\x17DeleteLogicalRouterPort\x12'.govn.v1.DeleteLogicalRouterPortRequest\x1a\x17.govn.v1.DeleteResponse2\xef\x04\n" +
 	"\x13LoadBalancerService\x12O\n" +
 	"\x12CreateLoadBalancer\x12\".govn.v1.CreateLoadBalancerRequest\x1a\x15.govn.v1.LoadBalancer\x12I\n" +
 	"\x0fGetLoadBalancer\x12\x1f.govn.v1.GetLoadBalancerRequest\x1a\x15.govn.v1.LoadBalancer\x12Z\n" +
 	"\x11ListLoadBalancers\x12!.govn.v1.ListLoadBalancersRequest\x1a\".govn.v1.ListLoadBalancersResponse\x12O\n" +
 	"\x12UpdateLoadBalancer\x12\".govn.v1.UpdateLoadBalancerRequest\x1a\x15.govn.v1.LoadBalancer\x12Q\n" +
-	"\x12DeleteLoadBalancer\x12\".govn.v1.DeleteLoadBalancerRequest\x1a\x17.govn.v1.DeleteResponse2\xaa\x02\n" +
+	"\x12DeleteLoadBalancer\x12\".govn.v1.DeleteLoadBalancerRequest\x1a\x17.govn.v1.DeleteResponse\x12]\n" +
+	"\x12AttachLoadBalancer\x12\".govn.v1.AttachLoadBalancerRequest\x1a#.govn.v1.AttachLoadBalancerResponse\x12]\n" +
+	"\x12DetachLoadBalancer\x12\".govn.v1.AttachLoadBalancerRequest\x1a#.govn.v1.AttachLoadBalancerResponse2\xaa\x02\n" +
 	"\n" +
 	"ACLService\x124\n" +
 	"\tCreateACL\x12\x19.govn.v1.CreateACLRequest\x1a\f.govn.v1.ACL\x12.\n" +
@@ -4659,7 +4771,7 @@ func file_govn_v1_services_proto_rawDescGZIP() []byte {
 }
 
 var file_govn_v1_services_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_govn_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_govn_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_govn_v1_services_proto_goTypes = []any{
 	(TraceOutcome_Verdict)(0),              // 0: govn.v1.TraceOutcome.Verdict
 	(WatchEvent_Type)(0),                   // 1: govn.v1.WatchEvent.Type
@@ -4701,121 +4813,123 @@ var file_govn_v1_services_proto_goTypes = []any{
 	(*ListLogicalRouterPortsResponse)(nil), // 37: govn.v1.ListLogicalRouterPortsResponse
 	(*UpdateLogicalRouterPortRequest)(nil), // 38: govn.v1.UpdateLogicalRouterPortRequest
 	(*DeleteLogicalRouterPortRequest)(nil), // 39: govn.v1.DeleteLogicalRouterPortRequest
-	(*CreateLoadBalancerRequest)(nil),      // 40: govn.v1.CreateLoadBalancerRequest
-	(*GetLoadBalancerRequest)(nil),         // 41: govn.v1.GetLoadBalancerRequest
-	(*ListLoadBalancersRequest)(nil),       // 42: govn.v1.ListLoadBalancersRequest
-	(*ListLoadBalancersResponse)(nil),      // 43: govn.v1.ListLoadBalancersResponse
-	(*UpdateLoadBalancerRequest)(nil),      // 44: govn.v1.UpdateLoadBalancerRequest
-	(*DeleteLoadBalancerRequest)(nil),      // 45: govn.v1.DeleteLoadBalancerRequest
-	(*CreateACLRequest)(nil),               // 46: govn.v1.CreateACLRequest
-	(*GetACLRequest)(nil),                  // 47: govn.v1.GetACLRequest
-	(*ListACLsRequest)(nil),                // 48: govn.v1.ListACLsRequest
-	(*ListACLsResponse)(nil),               // 49: govn.v1.ListACLsResponse
-	(*UpdateACLRequest)(nil),               // 50: govn.v1.UpdateACLRequest
-	(*DeleteACLRequest)(nil),               // 51: govn.v1.DeleteACLRequest
-	(*CreateStaticRouteRequest)(nil),       // 52: govn.v1.CreateStaticRouteRequest
-	(*GetStaticRouteRequest)(nil),          // 53: govn.v1.GetStaticRouteRequest
-	(*ListStaticRoutesRequest)(nil),        // 54: govn.v1.ListStaticRoutesRequest
-	(*ListStaticRoutesResponse)(nil),       // 55: govn.v1.ListStaticRoutesResponse
-	(*UpdateStaticRouteRequest)(nil),       // 56: govn.v1.UpdateStaticRouteRequest
-	(*DeleteStaticRouteRequest)(nil),       // 57: govn.v1.DeleteStaticRouteRequest
-	(*CreateNATRequest)(nil),               // 58: govn.v1.CreateNATRequest
-	(*GetNATRequest)(nil),                  // 59: govn.v1.GetNATRequest
-	(*ListNATsRequest)(nil),                // 60: govn.v1.ListNATsRequest
-	(*ListNATsResponse)(nil),               // 61: govn.v1.ListNATsResponse
-	(*UpdateNATRequest)(nil),               // 62: govn.v1.UpdateNATRequest
-	(*DeleteNATRequest)(nil),               // 63: govn.v1.DeleteNATRequest
-	(*CreateDHCPOptionsRequest)(nil),       // 64: govn.v1.CreateDHCPOptionsRequest
-	(*GetDHCPOptionsRequest)(nil),          // 65: govn.v1.GetDHCPOptionsRequest
-	(*ListDHCPOptionsRequest)(nil),         // 66: govn.v1.ListDHCPOptionsRequest
-	(*ListDHCPOptionsResponse)(nil),        // 67: govn.v1.ListDHCPOptionsResponse
-	(*UpdateDHCPOptionsRequest)(nil),       // 68: govn.v1.UpdateDHCPOptionsRequest
-	(*DeleteDHCPOptionsRequest)(nil),       // 69: govn.v1.DeleteDHCPOptionsRequest
-	(*TraceRequest)(nil),                   // 70: govn.v1.TraceRequest
-	(*TraceResponse)(nil),                  // 71: govn.v1.TraceResponse
-	(*TraceOutcome)(nil),                   // 72: govn.v1.TraceOutcome
-	(*TraceFlow)(nil),                      // 73: govn.v1.TraceFlow
-	(*WatchRequest)(nil),                   // 74: govn.v1.WatchRequest
-	(*WatchEvent)(nil),                     // 75: govn.v1.WatchEvent
-	(*SyncRequest)(nil),                    // 76: govn.v1.SyncRequest
-	(*SyncResponse)(nil),                   // 77: govn.v1.SyncResponse
-	(*LogicalSwitch)(nil),                  // 78: govn.v1.LogicalSwitch
-	(*fieldmaskpb.FieldMask)(nil),          // 79: google.protobuf.FieldMask
-	(*LogicalSwitchPort)(nil),              // 80: govn.v1.LogicalSwitchPort
-	(*AddressSet)(nil),                     // 81: govn.v1.AddressSet
-	(*PortGroup)(nil),                      // 82: govn.v1.PortGroup
-	(*LogicalRouter)(nil),                  // 83: govn.v1.LogicalRouter
-	(*LogicalRouterPort)(nil),              // 84: govn.v1.LogicalRouterPort
-	(*LoadBalancer)(nil),                   // 85: govn.v1.LoadBalancer
-	(*ACL)(nil),                            // 86: govn.v1.ACL
-	(*StaticRoute)(nil),                    // 87: govn.v1.StaticRoute
-	(*NAT)(nil),                            // 88: govn.v1.NAT
-	(*DHCPOptions)(nil),                    // 89: govn.v1.DHCPOptions
-	(*durationpb.Duration)(nil),            // 90: google.protobuf.Duration
+	(*AttachLoadBalancerRequest)(nil),      // 40: govn.v1.AttachLoadBalancerRequest
+	(*AttachLoadBalancerResponse)(nil),     // 41: govn.v1.AttachLoadBalancerResponse
+	(*CreateLoadBalancerRequest)(nil),      // 42: govn.v1.CreateLoadBalancerRequest
+	(*GetLoadBalancerRequest)(nil),         // 43: govn.v1.GetLoadBalancerRequest
+	(*ListLoadBalancersRequest)(nil),       // 44: govn.v1.ListLoadBalancersRequest
+	(*ListLoadBalancersResponse)(nil),      // 45: govn.v1.ListLoadBalancersResponse
+	(*UpdateLoadBalancerRequest)(nil),      // 46: govn.v1.UpdateLoadBalancerRequest
+	(*DeleteLoadBalancerRequest)(nil),      // 47: govn.v1.DeleteLoadBalancerRequest
+	(*CreateACLRequest)(nil),               // 48: govn.v1.CreateACLRequest
+	(*GetACLRequest)(nil),                  // 49: govn.v1.GetACLRequest
+	(*ListACLsRequest)(nil),                // 50: govn.v1.ListACLsRequest
+	(*ListACLsResponse)(nil),               // 51: govn.v1.ListACLsResponse
+	(*UpdateACLRequest)(nil),               // 52: govn.v1.UpdateACLRequest
+	(*DeleteACLRequest)(nil),               // 53: govn.v1.DeleteACLRequest
+	(*CreateStaticRouteRequest)(nil),       // 54: govn.v1.CreateStaticRouteRequest
+	(*GetStaticRouteRequest)(nil),          // 55: govn.v1.GetStaticRouteRequest
+	(*ListStaticRoutesRequest)(nil),        // 56: govn.v1.ListStaticRoutesRequest
+	(*ListStaticRoutesResponse)(nil),       // 57: govn.v1.ListStaticRoutesResponse
+	(*UpdateStaticRouteRequest)(nil),       // 58: govn.v1.UpdateStaticRouteRequest
+	(*DeleteStaticRouteRequest)(nil),       // 59: govn.v1.DeleteStaticRouteRequest
+	(*CreateNATRequest)(nil),               // 60: govn.v1.CreateNATRequest
+	(*GetNATRequest)(nil),                  // 61: govn.v1.GetNATRequest
+	(*ListNATsRequest)(nil),                // 62: govn.v1.ListNATsRequest
+	(*ListNATsResponse)(nil),               // 63: govn.v1.ListNATsResponse
+	(*UpdateNATRequest)(nil),               // 64: govn.v1.UpdateNATRequest
+	(*DeleteNATRequest)(nil),               // 65: govn.v1.DeleteNATRequest
+	(*CreateDHCPOptionsRequest)(nil),       // 66: govn.v1.CreateDHCPOptionsRequest
+	(*GetDHCPOptionsRequest)(nil),          // 67: govn.v1.GetDHCPOptionsRequest
+	(*ListDHCPOptionsRequest)(nil),         // 68: govn.v1.ListDHCPOptionsRequest
+	(*ListDHCPOptionsResponse)(nil),        // 69: govn.v1.ListDHCPOptionsResponse
+	(*UpdateDHCPOptionsRequest)(nil),       // 70: govn.v1.UpdateDHCPOptionsRequest
+	(*DeleteDHCPOptionsRequest)(nil),       // 71: govn.v1.DeleteDHCPOptionsRequest
+	(*TraceRequest)(nil),                   // 72: govn.v1.TraceRequest
+	(*TraceResponse)(nil),                  // 73: govn.v1.TraceResponse
+	(*TraceOutcome)(nil),                   // 74: govn.v1.TraceOutcome
+	(*TraceFlow)(nil),                      // 75: govn.v1.TraceFlow
+	(*WatchRequest)(nil),                   // 76: govn.v1.WatchRequest
+	(*WatchEvent)(nil),                     // 77: govn.v1.WatchEvent
+	(*SyncRequest)(nil),                    // 78: govn.v1.SyncRequest
+	(*SyncResponse)(nil),                   // 79: govn.v1.SyncResponse
+	(*LogicalSwitch)(nil),                  // 80: govn.v1.LogicalSwitch
+	(*fieldmaskpb.FieldMask)(nil),          // 81: google.protobuf.FieldMask
+	(*LogicalSwitchPort)(nil),              // 82: govn.v1.LogicalSwitchPort
+	(*AddressSet)(nil),                     // 83: govn.v1.AddressSet
+	(*PortGroup)(nil),                      // 84: govn.v1.PortGroup
+	(*LogicalRouter)(nil),                  // 85: govn.v1.LogicalRouter
+	(*LogicalRouterPort)(nil),              // 86: govn.v1.LogicalRouterPort
+	(*LoadBalancer)(nil),                   // 87: govn.v1.LoadBalancer
+	(*ACL)(nil),                            // 88: govn.v1.ACL
+	(*StaticRoute)(nil),                    // 89: govn.v1.StaticRoute
+	(*NAT)(nil),                            // 90: govn.v1.NAT
+	(*DHCPOptions)(nil),                    // 91: govn.v1.DHCPOptions
+	(*durationpb.Duration)(nil),            // 92: google.protobuf.Duration
 }
 var file_govn_v1_services_proto_depIdxs = []int32{
-	78,  // 0: govn.v1.CreateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
-	78,  // 1: govn.v1.ListLogicalSwitchesResponse.items:type_name -> govn.v1.LogicalSwitch
-	78,  // 2: govn.v1.UpdateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
-	79,  // 3: govn.v1.UpdateLogicalSwitchRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80,  // 4: govn.v1.CreateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	80,  // 5: govn.v1.ListLogicalSwitchPortsResponse.items:type_name -> govn.v1.LogicalSwitchPort
-	80,  // 6: govn.v1.UpdateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	79,  // 7: govn.v1.UpdateLogicalSwitchPortRequest.update_mask:type_name -> google.protobuf.FieldMask
-	81,  // 8: govn.v1.CreateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
-	81,  // 9: govn.v1.ListAddressSetsResponse.items:type_name -> govn.v1.AddressSet
-	81,  // 10: govn.v1.UpdateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
-	79,  // 11: govn.v1.UpdateAddressSetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	82,  // 12: govn.v1.CreatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
-	82,  // 13: govn.v1.ListPortGroupsResponse.items:type_name -> govn.v1.PortGroup
-	82,  // 14: govn.v1.UpdatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
-	79,  // 15: govn.v1.UpdatePortGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	83,  // 16: govn.v1.CreateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
-	83,  // 17: govn.v1.ListLogicalRoutersResponse.items:type_name -> govn.v1.LogicalRouter
-	83,  // 18: govn.v1.UpdateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
-	79,  // 19: govn.v1.UpdateLogicalRouterRequest.update_mask:type_name -> google.protobuf.FieldMask
-	84,  // 20: govn.v1.CreateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	84,  // 21: govn.v1.ListLogicalRouterPortsResponse.items:type_name -> govn.v1.LogicalRouterPort
-	84,  // 22: govn.v1.UpdateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	79,  // 23: govn.v1.UpdateLogicalRouterPortRequest.update_mask:type_name -> google.protobuf.FieldMask
-	85,  // 24: govn.v1.CreateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
-	85,  // 25: govn.v1.ListLoadBalancersResponse.items:type_name -> govn.v1.LoadBalancer
-	85,  // 26: govn.v1.UpdateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
-	79,  // 27: govn.v1.UpdateLoadBalancerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	86,  // 28: govn.v1.CreateACLRequest.acl:type_name -> govn.v1.ACL
-	86,  // 29: govn.v1.ListACLsResponse.items:type_name -> govn.v1.ACL
-	86,  // 30: govn.v1.UpdateACLRequest.acl:type_name -> govn.v1.ACL
-	79,  // 31: govn.v1.UpdateACLRequest.update_mask:type_name -> google.protobuf.FieldMask
-	87,  // 32: govn.v1.CreateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
-	87,  // 33: govn.v1.ListStaticRoutesResponse.items:type_name -> govn.v1.StaticRoute
-	87,  // 34: govn.v1.UpdateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
-	79,  // 35: govn.v1.UpdateStaticRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	88,  // 36: govn.v1.CreateNATRequest.nat:type_name -> govn.v1.NAT
-	88,  // 37: govn.v1.ListNATsResponse.items:type_name -> govn.v1.NAT
-	88,  // 38: govn.v1.UpdateNATRequest.nat:type_name -> govn.v1.NAT
-	79,  // 39: govn.v1.UpdateNATRequest.update_mask:type_name -> google.protobuf.FieldMask
-	89,  // 40: govn.v1.CreateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
-	89,  // 41: govn.v1.ListDHCPOptionsResponse.items:type_name -> govn.v1.DHCPOptions
-	89,  // 42: govn.v1.UpdateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
-	79,  // 43: govn.v1.UpdateDHCPOptionsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	72,  // 44: govn.v1.TraceResponse.outcomes:type_name -> govn.v1.TraceOutcome
+	80,  // 0: govn.v1.CreateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
+	80,  // 1: govn.v1.ListLogicalSwitchesResponse.items:type_name -> govn.v1.LogicalSwitch
+	80,  // 2: govn.v1.UpdateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
+	81,  // 3: govn.v1.UpdateLogicalSwitchRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 4: govn.v1.CreateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	82,  // 5: govn.v1.ListLogicalSwitchPortsResponse.items:type_name -> govn.v1.LogicalSwitchPort
+	82,  // 6: govn.v1.UpdateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	81,  // 7: govn.v1.UpdateLogicalSwitchPortRequest.update_mask:type_name -> google.protobuf.FieldMask
+	83,  // 8: govn.v1.CreateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
+	83,  // 9: govn.v1.ListAddressSetsResponse.items:type_name -> govn.v1.AddressSet
+	83,  // 10: govn.v1.UpdateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
+	81,  // 11: govn.v1.UpdateAddressSetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	84,  // 12: govn.v1.CreatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
+	84,  // 13: govn.v1.ListPortGroupsResponse.items:type_name -> govn.v1.PortGroup
+	84,  // 14: govn.v1.UpdatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
+	81,  // 15: govn.v1.UpdatePortGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	85,  // 16: govn.v1.CreateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
+	85,  // 17: govn.v1.ListLogicalRoutersResponse.items:type_name -> govn.v1.LogicalRouter
+	85,  // 18: govn.v1.UpdateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
+	81,  // 19: govn.v1.UpdateLogicalRouterRequest.update_mask:type_name -> google.protobuf.FieldMask
+	86,  // 20: govn.v1.CreateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	86,  // 21: govn.v1.ListLogicalRouterPortsResponse.items:type_name -> govn.v1.LogicalRouterPort
+	86,  // 22: govn.v1.UpdateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	81,  // 23: govn.v1.UpdateLogicalRouterPortRequest.update_mask:type_name -> google.protobuf.FieldMask
+	87,  // 24: govn.v1.CreateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
+	87,  // 25: govn.v1.ListLoadBalancersResponse.items:type_name -> govn.v1.LoadBalancer
+	87,  // 26: govn.v1.UpdateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
+	81,  // 27: govn.v1.UpdateLoadBalancerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 28: govn.v1.CreateACLRequest.acl:type_name -> govn.v1.ACL
+	88,  // 29: govn.v1.ListACLsResponse.items:type_name -> govn.v1.ACL
+	88,  // 30: govn.v1.UpdateACLRequest.acl:type_name -> govn.v1.ACL
+	81,  // 31: govn.v1.UpdateACLRequest.update_mask:type_name -> google.protobuf.FieldMask
+	89,  // 32: govn.v1.CreateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
+	89,  // 33: govn.v1.ListStaticRoutesResponse.items:type_name -> govn.v1.StaticRoute
+	89,  // 34: govn.v1.UpdateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
+	81,  // 35: govn.v1.UpdateStaticRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	90,  // 36: govn.v1.CreateNATRequest.nat:type_name -> govn.v1.NAT
+	90,  // 37: govn.v1.ListNATsResponse.items:type_name -> govn.v1.NAT
+	90,  // 38: govn.v1.UpdateNATRequest.nat:type_name -> govn.v1.NAT
+	81,  // 39: govn.v1.UpdateNATRequest.update_mask:type_name -> google.protobuf.FieldMask
+	91,  // 40: govn.v1.CreateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
+	91,  // 41: govn.v1.ListDHCPOptionsResponse.items:type_name -> govn.v1.DHCPOptions
+	91,  // 42: govn.v1.UpdateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
+	81,  // 43: govn.v1.UpdateDHCPOptionsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	74,  // 44: govn.v1.TraceResponse.outcomes:type_name -> govn.v1.TraceOutcome
 	0,   // 45: govn.v1.TraceOutcome.verdict:type_name -> govn.v1.TraceOutcome.Verdict
-	73,  // 46: govn.v1.TraceOutcome.flow:type_name -> govn.v1.TraceFlow
-	73,  // 47: govn.v1.TraceOutcome.cause:type_name -> govn.v1.TraceFlow
+	75,  // 46: govn.v1.TraceOutcome.flow:type_name -> govn.v1.TraceFlow
+	75,  // 47: govn.v1.TraceOutcome.cause:type_name -> govn.v1.TraceFlow
 	1,   // 48: govn.v1.WatchEvent.type:type_name -> govn.v1.WatchEvent.Type
-	78,  // 49: govn.v1.WatchEvent.logical_switch:type_name -> govn.v1.LogicalSwitch
-	80,  // 50: govn.v1.WatchEvent.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	86,  // 51: govn.v1.WatchEvent.acl:type_name -> govn.v1.ACL
-	81,  // 52: govn.v1.WatchEvent.address_set:type_name -> govn.v1.AddressSet
-	82,  // 53: govn.v1.WatchEvent.port_group:type_name -> govn.v1.PortGroup
-	83,  // 54: govn.v1.WatchEvent.logical_router:type_name -> govn.v1.LogicalRouter
-	84,  // 55: govn.v1.WatchEvent.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	87,  // 56: govn.v1.WatchEvent.static_route:type_name -> govn.v1.StaticRoute
-	85,  // 57: govn.v1.WatchEvent.load_balancer:type_name -> govn.v1.LoadBalancer
-	88,  // 58: govn.v1.WatchEvent.nat:type_name -> govn.v1.NAT
-	89,  // 59: govn.v1.WatchEvent.dhcp_options:type_name -> govn.v1.DHCPOptions
+	80,  // 49: govn.v1.WatchEvent.logical_switch:type_name -> govn.v1.LogicalSwitch
+	82,  // 50: govn.v1.WatchEvent.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	88,  // 51: govn.v1.WatchEvent.acl:type_name -> govn.v1.ACL
+	83,  // 52: govn.v1.WatchEvent.address_set:type_name -> govn.v1.AddressSet
+	84,  // 53: govn.v1.WatchEvent.port_group:type_name -> govn.v1.PortGroup
+	85,  // 54: govn.v1.WatchEvent.logical_router:type_name -> govn.v1.LogicalRouter
+	86,  // 55: govn.v1.WatchEvent.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	89,  // 56: govn.v1.WatchEvent.static_route:type_name -> govn.v1.StaticRoute
+	87,  // 57: govn.v1.WatchEvent.load_balancer:type_name -> govn.v1.LoadBalancer
+	90,  // 58: govn.v1.WatchEvent.nat:type_name -> govn.v1.NAT
+	91,  // 59: govn.v1.WatchEvent.dhcp_options:type_name -> govn.v1.DHCPOptions
 	2,   // 60: govn.v1.SyncRequest.wait:type_name -> govn.v1.SyncRequest.Wait
-	90,  // 61: govn.v1.SyncRequest.timeout:type_name -> google.protobuf.Duration
+	92,  // 61: govn.v1.SyncRequest.timeout:type_name -> google.protobuf.Duration
 	4,   // 62: govn.v1.LogicalSwitchService.CreateLogicalSwitch:input_type -> govn.v1.CreateLogicalSwitchRequest
 	5,   // 63: govn.v1.LogicalSwitchService.GetLogicalSwitch:input_type -> govn.v1.GetLogicalSwitchRequest
 	6,   // 64: govn.v1.LogicalSwitchService.ListLogicalSwitches:input_type -> govn.v1.ListLogicalSwitchesRequest
@@ -4846,94 +4960,98 @@ var file_govn_v1_services_proto_depIdxs = []int32{
 	36,  // 89: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:input_type -> govn.v1.ListLogicalRouterPortsRequest
 	38,  // 90: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:input_type -> govn.v1.UpdateLogicalRouterPortRequest
 	39,  // 91: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:input_type -> govn.v1.DeleteLogicalRouterPortRequest
-	40,  // 92: govn.v1.LoadBalancerService.CreateLoadBalancer:input_type -> govn.v1.CreateLoadBalancerRequest
-	41,  // 93: govn.v1.LoadBalancerService.GetLoadBalancer:input_type -> govn.v1.GetLoadBalancerRequest
-	42,  // 94: govn.v1.LoadBalancerService.ListLoadBalancers:input_type -> govn.v1.ListLoadBalancersRequest
-	44,  // 95: govn.v1.LoadBalancerService.UpdateLoadBalancer:input_type -> govn.v1.UpdateLoadBalancerRequest
-	45,  // 96: govn.v1.LoadBalancerService.DeleteLoadBalancer:input_type -> govn.v1.DeleteLoadBalancerRequest
-	46,  // 97: govn.v1.ACLService.CreateACL:input_type -> govn.v1.CreateACLRequest
-	47,  // 98: govn.v1.ACLService.GetACL:input_type -> govn.v1.GetACLRequest
-	48,  // 99: govn.v1.ACLService.ListACLs:input_type -> govn.v1.ListACLsRequest
-	50,  // 100: govn.v1.ACLService.UpdateACL:input_type -> govn.v1.UpdateACLRequest
-	51,  // 101: govn.v1.ACLService.DeleteACL:input_type -> govn.v1.DeleteACLRequest
-	52,  // 102: govn.v1.StaticRouteService.CreateStaticRoute:input_type -> govn.v1.CreateStaticRouteRequest
-	53,  // 103: govn.v1.StaticRouteService.GetStaticRoute:input_type -> govn.v1.GetStaticRouteRequest
-	54,  // 104: govn.v1.StaticRouteService.ListStaticRoutes:input_type -> govn.v1.ListStaticRoutesRequest
-	56,  // 105: govn.v1.StaticRouteService.UpdateStaticRoute:input_type -> govn.v1.UpdateStaticRouteRequest
-	57,  // 106: govn.v1.StaticRouteService.DeleteStaticRoute:input_type -> govn.v1.DeleteStaticRouteRequest
-	58,  // 107: govn.v1.NATService.CreateNAT:input_type -> govn.v1.CreateNATRequest
-	59,  // 108: govn.v1.NATService.GetNAT:input_type -> govn.v1.GetNATRequest
-	60,  // 109: govn.v1.NATService.ListNATs:input_type -> govn.v1.ListNATsRequest
-	62,  // 110: govn.v1.NATService.UpdateNAT:input_type -> govn.v1.UpdateNATRequest
-	63,  // 111: govn.v1.NATService.DeleteNAT:input_type -> govn.v1.DeleteNATRequest
-	64,  // 112: govn.v1.DHCPOptionsService.CreateDHCPOptions:input_type -> govn.v1.CreateDHCPOptionsRequest
-	65,  // 113: govn.v1.DHCPOptionsService.GetDHCPOptions:input_type -> govn.v1.GetDHCPOptionsRequest
-	66,  // 114: govn.v1.DHCPOptionsService.ListDHCPOptions:input_type -> govn.v1.ListDHCPOptionsRequest
-	68,  // 115: govn.v1.DHCPOptionsService.UpdateDHCPOptions:input_type -> govn.v1.UpdateDHCPOptionsRequest
-	69,  // 116: govn.v1.DHCPOptionsService.DeleteDHCPOptions:input_type -> govn.v1.DeleteDHCPOptionsRequest
-	70,  // 117: govn.v1.TraceService.Trace:input_type -> govn.v1.TraceRequest
-	74,  // 118: govn.v1.WatchService.Watch:input_type -> govn.v1.WatchRequest
-	76,  // 119: govn.v1.SyncService.Sync:input_type -> govn.v1.SyncRequest
-	78,  // 120: govn.v1.LogicalSwitchService.CreateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	78,  // 121: govn.v1.LogicalSwitchService.GetLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	7,   // 122: govn.v1.LogicalSwitchService.ListLogicalSwitches:output_type -> govn.v1.ListLogicalSwitchesResponse
-	78,  // 123: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	3,   // 124: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:output_type -> govn.v1.DeleteResponse
-	80,  // 125: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	80,  // 126: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	13,  // 127: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:output_type -> govn.v1.ListLogicalSwitchPortsResponse
-	80,  // 128: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	3,   // 129: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:output_type -> govn.v1.DeleteResponse
-	81,  // 130: govn.v1.AddressSetService.CreateAddressSet:output_type -> govn.v1.AddressSet
-	81,  // 131: govn.v1.AddressSetService.GetAddressSet:output_type -> govn.v1.AddressSet
-	19,  // 132: govn.v1.AddressSetService.ListAddressSets:output_type -> govn.v1.ListAddressSetsResponse
-	81,  // 133: govn.v1.AddressSetService.UpdateAddressSet:output_type -> govn.v1.AddressSet
-	3,   // 134: govn.v1.AddressSetService.DeleteAddressSet:output_type -> govn.v1.DeleteResponse
-	82,  // 135: govn.v1.PortGroupService.CreatePortGroup:output_type -> govn.v1.PortGroup
-	82,  // 136: govn.v1.PortGroupService.GetPortGroup:output_type -> govn.v1.PortGroup
-	25,  // 137: govn.v1.PortGroupService.ListPortGroups:output_type -> govn.v1.ListPortGroupsResponse
-	82,  // 138: govn.v1.PortGroupService.UpdatePortGroup:output_type -> govn.v1.PortGroup
-	3,   // 139: govn.v1.PortGroupService.DeletePortGroup:output_type -> govn.v1.DeleteResponse
-	83,  // 140: govn.v1.LogicalRouterService.CreateLogicalRouter:output_type -> govn.v1.LogicalRouter
-	83,  // 141: govn.v1.LogicalRouterService.GetLogicalRouter:output_type -> govn.v1.LogicalRouter
-	31,  // 142: govn.v1.LogicalRouterService.ListLogicalRouters:output_type -> govn.v1.ListLogicalRoutersResponse
-	83,  // 143: govn.v1.LogicalRouterService.UpdateLogicalRouter:output_type -> govn.v1.LogicalRouter
-	3,   // 144: govn.v1.LogicalRouterService.DeleteLogicalRouter:output_type -> govn.v1.DeleteResponse
-	84,  // 145: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	84,  // 146: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	37,  // 147: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:output_type -> govn.v1.ListLogicalRouterPortsResponse
-	84,  // 148: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	3,   // 149: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:output_type -> govn.v1.DeleteResponse
-	85,  // 150: govn.v1.LoadBalancerService.CreateLoadBalancer:output_type -> govn.v1.LoadBalancer
-	85,  // 151: govn.v1.LoadBalancerService.GetLoadBalancer:output_type -> govn.v1.LoadBalancer
-	43,  // 152: govn.v1.LoadBalancerService.ListLoadBalancers:output_type -> govn.v1.ListLoadBalancersResponse
-	85,  // 153: govn.v1.LoadBalancerService.UpdateLoadBalancer:output_type -> govn.v1.LoadBalancer
-	3,   // 154: govn.v1.LoadBalancerService.DeleteLoadBalancer:output_type -> govn.v1.DeleteResponse
-	86,  // 155: govn.v1.ACLService.CreateACL:output_type -> govn.v1.ACL
-	86,  // 156: govn.v1.ACLService.GetACL:output_type -> govn.v1.ACL
-	49,  // 157: govn.v1.ACLService.ListACLs:output_type -> govn.v1.ListACLsResponse
-	86,  // 158: govn.v1.ACLService.UpdateACL:output_type -> govn.v1.ACL
-	3,   // 159: govn.v1.ACLService.DeleteACL:output_type -> govn.v1.DeleteResponse
-	87,  // 160: govn.v1.StaticRouteService.CreateStaticRoute:output_type -> govn.v1.StaticRoute
-	87,  // 161: govn.v1.StaticRouteService.GetStaticRoute:output_type -> govn.v1.StaticRoute
-	55,  // 162: govn.v1.StaticRouteService.ListStaticRoutes:output_type -> govn.v1.ListStaticRoutesResponse
-	87,  // 163: govn.v1.StaticRouteService.UpdateStaticRoute:output_type -> govn.v1.StaticRoute
-	3,   // 164: govn.v1.StaticRouteService.DeleteStaticRoute:output_type -> govn.v1.DeleteResponse
-	88,  // 165: govn.v1.NATService.CreateNAT:output_type -> govn.v1.NAT
-	88,  // 166: govn.v1.NATService.GetNAT:output_type -> govn.v1.NAT
-	61,  // 167: govn.v1.NATService.ListNATs:output_type -> govn.v1.ListNATsResponse
-	88,  // 168: govn.v1.NATService.UpdateNAT:output_type -> govn.v1.NAT
-	3,   // 169: govn.v1.NATService.DeleteNAT:output_type -> govn.v1.DeleteResponse
-	89,  // 170: govn.v1.DHCPOptionsService.CreateDHCPOptions:output_type -> govn.v1.DHCPOptions
-	89,  // 171: govn.v1.DHCPOptionsService.GetDHCPOptions:output_type -> govn.v1.DHCPOptions
-	67,  // 172: govn.v1.DHCPOptionsService.ListDHCPOptions:output_type -> govn.v1.ListDHCPOptionsResponse
-	89,  // 173: govn.v1.DHCPOptionsService.UpdateDHCPOptions:output_type -> govn.v1.DHCPOptions
-	3,   // 174: govn.v1.DHCPOptionsService.DeleteDHCPOptions:output_type -> govn.v1.DeleteResponse
-	71,  // 175: govn.v1.TraceService.Trace:output_type -> govn.v1.TraceResponse
-	75,  // 176: govn.v1.WatchService.Watch:output_type -> govn.v1.WatchEvent
-	77,  // 177: govn.v1.SyncService.Sync:output_type -> govn.v1.SyncResponse
-	120, // [120:178] is the sub-list for method output_type
-	62,  // [62:120] is the sub-list for method input_type
+	42,  // 92: govn.v1.LoadBalancerService.CreateLoadBalancer:input_type -> govn.v1.CreateLoadBalancerRequest
+	43,  // 93: govn.v1.LoadBalancerService.GetLoadBalancer:input_type -> govn.v1.GetLoadBalancerRequest
+	44,  // 94: govn.v1.LoadBalancerService.ListLoadBalancers:input_type -> govn.v1.ListLoadBalancersRequest
+	46,  // 95: govn.v1.LoadBalancerService.UpdateLoadBalancer:input_type -> govn.v1.UpdateLoadBalancerRequest
+	47,  // 96: govn.v1.LoadBalancerService.DeleteLoadBalancer:input_type -> govn.v1.DeleteLoadBalancerRequest
+	40,  // 97: govn.v1.LoadBalancerService.AttachLoadBalancer:input_type -> govn.v1.AttachLoadBalancerRequest
+	40,  // 98: govn.v1.LoadBalancerService.DetachLoadBalancer:input_type -> govn.v1.AttachLoadBalancerRequest
+	48,  // 99: govn.v1.ACLService.CreateACL:input_type -> govn.v1.CreateACLRequest
+	49,  // 100: govn.v1.ACLService.GetACL:input_type -> govn.v1.GetACLRequest
+	50,  // 101: govn.v1.ACLService.ListACLs:input_type -> govn.v1.ListACLsRequest
+	52,  // 102: govn.v1.ACLService.UpdateACL:input_type -> govn.v1.UpdateACLRequest
+	53,  // 103: govn.v1.ACLService.DeleteACL:input_type -> govn.v1.DeleteACLRequest
+	54,  // 104: govn.v1.StaticRouteService.CreateStaticRoute:input_type -> govn.v1.CreateStaticRouteRequest
+	55,  // 105: govn.v1.StaticRouteService.GetStaticRoute:input_type -> govn.v1.GetStaticRouteRequest
+	56,  // 106: govn.v1.StaticRouteService.ListStaticRoutes:input_type -> govn.v1.ListStaticRoutesRequest
+	58,  // 107: govn.v1.StaticRouteService.UpdateStaticRoute:input_type -> govn.v1.UpdateStaticRouteRequest
+	59,  // 108: govn.v1.StaticRouteService.DeleteStaticRoute:input_type -> govn.v1.DeleteStaticRouteRequest
+	60,  // 109: govn.v1.NATService.CreateNAT:input_type -> govn.v1.CreateNATRequest
+	61,  // 110: govn.v1.NATService.GetNAT:input_type -> govn.v1.GetNATRequest
+	62,  // 111: govn.v1.NATService.ListNATs:input_type -> govn.v1.ListNATsRequest
+	64,  // 112: govn.v1.NATService.UpdateNAT:input_type -> govn.v1.UpdateNATRequest
+	65,  // 113: govn.v1.NATService.DeleteNAT:input_type -> govn.v1.DeleteNATRequest
+	66,  // 114: govn.v1.DHCPOptionsService.CreateDHCPOptions:input_type -> govn.v1.CreateDHCPOptionsRequest
+	67,  // 115: govn.v1.DHCPOptionsService.GetDHCPOptions:input_type -> govn.v1.GetDHCPOptionsRequest
+	68,  // 116: govn.v1.DHCPOptionsService.ListDHCPOptions:input_type -> govn.v1.ListDHCPOptionsRequest
+	70,  // 117: govn.v1.DHCPOptionsService.UpdateDHCPOptions:input_type -> govn.v1.UpdateDHCPOptionsRequest
+	71,  // 118: govn.v1.DHCPOptionsService.DeleteDHCPOptions:input_type -> govn.v1.DeleteDHCPOptionsRequest
+	72,  // 119: govn.v1.TraceService.Trace:input_type -> govn.v1.TraceRequest
+	76,  // 120: govn.v1.WatchService.Watch:input_type -> govn.v1.WatchRequest
+	78,  // 121: govn.v1.SyncService.Sync:input_type -> govn.v1.SyncRequest
+	80,  // 122: govn.v1.LogicalSwitchService.CreateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	80,  // 123: govn.v1.LogicalSwitchService.GetLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	7,   // 124: govn.v1.LogicalSwitchService.ListLogicalSwitches:output_type -> govn.v1.ListLogicalSwitchesResponse
+	80,  // 125: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	3,   // 126: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:output_type -> govn.v1.DeleteResponse
+	82,  // 127: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	82,  // 128: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	13,  // 129: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:output_type -> govn.v1.ListLogicalSwitchPortsResponse
+	82,  // 130: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	3,   // 131: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:output_type -> govn.v1.DeleteResponse
+	83,  // 132: govn.v1.AddressSetService.CreateAddressSet:output_type -> govn.v1.AddressSet
+	83,  // 133: govn.v1.AddressSetService.GetAddressSet:output_type -> govn.v1.AddressSet
+	19,  // 134: govn.v1.AddressSetService.ListAddressSets:output_type -> govn.v1.ListAddressSetsResponse
+	83,  // 135: govn.v1.AddressSetService.UpdateAddressSet:output_type -> govn.v1.AddressSet
+	3,   // 136: govn.v1.AddressSetService.DeleteAddressSet:output_type -> govn.v1.DeleteResponse
+	84,  // 137: govn.v1.PortGroupService.CreatePortGroup:output_type -> govn.v1.PortGroup
+	84,  // 138: govn.v1.PortGroupService.GetPortGroup:output_type -> govn.v1.PortGroup
+	25,  // 139: govn.v1.PortGroupService.ListPortGroups:output_type -> govn.v1.ListPortGroupsResponse
+	84,  // 140: govn.v1.PortGroupService.UpdatePortGroup:output_type -> govn.v1.PortGroup
+	3,   // 141: govn.v1.PortGroupService.DeletePortGroup:output_type -> govn.v1.DeleteResponse
+	85,  // 142: govn.v1.LogicalRouterService.CreateLogicalRouter:output_type -> govn.v1.LogicalRouter
+	85,  // 143: govn.v1.LogicalRouterService.GetLogicalRouter:output_type -> govn.v1.LogicalRouter
+	31,  // 144: govn.v1.LogicalRouterService.ListLogicalRouters:output_type -> govn.v1.ListLogicalRoutersResponse
+	85,  // 145: govn.v1.LogicalRouterService.UpdateLogicalRouter:output_type -> govn.v1.LogicalRouter
+	3,   // 146: govn.v1.LogicalRouterService.DeleteLogicalRouter:output_type -> govn.v1.DeleteResponse
+	86,  // 147: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	86,  // 148: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	37,  // 149: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:output_type -> govn.v1.ListLogicalRouterPortsResponse
+	86,  // 150: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	3,   // 151: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:output_type -> govn.v1.DeleteResponse
+	87,  // 152: govn.v1.LoadBalancerService.CreateLoadBalancer:output_type -> govn.v1.LoadBalancer
+	87,  // 153: govn.v1.LoadBalancerService.GetLoadBalancer:output_type -> govn.v1.LoadBalancer
+	45,  // 154: govn.v1.LoadBalancerService.ListLoadBalancers:output_type -> govn.v1.ListLoadBalancersResponse
+	87,  // 155: govn.v1.LoadBalancerService.UpdateLoadBalancer:output_type -> govn.v1.LoadBalancer
+	3,   // 156: govn.v1.LoadBalancerService.DeleteLoadBalancer:output_type -> govn.v1.DeleteResponse
+	41,  // 157: govn.v1.LoadBalancerService.AttachLoadBalancer:output_type -> govn.v1.AttachLoadBalancerResponse
+	41,  // 158: govn.v1.LoadBalancerService.DetachLoadBalancer:output_type -> govn.v1.AttachLoadBalancerResponse
+	88,  // 159: govn.v1.ACLService.CreateACL:output_type -> govn.v1.ACL
+	88,  // 160: govn.v1.ACLService.GetACL:output_type -> govn.v1.ACL
+	51,  // 161: govn.v1.ACLService.ListACLs:output_type -> govn.v1.ListACLsResponse
+	88,  // 162: govn.v1.ACLService.UpdateACL:output_type -> govn.v1.ACL
+	3,   // 163: govn.v1.ACLService.DeleteACL:output_type -> govn.v1.DeleteResponse
+	89,  // 164: govn.v1.StaticRouteService.CreateStaticRoute:output_type -> govn.v1.StaticRoute
+	89,  // 165: govn.v1.StaticRouteService.GetStaticRoute:output_type -> govn.v1.StaticRoute
+	57,  // 166: govn.v1.StaticRouteService.ListStaticRoutes:output_type -> govn.v1.ListStaticRoutesResponse
+	89,  // 167: govn.v1.StaticRouteService.UpdateStaticRoute:output_type -> govn.v1.StaticRoute
+	3,   // 168: govn.v1.StaticRouteService.DeleteStaticRoute:output_type -> govn.v1.DeleteResponse
+	90,  // 169: govn.v1.NATService.CreateNAT:output_type -> govn.v1.NAT
+	90,  // 170: govn.v1.NATService.GetNAT:output_type -> govn.v1.NAT
+	63,  // 171: govn.v1.NATService.ListNATs:output_type -> govn.v1.ListNATsResponse
+	90,  // 172: govn.v1.NATService.UpdateNAT:output_type -> govn.v1.NAT
+	3,   // 173: govn.v1.NATService.DeleteNAT:output_type -> govn.v1.DeleteResponse
+	91,  // 174: govn.v1.DHCPOptionsService.CreateDHCPOptions:output_type -> govn.v1.DHCPOptions
+	91,  // 175: govn.v1.DHCPOptionsService.GetDHCPOptions:output_type -> govn.v1.DHCPOptions
+	69,  // 176: govn.v1.DHCPOptionsService.ListDHCPOptions:output_type -> govn.v1.ListDHCPOptionsResponse
+	91,  // 177: govn.v1.DHCPOptionsService.UpdateDHCPOptions:output_type -> govn.v1.DHCPOptions
+	3,   // 178: govn.v1.DHCPOptionsService.DeleteDHCPOptions:output_type -> govn.v1.DeleteResponse
+	73,  // 179: govn.v1.TraceService.Trace:output_type -> govn.v1.TraceResponse
+	77,  // 180: govn.v1.WatchService.Watch:output_type -> govn.v1.WatchEvent
+	79,  // 181: govn.v1.SyncService.Sync:output_type -> govn.v1.SyncResponse
+	122, // [122:182] is the sub-list for method output_type
+	62,  // [62:122] is the sub-list for method input_type
 	62,  // [62:62] is the sub-list for extension type_name
 	62,  // [62:62] is the sub-list for extension extendee
 	0,   // [0:62] is the sub-list for field type_name
@@ -4945,8 +5063,8 @@ func file_govn_v1_services_proto_init() {
 		return
 	}
 	file_govn_v1_resources_proto_init()
-	file_govn_v1_services_proto_msgTypes[48].OneofWrappers = []any{}
-	file_govn_v1_services_proto_msgTypes[72].OneofWrappers = []any{
+	file_govn_v1_services_proto_msgTypes[50].OneofWrappers = []any{}
+	file_govn_v1_services_proto_msgTypes[74].OneofWrappers = []any{
 		(*WatchEvent_LogicalSwitch)(nil),
 		(*WatchEvent_LogicalSwitchPort)(nil),
 		(*WatchEvent_Acl)(nil),
@@ -4965,7 +5083,7 @@ func file_govn_v1_services_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govn_v1_services_proto_rawDesc), len(file_govn_v1_services_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   75,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   14,
 		},

@@ -1558,6 +1558,8 @@ const (
 	LoadBalancerService_ListLoadBalancers_FullMethodName  = "/govn.v1.LoadBalancerService/ListLoadBalancers"
 	LoadBalancerService_UpdateLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/UpdateLoadBalancer"
 	LoadBalancerService_DeleteLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/DeleteLoadBalancer"
+	LoadBalancerService_AttachLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/AttachLoadBalancer"
+	LoadBalancerService_DetachLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/DetachLoadBalancer"
 )
 
 // LoadBalancerServiceClient is the client API for LoadBalancerService service.
@@ -1569,6 +1571,14 @@ type LoadBalancerServiceClient interface {
 	ListLoadBalancers(ctx context.Context, in *ListLoadBalancersRequest, opts ...grpc.CallOption) (*ListLoadBalancersResponse, error)
 	UpdateLoadBalancer(ctx context.Context, in *UpdateLoadBalancerRequest, opts ...grpc.CallOption) (*LoadBalancer, error)
 	DeleteLoadBalancer(ctx context.Context, in *DeleteLoadBalancerRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// Attach / Detach add or remove one load balancer on a switch or router in
+	// one OVSDB transaction that mutates the load_balancer set (no
+	// read-modify-write: concurrent attaches and detaches never lose each
+	// other's updates) and fails with NOT_FOUND if the load balancer or the
+	// target is deleted concurrently. Attaching twice / detaching what is not
+	// attached is not an error.
+	AttachLoadBalancer(ctx context.Context, in *AttachLoadBalancerRequest, opts ...grpc.CallOption) (*AttachLoadBalancerResponse, error)
+	DetachLoadBalancer(ctx context.Context, in *AttachLoadBalancerRequest, opts ...grpc.CallOption) (*AttachLoadBalancerResponse, error)
 }
 
 type loadBalancerServiceClient struct {
@@ -1629,6 +1639,26 @@ func (c *loadBalancerServiceClient) DeleteLoadBalancer(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *loadBalancerServiceClient) AttachLoadBalancer(ctx context.Context, in *AttachLoadBalancerRequest, opts ...grpc.CallOption) (*AttachLoadBalancerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AttachLoadBalancerResponse)
+	err := c.cc.Invoke(ctx, LoadBalancerService_AttachLoadBalancer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loadBalancerServiceClient) DetachLoadBalancer(ctx context.Context, in *AttachLoadBalancerRequest, opts ...grpc.CallOption) (*AttachLoadBalancerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AttachLoadBalancerResponse)
+	err := c.cc.Invoke(ctx, LoadBalancerService_DetachLoadBalancer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoadBalancerServiceServer is the server API for LoadBalancerService service.
 // All implementations must embed UnimplementedLoadBalancerServiceServer
 // for forward compatibility.
@@ -1638,6 +1668,14 @@ type LoadBalancerServiceServer interface {
 	ListLoadBalancers(context.Context, *ListLoadBalancersRequest) (*ListLoadBalancersResponse, error)
 	UpdateLoadBalancer(context.Context, *UpdateLoadBalancerRequest) (*LoadBalancer, error)
 	DeleteLoadBalancer(context.Context, *DeleteLoadBalancerRequest) (*DeleteResponse, error)
+	// Attach / Detach add or remove one load balancer on a switch or router in
+	// one OVSDB transaction that mutates the load_balancer set (no
+	// read-modify-write: concurrent attaches and detaches never lose each
+	// other's updates) and fails with NOT_FOUND if the load balancer or the
+	// target is deleted concurrently. Attaching twice / detaching what is not
+	// attached is not an error.
+	AttachLoadBalancer(context.Context, *AttachLoadBalancerRequest) (*AttachLoadBalancerResponse, error)
+	DetachLoadBalancer(context.Context, *AttachLoadBalancerRequest) (*AttachLoadBalancerResponse, error)
 	mustEmbedUnimplementedLoadBalancerServiceServer()
 }
 
@@ -1662,6 +1700,12 @@ func (UnimplementedLoadBalancerServiceServer) UpdateLoadBalancer(context.Context
 }
 func (UnimplementedLoadBalancerServiceServer) DeleteLoadBalancer(context.Context, *DeleteLoadBalancerRequest) (*DeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteLoadBalancer not implemented")
+}
+func (UnimplementedLoadBalancerServiceServer) AttachLoadBalancer(context.Context, *AttachLoadBalancerRequest) (*AttachLoadBalancerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AttachLoadBalancer not implemented")
+}
+func (UnimplementedLoadBalancerServiceServer) DetachLoadBalancer(context.Context, *AttachLoadBalancerRequest) (*AttachLoadBalancerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DetachLoadBalancer not implemented")
 }
 func (UnimplementedLoadBalancerServiceServer) mustEmbedUnimplementedLoadBalancerServiceServer() {}
 func (UnimplementedLoadBalancerServiceServer) testEmbeddedByValue()                             {}
@@ -1774,6 +1818,42 @@ func _LoadBalancerService_DeleteLoadBalancer_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoadBalancerService_AttachLoadBalancer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AttachLoadBalancerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoadBalancerServiceServer).AttachLoadBalancer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoadBalancerService_AttachLoadBalancer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoadBalancerServiceServer).AttachLoadBalancer(ctx, req.(*AttachLoadBalancerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoadBalancerService_DetachLoadBalancer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AttachLoadBalancerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoadBalancerServiceServer).DetachLoadBalancer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoadBalancerService_DetachLoadBalancer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoadBalancerServiceServer).DetachLoadBalancer(ctx, req.(*AttachLoadBalancerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoadBalancerService_ServiceDesc is the grpc.ServiceDesc for LoadBalancerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1800,6 +1880,14 @@ var LoadBalancerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteLoadBalancer",
 			Handler:    _LoadBalancerService_DeleteLoadBalancer_Handler,
+		},
+		{
+			MethodName: "AttachLoadBalancer",
+			Handler:    _LoadBalancerService_AttachLoadBalancer_Handler,
+		},
+		{
+			MethodName: "DetachLoadBalancer",
+			Handler:    _LoadBalancerService_DetachLoadBalancer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

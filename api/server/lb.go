@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	govnv1 "github.com/govn/govn/api/govnv1"
 	"github.com/govn/govn/api/validate"
@@ -261,4 +264,88 @@ func (x lbService) DeleteLoadBalancer(ctx context.Context, req *govnv1.DeleteLoa
 		return nil, err
 	}
 	return &govnv1.DeleteResponse{Deleted: 1}, nil
+}
+
+func (x lbService) AttachLoadBalancer(ctx context.Context, req *govnv1.AttachLoadBalancerRequest) (*govnv1.AttachLoadBalancerResponse, error) {
+	return x.attach(ctx, req, true)
+}
+
+func (x lbService) DetachLoadBalancer(ctx context.Context, req *govnv1.AttachLoadBalancerRequest) (*govnv1.AttachLoadBalancerResponse, error) {
+	return x.attach(ctx, req, false)
+}
+
+// attach adds (on) or removes one load balancer on a switch or router: one
+// transaction of two waits (the load balancer and the target still exist,
+// else NOT_FOUND and nothing changes), a mutate insert/delete on the
+// target's load_balancer set (never a rewrite of the whole set, so
+// concurrent attaches and detaches all take effect) and a select of the
+// resulting set, which the response reports.
+func (x lbService) attach(ctx context.Context, req *govnv1.AttachLoadBalancerRequest, on bool) (*govnv1.AttachLoadBalancerResponse, error) {
+	s := x.s
+	const resource = "load_balancer_attachment"
+	if req.LoadBalancer == "" {
+		return nil, badField(resource, "load_balancer", "", "required: the load balancer's name")
+	}
+	var table, kind, name, uuid string
+	switch {
+	case req.Switch != "" && req.Router != "":
+		return nil, badField(resource, "switch", req.Switch, "give a switch or a router, not both")
+	case req.Switch != "":
+		ls, err := s.switchByName(req.Switch)
+		if err != nil {
+			return nil, err
+		}
+		table, kind, name, uuid = nbdb.LogicalSwitchTable, "logical switch", ls.Name, ls.UUID
+	case req.Router != "":
+		lr, err := s.routerByName(req.Router)
+		if err != nil {
+			return nil, err
+		}
+		table, kind, name, uuid = nbdb.LogicalRouterTable, "logical router", lr.Name, lr.UUID
+	default:
+		return nil, badField(resource, "switch", "", "required: the switch (or router) to %s", map[bool]string{true: "attach to", false: "detach from"}[on])
+	}
+	lb, err := s.lbByName(req.LoadBalancer)
+	if err != nil {
+		return nil, err
+	}
+	t := s.txn()
+	t.exists(nbdb.LoadBalancerTable, lb.UUID, notFound("load balancer %q was deleted concurrently", lb.Name))
+	t.exists(table, uuid, notFound("%s %q was deleted concurrently", kind, name))
+	t.insertInto(table, uuid, "load_balancer", on, lb.UUID)
+	sel := len(t.ops)
+	t.ops = append(t.ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: table,
+		Where:   []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: uuid})},
+		Columns: []string{"load_balancer"}})
+	res, err := t.commitResults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) <= sel || len(res[sel].Rows) != 1 {
+		return nil, internal(fmt.Errorf("%s %q: unexpected transaction result", kind, name))
+	}
+	uuids, err := uuidSet(res[sel].Rows[0]["load_balancer"])
+	if err != nil {
+		return nil, internal(err)
+	}
+	return &govnv1.AttachLoadBalancerResponse{LoadBalancers: s.lbNames(uuids)}, nil
+}
+
+// uuidSet reads an OVSDB set-of-uuids column value from a select result.
+func uuidSet(v any) ([]string, error) {
+	switch x := v.(type) {
+	case ovsdb.UUID:
+		return []string{x.GoUUID}, nil
+	case ovsdb.OvsSet:
+		out := make([]string, 0, len(x.GoSet))
+		for _, e := range x.GoSet {
+			u, ok := e.(ovsdb.UUID)
+			if !ok {
+				return nil, fmt.Errorf("set element %v (%T) is not a uuid", e, e)
+			}
+			out = append(out, u.GoUUID)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("value %v (%T) is not a set of uuids", v, v)
 }

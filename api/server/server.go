@@ -279,6 +279,22 @@ func (t *txn) insertInto(table, parent, column string, insert bool, uuids ...str
 // commit sends the operations as one transaction. It returns, for each named
 // UUID that was inserted, the real UUID.
 func (t *txn) commit(ctx context.Context) (map[string]string, error) {
+	res, err := t.commitResults(ctx)
+	if err != nil || res == nil {
+		return nil, err
+	}
+	uuids := map[string]string{}
+	for i, op := range t.ops {
+		if op.Op == ovsdb.OperationInsert && op.UUIDName != "" && i < len(res) {
+			uuids[op.UUIDName] = res[i].UUID.GoUUID
+		}
+	}
+	return uuids, nil
+}
+
+// commitResults sends the transaction and returns the result of every
+// operation (for selects in it); errors as commit.
+func (t *txn) commitResults(ctx context.Context) ([]ovsdb.OperationResult, error) {
 	if len(t.ops) == 0 {
 		return nil, nil
 	}
@@ -299,13 +315,7 @@ func (t *txn) commit(ctx context.Context) (map[string]string, error) {
 		}
 		return nil, unavailable(err)
 	}
-	uuids := map[string]string{}
-	for i, op := range t.ops {
-		if op.Op == ovsdb.OperationInsert && op.UUIDName != "" && i < len(res) {
-			uuids[op.UUIDName] = res[i].UUID.GoUUID
-		}
-	}
-	return uuids, nil
+	return res, nil
 }
 
 // commitAndSee commits and then waits until the cache shows the result:
