@@ -655,6 +655,13 @@ func (w *walker) ingressOutput(d *dpInfo, p of.Packet, pa path, out *[]*Node) {
 		return
 	}
 	if pi.group == nil {
+		if dist, ok := d.ports[pi.Options["distributed-port"]]; ok && pi.Type == "chassisredirect" {
+			// As on the gateway chassis (and as ovn-trace): a
+			// chassisredirect port continues as its distributed port.
+			*out = append(*out, w.node(&Node{Type: NodeComment, Text: fmt.Sprintf(
+				"/* Replacing type %s outport %s with distributed port %s. */", lex.Quote(pi.Type), lex.Quote(pi.Name), lex.Quote(dist.Name))}))
+			p.Set(symtab.OutportField, bits.From64(uint64(dist.Key)))
+		}
 		*out = append(*out, w.egress(d, p, pa))
 		return
 	}
@@ -721,7 +728,7 @@ func (w *walker) egressOutput(d *dpInfo, p of.Packet, pa path, out *[]*Node) {
 		return
 	}
 	text := fmt.Sprintf("/* output to %s, type %s */", lex.Quote(pi.Name), lex.Quote(pi.Type))
-	if pi.Type != "patch" {
+	if !crossing(pi.Type) {
 		o := Outcome{Verdict: "output", Datapath: d.label(), Port: pi.Name, PortType: pi.Type}
 		w.outcomes = append(w.outcomes, o)
 		*out = append(*out, w.node(&Node{Type: NodeOutput, Text: text, Outcome: &o}))
@@ -730,7 +737,7 @@ func (w *walker) egressOutput(d *dpInfo, p of.Packet, pa path, out *[]*Node) {
 	*out = append(*out, w.node(&Node{Type: NodeComment, Text: text}))
 	peerName := pi.Options["peer"]
 	peer, ok := w.t.ports[peerName]
-	if !ok || peer.Type != "patch" {
+	if !ok || !crossing(peer.Type) {
 		w.drop(out, Outcome{Verdict: "drop", Datapath: d.label(), Reason: fmt.Sprintf("dropped: patch port %s has no peer patch port (options:peer=%s)", lex.Quote(pi.Name), lex.Quote(peerName))},
 			"/* patch port without peer: dropped */")
 		return
@@ -752,6 +759,10 @@ func (w *walker) egressOutput(d *dpInfo, p of.Packet, pa path, out *[]*Node) {
 	pa.patches++
 	*out = append(*out, w.pipeline(peer.dp, false, q, pa))
 }
+
+// crossing reports port types that join two datapaths: patch ports and
+// a gateway router's l3gateway ports (simulated on its chassis).
+func crossing(typ string) bool { return typ == "patch" || typ == "l3gateway" }
 
 // dropReason explains why flow cf (which did not forward the packet)
 // dropped it, naming the northbound object behind it.
