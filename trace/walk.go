@@ -558,6 +558,15 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 					w.drop(&sec.Children, Outcome{Verdict: "drop", Datapath: d.label(), Reason: "dropped: the " + name + " { } packet goes nowhere"}, "/* dropped */")
 				}
 			}
+		case action.StepLookup:
+			// A lookup's 1-bit result is a packet change, as ovn-trace
+			// prints it (e.g. "reg0[6] = 0;" for chk_lb_hairpin).
+			if c, ok := s.Action.(*action.Call); ok && c.Dst.Sub.NBits == 1 {
+				n.Type, n.Minimal = NodeModify, fmt.Sprintf("%s = %d;", c.Dst, s.Packet.GetSub(c.Dst.Sub).Lo)
+			}
+			if s.Note != "" {
+				n.Text += " /* " + s.Note + " */"
+			}
 		case action.StepCommit:
 			n.Text += " /* " + "committed to conntrack" + " */"
 		case action.StepGetMAC, action.StepPutMAC, action.StepLog:

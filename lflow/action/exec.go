@@ -371,11 +371,21 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 		step.Pipeline, step.Table = x.nextTable()
 		var st uint32
 		bit := uint32(0)
-		if len(a.Backends) > 0 {
+		// Without backends, ct_lb applies the connection's existing
+		// translation: the trace's --lb-dst stands for it (as ovn-trace
+		// does), when it is of the packet's address family.
+		lbDst := len(a.Backends) == 0 && x.ctx.LBDst.IsValid() && x.ctx.LBDst.Addr().Is6() == isIPv6(p)
+		if len(a.Backends) > 0 || lbDst {
 			bit = of.CSDNAT
 		}
 		step.Packet, st = x.recirculate(p, x.zone("dnat"), bit)
 		step.Note = ctStateNote(st)
+		if lbDst {
+			b := Backend{x.ctx.LBDst.Addr(), x.ctx.LBDst.Port()}
+			step.Backend = &b
+			nat(&step.Packet, false, b.Addr, b.Port)
+			step.Note += ", existing translation to " + b.String()
+		}
 		if len(a.Backends) > 0 {
 			b := a.Backends[0]
 			if x.ctx.LBDst.IsValid() {

@@ -200,6 +200,27 @@ func TestExecuteLB(t *testing.T) {
 	expectField(t, &s.Packet, of.TCPDst, u(8080))
 	expectField(t, &s.Packet, of.CTMark, u(1<<symtab.CTMarkNatted))
 	expectField(t, &p, of.TCPDst, u(80))
+
+	// Without backends ct_lb_mark keeps the connection's translation,
+	// which --lb-dst stands for (ovn-trace does the same); without
+	// --lb-dst, or of the other address family, nothing is translated.
+	p = tcpPacket()
+	r = execute(t, `ct_lb_mark;`, &p, &action.ExecContext{LBDst: netip.MustParseAddrPort("10.0.0.3:8080")})
+	s = r.Steps[0]
+	if s.Backend == nil || s.Backend.String() != "10.0.0.3:8080" {
+		t.Fatalf("argless ct_lb_mark with LBDst: step = %+v", s)
+	}
+	expectField(t, &s.Packet, of.IPDst, ip4("10.0.0.3"))
+	expectField(t, &s.Packet, of.TCPDst, u(8080))
+	expectField(t, &s.Packet, of.CTState, u(of.CSNew|of.CSTrk|of.CSDNAT))
+	for _, ctx := range []*action.ExecContext{nil, {LBDst: netip.MustParseAddrPort("[fd00::3]:8080")}} {
+		p = tcpPacket()
+		r = execute(t, `ct_lb_mark;`, &p, ctx)
+		if s = r.Steps[0]; s.Backend != nil {
+			t.Errorf("argless ct_lb_mark with %+v translated to %v", ctx, s.Backend)
+		}
+		expectField(t, &s.Packet, of.IPDst, ip4("10.0.0.100"))
+	}
 }
 
 func TestExecuteCTCommitAndClear(t *testing.T) {
