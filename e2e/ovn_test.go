@@ -71,6 +71,7 @@ func startOVN(t testing.TB, n int) *ovn {
 	t.Cleanup(func() {
 		if t.Failed() {
 			o.dumpState()
+			o.hold()
 		}
 	})
 	if o.reference {
@@ -342,6 +343,25 @@ func icmpInEchos(p *pod) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no Icmp InEchos in /proc/net/snmp of %s", p.Name)
+}
+
+// hold keeps a failed scenario's topology up for $GOVN_E2E_HOLD (a Go
+// duration, e.g. 10m) before teardown, to inspect it by hand (ovs-ofctl,
+// ovs-appctl ofproto/trace, ovn-sbctl); the sockets and namespaces are
+// logged. The test's -timeout still applies.
+func (o *ovn) hold() {
+	d, err := time.ParseDuration(os.Getenv("GOVN_E2E_HOLD"))
+	if err != nil || d <= 0 {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "holding the topology for %v: NB unix:%s SB unix:%s\n", d, o.nbSock, o.sbSock)
+	for _, c := range o.topo.Chassis {
+		fmt.Fprintf(&b, "  %s: netns %s, %s\n", c.Name, c.Netns, strings.Join(c.OVS.Env(), " "))
+	}
+	o.t.Log(b.String())
+	fmt.Fprint(os.Stderr, b.String())
+	time.Sleep(d)
 }
 
 // dumpState logs the control plane's view on failure: SB contents, the
