@@ -99,10 +99,7 @@ func (x natService) CreateNAT(ctx context.Context, req *govnv1.CreateNATRequest)
 	if in == nil {
 		return nil, badField("nat", "", "", "missing")
 	}
-	if in.Router == "" {
-		return nil, badField("nat", "router", "", "required: the router the rule belongs to")
-	}
-	lr, err := s.routerByName(in.Router)
+	lr, err := s.parentRouter("nat", in.Router, "the router the rule belongs to")
 	if err != nil {
 		return nil, err
 	}
@@ -119,21 +116,8 @@ func (x natService) CreateNAT(ctx context.Context, req *govnv1.CreateNATRequest)
 		}
 	}
 	n := &nbdb.NAT{UUID: ovsdbclient.NamedUUID()}
-	all := fieldSet{}
-	for _, f := range natSettable {
-		all[f] = true
-	}
-	setNATFields(n, in, all)
-	t := s.txn()
-	t.exists(nbdb.LogicalRouterTable, lr.UUID, notFound("logical router %q was deleted concurrently", lr.Name))
-	if err := t.add(ovsdbclient.CreateOps(s.nb, t.ops, n)); err != nil {
-		return nil, err
-	}
-	sel := &nbdb.LogicalRouter{UUID: lr.UUID}
-	if err := t.add(ovsdbclient.MutateOps(s.nb, t.ops, sel, mutateSet(&sel.Nat, true, n.UUID))); err != nil {
-		return nil, err
-	}
-	uuid, err := t.commitAndSee(ctx, nbdb.NATTable, n.UUID, nil)
+	setNATFields(n, in, allFields(natSettable))
+	uuid, err := childNAT.create(ctx, s, s.txn(), lr, n, n.UUID)
 	if err != nil {
 		return nil, err
 	}
@@ -145,34 +129,18 @@ func (x natService) CreateNAT(ctx context.Context, req *govnv1.CreateNATRequest)
 }
 
 func (x natService) GetNAT(ctx context.Context, req *govnv1.GetNATRequest) (*govnv1.NAT, error) {
-	n, ok, err := lookup(x.s, &nbdb.NAT{UUID: req.Uuid})
+	n, router, err := getChild(ctx, x.s, childNAT, &nbdb.NAT{UUID: req.Uuid}, req.Uuid)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, notFound("NAT rule %q not found", req.Uuid)
-	}
-	owners, err := x.s.routerChildren(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	return natProto(n, owners[n.UUID]), nil
+	return natProto(n, router), nil
 }
 
 func (x natService) ListNATs(ctx context.Context, req *govnv1.ListNATsRequest) (*govnv1.ListNATsResponse, error) {
 	s := x.s
-	var routers []nbdb.LogicalRouter
-	if req.Router != "" {
-		lr, err := s.routerByName(req.Router)
-		if err != nil {
-			return nil, err
-		}
-		routers = []nbdb.LogicalRouter{*lr}
-	} else {
-		var err error
-		if routers, err = listAll[nbdb.LogicalRouter](ctx, s); err != nil {
-			return nil, err
-		}
+	routers, err := s.routersNamed(ctx, req.Router)
+	if err != nil {
+		return nil, err
 	}
 	out := &govnv1.ListNATsResponse{}
 	for i := range routers {
@@ -181,12 +149,7 @@ func (x natService) ListNATs(ctx context.Context, req *govnv1.ListNATsRequest) (
 		}
 	}
 	slices.SortFunc(out.Items, func(a, b *govnv1.NAT) int {
-		for _, c := range [][2]string{{a.Router, b.Router}, {a.Type, b.Type}, {a.ExternalIp, b.ExternalIp}, {a.LogicalIp, b.LogicalIp}} {
-			if r := cmpStr(c[0], c[1]); r != 0 {
-				return r
-			}
-		}
-		return 0
+		return cmpPairs([2]string{a.Router, b.Router}, [2]string{a.Type, b.Type}, [2]string{a.ExternalIp, b.ExternalIp}, [2]string{a.LogicalIp, b.LogicalIp})
 	})
 	return out, nil
 }
@@ -201,12 +164,9 @@ func (x natService) UpdateNAT(ctx context.Context, req *govnv1.UpdateNATRequest)
 	if err != nil {
 		return nil, err
 	}
-	n, ok, err := lookup(s, &nbdb.NAT{UUID: in.Uuid})
+	n, _, err := getChild(ctx, s, childNAT, &nbdb.NAT{UUID: in.Uuid}, in.Uuid)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, notFound("NAT rule %q not found", in.Uuid)
 	}
 	merged := natProto(n, "")
 	if fs["type"] {
@@ -230,12 +190,7 @@ func (x natService) UpdateNAT(ctx context.Context, req *govnv1.UpdateNATRequest)
 	if err := s.checkNAT(merged); err != nil {
 		return nil, err
 	}
-	t := s.txn()
-	t.exists(nbdb.NATTable, n.UUID, notFound("NAT rule %q was deleted concurrently", n.UUID))
-	if err := t.add(ovsdbclient.UpdateOps(s.nb, t.ops, n, setNATFields(n, in, fs)...)); err != nil {
-		return nil, err
-	}
-	if _, err := t.commit(ctx); err != nil {
+	if err := childNAT.update(ctx, s, n, n.UUID, n.UUID, setNATFields(n, in, fs)); err != nil {
 		return nil, err
 	}
 	return x.GetNAT(ctx, &govnv1.GetNATRequest{Uuid: n.UUID})
@@ -245,28 +200,13 @@ func (x natService) DeleteNAT(ctx context.Context, req *govnv1.DeleteNATRequest)
 	s := x.s
 	var lr *nbdb.LogicalRouter
 	var victims []string
+	var err error
 	if req.Uuid != "" {
-		owners, err := s.routerChildren(ctx, true)
-		if err != nil {
+		if lr, victims, err = childNAT.deleteByUUID(ctx, s, req.Uuid, req.IfExists); err != nil {
 			return nil, err
 		}
-		name, ok := owners[req.Uuid]
-		if !ok {
-			if req.IfExists {
-				return &govnv1.DeleteResponse{}, nil
-			}
-			return nil, notFound("NAT rule %q not found", req.Uuid)
-		}
-		if lr, err = s.routerByName(name); err != nil {
-			return nil, err
-		}
-		victims = []string{req.Uuid}
 	} else {
-		var err error
-		if req.Router == "" {
-			return nil, badField("nat", "router", "", "required (or give uuid)")
-		}
-		if lr, err = s.routerByName(req.Router); err != nil {
+		if lr, err = s.parentRouter("nat", req.Router, "the router (or give uuid)"); err != nil {
 			return nil, err
 		}
 		if req.Type != "" {
@@ -288,16 +228,5 @@ func (x natService) DeleteNAT(ctx context.Context, req *govnv1.DeleteNATRequest)
 			return nil, notFound("logical router %q has no matching %s rule", lr.Name, req.Type)
 		}
 	}
-	if len(victims) == 0 {
-		return &govnv1.DeleteResponse{}, nil
-	}
-	t := s.txn()
-	sel := &nbdb.LogicalRouter{UUID: lr.UUID}
-	if err := t.add(ovsdbclient.MutateOps(s.nb, t.ops, sel, mutateSet(&sel.Nat, false, victims...))); err != nil {
-		return nil, err
-	}
-	if _, err := t.commitAndSee(ctx, "", "", map[string][]string{nbdb.NATTable: victims}); err != nil {
-		return nil, err
-	}
-	return &govnv1.DeleteResponse{Deleted: int32(len(victims))}, nil
+	return childNAT.remove(ctx, s, lr, victims)
 }

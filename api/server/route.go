@@ -24,25 +24,6 @@ func routeProto(r *nbdb.LogicalRouterStaticRoute, router string) *govnv1.StaticR
 	return out
 }
 
-// routerChildren maps each static route or NAT UUID to its router's name.
-func (s *Server) routerChildren(ctx context.Context, nat bool) (map[string]string, error) {
-	routers, err := listAll[nbdb.LogicalRouter](ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, lr := range routers {
-		list := lr.StaticRoutes
-		if nat {
-			list = lr.Nat
-		}
-		for _, u := range list {
-			out[u] = lr.Name
-		}
-	}
-	return out, nil
-}
-
 func policyOf(p string) string {
 	if p == "" {
 		return "dst-ip"
@@ -128,10 +109,7 @@ func (x routeService) CreateStaticRoute(ctx context.Context, req *govnv1.CreateS
 	if in == nil {
 		return nil, badField("static_route", "", "", "missing")
 	}
-	if in.Router == "" {
-		return nil, badField("static_route", "router", "", "required: the router the route belongs to")
-	}
-	lr, err := s.routerByName(in.Router)
+	lr, err := s.parentRouter("static_route", in.Router, "the router the route belongs to")
 	if err != nil {
 		return nil, err
 	}
@@ -147,21 +125,8 @@ func (x routeService) CreateStaticRoute(ctx context.Context, req *govnv1.CreateS
 		}
 	}
 	r := &nbdb.LogicalRouterStaticRoute{UUID: ovsdbclient.NamedUUID()}
-	all := fieldSet{}
-	for _, f := range routeSettable {
-		all[f] = true
-	}
-	setRouteFields(r, in, all)
-	t := s.txn()
-	t.exists(nbdb.LogicalRouterTable, lr.UUID, notFound("logical router %q was deleted concurrently", lr.Name))
-	if err := t.add(ovsdbclient.CreateOps(s.nb, t.ops, r)); err != nil {
-		return nil, err
-	}
-	sel := &nbdb.LogicalRouter{UUID: lr.UUID}
-	if err := t.add(ovsdbclient.MutateOps(s.nb, t.ops, sel, mutateSet(&sel.StaticRoutes, true, r.UUID))); err != nil {
-		return nil, err
-	}
-	uuid, err := t.commitAndSee(ctx, nbdb.LogicalRouterStaticRouteTable, r.UUID, nil)
+	setRouteFields(r, in, allFields(routeSettable))
+	uuid, err := childRoute.create(ctx, s, s.txn(), lr, r, r.UUID)
 	if err != nil {
 		return nil, err
 	}
@@ -173,34 +138,18 @@ func (x routeService) CreateStaticRoute(ctx context.Context, req *govnv1.CreateS
 }
 
 func (x routeService) GetStaticRoute(ctx context.Context, req *govnv1.GetStaticRouteRequest) (*govnv1.StaticRoute, error) {
-	r, ok, err := lookup(x.s, &nbdb.LogicalRouterStaticRoute{UUID: req.Uuid})
+	r, router, err := getChild(ctx, x.s, childRoute, &nbdb.LogicalRouterStaticRoute{UUID: req.Uuid}, req.Uuid)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, notFound("static route %q not found", req.Uuid)
-	}
-	owners, err := x.s.routerChildren(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	return routeProto(r, owners[r.UUID]), nil
+	return routeProto(r, router), nil
 }
 
 func (x routeService) ListStaticRoutes(ctx context.Context, req *govnv1.ListStaticRoutesRequest) (*govnv1.ListStaticRoutesResponse, error) {
 	s := x.s
-	var routers []nbdb.LogicalRouter
-	if req.Router != "" {
-		lr, err := s.routerByName(req.Router)
-		if err != nil {
-			return nil, err
-		}
-		routers = []nbdb.LogicalRouter{*lr}
-	} else {
-		var err error
-		if routers, err = listAll[nbdb.LogicalRouter](ctx, s); err != nil {
-			return nil, err
-		}
+	routers, err := s.routersNamed(ctx, req.Router)
+	if err != nil {
+		return nil, err
 	}
 	out := &govnv1.ListStaticRoutesResponse{}
 	for i := range routers {
@@ -209,12 +158,7 @@ func (x routeService) ListStaticRoutes(ctx context.Context, req *govnv1.ListStat
 		}
 	}
 	slices.SortFunc(out.Items, func(a, b *govnv1.StaticRoute) int {
-		for _, c := range [][2]string{{a.Router, b.Router}, {a.RouteTable, b.RouteTable}, {a.IpPrefix, b.IpPrefix}, {a.Nexthop, b.Nexthop}} {
-			if r := cmpStr(c[0], c[1]); r != 0 {
-				return r
-			}
-		}
-		return 0
+		return cmpPairs([2]string{a.Router, b.Router}, [2]string{a.RouteTable, b.RouteTable}, [2]string{a.IpPrefix, b.IpPrefix}, [2]string{a.Nexthop, b.Nexthop})
 	})
 	return out, nil
 }
@@ -229,18 +173,14 @@ func (x routeService) UpdateStaticRoute(ctx context.Context, req *govnv1.UpdateS
 	if err != nil {
 		return nil, err
 	}
-	r, ok, err := lookup(s, &nbdb.LogicalRouterStaticRoute{UUID: in.Uuid})
+	r, router, err := getChild(ctx, s, childRoute, &nbdb.LogicalRouterStaticRoute{UUID: in.Uuid}, in.Uuid)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, notFound("static route %q not found", in.Uuid)
+	if router == "" {
+		return nil, conflict("static route %q belongs to no router", r.UUID)
 	}
-	owners, err := s.routerChildren(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	lr, err := s.routerByName(owners[r.UUID])
+	lr, err := s.routerByName(router)
 	if err != nil {
 		return nil, err
 	}
@@ -260,12 +200,7 @@ func (x routeService) UpdateStaticRoute(ctx context.Context, req *govnv1.UpdateS
 	if err := s.checkRoute(lr, merged); err != nil {
 		return nil, err
 	}
-	t := s.txn()
-	t.exists(nbdb.LogicalRouterStaticRouteTable, r.UUID, notFound("static route %q was deleted concurrently", r.UUID))
-	if err := t.add(ovsdbclient.UpdateOps(s.nb, t.ops, r, setRouteFields(r, in, fs)...)); err != nil {
-		return nil, err
-	}
-	if _, err := t.commit(ctx); err != nil {
+	if err := childRoute.update(ctx, s, r, r.UUID, r.UUID, setRouteFields(r, in, fs)); err != nil {
 		return nil, err
 	}
 	return x.GetStaticRoute(ctx, &govnv1.GetStaticRouteRequest{Uuid: r.UUID})
@@ -275,28 +210,13 @@ func (x routeService) DeleteStaticRoute(ctx context.Context, req *govnv1.DeleteS
 	s := x.s
 	var lr *nbdb.LogicalRouter
 	var victims []string
+	var err error
 	if req.Uuid != "" {
-		owners, err := s.routerChildren(ctx, false)
-		if err != nil {
+		if lr, victims, err = childRoute.deleteByUUID(ctx, s, req.Uuid, req.IfExists); err != nil {
 			return nil, err
 		}
-		name, ok := owners[req.Uuid]
-		if !ok {
-			if req.IfExists {
-				return &govnv1.DeleteResponse{}, nil
-			}
-			return nil, notFound("static route %q not found", req.Uuid)
-		}
-		if lr, err = s.routerByName(name); err != nil {
-			return nil, err
-		}
-		victims = []string{req.Uuid}
 	} else {
-		var err error
-		if req.Router == "" {
-			return nil, badField("static_route", "router", "", "required (or give uuid)")
-		}
-		if lr, err = s.routerByName(req.Router); err != nil {
+		if lr, err = s.parentRouter("static_route", req.Router, "the router (or give uuid)"); err != nil {
 			return nil, err
 		}
 		if req.Nexthop != "" && req.IpPrefix == "" {
@@ -315,16 +235,5 @@ func (x routeService) DeleteStaticRoute(ctx context.Context, req *govnv1.DeleteS
 			return nil, notFound("logical router %q has no route to %s", lr.Name, req.IpPrefix)
 		}
 	}
-	if len(victims) == 0 {
-		return &govnv1.DeleteResponse{}, nil
-	}
-	t := s.txn()
-	sel := &nbdb.LogicalRouter{UUID: lr.UUID}
-	if err := t.add(ovsdbclient.MutateOps(s.nb, t.ops, sel, mutateSet(&sel.StaticRoutes, false, victims...))); err != nil {
-		return nil, err
-	}
-	if _, err := t.commitAndSee(ctx, "", "", map[string][]string{nbdb.LogicalRouterStaticRouteTable: victims}); err != nil {
-		return nil, err
-	}
-	return &govnv1.DeleteResponse{Deleted: int32(len(victims))}, nil
+	return childRoute.remove(ctx, s, lr, victims)
 }

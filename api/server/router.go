@@ -306,10 +306,7 @@ func (x routerPortService) CreateLogicalRouterPort(ctx context.Context, req *gov
 	if err := validate.Name("name", in.Name); err != nil {
 		return nil, invalid("logical_router_port", err)
 	}
-	if in.Router == "" {
-		return nil, badField("logical_router_port", "router", "", "required: the router to add the port to")
-	}
-	lr, err := s.routerByName(in.Router)
+	lr, err := s.parentRouter("logical_router_port", in.Router, "the router to add the port to")
 	if err != nil {
 		return nil, err
 	}
@@ -332,24 +329,12 @@ func (x routerPortService) CreateLogicalRouterPort(ctx context.Context, req *gov
 	if err := s.checkRouterPort(lr, "", in); err != nil {
 		return nil, err
 	}
-	t := s.txn()
 	p := &nbdb.LogicalRouterPort{UUID: ovsdbclient.NamedUUID(), Name: in.Name}
-	all := fieldSet{}
-	for _, f := range routerPortSettable {
-		all[f] = true
-	}
-	setRouterPortFields(p, in, all)
-	t.exists(nbdb.LogicalRouterTable, lr.UUID, notFound("logical router %q was deleted concurrently", lr.Name))
+	setRouterPortFields(p, in, allFields(routerPortSettable))
+	t := s.txn()
 	t.absent(nbdb.LogicalRouterPortTable, "name", in.Name, alreadyExists("logical router port %q already exists", in.Name))
 	t.absent(nbdb.LogicalSwitchPortTable, "name", in.Name, alreadyExists("name %q is already used by a logical switch port", in.Name))
-	if err := t.add(ovsdbclient.CreateOps(s.nb, t.ops, p)); err != nil {
-		return nil, err
-	}
-	sel := &nbdb.LogicalRouter{UUID: lr.UUID}
-	if err := t.add(ovsdbclient.MutateOps(s.nb, t.ops, sel, mutateSet(&sel.Ports, true, p.UUID))); err != nil {
-		return nil, err
-	}
-	uuid, err := t.commitAndSee(ctx, nbdb.LogicalRouterPortTable, p.UUID, nil)
+	uuid, err := childPort.create(ctx, s, t, lr, p, p.UUID)
 	if err != nil {
 		return nil, err
 	}
@@ -378,18 +363,9 @@ func (x routerPortService) GetLogicalRouterPort(ctx context.Context, req *govnv1
 
 func (x routerPortService) ListLogicalRouterPorts(ctx context.Context, req *govnv1.ListLogicalRouterPortsRequest) (*govnv1.ListLogicalRouterPortsResponse, error) {
 	s := x.s
-	var routers []nbdb.LogicalRouter
-	if req.Router != "" {
-		lr, err := s.routerByName(req.Router)
-		if err != nil {
-			return nil, err
-		}
-		routers = []nbdb.LogicalRouter{*lr}
-	} else {
-		var err error
-		if routers, err = listAll[nbdb.LogicalRouter](ctx, s); err != nil {
-			return nil, err
-		}
+	routers, err := s.routersNamed(ctx, req.Router)
+	if err != nil {
+		return nil, err
 	}
 	out := &govnv1.ListLogicalRouterPortsResponse{}
 	for i := range routers {
@@ -445,12 +421,7 @@ func (x routerPortService) UpdateLogicalRouterPort(ctx context.Context, req *gov
 	if err := s.checkRouterPort(lr, p.UUID, merged); err != nil {
 		return nil, err
 	}
-	t := s.txn()
-	t.exists(nbdb.LogicalRouterPortTable, p.UUID, notFound("logical router port %q was deleted concurrently", in.Name))
-	if err := t.add(ovsdbclient.UpdateOps(s.nb, t.ops, p, setRouterPortFields(p, in, fs)...)); err != nil {
-		return nil, err
-	}
-	if _, err := t.commit(ctx); err != nil {
+	if err := childPort.update(ctx, s, p, p.UUID, in.Name, setRouterPortFields(p, in, fs)); err != nil {
 		return nil, err
 	}
 	return x.GetLogicalRouterPort(ctx, &govnv1.GetLogicalRouterPortRequest{Name: in.Name})
