@@ -17,7 +17,7 @@ type RouterGenerator interface {
 
 // DefaultRouterGenerators are the logical router features, in order.
 func DefaultRouterGenerators() []RouterGenerator {
-	return []RouterGenerator{lrAdmissionGen{}, lrNeighborGen{}, lrIPInputGen{}, lrRoutingGen{}, lrARPGen{}, lrNATGen{}, lrPassGen{}}
+	return []RouterGenerator{lrAdmissionGen{}, lrNeighborGen{}, lrIPInputGen{}, lrRoutingGen{}, lrARPGen{}, lrNATGen{}, lrLBGen{}, lrPassGen{}}
 }
 
 // RouterPortCtx is a logical router port as the router generators see it.
@@ -60,7 +60,9 @@ type RouterContext struct {
 	// distributed router).
 	Chassis string
 	// NATs are the valid NAT rules, ordered by UUID.
-	NATs   []*NATCtx
+	NATs []*NATCtx
+	// LBs are the router's load balancers (own and from groups), parsed.
+	LBs    []*LB
 	Ports  []*RouterPortCtx // valid ports, in Router.Ports order
 	Routes []*RouteCtx      // valid static routes, ordered by UUID
 	Caps   Caps
@@ -146,6 +148,7 @@ func newRouterContext(nb *NB, r *Router, b *Builder) *RouterContext {
 		byName[p.Name] = rp
 	}
 	newNATs(nb, rc, b)
+	rc.LBs = routerLBs(nb, r, b)
 	ids := append([]string(nil), r.StaticRoutes...)
 	sort.Strings(ids)
 	for _, id := range ids {

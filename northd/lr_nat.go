@@ -180,9 +180,7 @@ func (lrNATGen) Router(rc *RouterContext, b *Builder) {
 	}
 	b.Add(LROutChkDNATLocal, 50, "ip && ct_mark.natted == 1", regbitDNATLocal+" = 1; next;")
 	if rc.Chassis != "" {
-		b.Add(LROutUnDNAT, 100, "nd || nd_rs || nd_ra", "next;")
-		b.Add(LROutUnDNAT, 50, "ip", "flags.loopback = 1; ct_dnat;")
-		b.Add(LROutPostUnDNAT, 50, "ip && ct.new", "ct_commit { }; next;")
+		gatewayRouterUnDNAT(b)
 	}
 	seenARP := map[netip.Addr]bool{}
 	seenUnSNAT := map[netip.Addr]bool{}

@@ -1,6 +1,7 @@
 package sbload_test
 
 import (
+	"net/netip"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -13,7 +14,8 @@ import (
 // TestNorthdNATDifferential builds, with ovn-nbctl, a router between an
 // internal switch (pods p1, p2) and an external switch (localnet port and
 // a next hop extgw), with snat of 10.0.0.0/24 to 172.16.0.100, dnat of
-// 172.16.0.101 to p1 and a floating IP 172.16.0.102 for p2 — once as a
+// 172.16.0.101 to p1, a floating IP 172.16.0.102 for p2 and a load
+// balancer 172.16.0.200:80 → p1/p2 port 8080 (traced with --lb-dst) — once as a
 // gateway router (options:chassis) and once as a distributed router with
 // a gateway port — lets govn's northd write the southbound database, and
 // traces with --ct=new through govn trace and the real ovn-trace: the same
@@ -48,7 +50,8 @@ func TestNorthdNATDifferential(t *testing.T) {
 			}
 			nbctl.run("--wait=sb", "lr-nat-add", "rtr", "snat", "172.16.0.100", "10.0.0.0/24",
 				"--", "lr-nat-add", "rtr", "dnat", "172.16.0.101", "10.0.0.11",
-				"--", "lr-nat-add", "rtr", "dnat_and_snat", "172.16.0.102", "10.0.0.12")
+				"--", "lr-nat-add", "rtr", "dnat_and_snat", "172.16.0.102", "10.0.0.12",
+				"--", "lb-add", "web", "172.16.0.200:80", "10.0.0.11:8080,10.0.0.12:8080", "--", "lr-lb-add", "rtr", "web")
 
 			tr := loadTracer(t, sb.Endpoint(), "")
 			const (
@@ -60,22 +63,32 @@ func TestNorthdNATDifferential(t *testing.T) {
 				name, datapath, microflow string
 				delivered                 []string
 				nat                       string // the conntrack NAT both must show
+				lbDst                     string // --lb-dst
 			}{
-				{"snat", "sw-in", fromP1 + `ip4.dst == 8.8.8.8 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"extgw"}, "(ip4.src=172.16.0.100)"},
-				{"fip_snat", "sw-in", fromP2 + `ip4.dst == 8.8.8.8 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"extgw"}, "(ip4.src=172.16.0.102)"},
-				{"dnat", "ext", fromExt + `ip4.dst == 172.16.0.101 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"p1"}, "(ip4.dst=10.0.0.11)"},
-				{"fip_dnat", "ext", fromExt + `ip4.dst == 172.16.0.102 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"p2"}, "(ip4.dst=10.0.0.12)"},
+				{"snat", "sw-in", fromP1 + `ip4.dst == 8.8.8.8 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"extgw"}, "(ip4.src=172.16.0.100)", ""},
+				{"fip_snat", "sw-in", fromP2 + `ip4.dst == 8.8.8.8 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"extgw"}, "(ip4.src=172.16.0.102)", ""},
+				{"dnat", "ext", fromExt + `ip4.dst == 172.16.0.101 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"p1"}, "(ip4.dst=10.0.0.11)", ""},
+				{"fip_dnat", "ext", fromExt + `ip4.dst == 172.16.0.102 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"p2"}, "(ip4.dst=10.0.0.12)", ""},
+				{"lb", "ext", fromExt + `ip4.dst == 172.16.0.200 && ip.ttl == 64 && tcp && tcp.dst == 80`, []string{"p2"}, "ct_lb_mark", "10.0.0.12:8080"},
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					ct, err := trace.ParseCTState("new")
 					if err != nil {
 						t.Fatal(err)
 					}
-					got, err := tr.Run(c.datapath, c.microflow, trace.Options{CT: []uint32{ct}})
+					opts := trace.Options{CT: []uint32{ct}}
+					args := []string{"--db=" + sb.Endpoint(), "--minimal", "--ct=new"}
+					if c.lbDst != "" {
+						if opts.LBDst, err = netip.ParseAddrPort(c.lbDst); err != nil {
+							t.Fatal(err)
+						}
+						args = append(args, "--lb-dst="+c.lbDst)
+					}
+					got, err := tr.Run(c.datapath, c.microflow, opts)
 					if err != nil {
 						t.Fatal(err)
 					}
-					out, err := exec.Command("ovn-trace", "--db="+sb.Endpoint(), "--minimal", "--ct=new", c.datapath, c.microflow).Output()
+					out, err := exec.Command("ovn-trace", append(args, c.datapath, c.microflow)...).Output()
 					if err != nil {
 						t.Fatalf("ovn-trace: %v\n%s", err, out)
 					}

@@ -1,0 +1,168 @@
+package northd
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// routerLBs parses the load balancers of a router (its own and those of
+// its load balancer groups). Bad VIPs and options are reported and left
+// out (as for switches); IPv6 VIPs are not load balanced on routers yet
+// and reported too.
+func routerLBs(nb *NB, r *Router, b *Builder) []*LB {
+	var out []*LB
+	for _, lb := range nb.DatapathLBs(r.LoadBalancers, r.LBGroups) {
+		l, errs := ParseLB(lb)
+		for _, err := range errs {
+			b.Bad("Load_Balancer", lb.UUID, lb.Name, err)
+		}
+		v4 := l.VIPs[:0:0]
+		for _, v := range l.VIPs {
+			if v.IsV6() {
+				b.Bad("Load_Balancer", lb.UUID, lb.Name, fmt.Errorf("vip %q: IPv6 VIPs are not supported on router %q", v.Key, r.Name))
+				continue
+			}
+			v4 = append(v4, v)
+		}
+		l.VIPs = v4
+		out = append(out, l)
+	}
+	return out
+}
+
+// lrLBGen: load balancers on a router, as OVN 23.03: lr_in_defrag sends
+// traffic for a VIP to conntrack (ct_dnat: established connections are
+// translated), lr_in_dnat picks a backend for new connections
+// (ct_lb_mark, on the gateway chassis of a distributed router) and passes
+// established/related ones, lr_out_undnat reverses the translation of
+// replies leaving by a distributed gateway port (a gateway router
+// un-DNATs everything, see lrNATGen), and the router answers ARP for VIPs
+// on its networks.
+type lrLBGen struct{}
+
+func (lrLBGen) Name() string { return "northd/lr_lb.go" }
+
+func (lrLBGen) Router(rc *RouterContext, b *Builder) {
+	nvips := 0
+	for _, l := range rc.LBs {
+		nvips += len(l.VIPs)
+	}
+	if nvips == 0 {
+		return
+	}
+	var dgp *RouterPortCtx
+	ndgp := 0
+	for _, p := range rc.Ports {
+		if p.Redirect != "" {
+			dgp = p
+			ndgp++
+		}
+	}
+	if ndgp > 1 {
+		for _, l := range rc.LBs {
+			b.Bad("Load_Balancer", l.UUID, l.Name, fmt.Errorf("router %q has %d distributed gateway ports: load balancing is not supported there", rc.Router.Name, ndgp))
+		}
+		return
+	}
+	res := ""
+	if dgp != nil {
+		res = fmt.Sprintf(" && is_chassis_resident(%s)", quote(dgp.Redirect))
+	}
+
+	b.Add(LRInDNAT, 70, "ct.est && !ct.rel && !ct.new && ct_mark.natted && ct_mark.force_snat == 1", "flags.force_snat_for_lb = 1; next;")
+	b.Add(LRInDNAT, 70, "ct.est && !ct.rel && !ct.new && ct_mark.natted && ct_mark.skip_snat == 1", "flags.skip_snat_for_lb = 1; next;")
+	b.Add(LRInDNAT, 70, "ct.rel && !ct.est && !ct.new && ct_mark.force_snat == 1", "flags.force_snat_for_lb = 1; ct_commit_nat;")
+	b.Add(LRInDNAT, 70, "ct.rel && !ct.est && !ct.new && ct_mark.skip_snat == 1", "flags.skip_snat_for_lb = 1; ct_commit_nat;")
+	b.Add(LRInDNAT, 50, "ct.est && !ct.rel && !ct.new && ct_mark.natted", "next;")
+	b.Add(LRInDNAT, 50, "ct.rel && !ct.est && !ct.new", "ct_commit_nat;")
+	if rc.Chassis != "" {
+		gatewayRouterUnDNAT(b)
+	}
+
+	reachable := map[string]bool{}
+	for _, l := range rc.LBs {
+		b.Ref(RefLB, l.UUID)
+		if l.SkipSNAT {
+			b.Add(LROutSNAT, 120, "flags.skip_snat_for_lb == 1 && ip", "next;")
+		}
+		for i := range l.VIPs {
+			v := &l.VIPs[i]
+			vip := v.Addr.String()
+			for _, p := range rc.Ports {
+				for _, n := range p.IPv4 {
+					if n.Contains(v.Addr) {
+						reachable[vip] = true
+					}
+				}
+			}
+			b.Add(LRInDefrag, 100, "ip && ip4.dst == "+vip, "ct_dnat;")
+			match := "ct.new && !ct.rel && ip4 && ip4.dst == " + vip
+			prio := uint16(110)
+			if v.Port != 0 {
+				match += fmt.Sprintf(" && %[1]s && %[1]s.dst == %[2]d", l.Protocol, v.Port)
+				prio = 120
+			}
+			switch {
+			case len(v.Backends) > 0:
+				args := "backends=" + v.BackendList()
+				if l.HashFields != "" {
+					args += "; hash_fields=" + quote(l.HashFields)
+				}
+				act := "ct_lb_mark(" + args + ");"
+				if l.SkipSNAT {
+					act = "flags.skip_snat_for_lb = 1; ct_lb_mark(" + args + "; skip_snat);"
+				}
+				b.Add(LRInDNAT, prio, match+res, act)
+			case l.Reject:
+				// As OVN 23.03, the reject flow of a distributed router
+				// has no gateway-chassis condition.
+				b.Add(LRInDNAT, prio, match, fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d);};", LROutSNAT.Table()))
+			default:
+				b.Add(LRInDNAT, prio, match+res, "drop;")
+			}
+			if dgp != nil && len(v.Backends) > 0 {
+				terms := make([]string, len(v.Backends))
+				for j, be := range v.Backends {
+					terms[j] = "(ip4.src == " + be.Addr.String()
+					if be.Port != 0 {
+						terms[j] += fmt.Sprintf(" && %s.src == %d", l.Protocol, be.Port)
+					}
+					terms[j] += ")"
+				}
+				act := "ct_dnat_in_czone;"
+				if l.SkipSNAT {
+					act = "flags.skip_snat_for_lb = 1; next;"
+				}
+				b.Add(LROutUnDNAT, 120, fmt.Sprintf("ip4 && (%s) && outport == %s%s", strings.Join(terms, " || "), quote(dgp.Name), res), act)
+			}
+		}
+	}
+	b.Ref("", "")
+	if len(reachable) == 0 {
+		return
+	}
+	// ARP for the VIPs on the router's networks, on every port (OVN 23.03
+	// names them through the SB address set _rtr_lb_<datapath key>_ip4;
+	// govn writes the addresses themselves).
+	vips := make([]string, 0, len(reachable))
+	for a := range reachable {
+		vips = append(vips, a)
+	}
+	sort.Strings(vips)
+	set := "{" + strings.Join(vips, ", ") + "}"
+	for _, p := range rc.Ports {
+		b.Ref(RefLRP, p.Name)
+		b.Add(LRInIPInput, 90, fmt.Sprintf("inport == %s && arp.op == 1 && arp.tpa == %s%s", quote(p.Name), set, p.onGateway()),
+			fmt.Sprintf(arpReply, "xreg0[0..47]"))
+	}
+	b.Ref("", "")
+}
+
+// gatewayRouterUnDNAT: a gateway router with NAT or load balancers
+// un-DNATs every reply and commits new connections in lr_out_post_undnat.
+func gatewayRouterUnDNAT(b *Builder) {
+	b.Add(LROutUnDNAT, 100, "nd || nd_rs || nd_ra", "next;")
+	b.Add(LROutUnDNAT, 50, "ip", "flags.loopback = 1; ct_dnat;")
+	b.Add(LROutPostUnDNAT, 50, "ip && ct.new", "ct_commit { }; next;")
+}
