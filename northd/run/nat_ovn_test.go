@@ -2,6 +2,7 @@ package run
 
 import (
 	"encoding/csv"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -272,5 +273,46 @@ func TestRouterLBMatchesOVN(t *testing.T) {
 					"--", "lr-lb-add", "rtr", "lbD", "--", "lr-lb-add", "rtr", "lbE")
 			})
 		})
+	}
+}
+
+// TestGatewayRestart: over a northd restart the cr port keeps its tunnel
+// key, the HA_Chassis_Group and HA_Chassis rows and the NAT flows are kept
+// (same UUIDs), and a chassis registered while northd was down is filled
+// into HA_Chassis.chassis.
+func TestGatewayRestart(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	natTopology(e, false, "p2", "00:00:00:00:fa:02")
+	keys := e.keys()
+	rows := func() string {
+		return e.sbctl("--bare", "--columns=_uuid", "list", "HA_Chassis_Group") + "|" +
+			e.sbctl("--bare", "--columns=_uuid", "list", "HA_Chassis") + "|" +
+			e.sbctl("--bare", "--columns=_uuid", "list", "Logical_Flow")
+	}
+	before := rows()
+	e.stop()
+	e.sbctl("chassis-add", "hv2", "geneve", "127.0.0.2")
+	e.start()
+	e.nbctl("--wait=sb", "sync")
+	if after := e.keys(); fmt.Sprint(after) != fmt.Sprint(keys) {
+		t.Errorf("tunnel keys changed over a restart:\nbefore %v\nafter  %v", keys, after)
+	}
+	if _, ok := keys["port:cr-rtr-ext"]; !ok {
+		t.Errorf("no cr-rtr-ext binding: %v", keys)
+	}
+	if after := rows(); !sameFields(after, before) {
+		t.Errorf("HA_Chassis_Group / HA_Chassis / Logical_Flow rows were rewritten over a restart")
+	}
+	hv2 := strings.TrimSpace(e.sbctl("--bare", "--columns=_uuid", "find", "Chassis", "name=hv2"))
+	waitFor(t, "HA_Chassis of hv2 pointing at chassis hv2", func() bool {
+		return strings.TrimSpace(e.sbctl("--bare", "--columns=chassis", "find", "HA_Chassis", "external_ids:chassis-name=hv2")) == hv2
+	})
+	// The chassis goes away: the (weak) reference is cleared, and northd
+	// keeps the row.
+	e.sbctl("chassis-del", "hv2")
+	e.nbctl("--wait=sb", "sync")
+	if got := strings.TrimSpace(e.sbctl("--bare", "--columns=chassis,priority", "find", "HA_Chassis", "external_ids:chassis-name=hv2")); got != "10" {
+		t.Errorf("HA_Chassis of deleted hv2 = %q, want no chassis, priority 10", got)
 	}
 }
