@@ -1,8 +1,9 @@
 package northd
 
-// lrPassGen: the priority-0 "next;" flows of the router stages whose
-// features govn does not generate yet (NAT, load balancing, ECMP
-// stateful, IPv6 RA, packet-size checks, gateway redirect).
+// lrPassGen: the priority-0 "next;" flows of the router stages (NAT, load
+// balancing and gateway redirect add higher-priority flows in lr_nat.go
+// and lr_lb.go; ECMP stateful, IPv6 RA and packet-size checks have none
+// yet).
 type lrPassGen struct{}
 
 func (lrPassGen) Name() string { return "northd/lr_pass.go" }
