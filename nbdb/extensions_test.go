@@ -121,7 +121,7 @@ func TestUpgradeAddsACLTier(t *testing.T) {
 // schema. Its own ACLs get tier 0; tiered ACLs written by others are listed
 // (ovn-nbctl does not know the column and ignores it) and deleted normally.
 // An ACL with action "pass" is outside ovn-nbctl 23.03's enum: the server
-// accepts it, and ovn-nbctl still runs.
+// accepts it, ovn-nbctl still runs, lists it without an action and deletes it.
 func TestOVNNbctlExtensions(t *testing.T) {
 	dbservertest.RequireOVS(t)
 	if _, err := dbservertest.RunErr("ovn-nbctl", "--version"); err != nil {
@@ -173,4 +173,22 @@ func TestOVNNbctlExtensions(t *testing.T) {
 	if out := nbctl("ls-list"); !strings.Contains(out, "(sw0)") || !strings.Contains(out, "(sw1)") {
 		t.Errorf("ls-list with a pass ACL in the database: %q", out)
 	}
+	// ovn-nbctl 23.03 lists the pass ACL without an action (warning that
+	// "pass" is outside its enum) and deletes it like any other.
+	out, errOut, err := dbservertest.RunOutput("ovn-nbctl", "--db="+s.Endpoint(), "acl-list", "sw0")
+	if err != nil || !strings.Contains(out, "from-lport   300 (udp)") || !strings.Contains(errOut, "pass is not one of the allowed values") {
+		t.Errorf("acl-list with a pass ACL: err %v, out %q, stderr %q", err, out, errOut)
+	}
+	if _, _, err := dbservertest.RunOutput("ovn-nbctl", "--db="+s.Endpoint(), "acl-del", "sw0"); err != nil {
+		t.Errorf("acl-del with a pass ACL: %v", err)
+	}
+	var left []nbdb.ACL
+	if err := c.List(ctx, &left); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ACLs deleted by ovn-nbctl gone from the cache", func() bool {
+		left = left[:0]
+		_ = c.List(ctx, &left)
+		return len(left) == 0
+	})
 }

@@ -11,7 +11,8 @@
 //   - ACL.action "pass" (OVN 23.06): go on with the next tier.
 //
 // Real ovn-nbctl 23.03 ignores ACL.tier (its ACLs get tier 0) and keeps
-// working; only a "pass" ACL is outside its compiled-in schema. Schema
+// working; a "pass" ACL is outside its compiled-in enum: acl-list shows it
+// without an action (and warns), acl-del deletes it. Schema
 // version 1.1.0 added both; an older database file is converted at start
 // (existing ACLs get tier 0).
 package nbdb

@@ -102,7 +102,7 @@ func TestSchemaMatchesModels(t *testing.T) {
 // OVN release that govn implements, with the column type that release uses
 // (OVN 23.06's ovn-nb.ovsschema), so that the database stays what a newer
 // ovn-nbctl expects too. Real ovn-nbctl 23.03 ignores the extra column; it
-// cannot read an ACL whose action is "pass" (see TestOVNNbctlExtensions).
+// lists an ACL whose action is "pass" without its action (see TestOVNNbctlExtensions).
 var govnExtensions = []struct {
 	table, column string
 	// kind: "column" = a column OVN 23.03 lacks (its whole definition is
