@@ -2,6 +2,7 @@ package northd
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 )
@@ -44,6 +45,10 @@ type lrLBGen struct{}
 func (lrLBGen) Name() string { return "northd/lr_lb.go" }
 
 func (lrLBGen) Router(rc *RouterContext, b *Builder) {
+	force := strings.TrimSpace(rc.Router.Options["lb_force_snat_ip"]) != ""
+	if rc.Chassis != "" {
+		forceSNATIPs(rc, b)
+	}
 	nvips := 0
 	for _, l := range rc.LBs {
 		nvips += len(l.VIPs)
@@ -86,6 +91,14 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 		if l.SkipSNAT {
 			b.Add(LROutSNAT, 120, "flags.skip_snat_for_lb == 1 && ip", "next;")
 		}
+		// skip_snat wins over the router's lb_force_snat_ip.
+		flag, ctFlag := "", ""
+		switch {
+		case l.SkipSNAT:
+			flag, ctFlag = "flags.skip_snat_for_lb = 1; ", "; skip_snat"
+		case force:
+			flag, ctFlag = "flags.force_snat_for_lb = 1; ", "; force_snat"
+		}
 		for i := range l.VIPs {
 			v := &l.VIPs[i]
 			vip := v.Addr.String()
@@ -109,16 +122,15 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 				if l.HashFields != "" {
 					args += "; hash_fields=" + quote(l.HashFields)
 				}
-				act := "ct_lb_mark(" + args + ");"
-				if l.SkipSNAT {
-					act = "flags.skip_snat_for_lb = 1; ct_lb_mark(" + args + "; skip_snat);"
-				}
-				b.Add(LRInDNAT, prio, match+res, act)
+				b.Add(LRInDNAT, prio, match+res, flag+"ct_lb_mark("+args+ctFlag+");")
 			case l.Reject:
 				// As OVN 23.03, the reject flow of a distributed router
 				// has no gateway-chassis condition.
-				b.Add(LRInDNAT, prio, match, fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d);};", LROutSNAT.Table()))
+				b.Add(LRInDNAT, prio, match, fmt.Sprintf("%sreg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d);};", flag, LROutSNAT.Table()))
 			default:
+				// OVN 23.03 writes flag+"drop;", which its own action
+				// parser rejects (drop must be the only action), so
+				// ovn-controller skips that flow; govn drops.
 				b.Add(LRInDNAT, prio, match+res, "drop;")
 			}
 			if dgp != nil && len(v.Backends) > 0 {
@@ -131,8 +143,8 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 					terms[j] += ")"
 				}
 				act := "ct_dnat_in_czone;"
-				if l.SkipSNAT {
-					act = "flags.skip_snat_for_lb = 1; next;"
+				if flag != "" {
+					act = flag + "next;"
 				}
 				b.Add(LROutUnDNAT, 120, fmt.Sprintf("ip4 && (%s) && outport == %s%s", strings.Join(terms, " || "), quote(dgp.Name), res), act)
 			}
@@ -165,4 +177,34 @@ func gatewayRouterUnDNAT(b *Builder) {
 	b.Add(LROutUnDNAT, 100, "nd || nd_rs || nd_ra", "next;")
 	b.Add(LROutUnDNAT, 50, "ip", "flags.loopback = 1; ct_dnat;")
 	b.Add(LROutPostUnDNAT, 50, "ip && ct.new", "ct_commit { }; next;")
+}
+
+// forceSNATIPs: a gateway router's options:lb_force_snat_ip (IPv4 and/or
+// IPv6 addresses) is the source of load-balanced connections
+// (flags.force_snat_for_lb, set in lr_in_dnat), and replies to it are
+// un-SNATed. "router_ip" (per-port addresses) gives no flows in OVN 23.03
+// either.
+func forceSNATIPs(rc *RouterContext, b *Builder) {
+	v := strings.TrimSpace(rc.Router.Options["lb_force_snat_ip"])
+	if v == "" || v == "router_ip" {
+		return
+	}
+	seen := map[bool]bool{}
+	for _, f := range strings.Fields(v) {
+		a, err := netip.ParseAddr(f)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			b.Bad("Logical_Router", rc.Router.UUID, rc.Router.Name, fmt.Errorf("options:lb_force_snat_ip: %q is not an IP address", f))
+			return
+		}
+		if seen[a.Is4()] {
+			continue // one address per family, the first
+		}
+		seen[a.Is4()] = true
+		ip := "ip6"
+		if a.Is4() {
+			ip = "ip4"
+		}
+		b.Add(LRInUnSNAT, 110, fmt.Sprintf("%s && %s.dst == %s", ip, ip, a), "ct_snat;")
+		b.Add(LROutSNAT, 100, "flags.force_snat_for_lb == 1 && "+ip, fmt.Sprintf("ct_snat(%s);", a))
+	}
 }
