@@ -17,7 +17,7 @@ func newACLCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{Use: "acl", Short: "ACLs of a logical switch or port group: add, del, list"}
 	var pg, mayExist, ifExists, log bool
 	var name, severity, meter string
-	var tier int
+	var tier, delTier int
 	entity := func(a *govnv1.ACL, e string) {
 		if pg {
 			a.PortGroup = e
@@ -60,6 +60,10 @@ func newACLCommand(o *options) *cobra.Command {
 		Args:  cobra.RangeArgs(1, 4),
 		RunE: o.withAPI(func(a *api, args []string) error {
 			req := &govnv1.DeleteACLRequest{IfExists: ifExists, Name: name}
+			if delTier >= 0 {
+				t := int32(delTier)
+				req.Tier = &t
+			}
 			if pg {
 				req.PortGroup = args[0]
 			} else {
@@ -89,6 +93,7 @@ func newACLCommand(o *options) *cobra.Command {
 	}
 	del.Flags().BoolVar(&ifExists, "if-exists", false, "no error if no ACL matches")
 	del.Flags().StringVar(&name, "name", "", "only ACLs with this name")
+	del.Flags().IntVar(&delTier, "tier", -1, "only ACLs of this tier (0..3; -1: any tier)")
 	list := &cobra.Command{
 		Use: "list [ENTITY]", Short: "List ACLs (of one switch or port group), in ovn-nbctl acl-list order", Args: cobra.MaximumNArgs(1),
 		RunE: o.withAPI(func(a *api, args []string) error {

@@ -158,6 +158,9 @@ acl list sw0 -o json
 as del web
 acl del sw0 to-lport
 acl list
+acl del sw0 --tier 1
+acl del sw0 --tier 5
+acl list
 lsp del p2
 lsp del p2
 lsp del p2 --if-exists

@@ -2565,6 +2565,7 @@ type DeleteACLRequest struct {
 	Priority      *int32                 `protobuf:"varint,6,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
 	Match         string                 `protobuf:"bytes,7,opt,name=match,proto3" json:"match,omitempty"`
 	IfExists      bool                   `protobuf:"varint,8,opt,name=if_exists,json=ifExists,proto3" json:"if_exists,omitempty"`
+	Tier          *int32                 `protobuf:"varint,9,opt,name=tier,proto3,oneof" json:"tier,omitempty"` // only ACLs of this tier (0..3)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2653,6 +2654,13 @@ func (x *DeleteACLRequest) GetIfExists() bool {
 		return x.IfExists
 	}
 	return false
+}
+
+func (x *DeleteACLRequest) GetTier() int32 {
+	if x != nil && x.Tier != nil {
+		return *x.Tier
+	}
+	return 0
 }
 
 type CreateStaticRouteRequest struct {
@@ -4532,7 +4540,7 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"\x10UpdateACLRequest\x12\x1e\n" +
 	"\x03acl\x18\x01 \x01(\v2\f.govn.v1.ACLR\x03acl\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"\xf0\x01\n" +
+	"updateMask\"\x92\x02\n" +
 	"\x10DeleteACLRequest\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x16\n" +
 	"\x06switch\x18\x02 \x01(\tR\x06switch\x12\x1d\n" +
@@ -4542,8 +4550,10 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"\tdirection\x18\x05 \x01(\tR\tdirection\x12\x1f\n" +
 	"\bpriority\x18\x06 \x01(\x05H\x00R\bpriority\x88\x01\x01\x12\x14\n" +
 	"\x05match\x18\a \x01(\tR\x05match\x12\x1b\n" +
-	"\tif_exists\x18\b \x01(\bR\bifExistsB\v\n" +
-	"\t_priority\"p\n" +
+	"\tif_exists\x18\b \x01(\bR\bifExists\x12\x17\n" +
+	"\x04tier\x18\t \x01(\x05H\x01R\x04tier\x88\x01\x01B\v\n" +
+	"\t_priorityB\a\n" +
+	"\x05_tier\"p\n" +
 	"\x18CreateStaticRouteRequest\x127\n" +
 	"\fstatic_route\x18\x01 \x01(\v2\x14.govn.v1.StaticRouteR\vstaticRoute\x12\x1b\n" +
 	"\tmay_exist\x18\x02 \x01(\bR\bmayExist\"+\n" +

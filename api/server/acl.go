@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -416,6 +417,9 @@ func (x aclService) DeleteACL(ctx context.Context, req *govnv1.DeleteACLRequest)
 		if req.Priority == nil && req.Match != "" {
 			return nil, badField("acl", "match", req.Match, "selecting by match also needs direction and priority")
 		}
+		if req.Tier != nil && (*req.Tier < 0 || *req.Tier > validate.MaxACLTier) {
+			return nil, badField("acl", "tier", strconv.Itoa(int(*req.Tier)), "out of range 0..%d", validate.MaxACLTier)
+		}
 		if req.Priority != nil && req.Direction == "" {
 			return nil, badField("acl", "priority", fmt.Sprint(*req.Priority), "selecting by priority also needs direction")
 		}
@@ -427,11 +431,12 @@ func (x aclService) DeleteACL(ctx context.Context, req *govnv1.DeleteACLRequest)
 			if (req.Name == "" || deref(a.Name) == req.Name) &&
 				(req.Direction == "" || string(a.Direction) == req.Direction) &&
 				(req.Priority == nil || a.Priority == int(*req.Priority)) &&
-				(req.Match == "" || a.Match == req.Match) {
+				(req.Match == "" || a.Match == req.Match) &&
+				(req.Tier == nil || a.Tier == int(*req.Tier)) {
 				victims = append(victims, a.UUID)
 			}
 		}
-		if len(victims) == 0 && (req.Name != "" || req.Direction != "") {
+		if len(victims) == 0 && (req.Name != "" || req.Direction != "" || req.Tier != nil) {
 			if req.IfExists {
 				return &govnv1.DeleteResponse{}, nil
 			}

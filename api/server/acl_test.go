@@ -166,4 +166,17 @@ func TestACLTierAndPass(t *testing.T) {
 	if out := nbctl(t, e, "acl-list", "sw0"); strings.Count(out, "\n") != 3 {
 		t.Errorf("ovn-nbctl acl-list sw0: %q", out)
 	}
+	// Delete by tier: only that tier's ACLs go.
+	e.expectNothingWritten(codes.InvalidArgument, func() error {
+		bad := int32(4)
+		_, err := e.acl.DeleteACL(ctx, &govnv1.DeleteACLRequest{Switch: "sw0", Tier: &bad})
+		return err
+	})
+	three := int32(3)
+	if r := must(e.acl.DeleteACL(ctx, &govnv1.DeleteACLRequest{Switch: "sw0", Direction: "from-lport", Tier: &three})); r.Deleted != 1 {
+		t.Errorf("delete tier 3: deleted %d, want 1", r.Deleted)
+	}
+	if left := must(e.acl.ListACLs(ctx, &govnv1.ListACLsRequest{Switch: "sw0"})); len(left.Items) != 2 || left.Items[0].Tier != 0 || left.Items[1].Tier != 0 {
+		t.Errorf("after deleting tier 3: %v", left.Items)
+	}
 }
