@@ -2,12 +2,15 @@
 // installed to what is desired. It is pure: it takes and returns values; the
 // I/O (running ovs-ofctl, parsing its output) lives in controller/ovs.
 //
-// Flows and groups are carried as ovs-ofctl text. A flow is identified by
-// (table, priority, match), as OpenFlow itself identifies it; its cookie and
-// actions are its value. Texts are compared verbatim, so both sides must be in
-// one canonical form: the I/O layer normalizes desired flows through
-// `ovs-ofctl parse-flows` and reads installed flows with `dump-flows`, which
-// print matches and actions with the same formatter.
+// Flows and groups are carried as text: the syntax package lflow/of prints
+// (of.Match.String, of.ActionsString, of.Group.String), which is a subset of
+// ovs-ofctl's. A flow is identified by (table, priority, match), as OpenFlow
+// itself identifies it; its cookie and actions are its value. Texts are
+// compared verbatim: lflow/of prints one canonical text per typed value, so
+// equal texts are equal flows. ParseMatch, ParseActions and ParseGroup read
+// that text back into typed values for binary encoding (controller/ovs
+// installs flows natively over OpenFlow 1.5); anything outside that syntax
+// is an error naming it.
 //
 // Ownership (convention 6): every cookie we install carries Owner.Tag in the
 // bits selected by Owner.Mask; flows whose cookie lacks the tag belong to

@@ -54,10 +54,13 @@ type OpenFlow struct {
 	mu sync.Mutex
 
 	tlvMaps    []ofctrl.TLVMap
-	installed  *ofctrl.State // nil: unknown, re-read from the switch
+	installed  *flowCache // nil: unknown, re-read from the switch
 	flowNorm   map[ofctrl.Flow]ofctrl.Flow
 	groupNorm  map[ofctrl.Group]ofctrl.Group
 	maxRetries int
+
+	conn     *ofConn // native OpenFlow connection (nil: not connected)
+	bundleID uint32
 }
 
 // NewOpenFlow drives the bridge whose OpenFlow management socket is mgmtSock.
@@ -160,10 +163,10 @@ type SyncResult struct {
 }
 
 // Sync makes the bridge's owned flows and groups equal to the desired ones
-// in one atomic bundle. Flows and groups OVS rejects (at parse time or in the
-// bundle) are reported in Rejected and left out; the rest is installed. An
-// error means nothing changed in this call (the switch's state is then
-// re-read at the next Sync).
+// in one atomic bundle. Flows and groups that cannot be encoded or that OVS
+// rejects are reported in Rejected and left out; the rest is installed. An
+// error means nothing changed in this call or the switch's state is unknown
+// (it is then re-read at the next Sync).
 func (o *OpenFlow) Sync(ctx context.Context, flows []ofctrl.Flow, groups []ofctrl.Group) (res SyncResult, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -173,88 +176,142 @@ func (o *OpenFlow) Sync(ctx context.Context, flows []ofctrl.Flow, groups []ofctr
 			o.metrics.SyncSeconds.Observe(time.Since(start).Seconds())
 			o.metrics.Rejected.Add(float64(len(res.Rejected)))
 			if err == nil && o.installed != nil {
-				o.metrics.observe(res.Diff, len(o.installed.Flows))
+				o.metrics.observe(res.Diff, len(o.installed.flows))
 			}
 		}
 	}()
-	nf, rej, err := o.normalizeFlows(ctx, flows)
-	if err != nil {
-		return res, err
-	}
-	res.Rejected = append(res.Rejected, rej...)
-	ng, rej, err := o.normalizeGroups(ctx, groups)
-	if err != nil {
-		return res, err
-	}
-	res.Rejected = append(res.Rejected, rej...)
-	nf, ng, rej = o.dropConflicts(nf, ng)
-	res.Rejected = append(res.Rejected, rej...)
-	desired, err := ofctrl.NewState(o.owner, nf, ng)
-	if err != nil {
-		return res, err
-	}
-	if o.installed != nil {
-		n, err := o.countOwned(ctx)
-		if err != nil {
-			return res, err
+	for attempt := 0; ; attempt++ {
+		if o.installed == nil {
+			done, err := o.reread(ctx, flows, groups, &res)
+			if err != nil || done {
+				return res, err
+			}
 		}
-		if n != len(o.installed.Flows) {
-			o.log.Warn("switch does not hold the flows we installed; re-reading",
-				zap.Int("on_switch", n), zap.Int("cached", len(o.installed.Flows)))
+		lost, err := o.syncNative(ctx, flows, groups, &res)
+		if err != nil {
 			o.installed = nil
+			o.dropConn()
+			return res, err
 		}
+		if !lost {
+			return res, nil
+		}
+		if attempt > 0 {
+			return res, fmt.Errorf("switch lost our flows again right after a re-read")
+		}
+		o.installed = nil
 	}
-	if o.installed == nil {
-		if err := o.ensureTLVMaps(ctx); err != nil {
-			return res, err
+}
+
+// reread reads the switch's state after a start, a failure or a switch
+// restart. An empty switch needs no reconciliation: the native path installs
+// everything. Otherwise (a restarted controller finding its flows) the
+// desired state is reconciled against what is installed through ovs-ofctl,
+// whose dump-flows and parse-flows print both sides in one canonical form,
+// and done is true.
+func (o *OpenFlow) reread(ctx context.Context, flows []ofctrl.Flow, groups []ofctrl.Group, res *SyncResult) (done bool, err error) {
+	if err := o.ensureTLVMaps(ctx); err != nil {
+		return false, err
+	}
+	st, err := o.ReadInstalled(ctx)
+	if err != nil {
+		return false, err
+	}
+	if o.metrics != nil {
+		o.metrics.FullReads.Inc()
+	}
+	if len(st.Flows) == 0 && len(st.Groups) == 0 {
+		o.installed = newFlowCache(nil)
+		return false, nil
+	}
+	fs, gs, rej := o.dropConflicts(flows, groups)
+	res.Rejected = append(res.Rejected, rej...)
+	desired, err := ofctrl.NewState(o.owner, fs, gs)
+	if err != nil {
+		return false, err
+	}
+	return true, o.reconcileText(ctx, desired, st, res)
+}
+
+// syncNative applies the diff between the desired flows and the
+// installed-state cache as one bundle over the native OpenFlow connection.
+// lost reports that the switch does not hold the flows the cache says it
+// does (ovs-vswitchd restarted, or someone deleted ours): nothing was
+// changed, re-read.
+func (o *OpenFlow) syncNative(ctx context.Context, flows []ofctrl.Flow, groups []ofctrl.Group, res *SyncResult) (lost bool, err error) {
+	if err := o.ensureConn(ctx); err != nil {
+		return false, err
+	}
+	t0 := time.Now()
+	n, err := o.countOwned(ctx)
+	if err != nil {
+		return false, err
+	}
+	tCount := time.Since(t0)
+	if n != len(o.installed.flows) {
+		o.log.Warn("switch does not hold the flows we installed; re-reading",
+			zap.Int("on_switch", n), zap.Int("cached", len(o.installed.flows)))
+		return true, nil
+	}
+	var skip map[ofctrl.FlowKey]bool
+	var skipG map[uint32]bool
+	refuse := func(r Rejected) {
+		if r.Flow != nil {
+			if skip == nil {
+				skip = map[ofctrl.FlowKey]bool{}
+			}
+			skip[r.Flow.Key()] = true
+		} else {
+			if skipG == nil {
+				skipG = map[uint32]bool{}
+			}
+			skipG[r.Group.ID] = true
 		}
-		st, err := o.ReadInstalled(ctx)
-		if err != nil {
-			return res, err
-		}
-		o.installed = st
-		if o.metrics != nil {
-			o.metrics.FullReads.Inc()
-		}
+		res.Rejected = append(res.Rejected, r)
 	}
 	for attempt := 0; ; attempt++ {
-		d := ofctrl.Compute(desired, o.installed)
+		t1 := time.Now()
+		d, rej := o.installed.diff(o.owner, flows, groups, skip, skipG)
+		if attempt == 0 {
+			// (Later passes see the same conflicts again.)
+			res.Rejected = append(res.Rejected, rej...)
+		}
+		tDiff := time.Since(t1)
 		if d.Empty() {
 			res.Diff = d
-			return res, nil
+			return false, nil
 		}
-		stderr, err := o.ofctl(ctx, d.Bundle(o.owner), "-O", "OpenFlow15", "bundle", o.target, "-")
-		if err == nil {
-			o.installed.Apply(d)
-			res.Diff = d
-			o.log.Debug("openflow sync", zap.Stringer("diff", d))
-			return res, nil
-		}
-		be, ok := ofctrl.ParseBundleError(stderr)
-		if !ok || attempt >= o.maxRetries {
-			o.installed = nil
-			return res, err
-		}
-		// Leave the rejected item out and try again (the bundle was atomic:
-		// nothing of it was applied).
-		if be.IsGroup {
-			g, found := desired.Groups[be.GroupID]
-			if !found {
-				o.installed = nil
-				return res, fmt.Errorf("%w (rejected group %d is not one we sent)", err, be.GroupID)
+		b, bad := encodeDiff(d, o.owner)
+		if len(bad) > 0 {
+			// Leave what cannot be encoded out and start over.
+			for _, r := range bad {
+				refuse(r)
 			}
-			delete(desired.Groups, be.GroupID)
-			res.Rejected = append(res.Rejected, Rejected{Group: &g, Err: errors.New(be.Reason)})
 			continue
 		}
-		f, found := desired.Flows[be.Flow]
-		if !found {
-			// A deletion or a flow we did not send: nothing to leave out.
-			o.installed = nil
-			return res, fmt.Errorf("%w (rejected flow %+v is not a desired flow)", err, be.Flow)
+		t2 := time.Now()
+		failed, err := o.sendBundle(ctx, b)
+		if err == nil {
+			o.installed.apply(d)
+			res.Diff = d
+			o.log.Debug("openflow sync", zap.Stringer("diff", d), zap.Duration("count", tCount),
+				zap.Duration("diff_time", tDiff), zap.Duration("encode", t2.Sub(t1)-tDiff), zap.Duration("bundle", time.Since(t2)))
+			return false, nil
 		}
-		delete(desired.Flows, be.Flow)
-		res.Rejected = append(res.Rejected, Rejected{Flow: &f, Err: errors.New(be.Reason)})
+		if failed == nil || attempt >= o.maxRetries {
+			return false, err
+		}
+		// The bundle was atomic: nothing of it was applied. Leave the
+		// rejected item out and try again.
+		switch {
+		case failed.flow != nil && failed.add:
+			refuse(Rejected{Flow: failed.flow, Err: failed.err})
+		case failed.group != nil && failed.add:
+			refuse(Rejected{Group: failed.group, Err: failed.err})
+		default:
+			// A deletion failed: our cache is wrong.
+			return false, err
+		}
 	}
 }
 
@@ -322,21 +379,6 @@ func (o *OpenFlow) ReadInstalled(ctx context.Context) (*ofctrl.State, error) {
 	return ofctrl.NewState(o.owner, flows, groups)
 }
 
-var flowCountRe = regexp.MustCompile(`flow_count=(\d+)`)
-
-// countOwned returns how many of our flows the switch holds.
-func (o *OpenFlow) countOwned(ctx context.Context) (int, error) {
-	out, err := o.output(ctx, "-O", "OpenFlow15", "dump-aggregate", o.target, o.owner.CookieFilter())
-	if err != nil {
-		return 0, err
-	}
-	m := flowCountRe.FindStringSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("dump-aggregate: no flow_count in %q", out)
-	}
-	return strconv.Atoi(m[1])
-}
-
 // Installed returns a copy of the installed-state cache (nil if unknown).
 func (o *OpenFlow) Installed() *ofctrl.State {
 	o.mu.Lock()
@@ -344,7 +386,7 @@ func (o *OpenFlow) Installed() *ofctrl.State {
 	if o.installed == nil {
 		return nil
 	}
-	return o.installed.Clone()
+	return o.installed.state()
 }
 
 var parseErrLine = regexp.MustCompile(`-:(\d+): (.*)`)
@@ -483,4 +525,11 @@ func firstLines(s string, n int) string {
 		lines = append(lines[:n], "…")
 	}
 	return strings.Join(lines, "; ")
+}
+
+// Close closes the native OpenFlow connection (a later Sync reopens it).
+func (o *OpenFlow) Close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dropConn()
 }

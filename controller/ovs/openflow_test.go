@@ -3,6 +3,7 @@ package ovs
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,28 +12,30 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
 
 	"github.com/govn/govn/controller/ofctrl"
 	"github.com/govn/govn/internal/ovstest"
 )
 
-// Flows written the way a translator might write them, deliberately not in
-// OVS's canonical form (ip_src, load:, dotted masks, field order).
+// Flows in the text lflow/of prints (the syntax the native encoder reads),
+// which is not OVS's canonical form (ip_src, set_field, reg names…), so the
+// restart reconciliation has to normalize them.
 func sampleFlows() ([]ofctrl.Flow, []ofctrl.Group) {
 	flows := []ofctrl.Flow{
-		{Table: 0, Priority: 100, Cookie: 0x11, Match: "in_port=5", Actions: "load:0x1->NXM_NX_REG13[],load:0x3->OXM_OF_METADATA[],resubmit(,8)"},
-		{Table: 8, Priority: 50, Cookie: 0x12, Match: "ip,reg14=0x1,metadata=0x3,ip_src=10.0.0.0/255.255.255.0", Actions: "ct(table=9,zone=NXM_NX_REG13[0..15])"},
-		{Table: 9, Priority: 10, Cookie: 0x13, Match: "tcp,ct_state=+trk+new,tp_dst=80", Actions: "conjunction(7,1/2)"},
-		{Table: 9, Priority: 10, Cookie: 0x14, Match: "ipv6,ipv6_src=fd00:0::1", Actions: "mod_dl_dst:00:11:22:33:44:55,output:3"},
-		{Table: 10, Priority: 5, Cookie: 0x15, Match: "metadata=0x3,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00", Actions: "move:NXM_NX_REG14[]->NXM_NX_REG15[],group:3"},
-		{Table: 11, Priority: 1, Cookie: 0x16, Match: "arp,arp_op=1", Actions: "learn(table=12,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:NXM_NX_REG14[]->NXM_NX_REG15[])"},
-		{Table: 12, Priority: 0, Cookie: 0x17, Match: "", Actions: "set_field:0x5/0xff->reg0,set_tunnel:0x10,output:NXM_NX_REG15[0..15]"},
+		{Table: 0, Priority: 100, Cookie: 0x11, Match: "in_port=5", Actions: "set_field:0x1->reg13,set_field:0x3->metadata,resubmit(,8)"},
+		{Table: 8, Priority: 50, Cookie: 0x12, Match: "ip,reg14=0x1,metadata=0x3,ip_src=10.0.0.0/24", Actions: "ct(table=9,zone=reg13[0..15])"},
+		{Table: 9, Priority: 10, Cookie: 0x13, Match: "tcp,ct_state=+new+trk,tcp_dst=80", Actions: "conjunction(7,1/2)"},
+		{Table: 9, Priority: 10, Cookie: 0x14, Match: "ipv6,ipv6_src=fd00::1", Actions: "set_field:00:11:22:33:44:55->eth_dst,output:3"},
+		{Table: 10, Priority: 5, Cookie: 0x15, Match: "metadata=0x3,eth_dst=01:00:00:00:00:00/01:00:00:00:00:00", Actions: "move:reg14[]->reg15[],group:3"},
+		{Table: 11, Priority: 1, Cookie: 0x16, Match: "arp,arp_op=1", Actions: "push:reg14[],pop:reg15[],output:in_port"},
+		{Table: 12, Priority: 0, Cookie: 0x17, Match: "", Actions: "set_field:0x5/0xff->reg0,set_field:0x10->tun_id,output:reg15[0..15]"},
 		{Table: 13, Priority: 32768, Cookie: 0x18, Match: "ip,nw_ttl=0", Actions: "controller(userdata=00.00.00.01,pause),ct_clear"},
 		{Table: 14, Priority: 7, Cookie: 0x19, Match: "ip", Actions: ""},
 	}
 	groups := []ofctrl.Group{
-		{ID: 3, Spec: "type=select,bucket=weight:100,actions=output:1,bucket=weight:50,actions=ct(commit,table=10,zone=NXM_NX_REG11[0..15],nat(dst=10.0.0.5:80))"},
-		{ID: 4, Spec: "type=all,bucket=output:1,bucket=output:2"},
+		{ID: 3, Spec: "type=select,bucket=bucket_id=0,weight:100,actions=output:1,bucket=bucket_id=1,weight:50,actions=ct(commit,table=10,zone=reg11[0..15],nat(dst=10.0.0.5:80))"},
+		{ID: 4, Spec: "type=all,bucket=bucket_id=0,actions=output:1,bucket=bucket_id=1,actions=output:2"},
 	}
 	return flows, groups
 }
@@ -119,10 +122,10 @@ func TestOpenFlowSyncRestartReconcile(t *testing.T) {
 	// Exact changes after a restart: modify actions, change a cookie, remove
 	// one flow and one group, add one flow, change one group.
 	changed := append([]ofctrl.Flow{}, flows[:len(flows)-1]...) // drop table 14
-	changed[1].Actions = "ct(table=9,zone=NXM_NX_REG12[0..15])"
+	changed[1].Actions = "ct(table=9,zone=reg12[0..15])"
 	changed[2].Cookie = 0x99
-	changed = append(changed, ofctrl.Flow{Table: 15, Priority: 3, Cookie: 0x20, Match: "udp,tp_src=53", Actions: "output:7"})
-	cgroups := []ofctrl.Group{{ID: 3, Spec: "type=select,bucket=weight:100,actions=output:9"}}
+	changed = append(changed, ofctrl.Flow{Table: 15, Priority: 3, Cookie: 0x20, Match: "udp,udp_src=53", Actions: "output:7"})
+	cgroups := []ofctrl.Group{{ID: 3, Spec: "type=select,bucket=bucket_id=0,weight:100,actions=output:9"}}
 	of3, err := NewOpenFlow(v.MgmtSock("br-int"), ofctrl.DefaultOwner, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +183,7 @@ func TestOpenFlowRejects(t *testing.T) {
 		{Table: 1, Priority: 3, Cookie: 3, Match: "ip", Actions: "group:77"},             // rejected by the switch
 		{Table: 1, Priority: 1, Cookie: 1, Match: "ip", Actions: "output:2"},             // conflicts with good
 		{Table: 1, Priority: 4, Cookie: 1 << 62, Match: "arp", Actions: "drop"},          // owner bits
-		{Table: 1, Priority: 5, Cookie: 5, Match: "ip,nw_dst=10.0.0.1", Actions: "drop"}, // fine
+		{Table: 1, Priority: 5, Cookie: 5, Match: "ip,ip_dst=10.0.0.1", Actions: "drop"}, // fine
 		{Table: 1, Priority: 6, Cookie: 6, Match: "arp", Actions: "output:bogus"},        // parse error, last line
 		{Table: 1, Priority: 7, Cookie: 7, Match: "arp", Actions: "drop"},                // fine
 	}
@@ -212,7 +215,7 @@ func genFlows(n int, actionVariant int) []ofctrl.Flow {
 			Table:    uint8(8 + i%20),
 			Priority: uint16(100 + i%7),
 			Cookie:   uint64(i + 1),
-			Match:    fmt.Sprintf("ip,reg14=0x%x,metadata=0x%x,nw_src=10.%d.%d.0/24", i%64+1, i%13+1, (i/256)%256, i%256),
+			Match:    fmt.Sprintf("ip,reg14=0x%x,metadata=0x%x,ip_src=10.%d.%d.0/24", i%64+1, i%13+1, (i/256)%256, i%256),
 			Actions:  fmt.Sprintf("set_field:0x%x->reg13,resubmit(,%d)", i%1000+actionVariant, 30+i%20),
 		}
 	}
@@ -278,7 +281,7 @@ func TestOpenFlowRecoversLostFlows(t *testing.T) {
 	flows, groups := sampleFlows()
 	// A flow that needs the Geneve option mapping.
 	flows = append(flows, ofctrl.Flow{Table: 30, Priority: 100, Cookie: 0x30, Match: "tun_id=0x5,tun_metadata0=0x10002/0x7fffffff",
-		Actions: "move:NXM_NX_TUN_METADATA0[16..30]->NXM_NX_REG14[0..14],resubmit(,31)"})
+		Actions: "move:tun_metadata0[16..30]->reg14[0..14],resubmit(,31)"})
 	mustSync(t, of, flows, groups)
 	// Someone (or an ovs-vswitchd restart) wipes the bridge.
 	if _, err := v.Ofctl("-O", "OpenFlow15", "del-flows", "br-int"); err != nil {
@@ -342,4 +345,36 @@ func metricValue(t *testing.T, c prometheus.Metric) float64 {
 	}
 	t.Fatalf("metric %v is neither counter nor gauge", c.Desc())
 	return 0
+}
+
+// BenchmarkSmallChange40k: one Sync adding a few flows to a switch holding
+// 40k of ours (the lsp-add case).
+func BenchmarkSmallChange40k(b *testing.B) {
+	v := startBridge(b)
+	o, err := NewOpenFlow(v.MgmtSock("br-int"), ofctrl.DefaultOwner, benchLog(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	flows := genFlows(40000, 0)
+	mustSync(b, o, flows, nil)
+	for i := 0; b.Loop(); i++ {
+		f := append(flows[:len(flows):len(flows)], ofctrl.Flow{Table: 60, Priority: 1, Cookie: 1, Match: fmt.Sprintf("reg14=0x%x", i+1), Actions: "drop"})
+		mustSync(b, o, f, nil)
+	}
+}
+
+// benchLog logs to $GOVN_BENCH_LOG at debug level if set.
+func benchLog(b *testing.B) *zap.Logger {
+	path := os.Getenv("GOVN_BENCH_LOG")
+	if path == "" {
+		return nil
+	}
+	cfg := zap.NewDevelopmentConfig()
+	cfg.OutputPaths = []string{path}
+	l, err := cfg.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
 }

@@ -247,6 +247,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if c.of != nil {
+			c.of.Close()
+		}
 		of.SetMetrics(c.m.openflow)
 		of.SetTLVMaps(ofctrl.TLVMap{Class: controller.GeneveOptionClass, Type: controller.GeneveOptionType,
 			Len: controller.GeneveOptionLen, Field: "tun_metadata0"})

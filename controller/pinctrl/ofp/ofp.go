@@ -238,3 +238,67 @@ func SetAsyncPacketIn(xid uint32, mask uint32) []byte {
 	}
 	return simple(TypeSetAsync, xid, body)
 }
+
+// SetAsyncNone returns an OFPT_SET_ASYNC that turns off every asynchronous
+// message (packet-in, port status, flow removed, role status, table status,
+// request forward) for every role, for a connection that only sends
+// requests.
+func SetAsyncNone(xid uint32) []byte {
+	var body []byte
+	for typ := uint16(0); typ <= 11; typ++ {
+		body = binary.BigEndian.AppendUint16(body, typ)
+		body = binary.BigEndian.AppendUint16(body, 8)
+		body = binary.BigEndian.AppendUint32(body, 0)
+	}
+	return simple(TypeSetAsync, xid, body)
+}
+
+var errorTypes = map[uint16]struct {
+	name  string
+	codes []string
+}{
+	0: {"OFPET_HELLO_FAILED", []string{"OFPHFC_INCOMPATIBLE", "OFPHFC_EPERM"}},
+	1: {"OFPET_BAD_REQUEST", []string{"OFPBRC_BAD_VERSION", "OFPBRC_BAD_TYPE", "OFPBRC_BAD_MULTIPART",
+		"OFPBRC_BAD_EXPERIMENTER", "OFPBRC_BAD_EXP_TYPE", "OFPBRC_EPERM", "OFPBRC_BAD_LEN", "OFPBRC_BUFFER_EMPTY",
+		"OFPBRC_BUFFER_UNKNOWN", "OFPBRC_BAD_TABLE_ID", "OFPBRC_IS_SLAVE", "OFPBRC_BAD_PORT", "OFPBRC_BAD_PACKET",
+		"OFPBRC_MULTIPART_BUFFER_OVERFLOW"}},
+	2: {"OFPET_BAD_ACTION", []string{"OFPBAC_BAD_TYPE", "OFPBAC_BAD_LEN", "OFPBAC_BAD_EXPERIMENTER",
+		"OFPBAC_BAD_EXP_TYPE", "OFPBAC_BAD_OUT_PORT", "OFPBAC_BAD_ARGUMENT", "OFPBAC_EPERM", "OFPBAC_TOO_MANY",
+		"OFPBAC_BAD_QUEUE", "OFPBAC_BAD_OUT_GROUP", "OFPBAC_MATCH_INCONSISTENT", "OFPBAC_UNSUPPORTED_ORDER",
+		"OFPBAC_BAD_TAG", "OFPBAC_BAD_SET_TYPE", "OFPBAC_BAD_SET_LEN", "OFPBAC_BAD_SET_ARGUMENT"}},
+	3: {"OFPET_BAD_INSTRUCTION", nil},
+	4: {"OFPET_BAD_MATCH", []string{"OFPBMC_BAD_TYPE", "OFPBMC_BAD_LEN", "OFPBMC_BAD_TAG",
+		"OFPBMC_BAD_DL_ADDR_MASK", "OFPBMC_BAD_NW_ADDR_MASK", "OFPBMC_BAD_WILDCARDS", "OFPBMC_BAD_FIELD",
+		"OFPBMC_BAD_VALUE", "OFPBMC_BAD_MASK", "OFPBMC_BAD_PREREQ", "OFPBMC_DUP_FIELD", "OFPBMC_EPERM"}},
+	5: {"OFPET_FLOW_MOD_FAILED", []string{"OFPFMFC_UNKNOWN", "OFPFMFC_TABLE_FULL", "OFPFMFC_BAD_TABLE_ID",
+		"OFPFMFC_OVERLAP", "OFPFMFC_EPERM", "OFPFMFC_BAD_TIMEOUT", "OFPFMFC_BAD_COMMAND", "OFPFMFC_BAD_FLAGS"}},
+	6: {"OFPET_GROUP_MOD_FAILED", []string{"OFPGMFC_GROUP_EXISTS", "OFPGMFC_INVALID_GROUP",
+		"OFPGMFC_WEIGHT_UNSUPPORTED", "OFPGMFC_OUT_OF_GROUPS", "OFPGMFC_OUT_OF_BUCKETS",
+		"OFPGMFC_CHAINING_UNSUPPORTED", "OFPGMFC_WATCH_UNSUPPORTED", "OFPGMFC_LOOP", "OFPGMFC_UNKNOWN_GROUP",
+		"OFPGMFC_CHAINED_GROUP", "OFPGMFC_BAD_TYPE", "OFPGMFC_BAD_COMMAND", "OFPGMFC_BAD_BUCKET",
+		"OFPGMFC_BAD_WATCH", "OFPGMFC_EPERM"}},
+	17: {"OFPET_BUNDLE_FAILED", []string{"OFPBFC_UNKNOWN", "OFPBFC_EPERM", "OFPBFC_BAD_ID",
+		"OFPBFC_BUNDLE_EXIST", "OFPBFC_BUNDLE_CLOSED", "OFPBFC_OUT_OF_BUNDLES", "OFPBFC_BAD_TYPE",
+		"OFPBFC_BAD_FLAGS", "OFPBFC_MSG_BAD_LEN", "OFPBFC_MSG_BAD_XID", "OFPBFC_MSG_UNSUP",
+		"OFPBFC_MSG_CONFLICT", "OFPBFC_MSG_TOO_MANY", "OFPBFC_MSG_FAILED", "OFPBFC_TIMEOUT",
+		"OFPBFC_BUNDLE_IN_PROGRESS"}},
+	0xffff: {"OFPET_EXPERIMENTER", nil},
+}
+
+// Name returns the error's OpenFlow name, e.g. "OFPBAC_BAD_OUT_GROUP", or
+// "OFPET_EXPERIMENTER(exp_type=T)" / "type T code C" for the others.
+func (e *Error) Name() string {
+	t, ok := errorTypes[e.Type]
+	switch {
+	case !ok:
+		return fmt.Sprintf("openflow error type %d code %d", e.Type, e.Code)
+	case e.Type == 0xffff:
+		if len(e.Data) >= 4 {
+			return fmt.Sprintf("OFPET_EXPERIMENTER(exp_type=%d, experimenter=%#x)", e.Code, binary.BigEndian.Uint32(e.Data))
+		}
+		return fmt.Sprintf("OFPET_EXPERIMENTER(exp_type=%d)", e.Code)
+	case int(e.Code) < len(t.codes):
+		return t.codes[e.Code]
+	}
+	return fmt.Sprintf("%s code %d", t.name, e.Code)
+}

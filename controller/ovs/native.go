@@ -1,0 +1,404 @@
+package ovs
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/govn/govn/controller/ofctrl"
+	"github.com/govn/govn/controller/pinctrl/ofp"
+	"github.com/govn/govn/lflow/of"
+)
+
+// bundleItem is one message of a bundle and what it came from.
+type bundleItem struct {
+	msg   []byte // complete OpenFlow message; its xid is set when sent
+	flow  *ofctrl.Flow
+	group *ofctrl.Group
+	add   bool  // an add or modify of a desired flow/group (not a deletion)
+	err   error // set when the switch rejected it
+}
+
+// encodeDiff encodes d as the messages of one bundle, in the order
+// ofctrl.Diff.Bundle documents (groups added/changed, flows deleted,
+// modified, added, groups deleted). Desired flows and groups that cannot be
+// encoded are returned as rejections.
+func encodeDiff(d ofctrl.Diff, o ofctrl.Owner) ([]bundleItem, []Rejected) {
+	items := make([]bundleItem, 0, len(d.AddFlows)+len(d.ModFlows)+len(d.ReplFlows)+len(d.DelFlows)+
+		len(d.AddGroups)+len(d.ModGroups)+len(d.DelGroups))
+	var bad []Rejected
+	group := func(g ofctrl.Group, cmd uint16) {
+		g2 := g
+		var m []byte
+		og, err := ofctrl.ParseGroup(g.ID, g.Spec)
+		if err == nil {
+			m, err = ofp.EncodeGroupMod(0, cmd, &og)
+		}
+		if err != nil {
+			bad = append(bad, Rejected{Group: &g2, Err: err})
+			return
+		}
+		items = append(items, bundleItem{msg: m, group: &g2, add: true})
+	}
+	for _, g := range d.AddGroups {
+		group(g, ofp.GroupAdd)
+	}
+	for _, g := range d.ModGroups {
+		group(g, ofp.GroupModify)
+	}
+	flow := func(f ofctrl.Flow, fm *ofp.FlowMod, withActions, add bool) {
+		f2 := f
+		m, err := ofctrl.ParseMatch(f.Match)
+		if err == nil && withActions {
+			fm.Actions, err = ofctrl.ParseActions(f.Actions)
+		}
+		var msg []byte
+		if err == nil {
+			fm.Table, fm.Priority, fm.Match = f.Table, f.Priority, &m
+			msg, err = ofp.EncodeFlowMod(0, fm)
+		}
+		if err != nil {
+			if !add {
+				// A flow we installed must encode; if it does not, the
+				// bundle cannot be built. Report it as the failure.
+				err = fmt.Errorf("installed flow cannot be encoded: %w", err)
+			}
+			bad = append(bad, Rejected{Flow: &f2, Err: err})
+			return
+		}
+		items = append(items, bundleItem{msg: msg, flow: &f2, add: add})
+	}
+	for _, f := range d.DelFlows {
+		flow(f, &ofp.FlowMod{Command: ofp.FlowDeleteStrict, Cookie: o.Tag, CookieMask: o.Mask}, false, false)
+	}
+	for _, f := range d.ModFlows {
+		flow(f, &ofp.FlowMod{Command: ofp.FlowModifyStrict}, true, true)
+	}
+	for _, l := range [][]ofctrl.Flow{d.ReplFlows, d.AddFlows} {
+		for _, f := range l {
+			flow(f, &ofp.FlowMod{Command: ofp.FlowAdd, Cookie: o.Tag | f.Cookie}, true, true)
+		}
+	}
+	for _, g := range d.DelGroups {
+		g2 := g
+		m, _ := ofp.EncodeGroupMod(0, ofp.GroupDelete, &of.Group{ID: g.ID})
+		items = append(items, bundleItem{msg: m, group: &g2})
+	}
+	return items, bad
+}
+
+func (o *OpenFlow) ensureConn(ctx context.Context) error {
+	if o.conn != nil && o.conn.alive() {
+		return nil
+	}
+	o.dropConn()
+	c, err := dialOF(ctx, strings.TrimPrefix(o.target, "unix:"))
+	if err != nil {
+		return err
+	}
+	o.conn = c
+	return nil
+}
+
+func (o *OpenFlow) dropConn() {
+	if o.conn != nil {
+		o.conn.close()
+		o.conn = nil
+	}
+}
+
+// exchangeTimeout bounds one request/reply exchange with the switch.
+const exchangeTimeout = 2 * time.Minute
+
+// countOwned returns how many of our flows the switch holds (one
+// aggregate-statistics request filtered by our cookie).
+func (o *OpenFlow) countOwned(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+	defer cancel()
+	c := o.conn
+	c.drain()
+	x := c.nextXid()
+	if err := c.send(ofp.AggregateRequest(x, o.owner.Tag, o.owner.Mask)); err != nil {
+		return 0, fmt.Errorf("aggregate request: %w", err)
+	}
+	for {
+		m, err := c.recv(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("aggregate request: %w", err)
+		}
+		h, err := ofp.ParseHeader(m)
+		if err != nil {
+			return 0, err
+		}
+		if h.Xid != x {
+			continue
+		}
+		switch h.Type {
+		case ofp.TypeMultipartReply:
+			n, err := ofp.DecodeAggregateReply(m)
+			return int(n), err
+		case ofp.TypeError:
+			e, err := ofp.DecodeError(m)
+			if err != nil {
+				return 0, err
+			}
+			return 0, fmt.Errorf("aggregate request: %s", e.Name())
+		}
+	}
+}
+
+// sendBundle sends items as one atomic, ordered bundle: open, add every
+// message, a barrier to collect the switch's verdict on each message, then
+// commit (or discard, if any message was refused). failed is the first
+// refused item (nil if the failure concerns the bundle as a whole).
+func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *bundleItem, err error) {
+	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+	defer cancel()
+	c := o.conn
+	c.drain()
+	o.bundleID++
+	id := o.bundleID
+	const flags = ofp.BundleAtomic | ofp.BundleOrdered
+	byXid := make(map[uint32]int, len(items))
+	openX := c.nextXid()
+	size := 16
+	for i := range items {
+		size += 16 + len(items[i].msg)
+	}
+	buf := make([]byte, 0, size+32)
+	buf = append(buf, ofp.BundleControl(openX, id, ofp.BundleOpenRequest, flags)...)
+	for i := range items {
+		x := c.nextXid()
+		binary.BigEndian.PutUint32(items[i].msg[4:], x)
+		add, err := ofp.BundleAdd(x, id, flags, items[i].msg)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, add...)
+		byXid[x] = i
+	}
+	barX := c.nextXid()
+	buf = append(buf, ofp.BarrierRequest(barX)...)
+	if err := c.send(buf); err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	// Phase 1: the switch validates each message as it is added.
+	var first *bundleItem
+	var bundleErr error
+	for done := false; !done; {
+		m, err := c.recv(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("bundle: %w", err)
+		}
+		h, err := ofp.ParseHeader(m)
+		if err != nil {
+			return nil, err
+		}
+		switch h.Type {
+		case ofp.TypeBarrierReply:
+			done = h.Xid == barX
+		case ofp.TypeError:
+			e, err := ofp.DecodeError(m)
+			if err != nil {
+				return nil, err
+			}
+			if i, ok := byXid[h.Xid]; ok {
+				if first == nil {
+					items[i].err = errors.New(e.Name())
+					first = &items[i]
+				}
+			} else if bundleErr == nil {
+				bundleErr = fmt.Errorf("bundle: %s", e.Name())
+			}
+		}
+	}
+	if first != nil || bundleErr != nil {
+		// Discard the bundle (its messages are not applied either way).
+		dx := c.nextXid()
+		if err := c.send(ofp.BundleControl(dx, id, ofp.BundleDiscardRequest, flags)); err == nil {
+			o.await(ctx, dx)
+		}
+		if first != nil {
+			return first, fmt.Errorf("bundle: switch refused a message: %w", first.err)
+		}
+		return nil, bundleErr
+	}
+	// Phase 2: commit; a message that fails to apply is reported with
+	// its own xid before the commit's error.
+	cx := c.nextXid()
+	if err := c.send(ofp.BundleControl(cx, id, ofp.BundleCommitRequest, flags)); err != nil {
+		return nil, fmt.Errorf("bundle commit: %w", err)
+	}
+	for {
+		m, err := c.recv(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("bundle commit: %w", err)
+		}
+		h, err := ofp.ParseHeader(m)
+		if err != nil {
+			return nil, err
+		}
+		switch h.Type {
+		case ofp.TypeError:
+			e, err := ofp.DecodeError(m)
+			if err != nil {
+				return nil, err
+			}
+			if i, ok := byXid[h.Xid]; ok {
+				if first == nil {
+					items[i].err = errors.New(e.Name())
+					first = &items[i]
+				}
+				continue
+			}
+			if h.Xid == cx {
+				if first != nil {
+					return first, fmt.Errorf("bundle commit: %s: %w", e.Name(), first.err)
+				}
+				return nil, fmt.Errorf("bundle commit: %s", e.Name())
+			}
+		case ofp.TypeBundleControl:
+			if h.Xid != cx {
+				continue
+			}
+			if _, typ, err := ofp.DecodeBundleControl(m); err != nil || typ != ofp.BundleCommitReply {
+				return nil, fmt.Errorf("bundle commit: unexpected reply type %d (%v)", typ, err)
+			}
+			if first != nil {
+				return first, fmt.Errorf("bundle committed although the switch refused a message: %w", first.err)
+			}
+			return nil, nil
+		}
+	}
+}
+
+// await reads until the reply (or error) with xid x.
+func (o *OpenFlow) await(ctx context.Context, x uint32) {
+	for {
+		m, err := o.conn.recv(ctx)
+		if err != nil {
+			return
+		}
+		if h, err := ofp.ParseHeader(m); err != nil || h.Xid == x {
+			return
+		}
+	}
+}
+
+// reconcileText brings a switch that already holds flows of ours (a
+// restarted controller) to the desired state without disturbing the flows
+// that are already right. Our text and OVS's differ in spelling, so both
+// sides are compared in OVS's canonical form: desired flows normalized by
+// `ovs-ofctl parse-flows`, installed ones read by dump-flows. The changes go
+// in one `ovs-ofctl bundle`. Afterwards the installed-state cache holds the
+// desired flows in our own text, and later syncs are native.
+func (o *OpenFlow) reconcileText(ctx context.Context, desired, installed *ofctrl.State, res *SyncResult) error {
+	// What the native path would refuse is refused here too.
+	var flows []ofctrl.Flow
+	for _, f := range desired.Flows {
+		if err := checkEncodable(f); err != nil {
+			f := f
+			res.Rejected = append(res.Rejected, Rejected{Flow: &f, Err: err})
+			delete(desired.Flows, f.Key())
+			continue
+		}
+		flows = append(flows, f)
+	}
+	var groups []ofctrl.Group
+	for _, g := range desired.Groups {
+		og, err := ofctrl.ParseGroup(g.ID, g.Spec)
+		if err == nil {
+			_, err = ofp.EncodeGroupMod(0, ofp.GroupAdd, &og)
+		}
+		if err != nil {
+			g := g
+			res.Rejected = append(res.Rejected, Rejected{Group: &g, Err: err})
+			delete(desired.Groups, g.ID)
+			continue
+		}
+		groups = append(groups, g)
+	}
+	defer func() { o.flowNorm, o.groupNorm = map[ofctrl.Flow]ofctrl.Flow{}, map[ofctrl.Group]ofctrl.Group{} }()
+	nf, rej, err := o.normalizeFlows(ctx, flows)
+	if err != nil {
+		return err
+	}
+	res.Rejected = append(res.Rejected, rej...)
+	ng, rej, err := o.normalizeGroups(ctx, groups)
+	if err != nil {
+		return err
+	}
+	res.Rejected = append(res.Rejected, rej...)
+	nf, ng, rej = o.dropConflicts(nf, ng)
+	res.Rejected = append(res.Rejected, rej...)
+	ndesired, err := ofctrl.NewState(o.owner, nf, ng)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		d := ofctrl.Compute(ndesired, installed)
+		if !d.Empty() {
+			stderr, err := o.ofctl(ctx, d.Bundle(o.owner), "-O", "OpenFlow15", "bundle", o.target, "-")
+			if err != nil {
+				be, ok := ofctrl.ParseBundleError(stderr)
+				if !ok || attempt >= o.maxRetries {
+					return err
+				}
+				if be.IsGroup {
+					g, found := ndesired.Groups[be.GroupID]
+					if !found {
+						return fmt.Errorf("%w (rejected group %d is not one we sent)", err, be.GroupID)
+					}
+					delete(ndesired.Groups, be.GroupID)
+					res.Rejected = append(res.Rejected, Rejected{Group: &g, Err: errors.New(be.Reason)})
+					continue
+				}
+				f, found := ndesired.Flows[be.Flow]
+				if !found {
+					return fmt.Errorf("%w (rejected flow %+v is not a desired flow)", err, be.Flow)
+				}
+				delete(ndesired.Flows, be.Flow)
+				res.Rejected = append(res.Rejected, Rejected{Flow: &f, Err: errors.New(be.Reason)})
+				continue
+			}
+		}
+		res.Diff = d
+		break
+	}
+	// The cache, in our text: the desired flows whose normalized form is
+	// now installed.
+	st := newFlowCache(nil)
+	for _, f := range flows {
+		if n, ok := o.flowNorm[f]; ok {
+			if cur, ok := ndesired.Flows[n.Key()]; ok && cur == n {
+				st.flows[f.Key()] = &cachedFlow{f: f, want: f}
+			}
+		}
+	}
+	for _, g := range groups {
+		if n, ok := o.groupNorm[g]; ok {
+			if cur, ok := ndesired.Groups[n.ID]; ok && cur == n {
+				st.groups[g.ID] = g
+			}
+		}
+	}
+	o.installed = st
+	return nil
+}
+
+// checkEncodable reports whether a flow can be encoded natively.
+func checkEncodable(f ofctrl.Flow) error {
+	m, err := ofctrl.ParseMatch(f.Match)
+	if err != nil {
+		return err
+	}
+	as, err := ofctrl.ParseActions(f.Actions)
+	if err != nil {
+		return err
+	}
+	_, err = ofp.EncodeFlowMod(0, &ofp.FlowMod{Table: f.Table, Priority: f.Priority, Match: &m, Actions: as})
+	return err
+}
