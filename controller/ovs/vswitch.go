@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -35,6 +37,13 @@ type VSwitch struct {
 	c       client.Client
 	log     *zap.Logger
 	changes chan struct{}
+
+	// gen counts cache changes; snapshots are reused while it stays.
+	gen    atomic.Uint64
+	snapMu sync.Mutex
+	snap   *snapshot
+	snapBr string
+	snapG  uint64
 }
 
 // Connect connects to the Open_vSwitch database at endpoint (e.g.
@@ -64,6 +73,7 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*VSwitch, e
 	}
 	v := &VSwitch{c: c, log: log, changes: make(chan struct{}, 1)}
 	notify := func() {
+		v.gen.Add(1)
 		select {
 		case v.changes <- struct{}{}:
 		default:
@@ -290,7 +300,26 @@ type snapshot struct {
 	names  map[string]bool // every port name in the database
 }
 
+// snapshot returns the bridge's ports and interfaces. It is rebuilt only
+// after the database changed (the callers only read it): with many VIFs,
+// listing and copying every row on each controller run was a large part of
+// its CPU time.
 func (v *VSwitch) snapshot(ctx context.Context, bridge string) (*snapshot, error) {
+	v.snapMu.Lock()
+	defer v.snapMu.Unlock()
+	g := v.gen.Load() // before reading: a later change forces a rebuild
+	if v.snap != nil && v.snapBr == bridge && v.snapG == g {
+		return v.snap, nil
+	}
+	st, err := v.readSnapshot(ctx, bridge)
+	if err != nil {
+		return nil, err
+	}
+	v.snap, v.snapBr, v.snapG = st, bridge, g
+	return st, nil
+}
+
+func (v *VSwitch) readSnapshot(ctx context.Context, bridge string) (*snapshot, error) {
 	br, err := v.bridge(ctx, bridge)
 	if err != nil {
 		return nil, err
