@@ -22,17 +22,17 @@ func l2Flows(local []*Pod, remote []*Pod, tunPort int, vni int) []ofctrl.Flow {
 	for _, p := range local {
 		flows = append(flows,
 			ofctrl.Flow{Table: 0, Priority: 100, Cookie: 1, Match: fmt.Sprintf("in_port=%d", p.OFPort), Actions: "resubmit(,1)"},
-			ofctrl.Flow{Table: 1, Priority: 100, Cookie: 2, Match: "dl_dst=" + p.MAC, Actions: fmt.Sprintf("output:%d", p.OFPort)})
+			ofctrl.Flow{Table: 1, Priority: 100, Cookie: 2, Match: "eth_dst=" + p.MAC, Actions: fmt.Sprintf("output:%d", p.OFPort)})
 		bcast += fmt.Sprintf("output:%d,", p.OFPort)
 	}
 	for _, p := range remote {
-		flows = append(flows, ofctrl.Flow{Table: 1, Priority: 100, Cookie: 3, Match: "dl_dst=" + p.MAC,
-			Actions: fmt.Sprintf("set_field:%d->tun_id,output:%d", vni, tunPort)})
+		flows = append(flows, ofctrl.Flow{Table: 1, Priority: 100, Cookie: 3, Match: "eth_dst=" + p.MAC,
+			Actions: fmt.Sprintf("set_field:%#x->tun_id,output:%d", vni, tunPort)})
 	}
 	flows = append(flows,
-		ofctrl.Flow{Table: 0, Priority: 100, Cookie: 4, Match: fmt.Sprintf("in_port=%d,tun_id=%d", tunPort, vni), Actions: "resubmit(,1)"},
-		ofctrl.Flow{Table: 1, Priority: 90, Cookie: 5, Match: "dl_dst=ff:ff:ff:ff:ff:ff",
-			Actions: bcast + fmt.Sprintf("set_field:%d->tun_id,output:%d", vni, tunPort)})
+		ofctrl.Flow{Table: 0, Priority: 100, Cookie: 4, Match: fmt.Sprintf("in_port=%d,tun_id=%#x", tunPort, vni), Actions: "resubmit(,1)"},
+		ofctrl.Flow{Table: 1, Priority: 90, Cookie: 5, Match: "eth_dst=ff:ff:ff:ff:ff:ff",
+			Actions: bcast + fmt.Sprintf("set_field:%#x->tun_id,output:%d", vni, tunPort)})
 	return flows
 }
 
@@ -195,7 +195,7 @@ func TestTwoChassisGeneve(t *testing.T) {
 	// Removing the remote MAC's flow (exact change) cuts a -> c only.
 	var cut []ofctrl.Flow
 	for _, f := range modified {
-		if f.Table != 1 || f.Match != "dl_dst="+c.MAC {
+		if f.Table != 1 || f.Match != "eth_dst="+c.MAC {
 			cut = append(cut, f)
 		}
 	}
