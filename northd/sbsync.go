@@ -181,7 +181,7 @@ type mGroup struct {
 	uuid string
 	set  string   // sorted NB switch uuids joined by ","
 	dps  []string // NB switch uuids
-	refs int
+	refs int      // flows and load balancers using the group
 }
 
 type mHAGroup struct {
@@ -201,8 +201,9 @@ type mSet struct {
 }
 
 type mLB struct {
-	uuid string
-	spec LBSpec
+	uuid  string
+	spec  LBSpec
+	group *mGroup // its datapath_group
 	// stale: the row's columns are not what northd writes (e.g. a
 	// datapath_group or a datapath northd does not know): rewrite it.
 	stale bool
@@ -410,15 +411,14 @@ func LoadSB(r *SBRows) *SBState {
 			continue
 		}
 		m := &mLB{uuid: l.UUID, spec: LBSpec{Name: l.Name, Vips: l.Vips, Protocol: l.Protocol, Options: l.Options},
-			stale: l.DatapathGroup != "" || len(l.ExternalIDs) != 1}
-		for _, d := range l.Datapaths {
-			if nb := bySB[d]; nb != "" && !routerDP[nb] {
-				m.spec.Switches = append(m.spec.Switches, nb)
-			} else {
-				m.stale = true
-			}
+			stale: len(l.Datapaths) > 0 || len(l.ExternalIDs) != 1}
+		if g := groupByUUID[l.DatapathGroup]; g != nil && g.set != "" {
+			m.group = g
+			g.refs++
+			m.spec.Switches = g.dps
+		} else {
+			m.stale = true
 		}
-		sort.Strings(m.spec.Switches)
 		s.lbs[id] = m
 	}
 	return s
@@ -644,8 +644,12 @@ func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 	for _, k := range keys {
 		s.syncFlow(b, e, k)
 	}
-	// Groups no flow references any more are garbage-collected by the
-	// server (Logical_DP_Group is not a root table).
+	if e.lbChanged || fullLB {
+		s.syncLBs(b, e)
+	}
+	// Groups no flow or load balancer references any more are
+	// garbage-collected by the server (Logical_DP_Group is not a root
+	// table).
 	for set, g := range s.groups {
 		if g.refs <= 0 {
 			delete(s.groups, set)
@@ -653,9 +657,6 @@ func (s *SBState) Sync(e *Engine, o SyncOptions) (*Txn, error) {
 	}
 	if e.globalChanged || s.needGlobal {
 		s.syncSets(b, e)
-	}
-	if e.lbChanged || fullLB {
-		s.syncLBs(b, e)
 	}
 	s.syncGlobal(b, o)
 	e.changedSwitches = map[string]bool{}
@@ -1079,12 +1080,16 @@ func dpExternalIDs(out *switchOut, id string) ovsdb.OvsMap {
 }
 
 // syncLBs writes the SB Load_Balancer rows: one per NB load balancer used
-// by a switch, with the switches' datapaths (a strong reference: a row
-// that still names a deleted datapath is updated in the same transaction).
+// by a switch, with the switches in datapath_group as OVN 23.03 (a
+// Logical_DP_Group shared with flows on the same switches; a switch's
+// deletion moves the row to another group in the same transaction).
 func (s *SBState) syncLBs(b *txb, e *Engine) {
 	for id, m := range s.lbs {
 		if e.LBs[id] == nil {
 			b.delete(tLB, m.uuid)
+			if m.group != nil {
+				m.group.refs--
+			}
 			delete(s.lbs, id)
 		}
 	}
@@ -1099,18 +1104,24 @@ func (s *SBState) syncLBs(b *txb, e *Engine) {
 		if m != nil && !m.stale && sameLB(&m.spec, want) {
 			continue
 		}
-		dps := make([]string, 0, len(want.Switches))
-		for _, sw := range want.Switches {
-			if d := s.dps[sw]; d != nil {
-				dps = append(dps, d.uuid)
-			}
+		if m != nil && m.group != nil {
+			m.group.refs--
+		}
+		var g *mGroup
+		if len(want.Switches) > 0 {
+			g = s.group(b, want.Switches)
+			g.refs++
+		}
+		grp := uuidSet()
+		if g != nil {
+			grp = uuidSet(g.uuid)
 		}
 		row := ovsdb.Row{
 			"name":           want.Name,
 			"vips":           strMap(want.Vips),
 			"protocol":       optString(nil),
-			"datapaths":      uuidSet(dps...),
-			"datapath_group": uuidSet(),
+			"datapaths":      uuidSet(),
+			"datapath_group": grp,
 			"options":        strMap(want.Options),
 			"external_ids":   strMap(map[string]string{ExtLBID: id}),
 		}
@@ -1118,12 +1129,12 @@ func (s *SBState) syncLBs(b *txb, e *Engine) {
 			row["protocol"] = optString(&want.Protocol)
 		}
 		if m == nil {
-			nm := &mLB{spec: *want}
+			nm := &mLB{spec: *want, group: g}
 			nm.uuid = b.insert(tLB, row, func(u string) { nm.uuid = u })
 			s.lbs[id] = nm
 			continue
 		}
-		m.spec, m.stale = *want, false
+		m.spec, m.stale, m.group = *want, false, g
 		b.update(tLB, m.uuid, row)
 	}
 }

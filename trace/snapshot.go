@@ -38,6 +38,8 @@ type Snapshot struct {
 	// ACLs are northbound ACLs by UUID (optional: read from the NB when
 	// available), so drops name the ACL as written, not only its UUID.
 	ACLs map[string]ACL `json:"acls,omitempty"`
+	// LoadBalancers are SB Load_Balancer rows (chk_lb_hairpin).
+	LoadBalancers []LoadBalancer `json:"load_balancers,omitempty"`
 }
 
 // ACL is a northbound ACL as its author wrote it.
@@ -192,6 +194,13 @@ func (s *Snapshot) Validate() error {
 		}
 		portKeys[pk{p.Datapath, p.Key}] = p.Name
 	}
+	for _, l := range s.LoadBalancers {
+		for _, d := range l.Datapaths {
+			if !dps[d] {
+				return fmt.Errorf("load balancer %q: unknown datapath %q", l.Name, d)
+			}
+		}
+	}
 	for _, g := range s.MulticastGroups {
 		if !dps[g.Datapath] {
 			return fmt.Errorf("multicast group %q: unknown datapath %q", g.Name, g.Datapath)
@@ -239,6 +248,10 @@ func (s *Snapshot) Sort() {
 		}
 		return a.Key < b.Key
 	})
+	for i := range s.LoadBalancers {
+		sort.Strings(s.LoadBalancers[i].Datapaths)
+	}
+	sort.SliceStable(s.LoadBalancers, func(i, j int) bool { return s.LoadBalancers[i].Name < s.LoadBalancers[j].Name })
 	sort.Slice(s.MulticastGroups, func(i, j int) bool {
 		a, b := s.MulticastGroups[i], s.MulticastGroups[j]
 		if a.Datapath != b.Datapath {

@@ -48,6 +48,9 @@ type dpInfo struct {
 	macs    map[macKey]bits.U128
 	flows   map[tableKey][]*cflow // descending priority
 	hasGwPt bool
+	// hairpins are the (VIP, backend) pairs of the load balancers on the
+	// datapath (chk_lb_hairpin, chk_lb_hairpin_reply).
+	hairpins []hairpin
 }
 
 type tableKey struct {
@@ -111,6 +114,13 @@ func New(s *Snapshot) (*Tracer, error) {
 		pi := &portInfo{Port: Port{Name: g.Name, Datapath: g.Datapath, Key: g.Key}, dp: di, group: g}
 		di.ports[g.Name] = pi
 		di.byKey[g.Key] = pi
+	}
+	for i := range s.LoadBalancers {
+		hs, warns := lbHairpins(&s.LoadBalancers[i])
+		t.Warnings = append(t.Warnings, warns...)
+		for _, d := range s.LoadBalancers[i].Datapaths {
+			t.byID[d].hairpins = append(t.byID[d].hairpins, hs...)
+		}
 	}
 	for _, b := range s.MACBindings {
 		di := t.byID[b.Datapath]

@@ -396,7 +396,8 @@ func (w *walker) lookup(d *dpInfo, egress bool, table int, p of.Packet, pa path,
 			m, ok := d.macs[macKey{port, ip}]
 			return m, ok
 		},
-		Router: d.Router,
+		Router:    d.Router,
+		LBHairpin: d.lbHairpin,
 	}
 	if egress {
 		ctx.Pipeline = action.Egress

@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,19 @@ func (e *env) sbLB(name string) string {
 	return e.sbctl("--columns=name,vips,protocol,datapaths,datapath_group,options,external_ids", "find", "Load_Balancer", "name="+name)
 }
 
+// lbDatapaths are the datapaths of an SB Load_Balancer's datapath_group
+// (sorted, space-separated; "" without a group), and its datapaths column.
+func (e *env) lbDatapaths(name string) (group, column string) {
+	g := strings.TrimSpace(e.sbctl("--bare", "--columns=datapath_group", "find", "Load_Balancer", "name="+name))
+	column = strings.TrimSpace(e.sbctl("--bare", "--columns=datapaths", "find", "Load_Balancer", "name="+name))
+	if g == "" {
+		return "", column
+	}
+	f := strings.Fields(e.sbctl("--bare", "--columns=datapaths", "list", "Logical_DP_Group", g))
+	sort.Strings(f)
+	return strings.Join(f, " "), column
+}
+
 // dpUUID is the SB Datapath_Binding uuid of a switch.
 func (e *env) dpUUID(name string) string {
 	return strings.TrimSpace(e.sbctl("--bare", "--columns=_uuid", "find", "Datapath_Binding", "external_ids:name="+name))
@@ -72,13 +86,18 @@ func TestLBNbctl(t *testing.T) {
 	nbID := strings.TrimSpace(e.nbctl("--bare", "--columns=_uuid", "find", "Load_Balancer", "name=lb-tcp"))
 	row := e.sbLB("lb-tcp")
 	for _, w := range []string{`vips                : {"10.0.0.100:80"="10.0.0.11:8080,10.0.0.12:8080"}`, "protocol            : tcp",
-		`options             : {hairpin_orig_tuple="true"}`, `external_ids        : {lb_id="` + nbID + `"}`, "datapath_group      : []"} {
+		`options             : {hairpin_orig_tuple="true"}`, `external_ids        : {lb_id="` + nbID + `"}`, "datapaths           : []"} {
 		if !strings.Contains(row, w) {
 			t.Errorf("SB Load_Balancer lb-tcp:\n%s\nlacks %q", row, w)
 		}
 	}
-	if !strings.Contains(row, sw0) || !strings.Contains(row, sw1) {
-		t.Errorf("SB Load_Balancer lb-tcp datapaths should be sw0 %s and sw1 %s (through the group):\n%s", sw0, sw1, row)
+	both := []string{sw0, sw1}
+	sort.Strings(both)
+	if g, _ := e.lbDatapaths("lb-tcp"); g != strings.Join(both, " ") {
+		t.Errorf("SB Load_Balancer lb-tcp datapath_group has %q, want sw0 and sw1 (through the NB group) %v", g, both)
+	}
+	if g, _ := e.lbDatapaths("lb-udp"); g != sw0 {
+		t.Errorf("SB Load_Balancer lb-udp datapath_group has %q, want sw0 %s", g, sw0)
 	}
 	if row := e.sbLB("lb-hairpin"); !strings.Contains(row, `hairpin_snat_ip="169.254.0.1 fd00::1"`) {
 		t.Errorf("hairpin_snat_ip not copied:\n%s", row)
@@ -111,8 +130,8 @@ func TestLBNbctl(t *testing.T) {
 
 	// Detached from sw0: only sw1 (through the group) keeps it.
 	e.nbctl("--wait=sb", "ls-lb-del", "sw0", "lb-tcp")
-	if row := e.sbLB("lb-tcp"); strings.Contains(row, sw0) || !strings.Contains(row, sw1) {
-		t.Errorf("after ls-lb-del sw0, datapaths should be sw1 only:\n%s", row)
+	if g, _ := e.lbDatapaths("lb-tcp"); g != sw1 {
+		t.Errorf("after ls-lb-del sw0, datapath_group has %q, want sw1 %s only", g, sw1)
 	}
 	if fl := e.lflows("sw0"); strings.Contains(fl, "10.0.0.100") {
 		t.Errorf("sw0 still has lb-tcp flows:\n%s", grepText(fl, "10.0.0.100"))
@@ -250,9 +269,14 @@ func TestLBMatchesOVN(t *testing.T) {
 			t.Errorf("%s: LB stage flows differ from OVN 23.03 (- OVN only, + govn only):\n%s", sw, d)
 		}
 	}
-	// The SB Load_Balancer rows carry the same columns (datapaths vs
-	// datapath_group aside).
+	// The SB Load_Balancer rows carry the same columns, and both put the
+	// switches in a datapath_group.
 	for _, lb := range []string{"lb-tcp", "lb-v6", "lb-reject", "lb-hairpin", "lb-aff"} {
+		wg, wc := o.lbDatapaths(lb)
+		gg, gc := g.lbDatapaths(lb)
+		if len(strings.Fields(wg)) != len(strings.Fields(gg)) || wc != "" || gc != "" {
+			t.Errorf("SB Load_Balancer %s: OVN datapath_group %q datapaths %q, govn %q %q", lb, wg, wc, gg, gc)
+		}
 		cols := []string{"--bare", "--columns=name,vips,protocol,options", "find", "Load_Balancer", "name=" + lb}
 		if want, got := o.sbctl(cols...), g.sbctl(cols...); want != got {
 			t.Errorf("SB Load_Balancer %s: OVN %q, govn %q", lb, want, got)
@@ -283,4 +307,31 @@ func lbFlows(s string) []string {
 		keep = append(keep, l)
 	}
 	return routerFlows(strings.Join(keep, "\n"))
+}
+
+// TestLBRepairsRows: rows northd finds at start in another shape (the
+// datapaths column instead of datapath_group, changed vips, a row for a
+// load balancer that no switch uses) are rewritten or deleted.
+func TestLBRepairsRows(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.nbctl("--wait=sb", "ls-add", "sw0", "--", "lb-add", "lb1", "10.0.0.100:80", "10.0.0.11:80", "--", "ls-lb-add", "sw0", "lb1")
+	sw0 := e.dpUUID("sw0")
+	want := e.sbLB("lb1")
+	e.stop()
+	lb := strings.TrimSpace(e.sbctl("--bare", "--columns=_uuid", "find", "Load_Balancer", "name=lb1"))
+	e.sbctl("set", "Load_Balancer", lb, "datapaths="+sw0, `vips={"10.9.9.9:80"="10.0.0.11:80"}`, "--", "clear", "Load_Balancer", lb, "datapath_group")
+	e.sbctl("create", "Load_Balancer", "name=stray", "external_ids:lb_id=00000000-0000-0000-0000-000000000001")
+	e.start()
+	e.nbctl("--wait=sb", "sync")
+	noGroup := func(s string) string { return regexp.MustCompile(`datapath_group *: \S+`).ReplaceAllString(s, "") }
+	if got := e.sbLB("lb1"); noGroup(got) != noGroup(want) {
+		t.Errorf("lb1 not repaired:\n%s\nwant\n%s", got, want)
+	}
+	if g, c := e.lbDatapaths("lb1"); g != sw0 || c != "" {
+		t.Errorf("lb1 datapath_group %q datapaths %q, want group [%s] and no datapaths", g, c, sw0)
+	}
+	if got := e.sbLB("stray"); strings.TrimSpace(got) != "" {
+		t.Errorf("stray Load_Balancer row not deleted:\n%s", got)
+	}
 }

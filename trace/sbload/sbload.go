@@ -21,6 +21,7 @@ import (
 var Tables = []string{
 	sbdb.DatapathBindingTable, sbdb.PortBindingTable, sbdb.MulticastGroupTable, sbdb.LogicalFlowTable,
 	sbdb.LogicalDPGroupTable, sbdb.AddressSetTable, sbdb.PortGroupTable, sbdb.MACBindingTable, sbdb.ChassisTable,
+	sbdb.LoadBalancerTable,
 }
 
 // Connect opens a southbound client that monitors Tables.
@@ -41,12 +42,14 @@ func Load(ctx context.Context, c *ovsdbclient.Client) (*trace.Snapshot, error) {
 		pgs    []sbdb.PortGroup
 		macs   []sbdb.MACBinding
 		chs    []sbdb.Chassis
+		lbs    []sbdb.LoadBalancer
 	)
 	for _, l := range []struct {
 		name string
 		dst  any
 	}{{"Datapath_Binding", &dps}, {"Port_Binding", &pbs}, {"Multicast_Group", &mcs}, {"Logical_Flow", &lfs},
-		{"Logical_DP_Group", &groups}, {"Address_Set", &ases}, {"Port_Group", &pgs}, {"MAC_Binding", &macs}, {"Chassis", &chs}} {
+		{"Logical_DP_Group", &groups}, {"Address_Set", &ases}, {"Port_Group", &pgs}, {"MAC_Binding", &macs}, {"Chassis", &chs},
+		{"Load_Balancer", &lbs}} {
 		if err := c.List(ctx, l.dst); err != nil {
 			return nil, fmt.Errorf("list %s: %w", l.name, err)
 		}
@@ -108,6 +111,16 @@ func Load(ctx context.Context, c *ovsdbclient.Client) (*trace.Snapshot, error) {
 	for _, m := range macs {
 		s.MACBindings = append(s.MACBindings, trace.MACBinding{Datapath: m.Datapath, Port: m.LogicalPort, IP: m.IP, MAC: m.MAC})
 	}
+	for _, l := range lbs {
+		tl := trace.LoadBalancer{Name: l.Name, VIPs: l.Vips, Options: l.Options, Datapaths: append([]string(nil), l.Datapaths...)}
+		if l.Protocol != nil {
+			tl.Protocol = string(*l.Protocol)
+		}
+		if l.DatapathGroup != nil {
+			tl.Datapaths = append(tl.Datapaths, dpGroups[*l.DatapathGroup]...)
+		}
+		s.LoadBalancers = append(s.LoadBalancers, tl)
+	}
 	s.Sort()
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("southbound database is inconsistent: %w", err)
@@ -143,7 +156,7 @@ func LoadACLs(ctx context.Context, c *ovsdbclient.Client, s *trace.Snapshot) err
 // southbound database: datapaths (external_ids:name, plus logical-switch or
 // logical-router so OVN's tools know their kind), ports, multicast groups,
 // logical flows (a Logical_DP_Group for flows on several datapaths),
-// address sets, port groups and MAC bindings. Snapshot IDs and flow UUIDs
+// address sets, port groups, MAC bindings and load balancers. Snapshot IDs and flow UUIDs
 // are not kept: the database assigns its own.
 func StoreOps(c *ovsdbclient.Client, ops []ovsdb.Operation, s *trace.Snapshot) ([]ovsdb.Operation, error) {
 	if err := s.Validate(); err != nil {
@@ -217,6 +230,19 @@ func StoreOps(c *ovsdbclient.Client, ops []ovsdb.Operation, s *trace.Snapshot) (
 	}
 	for _, m := range s.MACBindings {
 		row := &sbdb.MACBinding{UUID: ovsdbclient.NamedUUID(), Datapath: dpUUID[m.Datapath], LogicalPort: m.Port, IP: m.IP, MAC: m.MAC}
+		if ops, err = ovsdbclient.CreateOps(c, ops, row); err != nil {
+			return ops, err
+		}
+	}
+	for _, l := range s.LoadBalancers {
+		row := &sbdb.LoadBalancer{UUID: ovsdbclient.NamedUUID(), Name: l.Name, Vips: l.VIPs, Options: l.Options}
+		if l.Protocol != "" {
+			p := sbdb.LoadBalancerProtocol(l.Protocol)
+			row.Protocol = &p
+		}
+		for _, d := range l.Datapaths {
+			row.Datapaths = append(row.Datapaths, dpUUID[d])
+		}
 		if ops, err = ovsdbclient.CreateOps(c, ops, row); err != nil {
 			return ops, err
 		}
