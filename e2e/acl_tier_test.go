@@ -60,6 +60,29 @@ func TestACLTiers(t *testing.T) {
 		"where": []any{[]any{"match", "==", `inport == "lsp-a"`}}, "row": map[string]any{"action": "pass"}})
 	o.tcpBlocked(a, b, 23)
 	o.tcpOK(c, b, 23)
+
+	t.Log("stateful: tier 1 allow-related for a's tcp/80, tier 1 to-lport drop of everything to a")
+	if _, err := a.ListenTCP(80); err != nil {
+		t.Fatal(err)
+	}
+	o.tcpOK(b, a, 80) // control: open before the ACLs
+	o.nbTransact(
+		map[string]any{"op": "insert", "table": "ACL", "uuid-name": "web_a", "row": map[string]any{
+			"direction": "from-lport", "priority": 200, "match": `inport == "lsp-a" && tcp.dst == 80`, "action": "allow-related", "tier": 1}},
+		map[string]any{"op": "insert", "table": "ACL", "uuid-name": "to_a", "row": map[string]any{
+			"direction": "to-lport", "priority": 100, "match": `outport == "lsp-a" && ip4`, "action": "drop", "tier": 1}},
+		map[string]any{"op": "mutate", "table": "Logical_Switch", "where": []any{[]any{"name", "==", "ls1"}},
+			"mutations": []any{[]any{"acls", "insert", []any{"set", []any{
+				[]any{"named-uuid", "web_a"}, []any{"named-uuid", "to_a"}}}}}},
+	)
+	// a's connection passes tier 0, is committed by tier 1's allow-related,
+	// and its replies get through the to-lport drop as established traffic.
+	o.tcpOK(a, b, 80)
+	// New connections towards a reach tier 1's drop (no to-lport ACL in
+	// tier 0), from either chassis.
+	o.tcpBlocked(b, a, 80)
+	o.tcpBlocked(c, a, 80)
+	o.tcpBlocked(a, b, 23) // still tier 1's drop
 }
 
 // nbTransact runs one OVSDB transaction of ops on the northbound database
