@@ -170,7 +170,8 @@ func (nb *NB) routerSwitchPortBinding(pb *PortBindingSpec, sp *SwitchPort, local
 // ("MAC IPv4...", followed for a distributed gateway port by
 // is_chassis_resident of the port that answers for them): the port's own
 // addresses and, with withNAT (nat-addresses=router), one entry with the
-// IPv4 external IPs of the router's NAT rules (sorted) and, on a
+// IPv4 external IPs of the router's NAT rules and load balancer VIPs
+// (sorted) and, on a
 // distributed router, one per distributed floating IP with its
 // external_mac, resident on its logical_port.
 func natAddresses(nb *NB, rp *RouterPort, r *Router, redirect string, withNAT bool) []string {
@@ -206,6 +207,16 @@ func natAddresses(nb *NB, rp *RouterPort, r *Router, redirect string, withNAT bo
 			continue
 		}
 		central = append(central, n.ExternalIP)
+	}
+	// And the router's load balancer VIPs (IPv4).
+	for _, lb := range nb.DatapathLBs(r.LoadBalancers, r.LBGroups) {
+		l, _ := ParseLB(lb)
+		for _, v := range l.VIPs {
+			if a := v.Addr.String(); v.Addr.Is4() && !seen[a] {
+				seen[a] = true
+				central = append(central, a)
+			}
+		}
 	}
 	sort.Strings(central)
 	sort.Strings(fips)

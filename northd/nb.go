@@ -688,6 +688,9 @@ func (nb *NB) markLBUsers(lb string) {
 	for id, r := range nb.Routers {
 		if uses(r.LoadBalancers, r.LBGroups) {
 			nb.dirty[id] = true
+			// The peer switch ports' nat_addresses (nat-addresses=router)
+			// list the router's VIPs.
+			nb.routersDirty = true
 		}
 	}
 }

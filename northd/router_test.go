@@ -138,6 +138,23 @@ func TestNATIncrementalMatchesFull(t *testing.T) {
 	}
 	check("gateway router")
 
+	// A router load balancer's VIPs change: with nat-addresses=router the
+	// peer switch port's nat_addresses follow.
+	sp := *nb.Ports[fakeUUID(2, 5)] // ext-lr0
+	sp.Options = map[string]string{"router-port": "lr0-ext", "nat-addresses": "router"}
+	nb.SetPort(&sp)
+	r.LoadBalancers = []string{fakeUUID(9, 1)}
+	nb.SetRouter(&r)
+	e.Run(nb)
+	lb := *nb.LoadBalancers[fakeUUID(9, 1)]
+	lb.Vips = map[string]string{"172.16.0.222:80": "10.0.0.11:80"}
+	nb.SetLoadBalancer(&lb)
+	e.Run(nb)
+	if got := dumpEngine(e); !strings.Contains(got, "172.16.0.222") || !strings.Contains(grepLines(got, "port ext-lr0"), "172.16.0.222") {
+		t.Errorf("nat_addresses did not follow the router VIP change:\n%s", grepLines(got, "port ext-lr0"))
+	}
+	check("router lb vip")
+
 	// NAT rows deleted.
 	for i := 1; i <= 9; i++ {
 		nb.DeleteNAT(fakeUUID(12, i))

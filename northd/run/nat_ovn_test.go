@@ -2,6 +2,7 @@ package run
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -164,8 +165,22 @@ func bindingRows(e *env) []string {
 		sort.Strings(members)
 		out = append(out, "HA_Chassis_Group "+r[1]+": "+strings.Join(members, " "))
 	}
+	natAddrs := map[string]string{}
+	out2, err := csv.NewReader(strings.NewReader(e.sbctl("--format=csv", "--data=json", "--no-headings",
+		"--columns=logical_port,nat_addresses", "list", "Port_Binding"))).ReadAll()
+	if err != nil {
+		panic(err)
+	}
+	for _, r := range out2 {
+		var name string
+		if err := json.Unmarshal([]byte(r[0]), &name); err != nil {
+			panic(err)
+		}
+		natAddrs[name] = natAddrCanon(r[1])
+	}
 	for _, r := range sbRows(e, "Port_Binding", "logical_port,type,options,mac,nat_addresses,tag,ha_chassis_group") {
 		r[6] = "ha_chassis_group=" + groups[r[6]]
+		r[4] = natAddrs[r[0]]
 		out = append(out, strings.Join(r, " | "))
 	}
 	sort.Strings(out)
@@ -193,6 +208,14 @@ func TestGatewayBindingsMatchOVN(t *testing.T) {
 				e.nbctl("--wait=sb", "lsp-set-options", "ln-ext", "network_name=physnet1", "--", "set", "Logical_Switch_Port", "ln-ext", "tag=42")
 			}
 			got := sameBindings(t, o, g)
+			// nat-addresses=router: the NAT external IPs and LB VIPs too.
+			for _, e := range []*env{o, g} {
+				e.nbctl("--wait=sb", "lsp-set-options", "ext-rtr", "router-port=rtr-ext", "nat-addresses=router",
+					"--", "lb-add", "web", "172.16.0.200:80", "10.0.0.11:8080", "--", "lr-lb-add", "rtr", "web")
+			}
+			if s := strings.Join(sameBindings(t, o, g), "\n"); !strings.Contains(s, "172.16.0.101") || !strings.Contains(s, "172.16.0.200") {
+				t.Errorf("nat-addresses=router did not add the NAT IPs:\n%s", s)
+			}
 			if !tc.gateway {
 				if !strings.Contains(strings.Join(got, "\n"), "hv1/20/chassis=hv1") {
 					t.Errorf("HA_Chassis of hv1 does not point at chassis hv1:\n%s", strings.Join(got, "\n"))
@@ -324,4 +347,37 @@ func TestGatewayRestart(t *testing.T) {
 // installs them. govn writes "drop;".
 func ovnDropFix(flows string) string {
 	return strings.ReplaceAll(flows, "flags.force_snat_for_lb = 1; drop;", "drop;")
+}
+
+// natAddrCanon sorts the IPs inside each nat_addresses entry (OVN 23.03
+// lists a gateway router's NAT IPs in hash order) and the entries; v is
+// the column in OVSDB JSON (a string or ["set", [...]]).
+func natAddrCanon(v string) string {
+	var raw any
+	if err := json.Unmarshal([]byte(v), &raw); err != nil {
+		panic(err)
+	}
+	var list []string
+	switch x := raw.(type) {
+	case string:
+		list = []string{x}
+	case []any:
+		for _, e := range x[1].([]any) {
+			list = append(list, e.(string))
+		}
+	}
+	var entries []string
+	for _, e := range list {
+		f := strings.Fields(e)
+		if len(f) > 2 {
+			tail := f[1:]
+			if strings.HasPrefix(tail[len(tail)-1], "is_chassis_resident") {
+				tail = tail[:len(tail)-1]
+			}
+			sort.Strings(tail)
+		}
+		entries = append(entries, strings.Join(f, " "))
+	}
+	sort.Strings(entries)
+	return strings.Join(entries, " ; ")
 }
