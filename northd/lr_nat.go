@@ -42,6 +42,47 @@ func (n *NATCtx) resident() string {
 	return fmt.Sprintf("is_chassis_resident(%s)", quote(n.Port.Redirect))
 }
 
+// ip is the rule's IP version prefix ("ip4" or "ip6").
+func (n *NATCtx) ip() string {
+	if n.External.Is4() {
+		return "ip4"
+	}
+	return "ip6"
+}
+
+// nextHopReg is the register routing leaves the next hop in (reg0 /
+// xxreg0); srcReg the output port's address (reg1 / xxreg1).
+func (n *NATCtx) nextHopReg() string {
+	if n.External.Is4() {
+		return "reg0"
+	}
+	return "xxreg0"
+}
+
+func (n *NATCtx) srcReg() string {
+	if n.External.Is4() {
+		return "reg1"
+	}
+	return "xxreg1"
+}
+
+// neighborMatch matches an ARP request (IPv4) or neighbour solicitation
+// (IPv6) for the external IP.
+func (n *NATCtx) neighborMatch() string {
+	if n.External.Is4() {
+		return "arp.op == 1 && arp.tpa == " + n.External.String()
+	}
+	return fmt.Sprintf("ip6.dst == {%s, %s} && nd_ns && nd.target == %s", n.External, solicitedNode(n.External), n.External)
+}
+
+// neighborReply answers it with mac.
+func (n *NATCtx) neighborReply(mac string) string {
+	if n.External.Is4() {
+		return fmt.Sprintf(arpReply, mac)
+	}
+	return fmt.Sprintf("nd_na { eth.src = %[1]s; ip6.src = nd.target; nd.tll = %[1]s; outport = inport; flags.loopback = 1; output; };", mac)
+}
+
 // logicalMatch is the logical IP as a match operand (a host address
 // without its prefix length).
 func (n *NATCtx) logicalMatch() string { return prefixString(n.Logical) }
@@ -87,9 +128,6 @@ func newNAT(n *NAT, rc *RouterContext, dgps []*RouterPortCtx, byUUID map[string]
 	if nc.External, err = netip.ParseAddr(strings.TrimSpace(n.ExternalIP)); err != nil || nc.External.Zone() != "" {
 		return nil, fmt.Errorf("external_ip %q is not an IP address", n.ExternalIP)
 	}
-	if !nc.External.Is4() {
-		return nil, fmt.Errorf("external_ip %s: IPv6 NAT is not supported", n.ExternalIP)
-	}
 	li := strings.TrimSpace(n.LogicalIP)
 	if strings.Contains(li, "/") {
 		nc.Logical, err = netip.ParsePrefix(li)
@@ -102,8 +140,11 @@ func newNAT(n *NAT, rc *RouterContext, dgps []*RouterPortCtx, byUUID map[string]
 			nc.Logical = netip.PrefixFrom(a, a.BitLen())
 		}
 	}
-	if err != nil || !nc.Logical.Addr().Is4() {
-		return nil, fmt.Errorf("logical_ip %q is not an IPv4 address or network", n.LogicalIP)
+	if err != nil || nc.Logical.Addr().Zone() != "" || nc.Logical.Addr().Is4In6() {
+		return nil, fmt.Errorf("logical_ip %q is not an IP address or network", n.LogicalIP)
+	}
+	if nc.Logical.Addr().Is4() != nc.External.Is4() {
+		return nil, fmt.Errorf("external_ip %s and logical_ip %s are of different IP versions", n.ExternalIP, n.LogicalIP)
 	}
 	if nc.DNAT() && !nc.Logical.IsSingleIP() {
 		return nil, fmt.Errorf("logical_ip %q: %s needs a single address", n.LogicalIP, n.Type)
@@ -186,10 +227,9 @@ func (lrNATGen) Router(rc *RouterContext, b *Builder) {
 	seenUnSNAT := map[netip.Addr]bool{}
 	for _, n := range rc.NATs {
 		b.Ref(RefNAT, n.UUID)
-		ext := n.External.String()
 		if !seenARP[n.External] {
 			seenARP[n.External] = true
-			b.Add(LRInIPInput, 90, "arp.op == 1 && arp.tpa == "+ext, fmt.Sprintf(arpReply, "xreg0[0..47]"))
+			b.Add(LRInIPInput, 90, n.neighborMatch(), n.neighborReply("xreg0[0..47]"))
 		}
 		if rc.Chassis != "" {
 			gatewayRouterNAT(n, b, seenUnSNAT)
@@ -202,16 +242,16 @@ func (lrNATGen) Router(rc *RouterContext, b *Builder) {
 
 // gatewayRouterNAT: the flows of one NAT rule on a gateway router.
 func gatewayRouterNAT(n *NATCtx, b *Builder, seenUnSNAT map[netip.Addr]bool) {
-	ext := n.External.String()
+	ext, ip := n.External.String(), n.ip()
 	if n.SNAT() && !seenUnSNAT[n.External] {
 		seenUnSNAT[n.External] = true
-		b.Add(LRInUnSNAT, 90, "ip && ip4.dst == "+ext, "ct_snat;")
+		b.Add(LRInUnSNAT, 90, "ip && "+ip+".dst == "+ext, "ct_snat;")
 	}
 	if n.DNAT() {
-		b.Add(LRInDNAT, 100, "ip && ip4.dst == "+ext, fmt.Sprintf("flags.loopback = 1; ct_dnat(%s);", n.logicalMatch()))
+		b.Add(LRInDNAT, 100, "ip && "+ip+".dst == "+ext, fmt.Sprintf("flags.loopback = 1; ct_dnat(%s);", n.logicalMatch()))
 	}
 	if n.SNAT() {
-		b.Add(LROutSNAT, uint16(n.Logical.Bits()+1), fmt.Sprintf("ip && ip4.src == %s && (!ct.trk || !ct.rpl)", n.logicalMatch()),
+		b.Add(LROutSNAT, uint16(n.Logical.Bits()+1), fmt.Sprintf("ip && %s.src == %s && (!ct.trk || !ct.rpl)", ip, n.logicalMatch()),
 			fmt.Sprintf("ct_snat(%s);", ext))
 	}
 }
@@ -219,7 +259,7 @@ func gatewayRouterNAT(n *NATCtx, b *Builder, seenUnSNAT map[netip.Addr]bool) {
 // distributedNAT: the flows of one NAT rule on a distributed router,
 // applied at its gateway port.
 func distributedNAT(n *NATCtx, b *Builder, seenUnSNAT map[netip.Addr]bool) {
-	ext := n.External.String()
+	ext, ip := n.External.String(), n.ip()
 	p := n.Port
 	in, out := "inport == "+quote(p.Name), "outport == "+quote(p.Name)
 	res := n.resident()
@@ -236,36 +276,36 @@ func distributedNAT(n *NATCtx, b *Builder, seenUnSNAT map[netip.Addr]bool) {
 	if n.Type == "snat" {
 		// Packets from the SNAT address itself (looped back by
 		// lr_out_egr_loop) are not spoofed.
-		b.Add(LRInIPInput, 120, fmt.Sprintf("%s && ip4.src == %s", in, ext), "next;")
+		b.Add(LRInIPInput, 120, fmt.Sprintf("%s && %s.src == %s", in, ip, ext), "next;")
 	}
-	b.Add(LRInIPInput, 92, fmt.Sprintf("%s && arp.op == 1 && arp.tpa == %s && %s", in, ext, res), fmt.Sprintf(arpReply, mac))
-	b.Add(LRInIPInput, 91, fmt.Sprintf("%s && arp.op == 1 && arp.tpa == %s", in, ext), "drop;")
+	b.Add(LRInIPInput, 92, fmt.Sprintf("%s && %s && %s", in, n.neighborMatch(), res), n.neighborReply(mac))
+	b.Add(LRInIPInput, 91, fmt.Sprintf("%s && %s", in, n.neighborMatch()), "drop;")
 	if n.SNAT() && !seenUnSNAT[n.External] {
 		seenUnSNAT[n.External] = true
-		m := fmt.Sprintf("ip && ip4.dst == %s && %s", ext, in)
+		m := fmt.Sprintf("ip && %s.dst == %s && %s", ip, ext, in)
 		b.Add(LRInUnSNAT, 100, m+" && flags.loopback == 0"+gwRes, "ct_snat_in_czone;")
 		b.Add(LRInUnSNAT, 100, m+" && flags.loopback == 1 && flags.use_snat_zone == 1"+gwRes, "ct_snat;")
 	}
 	if n.DNAT() {
-		b.Add(LRInDNAT, 100, fmt.Sprintf("ip && ip4.dst == %s && %s%s", ext, in, gwRes), fmt.Sprintf("ct_dnat_in_czone(%s);", n.logicalMatch()))
-		b.Add(LROutUnDNAT, 100, fmt.Sprintf("ip && ip4.src == %s && %s%s", n.logicalMatch(), out, gwRes), setMAC+"ct_dnat_in_czone;")
+		b.Add(LRInDNAT, 100, fmt.Sprintf("ip && %s.dst == %s && %s%s", ip, ext, in, gwRes), fmt.Sprintf("ct_dnat_in_czone(%s);", n.logicalMatch()))
+		b.Add(LROutUnDNAT, 100, fmt.Sprintf("ip && %s.src == %s && %s%s", ip, n.logicalMatch(), out, gwRes), setMAC+"ct_dnat_in_czone;")
 	}
-	b.Add(LRInARPResolve, 150, fmt.Sprintf("%s && %s && ip4.dst == %s", in, out, ext), "drop;")
+	b.Add(LRInARPResolve, 150, fmt.Sprintf("%s && %s && %s.dst == %s", in, out, ip, ext), "drop;")
 	if n.Distributed {
-		b.Add(LRInARPResolve, 100, fmt.Sprintf("%s && reg0 == %s", out, ext), "eth.dst = "+n.ExtMAC+"; next;")
-		b.Add(LRInGWRedirect, 100, fmt.Sprintf("ip4.src == %s && %s && %s", n.logicalMatch(), out, res),
-			fmt.Sprintf("eth.src = %s; reg1 = %s; next;", n.ExtMAC, ext))
+		b.Add(LRInARPResolve, 100, fmt.Sprintf("%s && %s == %s", out, n.nextHopReg(), ext), "eth.dst = "+n.ExtMAC+"; next;")
+		b.Add(LRInGWRedirect, 100, fmt.Sprintf("%s.src == %s && %s && %s", ip, n.logicalMatch(), out, res),
+			fmt.Sprintf("eth.src = %s; %s = %s; next;", n.ExtMAC, n.srcReg(), ext))
 	} else {
-		b.Add(LRInARPResolve, 100, fmt.Sprintf("%s && reg0 == %s", out, ext), "eth.dst = "+p.MAC+"; next;")
+		b.Add(LRInARPResolve, 100, fmt.Sprintf("%s && %s == %s", out, n.nextHopReg(), ext), "eth.dst = "+p.MAC+"; next;")
 	}
-	b.Add(LROutChkDNATLocal, 50, fmt.Sprintf("ip && ip4.dst == %s && %s", ext, res), regbitDNATLocal+" = 1; next;")
+	b.Add(LROutChkDNATLocal, 50, fmt.Sprintf("ip && %s.dst == %s && %s", ip, ext, res), regbitDNATLocal+" = 1; next;")
 	if n.SNAT() {
 		prio := uint16(n.Logical.Bits() + 1 + natDistributedPrio)
-		m := fmt.Sprintf("ip && ip4.src == %s && %s && %s", n.logicalMatch(), out, res)
+		m := fmt.Sprintf("ip && %s.src == %s && %s && %s", ip, n.logicalMatch(), out, res)
 		b.Add(LROutSNAT, prio+1, m+" && "+regbitDNATLocal+" == 1", fmt.Sprintf("%s%s = 0; ct_snat(%s);", setMAC, regbitDNATLocal, ext))
 		b.Add(LROutSNAT, prio, m, fmt.Sprintf("%sct_snat_in_czone(%s);", setMAC, ext))
 	}
-	b.Add(LROutEgrLoop, 100, fmt.Sprintf("ip4.dst == %s && %s && %s", ext, out, res), egressLoop)
+	b.Add(LROutEgrLoop, 100, fmt.Sprintf("%s.dst == %s && %s && %s", ip, ext, out, res), egressLoop)
 }
 
 // natDistributedPrio lifts a distributed router's SNAT flows (prefix

@@ -33,7 +33,8 @@ func startOVNNorthd(t *testing.T, e *env) {
 // natTopology: pods p1 (10.0.0.11) and p2 (10.0.0.12) on sw-in, router
 // rtr between sw-in and the external switch ext (localnet port ln-ext on
 // physnet1), default route to 172.16.0.254, and the NAT rules: snat of
-// 10.0.0.0/24 to .100, dnat .101 → p1, floating IP .102 ↔ p2 (fip: the
+// 10.0.0.0/24 to .100, dnat .101 → p1, floating IP .102 ↔ p2, and the same
+// in IPv6 (fd00::/64 behind fd01::100..102) (fip: the
 // extra arguments of lr-nat-add, e.g. "p2 00:00:00:00:fa:02" for a
 // distributed one). gateway chooses a gateway router (options:chassis=hv1)
 // or a distributed gateway port (gateway chassis hv1 and hv2).
@@ -60,6 +61,13 @@ func natTopology(e *env, gatewayRouter bool, fip ...string) {
 	e.nbctl("--wait=sb", "lr-nat-add", "rtr", "snat", "172.16.0.100", "10.0.0.0/24")
 	e.nbctl("--wait=sb", "lr-nat-add", "rtr", "dnat", "172.16.0.101", "10.0.0.11")
 	e.nbctl(append([]string{"--wait=sb", "lr-nat-add", "rtr", "dnat_and_snat", "172.16.0.102", "10.0.0.12"}, fip...)...)
+	// The same in IPv6 (a distributed floating IP gets its own MAC).
+	e.nbctl("--wait=sb", "lr-nat-add", "rtr", "snat", "fd01::100", "fd00::/64",
+		"--", "lr-nat-add", "rtr", "dnat", "fd01::101", "fd00::11")
+	if len(fip) == 2 {
+		fip = []string{fip[0], "00:00:00:00:fa:03"}
+	}
+	e.nbctl(append([]string{"--wait=sb", "lr-nat-add", "rtr", "dnat_and_snat", "fd01::102", "fd00::12"}, fip...)...)
 }
 
 // compareWithOVN runs setup on govn's northd and on the real ovn-northd
