@@ -9,8 +9,7 @@ import (
 
 // routerLBs parses the load balancers of a router (its own and those of
 // its load balancer groups). Bad VIPs and options are reported and left
-// out (as for switches); IPv6 VIPs are not load balanced on routers yet
-// and reported too.
+// out (as for switches).
 func routerLBs(nb *NB, r *Router, b *Builder) []*LB {
 	var out []*LB
 	for _, lb := range nb.DatapathLBs(r.LoadBalancers, r.LBGroups) {
@@ -18,15 +17,6 @@ func routerLBs(nb *NB, r *Router, b *Builder) []*LB {
 		for _, err := range errs {
 			b.Bad("Load_Balancer", lb.UUID, lb.Name, err)
 		}
-		v4 := l.VIPs[:0:0]
-		for _, v := range l.VIPs {
-			if v.IsV6() {
-				b.Bad("Load_Balancer", lb.UUID, lb.Name, fmt.Errorf("vip %q: IPv6 VIPs are not supported on router %q", v.Key, r.Name))
-				continue
-			}
-			v4 = append(v4, v)
-		}
-		l.VIPs = v4
 		out = append(out, l)
 	}
 	return out
@@ -85,7 +75,7 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 		gatewayRouterUnDNAT(b)
 	}
 
-	reachable := map[string]bool{}
+	reachable := map[bool]map[string]bool{true: {}, false: {}} // IPv4? → VIPs
 	for _, l := range rc.LBs {
 		b.Ref(RefLB, l.UUID)
 		if l.SkipSNAT {
@@ -101,16 +91,19 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 		}
 		for i := range l.VIPs {
 			v := &l.VIPs[i]
-			vip := v.Addr.String()
+			vip, ip := v.Addr.String(), "ip4"
+			if v.IsV6() {
+				ip = "ip6"
+			}
 			for _, p := range rc.Ports {
-				for _, n := range p.IPv4 {
+				for _, n := range append(append([]netip.Prefix(nil), p.IPv4...), p.IPv6...) {
 					if n.Contains(v.Addr) {
-						reachable[vip] = true
+						reachable[!v.IsV6()][vip] = true
 					}
 				}
 			}
-			b.Add(LRInDefrag, 100, "ip && ip4.dst == "+vip, "ct_dnat;")
-			match := "ct.new && !ct.rel && ip4 && ip4.dst == " + vip
+			b.Add(LRInDefrag, 100, "ip && "+ip+".dst == "+vip, "ct_dnat;")
+			match := fmt.Sprintf("ct.new && !ct.rel && %[1]s && %[1]s.dst == %[2]s", ip, vip)
 			prio := uint16(110)
 			if v.Port != 0 {
 				match += fmt.Sprintf(" && %[1]s && %[1]s.dst == %[2]d", l.Protocol, v.Port)
@@ -136,7 +129,7 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 			if dgp != nil && len(v.Backends) > 0 {
 				terms := make([]string, len(v.Backends))
 				for j, be := range v.Backends {
-					terms[j] = "(ip4.src == " + be.Addr.String()
+					terms[j] = "(" + ip + ".src == " + be.Addr.String()
 					if be.Port != 0 {
 						terms[j] += fmt.Sprintf(" && %s.src == %d", l.Protocol, be.Port)
 					}
@@ -146,27 +139,34 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 				if flag != "" {
 					act = flag + "next;"
 				}
-				b.Add(LROutUnDNAT, 120, fmt.Sprintf("ip4 && (%s) && outport == %s%s", strings.Join(terms, " || "), quote(dgp.Name), res), act)
+				b.Add(LROutUnDNAT, 120, fmt.Sprintf("%s && (%s) && outport == %s%s", ip, strings.Join(terms, " || "), quote(dgp.Name), res), act)
 			}
 		}
 	}
 	b.Ref("", "")
-	if len(reachable) == 0 {
-		return
-	}
-	// ARP for the VIPs on the router's networks, on every port (OVN 23.03
-	// names them through the SB address set _rtr_lb_<datapath key>_ip4;
-	// govn writes the addresses themselves).
-	vips := make([]string, 0, len(reachable))
-	for a := range reachable {
-		vips = append(vips, a)
-	}
-	sort.Strings(vips)
-	set := "{" + strings.Join(vips, ", ") + "}"
-	for _, p := range rc.Ports {
-		b.Ref(RefLRP, p.Name)
-		b.Add(LRInIPInput, 90, fmt.Sprintf("inport == %s && arp.op == 1 && arp.tpa == %s%s", quote(p.Name), set, p.onGateway()),
-			fmt.Sprintf(arpReply, "xreg0[0..47]"))
+	// ARP / ND for the VIPs on the router's networks, on every port (OVN
+	// 23.03 names them through the SB address sets
+	// _rtr_lb_<datapath key>_ip4/_ip6; govn writes the addresses).
+	for _, v4 := range []bool{true, false} {
+		if len(reachable[v4]) == 0 {
+			continue
+		}
+		vips := make([]string, 0, len(reachable[v4]))
+		for a := range reachable[v4] {
+			vips = append(vips, a)
+		}
+		sort.Strings(vips)
+		set := "{" + strings.Join(vips, ", ") + "}"
+		for _, p := range rc.Ports {
+			b.Ref(RefLRP, p.Name)
+			if v4 {
+				b.Add(LRInIPInput, 90, fmt.Sprintf("inport == %s && arp.op == 1 && arp.tpa == %s%s", quote(p.Name), set, p.onGateway()),
+					fmt.Sprintf(arpReply, "xreg0[0..47]"))
+			} else {
+				b.Add(LRInIPInput, 90, fmt.Sprintf("inport == %s && nd_ns && nd.target == %s%s", quote(p.Name), set, p.onGateway()),
+					"nd_na { eth.src = xreg0[0..47]; ip6.src = nd.target; nd.tll = xreg0[0..47]; outport = inport; flags.loopback = 1; output; };")
+			}
+		}
 	}
 	b.Ref("", "")
 }

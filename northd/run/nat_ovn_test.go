@@ -263,7 +263,7 @@ func sameBindings(t *testing.T, o, g *env) []string {
 	}
 }
 
-var rtrLBSet = regexp.MustCompile(`\$_rtr_lb_[0-9]+_ip4`)
+var rtrLBSet = regexp.MustCompile(`\$_rtr_lb_[0-9]+_ip[46]`)
 
 // rtrLBSets replaces OVN's references to a router's load balancer VIP
 // address set ($_rtr_lb_<datapath key>_ip4) by the set's addresses, as
@@ -302,6 +302,8 @@ func TestRouterLBMatchesOVN(t *testing.T) {
 					"--", "lb-add", "lbE", "172.16.0.204:80", "", "--", "set", "load_balancer", "lbE", "options:reject=true",
 					"--", "lr-lb-add", "rtr", "lbA", "--", "lr-lb-add", "rtr", "lbB", "--", "lr-lb-add", "rtr", "lbC",
 					"--", "lr-lb-add", "rtr", "lbD", "--", "lr-lb-add", "rtr", "lbE",
+					"--", "lb-add", "lb6", "[fd01::200]:80", "[fd00::11]:8080,[fd00::12]:8080", "--", "lb-add", "lb6b", "fd01::201", "fd00::11",
+					"--", "lr-lb-add", "rtr", "lb6", "--", "lr-lb-add", "rtr", "lb6b",
 					"--", "set", "Logical_Router", "rtr", `options:lb_force_snat_ip="172.16.0.99 fd01::99"`)
 			})
 		})
