@@ -7,14 +7,10 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	govnv1 "github.com/govn/govn/api/govnv1"
-	"github.com/govn/govn/api/server"
 )
 
 // TestConcurrentWriters races writers through two API servers on the same
@@ -22,16 +18,7 @@ import (
 // port) have exactly one winner, whichever server's cache was stale.
 func TestConcurrentWriters(t *testing.T) {
 	e := newEnv(t)
-	api2, err := server.Start(e.ctx, server.Config{NB: []string{e.db.Endpoint()}, Listen: "127.0.0.1:0", Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(api2.Stop)
-	conn2, err := grpc.NewClient(api2.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close()
+	conn2 := e.secondServer()
 	lsClients := []govnv1.LogicalSwitchServiceClient{e.ls, govnv1.NewLogicalSwitchServiceClient(conn2)}
 	lspClients := []govnv1.LogicalSwitchPortServiceClient{e.lsp, govnv1.NewLogicalSwitchPortServiceClient(conn2)}
 	ctx := e.ctx

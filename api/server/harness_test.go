@@ -62,6 +62,23 @@ func newEnv(t testing.TB) *env {
 		pg: govnv1.NewPortGroupServiceClient(conn), lb: govnv1.NewLoadBalancerServiceClient(conn)}
 }
 
+// secondServer starts another API server on the same NB database (stopped
+// with the test) and returns a client connection to it.
+func (e *env) secondServer() *grpc.ClientConn {
+	e.t.Helper()
+	api2, err := server.Start(e.ctx, server.Config{NB: []string{e.db.Endpoint()}, Listen: "127.0.0.1:0", Logger: zaptest.NewLogger(e.t)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(api2.Stop)
+	conn, err := grpc.NewClient(api2.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // dump is the whole NB database as ovsdb-client prints it, without the
 // NB_Global row (whose cfg columns other components may bump).
 func (e *env) dump() string {

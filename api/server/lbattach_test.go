@@ -8,14 +8,11 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	govnv1 "github.com/govn/govn/api/govnv1"
-	"github.com/govn/govn/api/server"
 )
 
 // TestConcurrentLBAttachDetach races attaches and detaches of many load
@@ -26,16 +23,7 @@ import (
 func TestConcurrentLBAttachDetach(t *testing.T) {
 	e := newEnv(t)
 	ctx := e.ctx
-	api2, err := server.Start(ctx, server.Config{NB: []string{e.db.Endpoint()}, Listen: "127.0.0.1:0", Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(api2.Stop)
-	conn2, err := grpc.NewClient(api2.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close()
+	conn2 := e.secondServer()
 	lbClients := []govnv1.LoadBalancerServiceClient{e.lb, govnv1.NewLoadBalancerServiceClient(conn2)}
 	lr := govnv1.NewLogicalRouterServiceClient(e.conn)
 
