@@ -49,6 +49,85 @@ func run(t *testing.T, args ...string) {
 	}
 }
 
+// loadNorthd computes northd's SB contents for nb and writes them into
+// e's SB (replacing the SB_Global the server was created with).
+func (e *env) loadNorthd(nb *northd.NB) {
+	e.t.Helper()
+	eng := northd.NewEngine(nil, nil)
+	eng.Run(nb)
+	st := northd.NewSBState()
+	txn, err := st.Sync(eng, northd.SyncOptions{NbCfg: 1, SvcMonitorMAC: svcMAC})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ops := append([]ovsdb.Operation{{Op: ovsdb.OperationDelete, Table: sbdb.SBGlobalTable, Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: noRow}}}}}, txn.Ops...)
+	if _, err := e.sb.Transact(context.Background(), ops...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// addNS creates network namespace ns (removed at cleanup) with eth0, the
+// peer of veth in e's OVS namespace, added to bridge (with iface-id, if
+// set), and the given MAC, address and default gateway (if valid).
+func (e *env) addNS(t *testing.T, ns, veth, bridge, ifaceID, mac, cidr, gw string) {
+	run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run(t, "ip", "-n", e.ovs.Netns(), "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	run(t, "ip", "-n", e.ovs.Netns(), "link", "set", veth, "up")
+	run(t, "ip", "-n", ns, "link", "set", "eth0", "address", mac)
+	run(t, "ip", "-n", ns, "addr", "add", cidr, "dev", "eth0")
+	run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	if gw != "" {
+		run(t, "ip", "-n", ns, "route", "add", "default", "via", gw)
+	}
+	run(t, "ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off")
+	args := []string{"add-port", bridge, veth}
+	if ifaceID != "" {
+		args = append(args, "--", "set", "Interface", veth, "external_ids:iface-id="+ifaceID)
+	}
+	e.vsctl(args...)
+}
+
+// serveTCP answers every connection to port in ns with "name <peer IP>".
+func serveTCP(t *testing.T, ns, name string, port int) {
+	var l net.Listener
+	if err := inNetns(ns, func() (err error) { l, err = net.Listen("tcp4", fmt.Sprintf(":%d", port)); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			fmt.Fprintf(c, "%s %s\n", name, host)
+			c.Close()
+		}
+	}()
+}
+
+// requestTCP connects from ns to addr and returns the server's line.
+func requestTCP(ns, addr string) (string, error) {
+	var c net.Conn
+	err := inNetns(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp4", addr, 2*time.Second)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
 // TestLBVIPRealPackets: northd's flows for a switch with load balancer
 // 172.30.0.100:80 → pods 1 and 2 (port 8080) and a router as the pods'
 // default gateway, on one chassis with three pods in network namespaces. TCP connections to the VIP from pod 3 reach both
@@ -82,17 +161,7 @@ func TestLBVIPRealPackets(t *testing.T) {
 	nb.SetRouter(&northd.Router{UUID: "00000000-0000-0000-0005-000000000001", Name: "lr", Ports: []string{"00000000-0000-0000-0004-000000000001"}})
 	nb.SetLoadBalancer(&northd.LoadBalancer{UUID: sw.LoadBalancers[0], Name: "lb1", Protocol: "tcp",
 		Vips: map[string]string{vip + ":80": "10.0.0.1:8080,10.0.0.2:8080"}})
-	eng := northd.NewEngine(nil, nil)
-	eng.Run(nb)
-	st := northd.NewSBState()
-	txn, err := st.Sync(eng, northd.SyncOptions{NbCfg: 1, SvcMonitorMAC: svcMAC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops := append([]ovsdb.Operation{{Op: ovsdb.OperationDelete, Table: sbdb.SBGlobalTable, Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: noRow}}}}}, txn.Ops...)
-	if _, err := e.sb.Transact(context.Background(), ops...); err != nil {
-		t.Fatal(err)
-	}
+	e.loadNorthd(nb)
 	var lbs []sbdb.LoadBalancer
 	if err := e.sb.List(context.Background(), &lbs); err != nil || len(lbs) != 1 {
 		t.Fatalf("SB Load_Balancer rows: %v %v", lbs, err)
@@ -101,57 +170,15 @@ func TestLBVIPRealPackets(t *testing.T) {
 	e.vsctl("add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev", "fail_mode=secure")
 	prefix := fmt.Sprintf("gvlb%d", os.Getpid()%100000)
 	for i := 1; i <= 3; i++ {
-		ns, veth := fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("vp%d", i)
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		run(t, "ip", "-n", e.ovs.Netns(), "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-		run(t, "ip", "-n", e.ovs.Netns(), "link", "set", veth, "up")
-		run(t, "ip", "-n", ns, "link", "set", "eth0", "address", fmt.Sprintf("0a:00:00:00:00:0%d", i))
-		run(t, "ip", "-n", ns, "addr", "add", fmt.Sprintf("10.0.0.%d/24", i), "dev", "eth0")
-		run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-		run(t, "ip", "-n", ns, "route", "add", "default", "via", "10.0.0.254")
-		run(t, "ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off")
-		e.vsctl("add-port", "br-int", veth, "--", "set", "Interface", veth, fmt.Sprintf("external_ids:iface-id=p%d", i))
+		e.addNS(t, fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("vp%d", i), "br-int", fmt.Sprintf("p%d", i),
+			fmt.Sprintf("0a:00:00:00:00:0%d", i), fmt.Sprintf("10.0.0.%d/24", i), "10.0.0.254")
 	}
 	// Servers on the backends: answer "pN <peer IP>".
 	for i := 1; i <= 2; i++ {
-		var wg sync.WaitGroup
-		var l net.Listener
-		if err := inNetns(fmt.Sprintf("%s-%d", prefix, i), func() (err error) { l, err = net.Listen("tcp4", ":8080"); return err }); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close(); wg.Wait() })
-		name := fmt.Sprintf("p%d", i)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-				fmt.Fprintf(c, "%s %s\n", name, host)
-				c.Close()
-			}
-		}()
+		serveTCP(t, fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("p%d", i), 8080)
 	}
 	startController(t, e, Options{Conditional: true})
-	request := func(from int) (string, error) {
-		var c net.Conn
-		err := inNetns(fmt.Sprintf("%s-%d", prefix, from), func() (err error) {
-			c, err = net.DialTimeout("tcp4", vip+":80", 2*time.Second)
-			return err
-		})
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		line, err := bufio.NewReader(c).ReadString('\n')
-		return strings.TrimSpace(line), err
-	}
+	request := func(from int) (string, error) { return requestTCP(fmt.Sprintf("%s-%d", prefix, from), vip+":80") }
 	// Wait for the flows: pod 3 reaches the VIP.
 	eventually(t, "VIP reachable from p3", func() string {
 		if _, err := request(3); err != nil {
