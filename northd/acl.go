@@ -218,8 +218,14 @@ func aclFlows(sc *SwitchContext, a *ACL, maxTier int, b *Builder) {
 	}
 	reset := tierReset(maxTier)
 	rejectAct := func() string {
-		egress := LSOutQoSMark.Table() // OVN: next(pipeline=egress,table=<out_qos_mark>)
-		return fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d); };", egress)
+		// As OVN 23.03: the reply to a from-lport packet goes back out
+		// through the egress pipeline (ls_out_qos_mark); the reply to a
+		// to-lport packet is switched again (ls_in_l2_lkup).
+		next := LSOutQoSMark
+		if a.Direction == "to-lport" {
+			next = LSInL2Lkup
+		}
+		return fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=%s,table=%d); };", next.Pipeline(), next.Table())
 	}
 	switch a.Action {
 	case "pass":

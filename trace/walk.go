@@ -241,6 +241,10 @@ type path struct {
 	patches int
 	flows   []*cflow
 	dps     []*dpInfo
+	// generated: the packet was built by a controller action (reject,
+	// icmp4, ...): it is not part of the traced connection, so --lb-dst
+	// does not apply to its conntrack lookups.
+	generated bool
 }
 
 func (p path) with(f *cflow, d *dpInfo) path {
@@ -402,6 +406,9 @@ func (w *walker) lookup(d *dpInfo, egress bool, table int, p of.Packet, pa path,
 	if egress {
 		ctx.Pipeline = action.Egress
 	}
+	if pa.generated {
+		ctx.LBDst = netip.AddrPort{}
+	}
 	res, err := action.Execute(cf.actions, &q, ctx)
 	if err != nil {
 		w.drop(&tn.Children, Outcome{Verdict: "drop", Datapath: d.label(), Reason: "trace error: " + err.Error(), Flow: hit}, "/* "+err.Error()+" */")
@@ -554,7 +561,9 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 			sec := w.node(&Node{Type: NodeTransform, Kind: name, Text: name})
 			n.Children = append(n.Children, sec)
 			if children != nil {
-				w.steps(d, children, pa, &sec.Children, &sec.Children, gen, ctx)
+				gpa := pa
+				gpa.generated = s.Kind == action.StepController
+				w.steps(d, children, gpa, &sec.Children, &sec.Children, gen, ctx)
 				if len(children.Steps) > 0 && !continues(children) {
 					w.drop(&sec.Children, Outcome{Verdict: "drop", Datapath: d.label(), Reason: "dropped: the " + name + " { } packet goes nowhere"}, "/* dropped */")
 				}

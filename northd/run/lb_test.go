@@ -37,6 +37,10 @@ func lbTopology(e *env) {
 	for _, lb := range []string{"lb-tcp", "lb-portless", "lb-udp", "lb-sctp", "lb-v6", "lb-reject", "lb-empty", "lb-hairpin", "lb-skip", "lb-hash"} {
 		e.nbctl("ls-lb-add", "sw0", lb)
 	}
+	// sw0's ACLs are not stateful themselves: the VIPs make them so.
+	e.nbctl("acl-add", "sw0", "from-lport", "900", "udp", "allow")
+	e.nbctl("acl-add", "sw0", "to-lport", "901", "icmp4", "allow-stateless")
+	e.nbctl("acl-add", "sw0", "to-lport", "902", "tcp.dst == 23", "reject")
 	// A second switch reaches lb-tcp through a Load_Balancer_Group and has
 	// stateful ACLs and a router port.
 	g := strings.TrimSpace(e.nbctl("create", "Load_Balancer_Group", "name=grp",
@@ -217,6 +221,8 @@ func grepText(s, sub string) string {
 // make stateful) write.
 var lbStages = regexp.MustCompile(`\((ls_(in|out)_(pre_acl|pre_lb|pre_stateful|acl_hint|acl|lb_aff_check|lb|lb_aff_learn|pre_hairpin|nat_hairpin|hairpin|acl_after_lb|stateful)) *\)`)
 
+var rejectHint = regexp.MustCompile(`match=\(\((reg0\[(?:9|10)\] == 1)\) && (.*)\), action=\(`)
+
 // ovnLBDiffs are LB flows OVN 23.03 writes that govn does not, for a
 // reason the lflow language gives (README, "Differences from OVN 23.03").
 var ovnLBDiffs = []*regexp.Regexp{
@@ -304,6 +310,9 @@ func lbFlows(s string) []string {
 		l = strings.ReplaceAll(l, " || mldv1 || mldv2", "")
 		l = strings.ReplaceAll(l, "; };", ";};")
 		l = strings.ReplaceAll(l, "action=(/* drop */)", "action=(drop;)") // README: "drop;" for OVN's comment
+		// README: a stateful reject ACL matches "HINT == 1 && (MATCH)";
+		// OVN 23.03 writes "(HINT == 1) && MATCH".
+		l = rejectHint.ReplaceAllString(l, "match=($1 && ($2)), action=(")
 		keep = append(keep, l)
 	}
 	return routerFlows(strings.Join(keep, "\n"))

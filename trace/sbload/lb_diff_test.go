@@ -30,6 +30,7 @@ func TestNorthdLBDifferential(t *testing.T) {
 	for _, lb := range []string{"web", "dns", "web6", "closed", "empty"} {
 		nbctl.run("ls-lb-add", "sw0", lb)
 	}
+	nbctl.run("acl-add", "sw0", "to-lport", "1001", "tcp.dst == 23", "reject")
 	nbctl.run("--wait=sb", "acl-add", "sw0", "to-lport", "1000", "tcp.dst == 22", "drop")
 
 	tr := loadTracer(t, sb.Endpoint(), "")
@@ -63,6 +64,11 @@ func TestNorthdLBDifferential(t *testing.T) {
 		{"vip_ipv6_lb_dst", v6p3 + `ip6.dst == fd00::100 && tcp.dst == 80`, []string{"new", "new"}, "[fd00::3]:8080", []string{"p3"}},
 		// DNAT to port 22 runs into the to-lport drop ACL.
 		{"vip_then_acl_drop", v4p3 + `ip4.dst == 10.0.0.100 && tcp.dst == 80`, []string{"new", "new"}, "10.0.0.3:22", nil},
+		// DNAT to port 23 runs into the to-lport reject ACL: the reset
+		// is switched back to p1 (through ls_in_l2_lkup, as OVN 23.03).
+		// ovn-trace stops at the reset's first conntrack lookup, so only
+		// govn trace is checked here.
+		{"vip_then_acl_reject", v4p3 + `ip4.dst == 10.0.0.100 && tcp.dst == 80`, []string{"new", "new"}, "10.0.0.3:23", []string{"p1"}},
 		{"vip_reject", v4p2 + `ip4.dst == 10.0.0.102 && tcp.dst == 80`, []string{"new"}, "", []string{"p1"}},
 		{"vip_no_backends", v4p2 + `ip4.dst == 10.0.0.103 && tcp.dst == 80`, []string{"new"}, "", nil},
 		// Hairpin: p2 reaches the VIP and is balanced to itself:
@@ -115,6 +121,12 @@ func TestNorthdLBDifferential(t *testing.T) {
 				}
 			}
 			slices.Sort(ports)
+			if c.name == "vip_then_acl_reject" { // not compared with ovn-trace (see the case)
+				if !slices.Equal(ports, c.delivered) {
+					t.Errorf("delivered to %v, want %v\n%s", ports, c.delivered, got.String(trace.Detailed))
+				}
+				return
+			}
 			minimal, err := exec.Command("ovn-trace", append(append(args, "--minimal"), "sw0", c.microflow)...).Output()
 			if err != nil {
 				t.Fatalf("ovn-trace: %v\n%s", err, minimal)
