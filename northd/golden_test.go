@@ -74,12 +74,13 @@ type fixture struct {
 			} `json:"ha_chassis_group"`
 		} `json:"ports"`
 		NAT []struct {
-			Type        string `json:"type"`
-			ExternalIP  string `json:"external_ip"`
-			LogicalIP   string `json:"logical_ip"`
-			ExternalMAC string `json:"external_mac"`
-			LogicalPort string `json:"logical_port"`
-			GatewayPort string `json:"gateway_port"` // router port name
+			Type        string            `json:"type"`
+			ExternalIP  string            `json:"external_ip"`
+			LogicalIP   string            `json:"logical_ip"`
+			ExternalMAC string            `json:"external_mac"`
+			LogicalPort string            `json:"logical_port"`
+			GatewayPort string            `json:"gateway_port"` // router port name
+			Options     map[string]string `json:"options"`
 		} `json:"nat"`
 		Routes []struct {
 			IPPrefix   string  `json:"ip_prefix"`
@@ -226,7 +227,7 @@ func (fx *fixture) nb() *NB {
 			nnat++
 			id := fakeUUID(12, nnat)
 			nb.SetNAT(&NAT{UUID: id, Type: n.Type, ExternalIP: n.ExternalIP, LogicalIP: n.LogicalIP, ExternalMAC: n.ExternalMAC,
-				LogicalPort: n.LogicalPort, GatewayPort: lrpUUID[n.GatewayPort]})
+				LogicalPort: n.LogicalPort, GatewayPort: lrpUUID[n.GatewayPort], Options: n.Options})
 			lr.NAT = append(lr.NAT, id)
 		}
 		for _, rt := range r.Routes {

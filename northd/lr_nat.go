@@ -22,6 +22,9 @@ type NATCtx struct {
 	// its source MAC, instead of on the gateway chassis.
 	ExtMAC      string
 	Distributed bool
+	// Stateless: options:stateless=true (dnat_and_snat only): addresses
+	// are rewritten without conntrack.
+	Stateless bool
 }
 
 // SNAT reports whether the rule translates source addresses (snat,
@@ -156,7 +159,10 @@ func newNAT(n *NAT, rc *RouterContext, dgps []*RouterPortCtx, byUUID map[string]
 		return nil, fmt.Errorf("allowed_ext_ips / exempted_ext_ips are not supported")
 	}
 	if n.Options["stateless"] == "true" {
-		return nil, fmt.Errorf("stateless NAT is not supported")
+		if n.Type != "dnat_and_snat" {
+			return nil, fmt.Errorf("options:stateless=true needs type dnat_and_snat, not %s", n.Type)
+		}
+		nc.Stateless = true
 	}
 	if n.ExternalMAC != "" {
 		hw, err := net.ParseMAC(n.ExternalMAC)
@@ -243,6 +249,17 @@ func (lrNATGen) Router(rc *RouterContext, b *Builder) {
 // gatewayRouterNAT: the flows of one NAT rule on a gateway router.
 func gatewayRouterNAT(n *NATCtx, b *Builder, seenUnSNAT map[netip.Addr]bool) {
 	ext, ip := n.External.String(), n.ip()
+	if n.Stateless {
+		// Addresses rewritten in place, both ways, without conntrack.
+		if !seenUnSNAT[n.External] {
+			seenUnSNAT[n.External] = true
+			b.Add(LRInUnSNAT, 90, "ip && "+ip+".dst == "+ext, "next;")
+		}
+		b.Add(LRInDNAT, 100, "ip && "+ip+".dst == "+ext, fmt.Sprintf("flags.loopback = 1; %s.dst=%s; next;", ip, n.logicalMatch()))
+		b.Add(LROutSNAT, uint16(n.Logical.Bits()+1), fmt.Sprintf("ip && %s.src == %s", ip, n.logicalMatch()),
+			fmt.Sprintf("%s.src=%s; next;", ip, ext))
+		return
+	}
 	if n.SNAT() && !seenUnSNAT[n.External] {
 		seenUnSNAT[n.External] = true
 		b.Add(LRInUnSNAT, 90, "ip && "+ip+".dst == "+ext, "ct_snat;")
@@ -280,15 +297,25 @@ func distributedNAT(n *NATCtx, b *Builder, seenUnSNAT map[netip.Addr]bool) {
 	}
 	b.Add(LRInIPInput, 92, fmt.Sprintf("%s && %s && %s", in, n.neighborMatch(), res), n.neighborReply(mac))
 	b.Add(LRInIPInput, 91, fmt.Sprintf("%s && %s", in, n.neighborMatch()), "drop;")
-	if n.SNAT() && !seenUnSNAT[n.External] {
-		seenUnSNAT[n.External] = true
-		m := fmt.Sprintf("ip && %s.dst == %s && %s", ip, ext, in)
-		b.Add(LRInUnSNAT, 100, m+" && flags.loopback == 0"+gwRes, "ct_snat_in_czone;")
-		b.Add(LRInUnSNAT, 100, m+" && flags.loopback == 1 && flags.use_snat_zone == 1"+gwRes, "ct_snat;")
-	}
-	if n.DNAT() {
-		b.Add(LRInDNAT, 100, fmt.Sprintf("ip && %s.dst == %s && %s%s", ip, ext, in, gwRes), fmt.Sprintf("ct_dnat_in_czone(%s);", n.logicalMatch()))
-		b.Add(LROutUnDNAT, 100, fmt.Sprintf("ip && %s.src == %s && %s%s", ip, n.logicalMatch(), out, gwRes), setMAC+"ct_dnat_in_czone;")
+	switch {
+	case n.Stateless:
+		if !seenUnSNAT[n.External] {
+			seenUnSNAT[n.External] = true
+			b.Add(LRInUnSNAT, 100, fmt.Sprintf("ip && %s.dst == %s && %s && flags.loopback == 0%s", ip, ext, in, gwRes), "next;")
+		}
+		b.Add(LRInDNAT, 100, fmt.Sprintf("ip && %s.dst == %s && %s%s", ip, ext, in, gwRes), fmt.Sprintf("%s.dst=%s; next;", ip, n.logicalMatch()))
+		b.Add(LROutUnDNAT, 100, fmt.Sprintf("ip && %s.src == %s && %s%s", ip, n.logicalMatch(), out, gwRes), setMAC+"next;")
+	default:
+		if n.SNAT() && !seenUnSNAT[n.External] {
+			seenUnSNAT[n.External] = true
+			m := fmt.Sprintf("ip && %s.dst == %s && %s", ip, ext, in)
+			b.Add(LRInUnSNAT, 100, m+" && flags.loopback == 0"+gwRes, "ct_snat_in_czone;")
+			b.Add(LRInUnSNAT, 100, m+" && flags.loopback == 1 && flags.use_snat_zone == 1"+gwRes, "ct_snat;")
+		}
+		if n.DNAT() {
+			b.Add(LRInDNAT, 100, fmt.Sprintf("ip && %s.dst == %s && %s%s", ip, ext, in, gwRes), fmt.Sprintf("ct_dnat_in_czone(%s);", n.logicalMatch()))
+			b.Add(LROutUnDNAT, 100, fmt.Sprintf("ip && %s.src == %s && %s%s", ip, n.logicalMatch(), out, gwRes), setMAC+"ct_dnat_in_czone;")
+		}
 	}
 	b.Add(LRInARPResolve, 150, fmt.Sprintf("%s && %s && %s.dst == %s", in, out, ip, ext), "drop;")
 	if n.Distributed {
@@ -302,8 +329,12 @@ func distributedNAT(n *NATCtx, b *Builder, seenUnSNAT map[netip.Addr]bool) {
 	if n.SNAT() {
 		prio := uint16(n.Logical.Bits() + 1 + natDistributedPrio)
 		m := fmt.Sprintf("ip && %s.src == %s && %s && %s", ip, n.logicalMatch(), out, res)
-		b.Add(LROutSNAT, prio+1, m+" && "+regbitDNATLocal+" == 1", fmt.Sprintf("%s%s = 0; ct_snat(%s);", setMAC, regbitDNATLocal, ext))
-		b.Add(LROutSNAT, prio, m, fmt.Sprintf("%sct_snat_in_czone(%s);", setMAC, ext))
+		if n.Stateless {
+			b.Add(LROutSNAT, prio, m, fmt.Sprintf("%s%s.src=%s; next;", setMAC, ip, ext))
+		} else {
+			b.Add(LROutSNAT, prio+1, m+" && "+regbitDNATLocal+" == 1", fmt.Sprintf("%s%s = 0; ct_snat(%s);", setMAC, regbitDNATLocal, ext))
+			b.Add(LROutSNAT, prio, m, fmt.Sprintf("%sct_snat_in_czone(%s);", setMAC, ext))
+		}
 	}
 	b.Add(LROutEgrLoop, 100, fmt.Sprintf("%s.dst == %s && %s && %s", ip, ext, out, res), egressLoop)
 }

@@ -68,6 +68,8 @@ func natTopology(e *env, gatewayRouter bool, fip ...string) {
 		fip = []string{fip[0], "00:00:00:00:fa:03"}
 	}
 	e.nbctl(append([]string{"--wait=sb", "lr-nat-add", "rtr", "dnat_and_snat", "fd01::102", "fd00::12"}, fip...)...)
+	// A stateless floating IP.
+	e.nbctl("--wait=sb", "--stateless", "lr-nat-add", "rtr", "dnat_and_snat", "172.16.0.103", "10.0.0.13")
 }
 
 // compareWithOVN runs setup on govn's northd and on the real ovn-northd
