@@ -195,7 +195,10 @@ func natAddresses(nb *NB, rp *RouterPort, r *Router, redirect string, withNAT bo
 	}
 	var central []string
 	var fips []string
-	seen := map[string]bool{}
+	seen := map[string]bool{} // the port's own addresses are listed already
+	for _, n := range ctx.IPv4 {
+		seen[n.Addr().String()] = true
+	}
 	for _, id := range r.NAT {
 		n := nb.NATs[id]
 		if n == nil || seen[n.ExternalIP] || strings.Contains(n.ExternalIP, ":") {

@@ -69,6 +69,7 @@ func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 	for _, p := range rc.Ports {
 		gw = gw || p.Redirect != ""
 	}
+	snatIPs := rc.snatIPs()
 	for _, p := range rc.Ports {
 		b.Ref(RefLRP, p.Name)
 		in := "inport == " + quote(p.Name)
@@ -96,7 +97,7 @@ func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 					unreachable(b, "ip4", "icmp4", a.Addr(), 3, 3, 2, rc.Caps.TCPReset)
 				}
 			}
-			b.Add(LRInIPInput, 60, "ip4.dst == "+braced(own4), "drop;")
+			ownDrop(b, "ip4", own4, snatIPs)
 			// As OVN 23.03, the time-exceeded reply on a distributed
 			// gateway port swaps the addresses instead of using the
 			// port's address as the source.
@@ -127,7 +128,7 @@ func (lrIPInputGen) Router(rc *RouterContext, b *Builder) {
 				unreachable(b, "ip6", "icmp6", a.Addr(), 1, 4, 3, rc.Caps.TCPReset)
 			}
 		}
-		b.Add(LRInIPInput, 60, "ip6.dst == "+braced(own6), "drop;")
+		ownDrop(b, "ip6", own6, snatIPs)
 		for _, n := range p.IPv6 {
 			src := fmt.Sprintf("ip6.dst = ip6.src; ip6.src = %s;", n.Addr())
 			if p.Redirect != "" {
@@ -178,4 +179,52 @@ func broadcast(n netip.Prefix) netip.Addr {
 		}
 	}
 	return netip.AddrFrom4(a)
+}
+
+// ownDrop drops traffic to the router's own addresses that nothing above
+// answered: in lr_in_ip_input, except for addresses that are also SNAT or
+// load balancer addresses, whose traffic must first reach lr_in_unsnat /
+// lr_in_dnat — those are dropped in lr_in_arp_resolve at priority 2
+// instead (as OVN 23.03).
+func ownDrop(b *Builder, ip string, own []netip.Prefix, snat map[netip.Addr]bool) {
+	var early, late []netip.Prefix
+	for _, a := range own {
+		if snat[a.Addr()] {
+			late = append(late, a)
+		} else {
+			early = append(early, a)
+		}
+	}
+	if len(early) > 0 {
+		b.Add(LRInIPInput, 60, ip+".dst == "+braced(early), "drop;")
+	}
+	if len(late) > 0 {
+		b.Add(LRInARPResolve, 2, ip+".dst == "+braced(late), "drop;")
+	}
+}
+
+// snatIPs are the addresses the router translates sources to or balances:
+// snat external IPs, load balancer VIPs and, on a gateway router,
+// lb_force_snat_ip (OVN 23.03's snat_ips and lb_ips; dnat_and_snat
+// external IPs are not among them).
+func (rc *RouterContext) snatIPs() map[netip.Addr]bool {
+	m := map[netip.Addr]bool{}
+	for _, n := range rc.NATs {
+		if n.Type == "snat" {
+			m[n.External] = true
+		}
+	}
+	for _, l := range rc.LBs {
+		for _, v := range l.VIPs {
+			m[v.Addr] = true
+		}
+	}
+	if rc.Chassis != "" {
+		for _, f := range strings.Fields(rc.Router.Options["lb_force_snat_ip"]) {
+			if a, err := netip.ParseAddr(f); err == nil {
+				m[a] = true
+			}
+		}
+	}
+	return m
 }

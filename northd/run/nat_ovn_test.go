@@ -68,8 +68,10 @@ func natTopology(e *env, gatewayRouter bool, fip ...string) {
 		fip = []string{fip[0], "00:00:00:00:fa:03"}
 	}
 	e.nbctl(append([]string{"--wait=sb", "lr-nat-add", "rtr", "dnat_and_snat", "fd01::102", "fd00::12"}, fip...)...)
-	// A stateless floating IP.
-	e.nbctl("--wait=sb", "--stateless", "lr-nat-add", "rtr", "dnat_and_snat", "172.16.0.103", "10.0.0.13")
+	// A stateless floating IP; SNAT of another subnet to the router's own
+	// address (its traffic must reach lr_in_unsnat).
+	e.nbctl("--wait=sb", "--stateless", "lr-nat-add", "rtr", "dnat_and_snat", "172.16.0.103", "10.0.0.13",
+		"--", "lr-nat-add", "rtr", "snat", "172.16.0.1", "10.0.5.0/24")
 }
 
 // compareWithOVN runs setup on govn's northd and on the real ovn-northd
@@ -306,6 +308,7 @@ func TestRouterLBMatchesOVN(t *testing.T) {
 					"--", "lr-lb-add", "rtr", "lbD", "--", "lr-lb-add", "rtr", "lbE",
 					"--", "lb-add", "lb6", "[fd01::200]:80", "[fd00::11]:8080,[fd00::12]:8080", "--", "lb-add", "lb6b", "fd01::201", "fd00::11",
 					"--", "lr-lb-add", "rtr", "lb6", "--", "lr-lb-add", "rtr", "lb6b",
+					"--", "lb-add", "lbR", "[fd00::1]:8080", "[fd00::11]:80", "--", "lr-lb-add", "rtr", "lbR",
 					"--", "set", "Logical_Router", "rtr", `options:lb_force_snat_ip="172.16.0.99 fd01::99"`)
 			})
 		})
