@@ -162,3 +162,71 @@ func BenchmarkAddPortRouted(b *testing.B) {
 		}
 	}
 }
+
+// benchLBNB is benchNB plus lbs load balancers (one TCP VIP, three
+// backends each) in one Load_Balancer_Group that every switch uses (the
+// shape of a Kubernetes cluster's services).
+func benchLBNB(switches, ports, lbs int) *NB {
+	nb := benchNB(switches, ports)
+	g := &LoadBalancerGroup{UUID: "00000000-0000-0000-0010-000000000001", Name: "cluster"}
+	for i := 0; i < lbs; i++ {
+		id := fmt.Sprintf("00000000-0000-0000-0009-%012d", i)
+		nb.SetLoadBalancer(&LoadBalancer{UUID: id, Name: fmt.Sprintf("svc%d", i), Protocol: "tcp",
+			Vips: map[string]string{fmt.Sprintf("172.30.%d.%d:80", i/250, i%250+1): fmt.Sprintf("10.0.0.%d:8080,10.1.0.%d:8080,10.2.0.%d:8080", i%250+1, i%250+1, i%250+1)}})
+		g.LoadBalancers = append(g.LoadBalancers, id)
+	}
+	nb.SetLoadBalancerGroup(g)
+	for _, sw := range nb.Switches {
+		s := *sw
+		s.LBGroups = []string{g.UUID}
+		nb.SetSwitch(&s)
+	}
+	return nb
+}
+
+// BenchmarkLB: 1000 ports on 100 switches, 1000 load balancers in a group
+// on every switch. recompute: full recompute + SB diff of an unchanged NB;
+// change-backends: one load balancer's backends change (every switch using
+// the group is recomputed) + SB diff.
+func BenchmarkLB(b *testing.B) {
+	nb := benchLBNB(100, 1000, 1000)
+	e := NewEngine(nil, nil)
+	e.Run(nb)
+	sb := NewSBState()
+	txn, err := sb.Sync(e, SyncOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range txn.fix {
+		f.set(fmt.Sprintf("00000000-0000-0000-0000-%012d", f.op))
+	}
+	b.Run("recompute", func(b *testing.B) {
+		b.ReportMetric(float64(e.NumFlows()), "lflows")
+		for i := 0; i < b.N; i++ {
+			nb.MarkAllDirty()
+			e.Run(nb)
+			if txn, err := sb.Sync(e, SyncOptions{}); err != nil || len(txn.Ops) != 0 {
+				b.Fatalf("recompute of an unchanged NB produced %d ops (err %v)", len(txn.Ops), err)
+			}
+		}
+	})
+	n := 0
+	b.Run("change-backends", func(b *testing.B) {
+		lb := *nb.LoadBalancers["00000000-0000-0000-0009-000000000007"]
+		for j := 0; j < b.N; j++ {
+			n++ // distinct across the benchmark's runs
+			i := n
+			lb.Vips = map[string]string{"172.30.0.8:80": fmt.Sprintf("10.9.%d.%d:8080", i/250%250, i%250+1)}
+			l := lb
+			nb.SetLoadBalancer(&l)
+			e.Run(nb)
+			txn, err := sb.Sync(e, SyncOptions{})
+			if err != nil || len(txn.Ops) == 0 {
+				b.Fatalf("a backend change produced %d ops (err %v)", len(txn.Ops), err)
+			}
+			for _, f := range txn.fix {
+				f.set(fmt.Sprintf("00000000-0000-0001-%04d-%012d", i%10000, f.op))
+			}
+		}
+	})
+}

@@ -220,7 +220,7 @@ func parseHostPort(s string) (netip.Addr, uint16, error) {
 func switchLBs(nb *NB, s *Switch, b *Builder) []*LB {
 	var out []*LB
 	for _, lb := range nb.DatapathLBs(s.LoadBalancers, s.LBGroups) {
-		l, errs := ParseLB(lb)
+		l, errs := nb.parsedLB(lb)
 		for _, err := range errs {
 			b.Bad("Load_Balancer", lb.UUID, lb.Name, err)
 		}

@@ -117,3 +117,83 @@ func TestLBDirty(t *testing.T) {
 		t.Errorf("DatapathLBs: %v", got)
 	}
 }
+
+// TestLBIncrementalMatchesFull: load balancer, group and switch reference
+// changes applied incrementally give the same flows and SB Load_Balancer
+// specs as a full recompute.
+func TestLBIncrementalMatchesFull(t *testing.T) {
+	nb := loadFixture(t, "testdata/lb.json")
+	e := NewEngine(nil, nil)
+	e.SetCaps(goldenCaps)
+	e.Run(nb)
+	sw := func(name string) *Switch {
+		for _, s := range nb.Switches {
+			if s.Name == name {
+				c := *s
+				return &c
+			}
+		}
+		t.Fatalf("no switch %s", name)
+		return nil
+	}
+	lbID := func(name string) string {
+		for id, l := range nb.LoadBalancers {
+			if l.Name == name {
+				return id
+			}
+		}
+		t.Fatalf("no load balancer %s", name)
+		return ""
+	}
+	steps := []func(){
+		// A backend removed, a VIP added.
+		func() {
+			l := *nb.LoadBalancers[lbID("lb-tcp")]
+			l.Vips = map[string]string{"10.0.0.100:80": "10.0.0.12:8080", "10.0.0.150:443": "10.0.0.11:8443"}
+			nb.SetLoadBalancer(&l)
+		},
+		// reject turned off: the no-backend VIP drops.
+		func() {
+			l := *nb.LoadBalancers[lbID("lb-reject")]
+			l.Options = nil
+			nb.SetLoadBalancer(&l)
+		},
+		// sw0 loses all its own load balancers but joins the group.
+		func() {
+			s := sw("sw0")
+			s.LoadBalancers, s.LBGroups = nil, []string{fakeUUID(10, 1)}
+			nb.SetSwitch(s)
+		},
+		// The group loses lb-hash; lb-hash is deleted.
+		func() {
+			g := *nb.LBGroups[fakeUUID(10, 1)]
+			g.LoadBalancers = []string{lbID("lb-tcp")}
+			nb.SetLoadBalancerGroup(&g)
+			nb.DeleteLoadBalancer(lbID("lb-hash"))
+		},
+		// sw2 (VIP-less LB) gets one with a VIP; sw1 is deleted.
+		func() {
+			s := sw("sw2")
+			s.LoadBalancers = append(s.LoadBalancers, lbID("lb-v6"))
+			nb.SetSwitch(s)
+			nb.DeleteSwitch(sw("sw1").UUID)
+		},
+		// The group is deleted.
+		func() { nb.DeleteLoadBalancerGroup(fakeUUID(10, 1)) },
+	}
+	for i, step := range steps {
+		step()
+		if st := e.Run(nb); st.Full {
+			t.Fatalf("step %d: a load balancer change should not need a full recompute", i)
+		}
+		inc := dumpEngine(e)
+		nb.MarkAllDirty()
+		fresh := NewEngine(nil, nil)
+		fresh.SetCaps(goldenCaps)
+		fresh.Run(nb)
+		if full := dumpEngine(fresh); full != inc {
+			t.Fatalf("step %d: incremental result differs from full recompute:\n%s", i, lineDiff(full, inc))
+		}
+		e.Run(nb) // consume the MarkAllDirty
+	}
+}

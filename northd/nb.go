@@ -84,6 +84,9 @@ type NB struct {
 	// Load_Balancer_Group rows (empty maps when there are none).
 	LoadBalancers map[string]*LoadBalancer
 	LBGroups      map[string]*LoadBalancerGroup
+	// lbParsed: each load balancer parsed once when set (switches share
+	// the result; read-only while the engine runs).
+	lbParsed map[string]parsedLB
 	// NATs, GatewayChassis, HAGroups and HAChassis (NB rows of router
 	// NAT and distributed gateway ports) are created with Routers.
 	NATs           map[string]*NAT
@@ -124,6 +127,7 @@ func NewNB() *NB {
 		AddressSets:   map[string]*AddressSet{},
 		LoadBalancers: map[string]*LoadBalancer{},
 		LBGroups:      map[string]*LoadBalancerGroup{},
+		lbParsed:      map[string]parsedLB{},
 		dirty:         map[string]bool{},
 		allDirty:      true,
 		IgnoreLSPDown: true,
@@ -631,6 +635,8 @@ type LoadBalancerGroup struct {
 // routers that use it (directly or through a group) are recomputed.
 func (nb *NB) SetLoadBalancer(lb *LoadBalancer) {
 	nb.LoadBalancers[lb.UUID] = lb
+	l, errs := ParseLB(lb)
+	nb.lbParsed[lb.UUID] = parsedLB{l, errs}
 	nb.markLBUsers(lb.UUID)
 	nb.lbDirty = true
 }
@@ -640,6 +646,7 @@ func (nb *NB) DeleteLoadBalancer(uuid string) {
 	if _, ok := nb.LoadBalancers[uuid]; ok {
 		nb.markLBUsers(uuid)
 		delete(nb.LoadBalancers, uuid)
+		delete(nb.lbParsed, uuid)
 		nb.lbDirty = true
 	}
 }
@@ -733,4 +740,17 @@ func (nb *NB) DatapathLBs(lbs, groups []string) []*LoadBalancer {
 		}
 	}
 	return out
+}
+
+type parsedLB struct {
+	lb   *LB
+	errs []error
+}
+
+// parsedLB returns the parsed form of a load balancer row.
+func (nb *NB) parsedLB(lb *LoadBalancer) (*LB, []error) {
+	if p, ok := nb.lbParsed[lb.UUID]; ok && p.lb.LoadBalancer == lb {
+		return p.lb, p.errs
+	}
+	return ParseLB(lb) // a row not set through SetLoadBalancer
 }
