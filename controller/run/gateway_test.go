@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
@@ -158,7 +159,18 @@ func TestGatewayLocalnetLB(t *testing.T) {
 		t.Fatal("no hairpin table")
 	}
 
-	// Restart: every zone (ports and datapaths) is kept.
+	// Restart: every zone (ports and datapaths) is kept, and the new
+	// controller changes no flow.
+	var before string
+	eventually(t, "flows stable", func() string {
+		f1 := e.dumpFlows()
+		time.Sleep(300 * time.Millisecond)
+		if f2 := e.dumpFlows(); f1 != f2 {
+			return "flows still changing"
+		}
+		before = f1
+		return ""
+	})
 	zones1 := fmt.Sprint(c1.zones)
 	if !strings.Contains(zones1, "_dnat") || !strings.Contains(zones1, "_snat") {
 		t.Fatalf("no datapath zones in %s", zones1)
@@ -170,6 +182,12 @@ func TestGatewayLocalnetLB(t *testing.T) {
 	c2, _, _ := startController(t, e, Options{Conditional: true})
 	if z := fmt.Sprint(c2.zones); z != zones1 {
 		t.Errorf("zones after restart %s, before %s", z, zones1)
+	}
+	if after := e.dumpFlows(); after != before {
+		t.Errorf("flows changed across restart:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if n := c2.FlowMods(); n != 0 {
+		t.Errorf("restarted controller applied %d flow modifications, want 0", n)
 	}
 
 	// Failover: ch2 disappears, ch1 takes cr-r-ext and outputs to it as
