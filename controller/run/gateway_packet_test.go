@@ -16,8 +16,8 @@ import (
 // TestGatewayRouterRealPackets: northd's flows for a gateway router bound to
 // this chassis (options:chassis) between switch sw (pod p1, 10.0.0.1) and
 // switch ext (pod p2, 10.0.0.2, too), whose localnet port reaches an "external" namespace through
-// ovn-bridge-mappings physnet:br-ex. The router SNATs 10.0.0.0/24 to
-// 172.16.100.2 and maps floating IP 172.16.100.50 to p1
+// ovn-bridge-mappings physnet:br-ex. The router SNATs 10.0.0.0/24 to its
+// own address 172.16.100.1 and maps floating IP 172.16.100.50 to p1
 // (dnat_and_snat). Real TCP both ways: the external server sees the SNAT
 // address; p1's server, reached at the floating IP, sees the external host.
 func TestGatewayRouterRealPackets(t *testing.T) {
@@ -40,7 +40,7 @@ func TestGatewayRouterRealPackets(t *testing.T) {
 	nb.SetSwitch(&northd.Switch{UUID: id(1, 2), Name: "ext", Ports: []string{id(2, 3), id(2, 4)}})
 	nb.SetRouterPort(&northd.RouterPort{UUID: id(4, 1), Name: "gw-sw", MAC: "0a:00:00:00:00:fe", Networks: []string{"10.0.0.254/24"}})
 	nb.SetRouterPort(&northd.RouterPort{UUID: id(4, 2), Name: "gw-ext", MAC: "0a:00:00:00:01:fe", Networks: []string{"172.16.100.1/24"}})
-	nb.SetNAT(&northd.NAT{UUID: id(6, 1), Type: "snat", ExternalIP: "172.16.100.2", LogicalIP: "10.0.0.0/24"})
+	nb.SetNAT(&northd.NAT{UUID: id(6, 1), Type: "snat", ExternalIP: "172.16.100.1", LogicalIP: "10.0.0.0/24"})
 	nb.SetNAT(&northd.NAT{UUID: id(6, 2), Type: "dnat_and_snat", ExternalIP: "172.16.100.50", LogicalIP: "10.0.0.1"})
 	nb.SetRouter(&northd.Router{UUID: id(5, 1), Name: "gw", Ports: []string{id(4, 1), id(4, 2)},
 		NAT: []string{id(6, 1), id(6, 2)}, Options: map[string]string{"chassis": "ch1"}})
@@ -83,9 +83,7 @@ func TestGatewayRouterRealPackets(t *testing.T) {
 	if got != "ext 172.16.100.50" {
 		t.Errorf("external server saw %q, want \"ext 172.16.100.50\" (p1's floating IP)", got)
 	}
-	// p2 has none: the router's SNAT to 172.16.100.2. (Not the router
-	// port's own address: govn northd still drops traffic to a router IP
-	// that is also a SNAT IP in lr_in_ip_input, unlike OVN 23.03.)
+	// p2 has none: the router's SNAT to its own address (masquerade).
 	eventually(t, "p2 → external host (SNAT)", func() string {
 		var err error
 		if got, err = requestTCP(pod2, "172.16.100.10:8080"); err != nil {
@@ -93,8 +91,8 @@ func TestGatewayRouterRealPackets(t *testing.T) {
 		}
 		return ""
 	})
-	if got != "ext 172.16.100.2" {
-		t.Errorf("external server saw %q from p2, want \"ext 172.16.100.2\" (the router's SNAT)", got)
+	if got != "ext 172.16.100.1" {
+		t.Errorf("external server saw %q from p2, want \"ext 172.16.100.1\" (the router's SNAT)", got)
 	}
 	eventually(t, "external host → floating IP (DNAT)", func() string {
 		var err error
@@ -138,7 +136,7 @@ func TestDistributedGatewayRealPackets(t *testing.T) {
 	nb.SetRouterPort(&northd.RouterPort{UUID: id(4, 1), Name: "lr-sw", MAC: "0a:00:00:00:00:fe", Networks: []string{"10.0.0.254/24"}})
 	nb.SetRouterPort(&northd.RouterPort{UUID: id(4, 2), Name: "lr-ext", MAC: "0a:00:00:00:01:fe", Networks: []string{"172.16.100.1/24"},
 		GatewayChassis: []string{id(7, 1)}})
-	nb.SetNAT(&northd.NAT{UUID: id(6, 1), Type: "snat", ExternalIP: "172.16.100.2", LogicalIP: "10.0.0.0/24"})
+	nb.SetNAT(&northd.NAT{UUID: id(6, 1), Type: "snat", ExternalIP: "172.16.100.1", LogicalIP: "10.0.0.0/24"})
 	nb.SetNAT(&northd.NAT{UUID: id(6, 2), Type: "dnat_and_snat", ExternalIP: "172.16.100.50", LogicalIP: "10.0.0.1"})
 	nb.SetRouter(&northd.Router{UUID: id(5, 1), Name: "lr", Ports: []string{id(4, 1), id(4, 2)}, NAT: []string{id(6, 1), id(6, 2)}})
 	e.loadNorthd(nb)
@@ -183,7 +181,7 @@ func TestDistributedGatewayRealPackets(t *testing.T) {
 	})
 	for _, c := range []struct{ what, from, to, want string }{
 		{"p1 → external (floating IP)", pod, "172.16.100.10:8080", "ext 172.16.100.50"},
-		{"p2 → external (SNAT)", pod2, "172.16.100.10:8080", "ext 172.16.100.2"},
+		{"p2 → external (SNAT)", pod2, "172.16.100.10:8080", "ext 172.16.100.1"},
 		{"external → floating IP (DNAT)", ext, "172.16.100.50:8080", "p1 172.16.100.10"},
 	} {
 		var got string
