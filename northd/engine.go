@@ -436,7 +436,9 @@ func pgSetNames(pg string) (string, string) { return pg + "_ip4", pg + "_ip6" }
 
 // computeSwitch runs the generators for one switch.
 func (e *Engine) computeSwitch(nb *NB, s *Switch, known map[flowKey]struct{}) (*switchOut, []BadRow, []error) {
-	b := &Builder{}
+	// The switch's previous flow count is a good size hint (load
+	// balancers make switches with thousands of flows).
+	b := &Builder{flows: make([]Flow, 0, len(known)+len(known)/8)}
 	sc := &SwitchContext{Switch: s, Caps: e.caps, IgnoreLSPDown: nb.IgnoreLSPDown}
 	for _, pid := range s.Ports {
 		sp := nb.Ports[pid]

@@ -35,6 +35,7 @@ type LBVIP struct {
 	Addr     netip.Addr
 	Port     uint16 // 0: portless VIP (all traffic to the address)
 	Backends []LBBackend
+	flows    vipFlows // its switch flows' texts
 }
 
 // IsV6 reports an IPv6 VIP.
@@ -135,6 +136,9 @@ func ParseLB(lb *LoadBalancer) (out *LB, errs []error) {
 			}
 		}
 		out.HashFields = strings.Join(fs, ",")
+	}
+	for i := range out.VIPs {
+		out.VIPs[i].flows = switchVIPFlows(out, &out.VIPs[i])
 	}
 	return out, errs
 }
@@ -357,31 +361,44 @@ func (lbGen) Switch(sc *SwitchContext, b *Builder) {
 	for _, l := range sc.LBs {
 		b.Ref(RefLB, l.UUID)
 		for i := range l.VIPs {
-			lbVIPFlows(l, &l.VIPs[i], b)
+			lbVIPFlows(&l.VIPs[i], b)
 		}
 	}
 	b.Ref("", "")
 }
 
-// lbVIPFlows are one VIP's pre-stateful and LB flows.
-func lbVIPFlows(l *LB, v *LBVIP, b *Builder) {
+// lbVIPFlows are one VIP's pre-stateful and LB flows (texts computed
+// once per load balancer row by ParseLB).
+func lbVIPFlows(v *LBVIP, b *Builder) {
+	b.Add(LSInPreStateful, 120, v.flows.preMatch, v.flows.preActions)
+	b.Add(LSInLB, v.flows.lbPrio, v.flows.lbMatch, v.flows.lbActions)
+}
+
+// vipFlows are the texts of a VIP's switch flows.
+type vipFlows struct {
+	preMatch, preActions string
+	lbPrio               uint16
+	lbMatch, lbActions   string
+}
+
+// switchVIPFlows computes a VIP's switch flows.
+func switchVIPFlows(l *LB, v *LBVIP) vipFlows {
 	ipv, vipReg := "ip4", "reg1" // the VIP is kept in reg1 / xxreg1 for chk_lb_hairpin
 	if v.IsV6() {
 		ipv, vipReg = "ip6", "xxreg1"
 	}
 	match := ipv + ".dst == " + v.Addr.String()
 	save := vipReg + " = " + v.Addr.String() + "; "
-	prio := uint16(110)
+	f := vipFlows{lbPrio: 110}
 	if v.Port != 0 {
 		match += fmt.Sprintf(" && %s.dst == %d", l.Protocol, v.Port)
 		save += fmt.Sprintf("%s = %d; ", regLBPort, v.Port)
-		prio = 120
+		f.lbPrio = 120
 	}
 	// Pre-stateful: record the original destination, then conntrack
 	// (ct_lb_mark: established connections are NATed as committed).
-	b.Add(LSInPreStateful, 120, regbitConntrackNAT+" == 1 && "+match, save+"ct_lb_mark;")
-
-	var act string
+	f.preMatch, f.preActions = regbitConntrackNAT+" == 1 && "+match, save+"ct_lb_mark;"
+	f.lbMatch = "ct.new && " + match
 	switch {
 	case len(v.Backends) > 0:
 		// New connections are committed by ct_lb_mark itself, not by the
@@ -390,12 +407,11 @@ func lbVIPFlows(l *LB, v *LBVIP, b *Builder) {
 		if l.HashFields != "" {
 			hash = "; hash_fields=" + quote(l.HashFields)
 		}
-		act = regbitConntrackCommit + " = 0; ct_lb_mark(backends=" + v.BackendList() + hash + ");"
+		f.lbActions = regbitConntrackCommit + " = 0; ct_lb_mark(backends=" + v.BackendList() + hash + ");"
 	case l.Reject:
-		act = fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d); };", LSOutQoSMark.Table())
+		f.lbActions = fmt.Sprintf("reg0 = 0; reject { outport <-> inport; next(pipeline=egress,table=%d); };", LSOutQoSMark.Table())
 	default:
-		act = "drop;"
+		f.lbActions = "drop;"
 	}
-	b.Add(LSInLB, prio, "ct.new && "+match, act)
-
+	return f
 }
