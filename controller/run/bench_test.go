@@ -3,9 +3,12 @@ package run
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +128,7 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 	proc := 0
 	if bin := os.Getenv("GOVN_BIN"); bin != "" {
 		cmd := exec.CommandContext(cctx, bin, "controller", "--ovs", o.OVS, "--ovs-rundir", o.RunDir, "--hostname", "host1",
-			"--resync", "1h", "--log-level", "warn")
+			"--resync", "1h", "--log-level", "warn", "--metrics-addr", "127.0.0.1:19476")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
@@ -159,6 +162,30 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 	var m1 runtime.MemStats
 	runtime.ReadMemStats(&m1)
 	ctrlHeap := float64(int64(m1.HeapInuse)-int64(m0.HeapInuse)) / (1 << 20)
+	if path := os.Getenv("GOVN_BENCH_HEAP"); path != "" && proc != 0 {
+		// The controller process' heap (its pprof endpoint), after a GC.
+		resp, err := http.Get("http://127.0.0.1:19476/debug/pprof/heap?gc=1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := os.WriteFile(fmt.Sprintf("%s.proc.%d", path, local), body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if path := os.Getenv("GOVN_BENCH_HEAP"); path != "" && proc == 0 {
+		// What the in-process controller (and the test's SB client and
+		// northd engine) hold after the cold start.
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, local))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
 	nflows, _ := e.ovs.Ofctl("dump-aggregate", "br-int")
 	nOF := 0
 	if i := strings.Index(nflows, "flow_count="); i >= 0 {

@@ -144,6 +144,7 @@ func (c *Controller) poke() {
 // Run runs the controller until ctx ends. On the way out it removes the
 // chassis registration and releases its ports unless Options.KeepOnExit.
 func (c *Controller) Run(ctx context.Context) error {
+	tuneGC()
 	if c.o.MetricsAddr != "" {
 		a, err := serveMetrics(ctx, c.o.MetricsAddr, c.m, c.h, c.log)
 		if err != nil {
@@ -650,6 +651,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			zap.Int("logical_flows", out.Compiled+out.Reused), zap.Int("lflow_errors", len(out.Errors)),
 			zap.Int("local_datapaths", len(local)), zap.Int("local_ports", len(dec.Bound)),
 			zap.Duration("compute", computed.Sub(start)), zap.Duration("install", time.Since(computed)))
+	}
+	if out.Compiled >= bigChange {
+		releaseMemory()
 	}
 	// Flows for everything in snap are installed: acknowledge its nb_cfg.
 	if snap.ackCfg >= 0 {

@@ -149,6 +149,13 @@ func (m monitorSpec) String() string {
 // noRow is a UUID no row has: a condition on it matches nothing.
 const noRow = "00000000-0000-0000-0000-000000000000"
 
+// lfColumns are the Logical_Flow columns the controller reads (of lf):
+// external_ids and tags, a large share of each row, are not monitored.
+func lfColumns(lf *sbdb.LogicalFlow) []any {
+	return []any{&lf.Actions, &lf.ControllerMeter, &lf.LogicalDatapath, &lf.LogicalDpGroup, &lf.Match,
+		&lf.Pipeline, &lf.Priority, &lf.TableID}
+}
+
 // monitorOptions turns the spec into libovsdb monitor options.
 func (m monitorSpec) monitorOptions() []client.MonitorOption {
 	always := []client.MonitorOption{
@@ -165,10 +172,11 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 		client.WithTable(&sbdb.GatewayChassis{}),
 	}
 	if m.all {
+		lfAll := &sbdb.LogicalFlow{}
 		return append(always,
 			client.WithTable(&sbdb.LoadBalancer{}),
 			client.WithTable(&sbdb.PortBinding{}),
-			client.WithTable(&sbdb.LogicalFlow{}),
+			client.WithTable(lfAll, lfColumns(lfAll)...),
 			client.WithTable(&sbdb.MulticastGroup{}),
 			client.WithTable(&sbdb.MACBinding{}),
 			client.WithTable(&sbdb.FDB{}))
@@ -239,7 +247,7 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 		client.WithConditionalTable(lb, lbConds),
 		client.WithConditionalTable(fdb, fdbConds),
 		client.WithConditionalTable(pb, pbConds),
-		client.WithConditionalTable(lf, lfConds),
+		client.WithConditionalTable(lf, lfConds, lfColumns(lf)...),
 		client.WithConditionalTable(mg, mgConds),
 		client.WithConditionalTable(mb, mbConds))
 }
