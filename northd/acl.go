@@ -108,10 +108,14 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 		b.Add(d.preStateful, 110, regbitConntrackNAT+" == 1", "ct_lb_mark;")
 		b.Add(d.preStateful, 100, regbitConntrackDefrag+" == 1", "ct_next;")
 		b.Add(d.preStateful, 0, "1", "next;")
-		// ACL hints.
+		// ACL hints: only where connections are tracked (stateful ACLs or
+		// load balancer VIPs), as OVN 23.03.
 		if !hasACLs {
 			b.Add(d.hint, 65535, "1", "next;")
 		} else {
+			b.Add(d.hint, 0, "1", "next;")
+		}
+		if stateful {
 			h := func(prio uint16, match string, bits ...string) {
 				var sb strings.Builder
 				for _, r := range bits {
@@ -127,7 +131,6 @@ func (aclGen) Switch(sc *SwitchContext, b *Builder) {
 			h(3, "!ct.est", regbitACLHintDrop)
 			h(2, "ct.est && ct_mark.blocked == 1", regbitACLHintDrop)
 			h(1, "ct.est && ct_mark.blocked == 0", regbitACLHintBlock)
-			b.Add(d.hint, 0, "1", "next;")
 		}
 		// ACL defaults.
 		if !hasACLs {

@@ -50,6 +50,15 @@ func lbTopology(e *env) {
 		"--", "lr-add", "lr0", "--", "lrp-add", "lr0", "lrp1", "00:00:00:00:ff:01", "10.1.0.1/24",
 		"--", "lsp-add", "sw1", "rp1", "--", "lsp-set-type", "rp1", "router", "--", "lsp-set-addresses", "rp1", "router",
 		"--", "lsp-set-options", "rp1", "router-port=lrp1")
+	// A third switch has a load balancer without VIPs (no LB flows, but an
+	// SB row), a router port and a plain allow ACL.
+	nov := strings.TrimSpace(e.nbctl("create", "Load_Balancer", "name=lb-novips", "protocol=tcp"))
+	e.nbctl("ls-add", "sw2", "--", "set", "Logical_Switch", "sw2", "load_balancer="+nov,
+		"--", "lsp-add", "sw2", "r1", "--", "lsp-set-addresses", "r1", "00:00:00:00:02:01 10.2.0.11",
+		"--", "lrp-add", "lr0", "lrp2", "00:00:00:00:ff:02", "10.2.0.1/24",
+		"--", "lsp-add", "sw2", "rp2", "--", "lsp-set-type", "rp2", "router", "--", "lsp-set-addresses", "rp2", "router",
+		"--", "lsp-set-options", "rp2", "router-port=lrp2",
+		"--", "acl-add", "sw2", "from-lport", "1000", "ip4", "allow")
 	e.nbctl("acl-add", "sw1", "from-lport", "1000", "ip4", "allow-related")
 	e.nbctl("--wait=sb", "acl-add", "sw1", "to-lport", "1001", "tcp.dst == 22", "drop")
 }
@@ -155,7 +164,7 @@ func TestLBNbctl(t *testing.T) {
 		t.Errorf("lb-del lb-udp left flows:\n%s", grepText(fl, "10.0.0.101"))
 	}
 	// Removing every load balancer: the switch loses its LB stages' flows.
-	for _, lb := range []string{"lb-portless", "lb-sctp", "lb-v6", "lb-reject", "lb-empty", "lb-hairpin", "lb-skip", "lb-hash"} {
+	for _, lb := range []string{"lb-portless", "lb-sctp", "lb-v6", "lb-reject", "lb-empty", "lb-hairpin", "lb-skip", "lb-hash", "lb-novips"} {
 		e.nbctl("lb-del", lb)
 	}
 	e.nbctl("--wait=sb", "sync")
@@ -258,7 +267,7 @@ func TestLBMatchesOVN(t *testing.T) {
 			"options:affinity_timeout=60")
 		e.nbctl("--wait=sb", "ls-lb-add", "sw0", "lb-aff")
 	}
-	for _, sw := range []string{"sw0", "sw1"} {
+	for _, sw := range []string{"sw0", "sw1", "sw2"} {
 		deadline := time.Now().Add(10 * time.Second)
 		var want, got []string
 		for {
@@ -277,7 +286,7 @@ func TestLBMatchesOVN(t *testing.T) {
 	}
 	// The SB Load_Balancer rows carry the same columns, and both put the
 	// switches in a datapath_group.
-	for _, lb := range []string{"lb-tcp", "lb-v6", "lb-reject", "lb-hairpin", "lb-aff"} {
+	for _, lb := range []string{"lb-tcp", "lb-v6", "lb-reject", "lb-hairpin", "lb-aff", "lb-novips"} {
 		wg, wc := o.lbDatapaths(lb)
 		gg, gc := g.lbDatapaths(lb)
 		if len(strings.Fields(wg)) != len(strings.Fields(gg)) || wc != "" || gc != "" {
