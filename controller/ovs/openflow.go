@@ -18,31 +18,36 @@ import (
 )
 
 // OpenFlow keeps one bridge's OpenFlow tables equal to a desired set of flows
-// and groups, driving ovs-ofctl over the bridge's management socket
+// and groups, speaking OpenFlow 1.5 itself on the bridge's management socket
 // ($OVS_RUNDIR/<bridge>.mgmt).
 //
-// Canonical form. Desired flows arrive as ovs-ofctl text that need not be
-// in the form OVS prints back (field order, "ip_src" vs "nw_src", masks as
-// prefixes, "load" vs "set_field"…). Each distinct desired flow is
-// normalized once by `ovs-ofctl parse-flows`, whose output uses the same
-// match and action formatter as `dump-flows`; the result is cached per input
-// text, so a steady-state sync runs no parse at all. Groups are normalized
-// the same way with `ovs-ofctl parse-group`. Installed state is read with
-// `dump-flows` / `dump-groups` at the first sync (and after any failure), then
-// kept from our own successful writes. So a restart reconciles: flows that are
-// already installed as desired are left alone (no traffic interruption), and
-// only flows whose cookie carries our owner tag are ever deleted.
+// Flows and groups arrive as the text lflow/of prints (see ofctrl); that
+// text is our canonical form: desired and installed flows are compared by
+// it, and only the flows of a diff are parsed back (ofctrl.ParseMatch,
+// ParseActions, ParseGroup) and encoded (pinctrl/ofp). A sync is one atomic,
+// ordered bundle on one long-lived connection: open, every flow/group mod, a
+// barrier that collects the switch's verdict on each message, then commit —
+// or discard when the switch refused one (that flow or group is reported in
+// Rejected, left out, and the bundle retried). Text the parser does not
+// accept is rejected with its reason, never silently dropped. No process is
+// spawned on this path.
 //
-// go-openvswitch's ovs.OpenFlowService is not used: its typed flows cannot
-// express OVN's actions (conjunction, ct with nat, learn…) and it has no
-// mixed flow+group bundle; exec'ing ovs-ofctl with text on stdin is simpler.
+// Restart = reconcile, never flush. At the first sync (and after a failure)
+// the switch is read with `ovs-ofctl dump-flows` / `dump-groups`. An empty
+// switch is filled natively. If flows of ours are there (a restarted
+// controller), the desired flows are normalized by `ovs-ofctl parse-flows` /
+// `parse-group` (whose formatter is dump-flows') and compared with what is
+// installed; only the differences go in one `ovs-ofctl bundle`, so flows
+// already right are never touched (no traffic interruption), and only flows
+// whose cookie carries our owner tag are ever deleted. From then on the
+// cache holds our own text and syncs are native.
 //
-// Switch restarts. Before trusting its cache, each Sync compares the number
-// of our flows on the switch (one dump-aggregate) with the cache; on a
-// mismatch (ovs-vswitchd restarted and lost its flows, or someone deleted
-// ours) it re-reads everything and reconciles. (A flow of ours changed in
-// place by someone else keeps the count and is not detected; Invalidate
-// forces a full re-read.)
+// Switch restarts. Before trusting its cache, each sync asks the switch how
+// many of our flows it holds (one aggregate-statistics request filtered by
+// our cookie); on a mismatch (ovs-vswitchd restarted and lost its flows, or
+// someone deleted ours) it re-reads everything and reconciles. (A flow of
+// ours changed in place by someone else keeps the count and is not
+// detected; Invalidate forces a full re-read.)
 //
 // An OpenFlow is safe for use by several goroutines; syncs are serialized.
 type OpenFlow struct {

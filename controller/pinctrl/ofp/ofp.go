@@ -1,8 +1,13 @@
 // Package ofp is a small, pure OpenFlow 1.5 codec for the messages the
-// chassis controller's packet-in handler (controller/pinctrl) exchanges with
-// ovs-vswitchd: OFPT_HELLO, OFPT_ECHO_REQUEST/REPLY, OFPT_FEATURES_REQUEST,
-// OFPT_BARRIER_REQUEST/REPLY, OFPT_ERROR, OFPT_PACKET_OUT, and the Nicira
-// extensions NXT_SET_PACKET_IN_FORMAT, NXT_PACKET_IN2 and NXT_RESUME.
+// chassis controller exchanges with ovs-vswitchd. For the packet-in handler
+// (controller/pinctrl): OFPT_HELLO, OFPT_ECHO_REQUEST/REPLY,
+// OFPT_FEATURES_REQUEST, OFPT_BARRIER_REQUEST/REPLY, OFPT_ERROR,
+// OFPT_PACKET_OUT, and the Nicira extensions NXT_SET_PACKET_IN_FORMAT,
+// NXT_PACKET_IN2 and NXT_RESUME. For the flow installer (controller/ovs,
+// flowmod.go): OFPT_FLOW_MOD and OFPT_GROUP_MOD built from lflow/of's typed
+// matches, actions and groups (every action and field lflow/of defines),
+// OFPT_BUNDLE_CONTROL / OFPT_BUNDLE_ADD_MESSAGE, and the aggregate flow
+// statistics request and reply.
 //
 // Why our own codec rather than a library: go-openvswitch (already a
 // dependency, used for flow installation) drives ovs-ofctl and cannot receive
