@@ -127,9 +127,21 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 	start := time.Now()
 	proc := 0
 	if bin := os.Getenv("GOVN_BIN"); bin != "" {
+		level := "warn"
+		var logf *os.File
+		if path := os.Getenv("GOVN_BENCH_LOG"); path != "" {
+			level = "debug"
+			if logf, err = os.Create(path); err != nil {
+				b.Fatal(err)
+			}
+			defer logf.Close()
+		}
 		cmd := exec.CommandContext(cctx, bin, "controller", "--ovs", o.OVS, "--ovs-rundir", o.RunDir, "--hostname", "host1",
-			"--resync", "1h", "--log-level", "warn", "--metrics-addr", "127.0.0.1:19476")
+			"--resync", "1h", "--log-level", level, "--metrics-addr", "127.0.0.1:19476")
 		cmd.Stderr = os.Stderr
+		if logf != nil {
+			cmd.Stderr = logf
+		}
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}

@@ -301,6 +301,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	var steps []zap.Field // step timings, logged at debug level with the install
 	lap := func(name string) { steps = append(steps, zap.Duration(name, time.Since(start))) }
 	lap("prepare")
+	c.awaitNames(ctx)
 	trGen := c.lflowGen.Load() // before the snapshot: later changes redo the work
 	snap := takeSnapshot(c.sb)
 	snap.mergeNamed(c.names)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -391,4 +392,29 @@ func (s *snapshot) gatewayChassis(live map[string]bool) map[string]string {
 		}
 	}
 	return out
+}
+
+// namesLag bounds how long a run waits for the names client to catch up.
+const namesLag = 20 * time.Millisecond
+
+// awaitNames waits (briefly) until the names client has seen the nb_cfg
+// the main client has. Both get a transaction's update from the server
+// within moments of each other; a run that starts in between could not
+// acknowledge the nb_cfg (the smaller one of the two counts) and would
+// need a second run after the names update, doubling --wait=hv latency.
+func (c *Controller) awaitNames(ctx context.Context) {
+	if c.names == nil {
+		return
+	}
+	cfg := func(cl *ovsdbclient.Client) int {
+		n := -1
+		for _, g := range rows[sbdb.SBGlobal](cl, sbdb.SBGlobalTable) {
+			n = g.NbCfg
+		}
+		return n
+	}
+	want := cfg(c.sb)
+	for deadline := time.Now().Add(namesLag); cfg(c.names) < want && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(time.Millisecond)
+	}
 }
