@@ -14,9 +14,10 @@ import (
 // the last diff that wanted it, so duplicates are detected and the flows
 // to delete are found without building a map of the desired flows.
 type flowCache struct {
-	flows  map[ofctrl.FlowKey]*cachedFlow
-	groups map[uint32]ofctrl.Group
-	gen    uint32
+	flows    map[ofctrl.FlowKey]*cachedFlow
+	perTable [256]int // number of flows per table
+	groups   map[uint32]ofctrl.Group
+	gen      uint32
 }
 
 type cachedFlow struct {
@@ -30,13 +31,20 @@ func newFlowCache(st *ofctrl.State) *flowCache {
 	if st != nil {
 		c.flows = make(map[ofctrl.FlowKey]*cachedFlow, len(st.Flows))
 		for k, f := range st.Flows {
-			c.flows[k] = &cachedFlow{f: f}
+			c.add(k, f)
 		}
 		for id, g := range st.Groups {
 			c.groups[id] = g
 		}
 	}
 	return c
+}
+
+func (c *flowCache) add(k ofctrl.FlowKey, f ofctrl.Flow) {
+	if _, ok := c.flows[k]; !ok {
+		c.perTable[k.Table]++
+	}
+	c.flows[k] = &cachedFlow{f: f, want: f, gen: c.gen}
 }
 
 // state returns the cache as an ofctrl.State (a copy).
@@ -158,7 +166,7 @@ func (c *flowCache) diff(o ofctrl.Owner, flows []ofctrl.Flow, groups []ofctrl.Gr
 // apply records a diff the switch accepted.
 func (c *flowCache) apply(d ofctrl.Diff) {
 	for _, f := range d.AddFlows {
-		c.flows[f.Key()] = &cachedFlow{f: f, want: f, gen: c.gen}
+		c.add(f.Key(), f)
 	}
 	for _, l := range [][]ofctrl.Flow{d.ModFlows, d.ReplFlows} {
 		for _, f := range l {
@@ -166,7 +174,10 @@ func (c *flowCache) apply(d ofctrl.Diff) {
 		}
 	}
 	for _, f := range d.DelFlows {
-		delete(c.flows, f.Key())
+		if _, ok := c.flows[f.Key()]; ok {
+			c.perTable[f.Table]--
+			delete(c.flows, f.Key())
+		}
 	}
 	for _, l := range [][]ofctrl.Group{d.AddGroups, d.ModGroups} {
 		for _, g := range l {

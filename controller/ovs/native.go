@@ -100,6 +100,7 @@ func (o *OpenFlow) ensureConn(ctx context.Context) error {
 		return err
 	}
 	o.conn = c
+	o.lastFull = time.Time{} // the switch may have restarted: count everything
 	return nil
 }
 
@@ -113,15 +114,16 @@ func (o *OpenFlow) dropConn() {
 // exchangeTimeout bounds one request/reply exchange with the switch.
 const exchangeTimeout = 2 * time.Minute
 
-// countOwned returns how many of our flows the switch holds (one
-// aggregate-statistics request filtered by our cookie).
-func (o *OpenFlow) countOwned(ctx context.Context) (int, error) {
+// countOwned returns how many of our flows the switch holds in table
+// (ofp.TableAll: in all), with one aggregate-statistics request filtered by
+// our cookie.
+func (o *OpenFlow) countOwned(ctx context.Context, table uint8) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
 	c := o.conn
 	c.drain()
 	x := c.nextXid()
-	if err := c.send(ofp.AggregateRequest(x, o.owner.Tag, o.owner.Mask)); err != nil {
+	if err := c.send(ofp.AggregateRequest(x, table, o.owner.Tag, o.owner.Mask)); err != nil {
 		return 0, fmt.Errorf("aggregate request: %w", err)
 	}
 	for {
@@ -374,7 +376,7 @@ func (o *OpenFlow) reconcileText(ctx context.Context, desired, installed *ofctrl
 	for _, f := range flows {
 		if n, ok := o.flowNorm[f]; ok {
 			if cur, ok := ndesired.Flows[n.Key()]; ok && cur == n {
-				st.flows[f.Key()] = &cachedFlow{f: f, want: f}
+				st.add(f.Key(), f)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/govn/govn/controller/ofctrl"
+	"github.com/govn/govn/controller/pinctrl/ofp"
 )
 
 // OpenFlow keeps one bridge's OpenFlow tables equal to a desired set of flows
@@ -43,11 +44,13 @@ import (
 // cache holds our own text and syncs are native.
 //
 // Switch restarts. Before trusting its cache, each sync asks the switch how
-// many of our flows it holds (one aggregate-statistics request filtered by
-// our cookie); on a mismatch (ovs-vswitchd restarted and lost its flows, or
-// someone deleted ours) it re-reads everything and reconciles. (A flow of
-// ours changed in place by someone else keeps the count and is not
-// detected; Invalidate forces a full re-read.)
+// many of our flows it holds in the first table we have flows in, and in all
+// tables at most every 10 s (aggregate-statistics requests filtered by our
+// cookie); on a mismatch (ovs-vswitchd restarted and lost its flows, or
+// someone deleted ours) it re-reads everything and reconciles. A new
+// connection (the old one broke: ovs-vswitchd may have restarted) always
+// counts everything. (A flow of ours changed in place by someone else keeps
+// the count and is not detected; Invalidate forces a full re-read.)
 //
 // An OpenFlow is safe for use by several goroutines; syncs are serialized.
 type OpenFlow struct {
@@ -66,6 +69,10 @@ type OpenFlow struct {
 
 	conn     *ofConn // native OpenFlow connection (nil: not connected)
 	bundleID uint32
+	// fullCount is how often all our flows are counted (see syncNative);
+	// lastFull when they last were.
+	fullCount time.Duration
+	lastFull  time.Time
 }
 
 // NewOpenFlow drives the bridge whose OpenFlow management socket is mgmtSock.
@@ -83,6 +90,7 @@ func NewOpenFlow(mgmtSock string, owner ofctrl.Owner, log *zap.Logger) (*OpenFlo
 		flowNorm:   map[ofctrl.Flow]ofctrl.Flow{},
 		groupNorm:  map[ofctrl.Group]ofctrl.Group{},
 		maxRetries: 16,
+		fullCount:  10 * time.Second,
 	}, nil
 }
 
@@ -248,14 +256,30 @@ func (o *OpenFlow) syncNative(ctx context.Context, flows []ofctrl.Flow, groups [
 		return false, err
 	}
 	t0 := time.Now()
-	n, err := o.countOwned(ctx)
+	// Counting all our flows makes ovs-vswitchd walk all of them, which
+	// is most of a small sync's cost on a big switch. Every sync counts
+	// one table (the first we have flows in: a restarted or wiped switch
+	// has none there); all of them are counted at most every fullCount.
+	table, want := uint8(ofp.TableAll), len(o.installed.flows)
+	if time.Since(o.lastFull) < o.fullCount {
+		for t, n := range o.installed.perTable {
+			if n > 0 {
+				table, want = uint8(t), n
+				break
+			}
+		}
+	}
+	n, err := o.countOwned(ctx, table)
 	if err != nil {
 		return false, err
 	}
+	if table == ofp.TableAll {
+		o.lastFull = time.Now()
+	}
 	tCount := time.Since(t0)
-	if n != len(o.installed.flows) {
+	if n != want {
 		o.log.Warn("switch does not hold the flows we installed; re-reading",
-			zap.Int("on_switch", n), zap.Int("cached", len(o.installed.flows)))
+			zap.Int("on_switch", n), zap.Int("cached", want), zap.Int("table", int(table)))
 		return true, nil
 	}
 	var skip map[ofctrl.FlowKey]bool

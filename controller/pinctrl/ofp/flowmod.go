@@ -733,12 +733,16 @@ func DecodeBundleControl(b []byte) (bundleID uint32, typ uint16, err error) {
 	return binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint16(b[12:]), nil
 }
 
-// AggregateRequest returns an OFPMP_AGGREGATE_STATS request over all tables
-// for the flows whose cookie matches cookie under mask.
-func AggregateRequest(xid uint32, cookie, mask uint64) []byte {
+// TableAll selects every table in AggregateRequest.
+const TableAll = 0xff
+
+// AggregateRequest returns an OFPMP_AGGREGATE_STATS request over table
+// (TableAll: every table) for the flows whose cookie matches cookie under
+// mask.
+func AggregateRequest(xid uint32, table uint8, cookie, mask uint64) []byte {
 	b := make([]byte, HeaderLen, 64)
 	b = append(b, 0, 2, 0, 0, 0, 0, 0, 0) // OFPMP_AGGREGATE_STATS, flags, pad
-	b = append(b, 0xff, 0, 0, 0)          // OFPTT_ALL
+	b = append(b, table, 0, 0, 0)
 	b = binary.BigEndian.AppendUint32(b, PortAny)
 	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // OFPG_ANY
 	b = append(b, 0, 0, 0, 0)
