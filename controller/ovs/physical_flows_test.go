@@ -23,6 +23,10 @@ func TestPhysicalFlowsReconcile(t *testing.T) {
 			{Name: "b", Datapath: 1, Key: 2, Chassis: "ch1"},
 			{Name: "c", Datapath: 1, Key: 3, Chassis: "ch2"},
 			{Name: "e", Datapath: 1, Key: 5},
+			// A patch pair to a router: the crossing clone sets in_port
+			// (which OVS accepts only as the 16-bit NXM field).
+			{Name: "ls-rtr", Datapath: 1, Key: 6, Type: physical.TypePatch, Peer: "rtr-ls"},
+			{Name: "rtr-ls", Datapath: 2, Key: 1, Type: physical.TypePatch, Peer: "ls-rtr"},
 		},
 		Groups: []physical.MulticastGroup{
 			{Datapath: 1, Key: 32768, Name: "_MC_flood", Ports: []string{"a", "b", "c", "e"}},

@@ -78,7 +78,7 @@ func TestGatewayFlowsCh1(t *testing.T) {
 		// with the router's zones.
 		"table=42, priority=100, cookie=0x0, reg15=0x9,metadata=0x2 actions=set_field:0x2->reg15,set_field:0x5/0xffff->reg11,set_field:0x6/0xffff->reg12,resubmit(,43)",
 		// Crossing s-r into router 2 loads the router's zones.
-		"table=77, priority=100, cookie=0x0, reg15=0x2,metadata=0x1 actions=clone(ct_clear,set_field:0x0->reg10,set_field:0x0/0xffff->reg11,set_field:0x0/0xffff->reg12,set_field:0x0/0xffff->reg13,set_field:0x0->reg0,set_field:0x0->reg1,set_field:0x0->reg2,set_field:0x0->reg3,set_field:0x0->reg4,set_field:0x0->reg5,set_field:0x0->reg6,set_field:0x0->reg7,set_field:0x0->reg8,set_field:0x0->reg9,set_field:0x5/0xffff->reg11,set_field:0x6/0xffff->reg12,set_field:0x2->metadata,set_field:0x1->reg14,set_field:0x0->reg15,resubmit(,8))",
+		"table=77, priority=100, cookie=0x0, reg15=0x2,metadata=0x1 actions=clone(ct_clear,set_field:0x0->reg10,set_field:0x0/0xffff->reg11,set_field:0x0/0xffff->reg12,set_field:0x0/0xffff->reg13,set_field:0x0->reg0,set_field:0x0->reg1,set_field:0x0->reg2,set_field:0x0->reg3,set_field:0x0->reg4,set_field:0x0->reg5,set_field:0x0->reg6,set_field:0x0->reg7,set_field:0x0->reg8,set_field:0x0->reg9,set_field:0x5/0xffff->reg11,set_field:0x6/0xffff->reg12,set_field:0->in_port,set_field:0x2->metadata,set_field:0x1->reg14,set_field:0x0->reg15,resubmit(,8))",
 		// Flood from a tunnel: VIF a only (not the localnet port, not the
 		// patch port, and the l3gateway port is not crossed here).
 		"table=42, priority=150, cookie=0x0, reg10=0x2/0x2,reg15=0x8000,metadata=0x1 actions=set_field:0x3/0xffff->reg11,set_field:0x4/0xffff->reg12,set_field:0x1->reg15,set_field:0x1/0xffff->reg13,resubmit(,43),set_field:0x8000->reg15",
@@ -124,7 +124,7 @@ func TestGatewayFlowsCh2(t *testing.T) {
 		// The cr port is active on ch1: tunnel there.
 		"table=41, priority=100, cookie=0x0, reg15=0x9,metadata=0x2 actions=set_field:0x2->tun_id,set_field:0x9->tun_metadata0,move:reg14[0..14]->tun_metadata0[16..30],output:10",
 		// s-gw is crossed here into router 4 with its zones.
-		"table=77, priority=100, cookie=0x0, reg15=0x4,metadata=0x1 actions=clone(ct_clear,set_field:0x0->reg10,set_field:0x0/0xffff->reg11,set_field:0x0/0xffff->reg12,set_field:0x0/0xffff->reg13,set_field:0x0->reg0,set_field:0x0->reg1,set_field:0x0->reg2,set_field:0x0->reg3,set_field:0x0->reg4,set_field:0x0->reg5,set_field:0x0->reg6,set_field:0x0->reg7,set_field:0x0->reg8,set_field:0x0->reg9,set_field:0x9/0xffff->reg11,set_field:0xa/0xffff->reg12,set_field:0x4->metadata,set_field:0x1->reg14,set_field:0x0->reg15,resubmit(,8))",
+		"table=77, priority=100, cookie=0x0, reg15=0x4,metadata=0x1 actions=clone(ct_clear,set_field:0x0->reg10,set_field:0x0/0xffff->reg11,set_field:0x0/0xffff->reg12,set_field:0x0/0xffff->reg13,set_field:0x0->reg0,set_field:0x0->reg1,set_field:0x0->reg2,set_field:0x0->reg3,set_field:0x0->reg4,set_field:0x0->reg5,set_field:0x0->reg6,set_field:0x0->reg7,set_field:0x0->reg8,set_field:0x0->reg9,set_field:0x9/0xffff->reg11,set_field:0xa/0xffff->reg12,set_field:0->in_port,set_field:0x4->metadata,set_field:0x1->reg14,set_field:0x0->reg15,resubmit(,8))",
 		// Flood from a tunnel reaches c and crosses s-gw (only ch2 can).
 		"table=42, priority=150, cookie=0x0, reg10=0x2/0x2,reg15=0x8000,metadata=0x1 actions=set_field:0x3/0xffff->reg11,set_field:0x4/0xffff->reg12,set_field:0x5->reg15,set_field:0x0/0xffff->reg13,resubmit(,43),set_field:0x4->reg15,resubmit(,43),set_field:0x8000->reg15",
 	}, []string{"reg15=0x9,metadata=0x2 actions=set_field:0x2->reg15"})

@@ -446,6 +446,11 @@ func (b *builder) port(p *Port) {
 			acts = append(acts, set(of.Whole(of.Reg(r)), 0))
 		}
 		acts = append(acts, b.dpZones(peer.Datapath)...)
+		// in_port = 0 (restored when the clone ends): the peer's pipeline may
+		// send the packet back out of the port it came in on (a gateway
+		// router answering a remote chassis through the same tunnel), and
+		// OVS never outputs to the input port.
+		acts = append(acts, set(of.Whole(of.InPort), 0))
 		acts = append(acts, set(metadata, uint64(peer.Datapath)), set(inport, uint64(peer.Key)),
 			set(outport, 0), of.Resubmit{InPort: 0, Table: int(controller.TableLogIngress)})
 		b.add(controller.TableLogToPhy, prioPort, dpPort(), of.Clone{Actions: acts})

@@ -302,6 +302,19 @@ func appendAction(b []byte, a of.Action) ([]byte, error) {
 		if !a.Value.FitsIn(a.Dst.Bits()) {
 			return b, fmt.Errorf("value %s does not fit in %d bits", a.Value.Hex(), a.Dst.Bits())
 		}
+		if a.Dst.Field == of.InPort {
+			// OVS refuses OXM_OF_IN_PORT (32-bit OpenFlow 1.1 port) in
+			// set-field (OFPBAC_BAD_SET_ARGUMENT); the 16-bit
+			// NXM_OF_IN_PORT is writable, as ovs-ofctl encodes it.
+			o = oxmInfo{ClassNXM0, 0, 2}
+			if m.And(bits.Ones(16)) != bits.Ones(16) || !a.Value.FitsIn(16) {
+				return b, fmt.Errorf("in_port is set as a whole 16-bit port number")
+			}
+			b = append(b, 0, 25, 0, 0)
+			b = binary.BigEndian.AppendUint32(b, o.header())
+			b = appendValue(b, v, 2)
+			return finish(b, start), nil
+		}
 		if m == full {
 			m = bits.Ones(int(o.n) * 8)
 		}
