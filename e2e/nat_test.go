@@ -232,3 +232,8 @@ func testNAT(t *testing.T, gatewayRouter bool) {
 		t.Fatalf("a -> router external port after deleting NAT: %+v %v", r, err)
 	}
 }
+
+// TestNATGatewayRouter runs testNAT through a gateway router (options:chassis
+// = ch1): pods on ch2 reach it through the Geneve tunnel, and its replies go
+// back through the same tunnel port.
+func TestNATGatewayRouter(t *testing.T) { testNAT(t, true) }
