@@ -31,5 +31,6 @@ func EncodeParams(p Pipeline, n int) action.EncodeParams {
 		LBHairpinTable:      int(TableLBHairpin),
 		LBHairpinReplyTable: int(TableLBHairpinReply),
 		CTSNATHairpinTable:  int(TableCTSNATHairpin),
+		LBAffinityTable:     int(TableLBAffinity),
 	}
 }

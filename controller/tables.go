@@ -29,7 +29,8 @@
 // port); TableGetFDB/TableLookupFDB (79, 80) by get_fdb/lookup_fdb;
 // TableLookupMAC/TableLookupMACIP (81, 82) by lookup_arp/lookup_nd(_ip);
 // TableLBHairpin, TableLBHairpinReply, TableCTSNATHairpin (83..85) by
-// chk_lb_hairpin, chk_lb_hairpin_reply and ct_snat_to_vip. The layout follows OVN's (physical table 0, logical ingress at 8)
+// chk_lb_hairpin, chk_lb_hairpin_reply and ct_snat_to_vip; TableLBAffinity
+// (86) holds the flows commit_lb_aff learns, searched by chk_lb_aff. The layout follows OVN's (physical table 0, logical ingress at 8)
 // but is govn's own: OVN's numbers after the ingress pipeline differ between
 // releases, and nothing outside br-int depends on them.
 package controller
@@ -92,6 +93,13 @@ const (
 	// in the datapath's SNAT zone (reg12) with its source translated to the
 	// VIP (or hairpin_snat_ip).
 	TableCTSNATHairpin uint8 = TableLBHairpinReply + 1 // 85
+	// TableLBAffinity holds the load-balancer affinity sessions
+	// commit_lb_aff learns (OpenFlow learn, idle_timeout = the LB's
+	// affinity_timeout, cookie 0 so the flow installer never owns or
+	// deletes them): metadata, client IP, VIP (+ protocol and port) → the
+	// backend in reg4/xxreg1 and reg8[0..15], flags bit 14. chk_lb_aff
+	// searches it; only the priority-0 miss flow is installed.
+	TableLBAffinity uint8 = TableCTSNATHairpin + 1 // 86
 )
 
 // NumLogicalTables is the number of logical tables per pipeline (the SB
@@ -167,6 +175,8 @@ func TableName(t uint8) string {
 		return "lb-hairpin-reply"
 	case t == TableCTSNATHairpin:
 		return "ct-snat-hairpin"
+	case t == TableLBAffinity:
+		return "lb-affinity"
 	}
 	return fmt.Sprintf("table-%d", t)
 }
@@ -178,11 +188,13 @@ func TableName(t uint8) string {
 const FlagFromTunnelBit = 1
 
 // Result bits (in flags, reg10) the lookup tables set on a hit; they are
-// lflow/action's LookupMACResult and LookupFDBResult.
+// lflow/action's LookupMACResult, LookupHairpinResult, LookupFDBResult and
+// LookupLBAffResult.
 const (
 	FlagLookupMACBit       = 6
 	FlagLookupLBHairpinBit = 7
 	FlagLookupFDBBit       = 8
+	FlagLookupLBAffBit     = 14
 )
 
 // Geneve option that carries the logical ingress and egress port keys, as

@@ -484,6 +484,9 @@ func parseAction(s string) (of.Action, error) {
 		}
 		return of.CheckPktLarger{Len: int(l), Dst: sf}, nil
 	}
+	if arg, ok := parenArg(s, "learn"); ok {
+		return parseLearn(arg)
+	}
 	if arg, ok := parenArg(s, "clone"); ok {
 		inner, err := ParseActions(arg)
 		if err != nil {
@@ -805,4 +808,129 @@ func ParseGroup(id uint32, spec string) (of.Group, error) {
 		g.Buckets = append(g.Buckets, bk)
 	}
 	return g, nil
+}
+
+// parseLearn parses the inside of "learn(...)" as of.Learn prints it.
+func parseLearn(arg string) (of.Action, error) {
+	items, err := splitTop(arg)
+	if err != nil {
+		return nil, err
+	}
+	a := of.Learn{Priority: of.DefaultPriority}
+	table := false
+	for _, it := range items {
+		k, v, hasEq := strings.Cut(it, "=")
+		num := func(max uint64) (int, error) {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n > max {
+				return 0, fmt.Errorf("learn: bad %s %q (0..%d)", k, v, max)
+			}
+			return int(n), nil
+		}
+		switch {
+		case it == "send_flow_rem":
+			a.SendFlowRem = true
+		case it == "delete_learned":
+			a.DeleteLearned = true
+		case hasEq && k == "table":
+			if a.Table, err = num(254); err != nil {
+				return nil, err
+			}
+			table = true
+		case hasEq && k == "idle_timeout":
+			a.IdleTimeout, err = num(0xffff)
+		case hasEq && k == "hard_timeout":
+			a.HardTimeout, err = num(0xffff)
+		case hasEq && k == "fin_idle_timeout":
+			a.FinIdleTimeout, err = num(0xffff)
+		case hasEq && k == "fin_hard_timeout":
+			a.FinHardTimeout, err = num(0xffff)
+		case hasEq && k == "priority":
+			a.Priority, err = num(0xffff)
+		case hasEq && k == "cookie":
+			var c bits.U128
+			if c, err = parseHex(v); err == nil && !c.FitsIn(64) {
+				err = fmt.Errorf("learn: cookie %s exceeds 64 bits", v)
+			}
+			a.Cookie = c.Lo
+		default:
+			var sp of.LearnSpec
+			if sp, err = parseLearnSpec(it); err != nil {
+				return nil, fmt.Errorf("learn spec %q: %w", it, err)
+			}
+			a.Specs = append(a.Specs, sp)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !table {
+		return nil, fmt.Errorf("learn: no table=")
+	}
+	return a, nil
+}
+
+// learnDst parses a learn destination: FIELD[...] or a bare field name
+// (the whole field).
+func learnDst(s string) (of.Subfield, error) {
+	if !strings.Contains(s, "[") {
+		f, ok := of.FieldByName(s)
+		if !ok {
+			return of.Subfield{}, fmt.Errorf("unknown field %q", s)
+		}
+		return of.Whole(f), nil
+	}
+	return ParseSubfield(s)
+}
+
+func parseLearnSpec(s string) (of.LearnSpec, error) {
+	if rest, ok := strings.CutPrefix(s, "load:"); ok {
+		src, dst, found := strings.Cut(rest, "->")
+		if !found {
+			return of.LearnSpec{}, fmt.Errorf("want load:SRC->DST")
+		}
+		d, err := ParseSubfield(dst)
+		if err != nil {
+			return of.LearnSpec{}, err
+		}
+		sp := of.LearnSpec{Kind: of.LearnLoad, Dst: d}
+		if strings.HasPrefix(src, "0x") {
+			if sp.Value, err = parseHex(src); err == nil && !sp.Value.FitsIn(d.Bits()) {
+				err = fmt.Errorf("value %s does not fit in %d bits", src, d.Bits())
+			}
+			return sp, err
+		}
+		if sp.Src, err = ParseSubfield(src); err == nil && sp.Src.Bits() != d.Bits() {
+			err = fmt.Errorf("source has %d bits, destination %d", sp.Src.Bits(), d.Bits())
+		}
+		return sp, err
+	}
+	if rest, ok := strings.CutPrefix(s, "output:"); ok {
+		src, err := ParseSubfield(rest)
+		return of.LearnSpec{Kind: of.LearnOutput, Src: src}, err
+	}
+	name, val, hasVal := strings.Cut(s, "=")
+	d, err := learnDst(name)
+	if err != nil {
+		return of.LearnSpec{}, err
+	}
+	sp := of.LearnSpec{Kind: of.LearnMatch, Dst: d}
+	switch {
+	case !hasVal:
+		sp.Src = d
+	case strings.Contains(val, "["):
+		if sp.Src, err = ParseSubfield(val); err == nil && sp.Src.Bits() != d.Bits() {
+			err = fmt.Errorf("source has %d bits, destination %d", sp.Src.Bits(), d.Bits())
+		}
+	case d.Ofs == 0 && d.Bits() == d.Field.Width():
+		sp.Value, err = parseValue(d.Field.Format(), val)
+	default:
+		if sp.Value, err = parseHex(val); err == nil && !sp.Value.FitsIn(d.Bits()) {
+			err = fmt.Errorf("value %s does not fit in %d bits", val, d.Bits())
+		}
+	}
+	if err == nil && sp.Src.Field == of.FieldNone && !sp.Value.FitsIn(d.Bits()) {
+		err = fmt.Errorf("value %s does not fit in %d bits", val, d.Bits())
+	}
+	return sp, err
 }

@@ -72,15 +72,24 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 	for a, want := range map[string]string{
-		"learn(table=1)":          `unknown action`,
-		"load:0x1->reg0[]":        `unknown action`,
-		"resubmit(,255)":          `bad table`,
-		"set_field:0x5->bogus":    `unknown field "bogus"`,
-		"move:reg0[0..3]->reg1[]": `source has 4 bits`,
-		"ct(commit,bogus)":        `unknown ct argument`,
-		"conjunction(1,3/2)":      `bad conjunction`,
-		"output:reg0[40]":         `bad bit range`,
-		"clone(output:1":          `unbalanced`,
+		"multipath(nw_src,50,hrw,12,0,reg0[0..3])":  `unknown action`,
+		"learn(idle_timeout=5)":                     `no table=`,
+		"learn(table=255)":                          `bad table`,
+		"learn(table=1,priority=70000)":             `bad priority`,
+		"learn(table=1,bogus[])":                    `unknown field "bogus"`,
+		"learn(table=1,ip_proto=300)":               `does not fit in 8 bits`,
+		"learn(table=1,reg0[0..3]=reg1[])":          `source has 32 bits`,
+		"learn(table=1,load:0x1ff->reg0[0..7])":     `does not fit in 8 bits`,
+		"learn(table=1,load:0x1)":                   `want load:SRC->DST`,
+		"learn(table=1,cookie=0x1ffffffffffffffff)": `exceeds 64 bits`,
+		"load:0x1->reg0[]":                          `unknown action`,
+		"resubmit(,255)":                            `bad table`,
+		"set_field:0x5->bogus":                      `unknown field "bogus"`,
+		"move:reg0[0..3]->reg1[]":                   `source has 4 bits`,
+		"ct(commit,bogus)":                          `unknown ct argument`,
+		"conjunction(1,3/2)":                        `bad conjunction`,
+		"output:reg0[40]":                           `bad bit range`,
+		"clone(output:1":                            `unbalanced`,
 	} {
 		if _, err := ParseActions(a); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseActions(%q) = %v, want %q", a, err, want)

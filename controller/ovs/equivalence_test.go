@@ -128,6 +128,11 @@ func northdFlows(t *testing.T) ([]ofctrl.Flow, []ofctrl.Group) {
 		{14, 106, "ip4.mcast", "ct_clear; eth.dst = ff:ff:ff:ff:ff:ff; ip.ttl--; next;"},
 		{14, 107, "ip6", "xxreg0 = ip6.dst; reg8[0..15] = 1; next;"},
 		{14, 108, "ip4", "reg0 = ip4.dst; reg1 <-> reg2; next;"},
+		{14, 109, "ct.new && ip4.dst == 10.0.0.100 && tcp.dst == 80", "reg9[6] = chk_lb_aff(); next;"},
+		{14, 110, "reg9[6] == 0 && ct.new && ip4 && reg1 == 10.0.0.100 && ip4.dst == 10.0.0.2 && tcp.dst == 80",
+			`commit_lb_aff(vip = "10.0.0.100:80", backend = "10.0.0.2:80", proto = tcp, timeout = 60);`},
+		{14, 111, "reg9[6] == 0 && ct.new && ip6 && ip6.dst == fd00::2", `commit_lb_aff(vip = "[fd00::64]:53", backend = "[fd00::2]:5353", proto = udp, timeout = 300);`},
+		{14, 112, "reg9[6] == 0 && ct.new && ip4 && ip4.dst == 10.0.0.3", `commit_lb_aff(vip = "10.0.0.200", backend = "10.0.0.3", timeout = 0);`},
 	}
 	for i, x := range extra {
 		lflows = append(lflows, translate.Flow{UUID: fmt.Sprintf("ee%06x-0000-4000-8000-%012x", i, i), Table: x.table,
@@ -148,6 +153,13 @@ func northdFlows(t *testing.T) ([]ofctrl.Flow, []ofctrl.Group) {
 		flows = append(flows, translate.OFText(&pf[i]))
 	}
 	flows = append(flows, out.Flows...)
+	// A learn action with every option and kind of spec (commit_lb_aff
+	// uses only some).
+	flows = append(flows, ofctrl.Flow{Table: controller.TableLBAffinity, Priority: 5, Match: "ip,reg0=0x7",
+		Actions: "learn(table=87,idle_timeout=10,hard_timeout=20,fin_idle_timeout=3,fin_hard_timeout=4,priority=7," +
+			"send_flow_rem,delete_learned,cookie=0x1234,metadata[],eth_type=0x800,ip_src[],reg1[]=ip_dst[]," +
+			"reg2[0..15]=0x50,ip_proto=6,eth_src=0a:00:00:00:00:01,load:ip_src[]->reg4[],load:0x1->reg10[14]," +
+			"load:0xfd000000000000000000000000000011->xxreg1[],output:reg15[]),resubmit(,8)"})
 	if len(out.Groups) < 3 {
 		t.Fatalf("expected load-balancer and select groups, have %d", len(out.Groups))
 	}
@@ -252,6 +264,17 @@ func TestNativeEquivalence(t *testing.T) {
 		if len(nf) < 100 {
 			t.Fatalf("%s: only %d flows installed", what, len(nf))
 		}
+		if what == "install" {
+			learns := 0
+			for _, l := range nf {
+				if strings.Contains(l, "learn(") {
+					learns++
+				}
+			}
+			if learns != 4 {
+				t.Errorf("%s: %d flows with learn actions installed, want 4 (3 commit_lb_aff + 1)", what, learns)
+			}
+		}
 		if !slices.Equal(nf, rf) {
 			for _, l := range nf {
 				if !slices.Contains(rf, l) {
@@ -334,10 +357,10 @@ func TestNativeRejects(t *testing.T) {
 	defer o.Close()
 	flows := []ofctrl.Flow{
 		{Table: 1, Priority: 1, Cookie: 1, Match: "ip", Actions: "output:1"},
-		{Table: 1, Priority: 2, Cookie: 2, Match: "ip", Actions: "learn(table=1)"},           // unknown to the encoder
-		{Table: 1, Priority: 3, Cookie: 3, Match: "ip", Actions: "group:77"},                 // refused by the switch
-		{Table: 1, Priority: 4, Cookie: 4, Match: "ip,bogus=1", Actions: "drop"},             // unknown field
-		{Table: 1, Priority: 5, Cookie: 5, Match: "tcp,tcp_dst=80", Actions: "resubmit(,2)"}, // fine
+		{Table: 1, Priority: 2, Cookie: 2, Match: "ip", Actions: "multipath(nw_src,50,hrw,12,0,reg0[0..3])"}, // unknown to the encoder
+		{Table: 1, Priority: 3, Cookie: 3, Match: "ip", Actions: "group:77"},                                 // refused by the switch
+		{Table: 1, Priority: 4, Cookie: 4, Match: "ip,bogus=1", Actions: "drop"},                             // unknown field
+		{Table: 1, Priority: 5, Cookie: 5, Match: "tcp,tcp_dst=80", Actions: "resubmit(,2)"},                 // fine
 	}
 	res, err := o.Sync(context.Background(), flows, []ofctrl.Group{{ID: 9, Spec: "type=bogus"}})
 	if err != nil {
@@ -347,7 +370,7 @@ func TestNativeRejects(t *testing.T) {
 	if len(res.Rejected) != 4 {
 		t.Fatalf("rejected %d, want 4: %s", len(res.Rejected), got)
 	}
-	for _, want := range []string{"learn(table=1)", "OFPBAC_BAD_OUT_GROUP", "unknown field \"bogus\"", "unknown type \"bogus\""} {
+	for _, want := range []string{"multipath(", "OFPBAC_BAD_OUT_GROUP", "unknown field \"bogus\"", "unknown type \"bogus\""} {
 		if !strings.Contains(got, want) {
 			t.Errorf("rejections lack %q: %s", want, got)
 		}

@@ -634,7 +634,8 @@ func (b *builder) defaults() {
 	b.add(controller.TableLogToPhy, prioDefault, of.Match{}, of.Drop{})
 	for _, t := range []uint8{controller.TableMACBinding, controller.TableGetFDB, controller.TableLookupFDB,
 		controller.TableLookupMAC, controller.TableLookupMACIP,
-		controller.TableLBHairpin, controller.TableLBHairpinReply, controller.TableCTSNATHairpin} {
+		controller.TableLBHairpin, controller.TableLBHairpinReply, controller.TableCTSNATHairpin,
+		controller.TableLBAffinity} {
 		b.add(t, prioDefault, of.Match{}) // miss: the action saw the zeroed result
 	}
 }

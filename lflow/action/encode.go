@@ -86,6 +86,9 @@ type EncodeParams struct {
 	//   LBHairpinReplyTable  chk_lb_hairpin_reply: the same for replies.
 	//   CTSNATHairpinTable   ct_snat_to_vip: commits with nat(src=VIP).
 	LBHairpinTable, LBHairpinReplyTable, CTSNATHairpinTable int
+	// LBAffinityTable holds the flows commit_lb_aff learns and chk_lb_aff
+	// searches (0 = not available).
+	LBAffinityTable int
 	// Datapath identifies the logical datapath for LookupPort.
 	Datapath string
 	// LookupPort returns the tunnel key of logical port name in datapath,
@@ -503,6 +506,8 @@ func (e *encoder) action(a Action, out of.Actions) (of.Actions, error) {
 		return append(out, of.Resubmit{Table: t}), nil
 	case *SvcCheck:
 		return e.svcCheck(a, out), nil
+	case *CommitLBAff:
+		return e.commitLBAff(a, out)
 	case *Log:
 		meter := e.p.ControllerMeter
 		if a.Meter != "" && e.p.LookupMeter != nil {

@@ -44,6 +44,11 @@ type ExecContext struct {
 	// LBHairpin answers chk_lb_hairpin (reply false) and
 	// chk_lb_hairpin_reply (reply true) for the packet.
 	LBHairpin func(p *of.Packet, reply bool) bool
+	// LBAffinity answers chk_lb_aff: whether an affinity flow learned
+	// earlier matches the packet; when it does, it also loads the backend
+	// into LBAffBackendIP4/IP6 and LBAffBackendPort as the learned flow
+	// would. nil: no affinity state (every chk_lb_aff is false).
+	LBAffinity func(p *of.Packet) bool
 	// Router selects the conntrack zone registers as in EncodeParams;
 	// Zones zero means DefaultZones().
 	Router bool
@@ -99,9 +104,12 @@ const (
 	// StepSNATToVIP: ct_snat_to_vip committed the hairpinned connection
 	// with its source translated to the load balancer's VIP.
 	StepSNATToVIP
+	// StepLBAffinity: commit_lb_aff would learn an affinity flow (a trace
+	// keeps no learned state: chk_lb_aff consults ExecContext.LBAffinity).
+	StepLBAffinity
 )
 
-var stepNames = [...]string{"set", "next", "output", "ct", "commit", "ct_clear", "clone", "controller", "get_mac", "put_mac", "log", "ttl_expired", "lookup", "put_fdb", "svc_check", "snat_to_vip"}
+var stepNames = [...]string{"set", "next", "output", "ct", "commit", "ct_clear", "clone", "controller", "get_mac", "put_mac", "log", "ttl_expired", "lookup", "put_fdb", "svc_check", "snat_to_vip", "lb_affinity"}
 
 func (k StepKind) String() string {
 	if int(k) < len(stepNames) {
@@ -480,6 +488,9 @@ func (x *executor) action(a Action, p *of.Packet, r *Result, depth int) (stop bo
 		x.dnsLookup(a, p, &step)
 	case *SNATToVIP:
 		step.Kind = StepSNATToVIP
+	case *CommitLBAff:
+		step.Kind = StepLBAffinity
+		x.commitLBAff(a, p, &step)
 	case *SvcCheck:
 		step.Kind = StepSvcCheck
 		step.Note = fmt.Sprintf("port %d", p.GetSub(a.Port.Sub).Lo)
@@ -626,6 +637,11 @@ func (x *executor) call(a *Call, p *of.Packet, step *Step) {
 			step.Found = x.ctx.LBHairpin(p, a.Func == "chk_lb_hairpin_reply")
 		}
 		step.Note = fmt.Sprintf("hairpin: %v", step.Found)
+	case "chk_lb_aff":
+		if x.ctx.LBAffinity != nil {
+			step.Found = x.ctx.LBAffinity(p)
+		}
+		step.Note = fmt.Sprintf("affinity session: %v", step.Found)
 	case "lookup_fdb":
 		port, mac := uint32(p.GetSub(a.Args[0].Sub).Lo), p.GetSub(a.Args[1].Sub)
 		if x.ctx.LookupFDB != nil {
@@ -658,6 +674,8 @@ func (x *executor) call(a *Call, p *of.Packet, step *Step) {
 		p.SetSub(LookupFDBResult, result)
 	case "chk_lb_hairpin", "chk_lb_hairpin_reply":
 		p.SetSub(LookupHairpinResult, result)
+	case "chk_lb_aff":
+		p.SetSub(LookupLBAffResult, result)
 	case "check_pkt_larger":
 	default:
 		p.SetSub(LookupMACResult, result)

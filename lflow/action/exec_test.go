@@ -401,6 +401,36 @@ func TestExecuteHairpin(t *testing.T) {
 	expectField(t, &p, of.Reg0, u(1<<6))
 }
 
+func TestExecuteLBAffinity(t *testing.T) {
+	// No affinity state: chk_lb_aff is false and leaves the flag clear.
+	p := tcpPacket()
+	p.Set(of.Reg10, u(1<<14))
+	r := execute(t, `reg9[6] = chk_lb_aff(); next;`, &p, nil)
+	if kinds(r) != "lookup next" || r.Steps[0].Found {
+		t.Fatalf("steps = %s, found %v", kinds(r), r.Steps[0].Found)
+	}
+	expectField(t, &p, of.Reg10, u(0))
+	// A context that knows a session: the hit loads the backend as the
+	// learned flow would, and the result bit.
+	p = tcpPacket()
+	ctx := &action.ExecContext{LBAffinity: func(p *of.Packet) bool {
+		p.SetSub(action.LBAffBackendIP4, ip4("10.0.0.11"))
+		p.SetSub(action.LBAffBackendPort, u(8080))
+		return true
+	}}
+	execute(t, `reg9[6] = chk_lb_aff(); next;`, &p, ctx)
+	expectField(t, &p, of.Reg9, u(1<<6))
+	expectField(t, &p, of.Reg4, ip4("10.0.0.11"))
+	expectField(t, &p, of.Reg8, u(8080))
+	// commit_lb_aff reports the session it would learn and ends the
+	// actions (as OVN 23.03's flows use it).
+	p = tcpPacket()
+	r = execute(t, `commit_lb_aff(vip = "10.0.0.105:80", backend = "10.0.0.11:8080", proto = tcp, timeout = 60);`, &p, nil)
+	if kinds(r) != "lb_affinity" || !strings.Contains(r.Steps[0].Note, "vip 10.0.0.105:80 sticks to backend 10.0.0.11:8080 for 60 s") {
+		t.Fatalf("steps = %s: %q", kinds(r), r.Steps[0].Note)
+	}
+}
+
 func TestExecuteDHCPAndDNS(t *testing.T) {
 	const dhcp = `reg0[3] = put_dhcp_opts(offerip = 10.0.0.2, router = 10.0.0.1); next;`
 	p := tcpPacket()

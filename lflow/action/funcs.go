@@ -13,7 +13,7 @@ import (
 // `R = lookup_fdb(P, MAC);`, `R = lookup_arp(P, IP, MAC);`,
 // `R = lookup_arp_ip(P, IP);`, `R = lookup_nd(P, IP6, MAC);`,
 // `R = lookup_nd_ip(P, IP6);`, `R = check_pkt_larger(LEN);`,
-// `R = chk_lb_hairpin();`, `R = chk_lb_hairpin_reply();`.
+// `R = chk_lb_hairpin();`, `R = chk_lb_hairpin_reply();`, `R = chk_lb_aff();`.
 type Call struct {
 	pos
 	Dst  Field
@@ -73,7 +73,7 @@ var funcArgs = map[string]string{
 var funcResultBits = map[string]int{
 	"get_fdb": 32, "lookup_fdb": 1, "lookup_arp": 1, "lookup_arp_ip": 1,
 	"lookup_nd": 1, "lookup_nd_ip": 1, "check_pkt_larger": 1,
-	"chk_lb_hairpin": 1, "chk_lb_hairpin_reply": 1,
+	"chk_lb_hairpin": 1, "chk_lb_hairpin_reply": 1, "chk_lb_aff": 1,
 }
 
 func isFunc(name string) bool { _, ok := funcResultBits[name]; return ok }
@@ -269,6 +269,11 @@ func (e *encoder) call(a *Call, out of.Actions) (of.Actions, error) {
 			return nil, err
 		}
 		result = LookupHairpinResult
+	case "chk_lb_aff":
+		if table, err = e.lookupTable(a.P, "LBAffinityTable", e.p.LBAffinityTable); err != nil {
+			return nil, err
+		}
+		result = LookupLBAffResult
 	case "lookup_arp_ip", "lookup_nd_ip":
 		if table, err = e.lookupTable(a.P, "LookupMACIPTable", e.p.LookupMACIPTable); err != nil {
 			return nil, err

@@ -94,7 +94,7 @@ func testParams(input string) (string, *action.EncodeParams) {
 	p := &action.EncodeParams{
 		Pipeline: action.Ingress, Table: 10, TableMap: tableMap, OutputTable: 37, MACBindingTable: 66,
 		LookupMACTable: 67, LookupMACIPTable: 68, GetFDBTable: 71, LookupFDBTable: 72,
-		LBHairpinTable: 73, LBHairpinReplyTable: 74, CTSNATHairpinTable: 75,
+		LBHairpinTable: 73, LBHairpinReplyTable: 74, CTSNATHairpinTable: 75, LBAffinityTable: 76,
 		Datapath: "ls1",
 		LookupPort: func(dp, name string) (uint32, bool) {
 			k, ok := ports[name]

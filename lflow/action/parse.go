@@ -200,6 +200,8 @@ func (p *parser) action(depth int) (Action, error) {
 		return &SNATToVIP{at}, p.expectSemi()
 	case name == "put_fdb":
 		return p.putFDB(at)
+	case name == "commit_lb_aff":
+		return p.commitLBAff(at)
 	case name == "handle_svc_check":
 		return p.svcCheck(at)
 	}
@@ -413,7 +415,7 @@ func (p *parser) assignment() (Action, error) {
 				return &DNSLookup{pos: at, Dst: dst}, p.expectSemi()
 			}
 			if !isFunc(v.Str) {
-				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, put_dhcp_opts, put_dhcpv6_opts, put_nd_ra_opts, dns_lookup, select)", v.Str)
+				return nil, lex.Errorf(v.Pos, "unknown function `%s` (known: get_fdb, lookup_fdb, lookup_arp, lookup_arp_ip, lookup_nd, lookup_nd_ip, check_pkt_larger, chk_lb_hairpin, chk_lb_hairpin_reply, chk_lb_aff, put_dhcp_opts, put_dhcpv6_opts, put_nd_ra_opts, dns_lookup, select)", v.Str)
 			}
 			return p.call(at, dst)
 		}

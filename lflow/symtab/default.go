@@ -244,3 +244,8 @@ func buildDefault() (*Table, error) {
 	}
 	return b.t, nil
 }
+
+// FlagLookupLBAff is the scratch flag bit (in FlagsField) a load-balancer
+// affinity hit sets: chk_lb_aff's result, loaded by the flows
+// commit_lb_aff learns (OVN's MLF_USE_LB_AFF_SESSION_BIT).
+const FlagLookupLBAff = 14

@@ -71,6 +71,7 @@ const (
 	nxastClone          = 42
 	nxastCTClear        = 43
 	nxastCheckPktLarger = 49
+	nxastLearn          = 16
 )
 
 // oxmInfo is the wire identity of an of.Field.
@@ -383,6 +384,8 @@ func appendAction(b []byte, a of.Action) ([]byte, error) {
 			b = append(b, 0)
 		}
 		return finish(b, start), nil
+	case of.Learn:
+		return appendLearn(b, a)
 	case of.Clone:
 		b = nxHeader(b, nxastClone)
 		b = append(b, 0, 0, 0, 0, 0, 0)
@@ -430,6 +433,94 @@ func appendStack(b []byte, s of.Subfield, subtype uint16) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, o.header())
 	b = binary.BigEndian.AppendUint16(b, uint16(s.Bits()))
 	return finish(append(b, 0, 0, 0, 0, 0, 0), start), nil
+}
+
+// appendLearn encodes NXAST_LEARN: the learned flow's parameters, then
+// one flow_mod_spec per spec (a 16-bit header — source immediate or field,
+// destination match/load/output, bit count — the source, the destination),
+// zero-padded to 8 bytes (a zero header ends the list).
+func appendLearn(b []byte, a of.Learn) ([]byte, error) {
+	start := len(b)
+	for _, v := range []int{a.IdleTimeout, a.HardTimeout, a.FinIdleTimeout, a.FinHardTimeout, a.Priority} {
+		if v < 0 || v > 0xffff {
+			return b, fmt.Errorf("timeout or priority %d out of range", v)
+		}
+	}
+	if a.Table < 0 || a.Table > 254 {
+		return b, fmt.Errorf("table %d out of range", a.Table)
+	}
+	b = nxHeader(b, nxastLearn)
+	b = binary.BigEndian.AppendUint16(b, uint16(a.IdleTimeout))
+	b = binary.BigEndian.AppendUint16(b, uint16(a.HardTimeout))
+	b = binary.BigEndian.AppendUint16(b, uint16(a.Priority))
+	b = binary.BigEndian.AppendUint64(b, a.Cookie)
+	var flags uint16
+	if a.SendFlowRem {
+		flags |= 1
+	}
+	if a.DeleteLearned {
+		flags |= 2
+	}
+	b = binary.BigEndian.AppendUint16(b, flags)
+	b = append(b, uint8(a.Table), 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(a.FinIdleTimeout))
+	b = binary.BigEndian.AppendUint16(b, uint16(a.FinHardTimeout))
+	for i, s := range a.Specs {
+		var err error
+		if b, err = appendLearnSpec(b, s); err != nil {
+			return b, fmt.Errorf("spec %d (%s): %w", i+1, s, err)
+		}
+	}
+	return finish(b, start), nil
+}
+
+func appendLearnSpec(b []byte, s of.LearnSpec) ([]byte, error) {
+	n := s.Bits()
+	if n < 1 || n > 0x7ff {
+		return b, fmt.Errorf("%d bits out of range", n)
+	}
+	hdr := uint16(n)
+	switch s.Kind {
+	case of.LearnMatch:
+	case of.LearnLoad:
+		hdr |= 1 << 11
+	case of.LearnOutput:
+		hdr |= 2 << 11
+		if s.Src.Field == of.FieldNone {
+			return b, fmt.Errorf("output needs a source field")
+		}
+	default:
+		return b, fmt.Errorf("unknown spec kind %d", s.Kind)
+	}
+	if s.Src.Field == of.FieldNone {
+		hdr |= 1 << 13
+	}
+	b = binary.BigEndian.AppendUint16(b, hdr)
+	if s.Src.Field != of.FieldNone {
+		o, err := checkSub(s.Src)
+		if err != nil {
+			return b, err
+		}
+		if s.Src.Bits() != n {
+			return b, fmt.Errorf("source has %d bits, destination %d", s.Src.Bits(), n)
+		}
+		b = binary.BigEndian.AppendUint32(b, o.header())
+		b = binary.BigEndian.AppendUint16(b, uint16(s.Src.Ofs))
+	} else {
+		if !s.Value.FitsIn(n) {
+			return b, fmt.Errorf("value %s does not fit in %d bits", s.Value.Hex(), n)
+		}
+		b = appendValue(b, s.Value, 2*((n+15)/16))
+	}
+	if s.Kind != of.LearnOutput {
+		o, err := checkSub(s.Dst)
+		if err != nil {
+			return b, err
+		}
+		b = binary.BigEndian.AppendUint32(b, o.header())
+		b = binary.BigEndian.AppendUint16(b, uint16(s.Dst.Ofs))
+	}
+	return b, nil
 }
 
 var algPorts = map[string]uint16{"": 0, "ftp": 21, "tftp": 69}
