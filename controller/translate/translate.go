@@ -287,12 +287,18 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 		dps []*Datapath
 	}
 	var work []todo
-	localDPs := make([][]uint32, len(flows))
-	// entries[i][j] is the cache entry of flows[i] on localDPs[i][j]
-	// (filled for reused entries now, for compiled ones below).
-	entries := make([][]*entry, len(flows))
+	// The local datapaths of flows[i] are localDPs[span[i].lo:span[i].hi],
+	// and entries[k] is the cache entry for localDPs[k] (filled for
+	// reused entries now, for compiled ones below). One flat pair of
+	// slices rather than two small slices per flow: this runs over every
+	// logical flow on each translation.
+	type span struct{ lo, hi int32 }
+	spans := make([]span, len(flows))
+	localDPs := make([]uint32, 0, len(flows)+len(flows)/4)
+	entries := make([]*entry, 0, cap(localDPs))
 	for _, i := range order {
 		f := &flows[i]
+		spans[i].lo = int32(len(localDPs))
 		dks := f.Datapaths
 		if len(dks) > 1 && !slices.IsSorted(dks) {
 			dks = slices.Clone(dks)
@@ -310,16 +316,17 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 				out.Skipped++
 				continue
 			}
-			localDPs[i] = append(localDPs[i], dk)
+			localDPs = append(localDPs, dk)
 			if e, ok := t.cache[entryKey{f.UUID, dk}]; ok && e.valid(f, dp, r) {
 				e.gen = t.gen
 				out.Reused++
-				entries[i] = append(entries[i], e)
+				entries = append(entries, e)
 				continue
 			}
-			entries[i] = append(entries[i], nil)
+			entries = append(entries, nil)
 			w.dps = append(w.dps, dp)
 		}
+		spans[i].hi = int32(len(localDPs))
 		if len(w.dps) > 0 {
 			w.f, w.idx = f, i
 			work = append(work, w)
@@ -358,7 +365,8 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 			t.cache[entryKey{w.f.UUID, dp.Key}] = e
 			out.Compiled++
 			fi := w.idx
-			entries[fi][slices.Index(localDPs[fi], dp.Key)] = e
+			sp := spans[fi]
+			entries[int(sp.lo)+slices.Index(localDPs[sp.lo:sp.hi], dp.Key)] = e
 		}
 	}
 	// Phase 2: collect in (UUID, datapath) order, merging conjunction-only
@@ -368,8 +376,9 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 	out.Flows = make([]ofctrl.Flow, 0, t.lastFlows)
 	for _, i := range order {
 		uuid := flows[i].UUID
-		for j, dk := range localDPs[i] {
-			e := entries[i][j]
+		sp := spans[i]
+		for j, dk := range localDPs[sp.lo:sp.hi] {
+			e := entries[int(sp.lo)+j]
 			if e.err != nil {
 				out.Errors = append(out.Errors, Error{UUID: uuid, Datapath: dk, Match: e.match, Actions: e.actions, Err: e.err})
 				continue
