@@ -701,18 +701,21 @@ func (x *LogicalRouter) GetNatCount() int32 {
 
 // LogicalRouterPort is a Logical_Router_Port row.
 type LogicalRouterPort struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Uuid          string                 `protobuf:"bytes,2,opt,name=uuid,proto3" json:"uuid,omitempty"`         // output only
-	Router        string                 `protobuf:"bytes,3,opt,name=router,proto3" json:"router,omitempty"`     // required on create
-	Mac           string                 `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`           // Ethernet address
-	Networks      []string               `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"` // IP/prefix, e.g. 10.0.0.1/24
-	Peer          string                 `protobuf:"bytes,6,opt,name=peer,proto3" json:"peer,omitempty"`         // peer router port name
-	Enabled       *bool                  `protobuf:"varint,7,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
-	Options       map[string]string      `protobuf:"bytes,8,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	ExternalIds   map[string]string      `protobuf:"bytes,9,rep,name=external_ids,json=externalIds,proto3" json:"external_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Uuid        string                 `protobuf:"bytes,2,opt,name=uuid,proto3" json:"uuid,omitempty"`         // output only
+	Router      string                 `protobuf:"bytes,3,opt,name=router,proto3" json:"router,omitempty"`     // required on create
+	Mac         string                 `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`           // Ethernet address
+	Networks    []string               `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"` // IP/prefix, e.g. 10.0.0.1/24
+	Peer        string                 `protobuf:"bytes,6,opt,name=peer,proto3" json:"peer,omitempty"`         // peer router port name
+	Enabled     *bool                  `protobuf:"varint,7,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	Options     map[string]string      `protobuf:"bytes,8,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExternalIds map[string]string      `protobuf:"bytes,9,rep,name=external_ids,json=externalIds,proto3" json:"external_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// output only: the port's Gateway_Chassis rows (a distributed gateway
+	// port), highest priority first; set with SetGatewayChassis.
+	GatewayChassis []*GatewayChassis `protobuf:"bytes,10,rep,name=gateway_chassis,json=gatewayChassis,proto3" json:"gateway_chassis,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LogicalRouterPort) Reset() {
@@ -808,6 +811,83 @@ func (x *LogicalRouterPort) GetExternalIds() map[string]string {
 	return nil
 }
 
+func (x *LogicalRouterPort) GetGatewayChassis() []*GatewayChassis {
+	if x != nil {
+		return x.GatewayChassis
+	}
+	return nil
+}
+
+// GatewayChassis is a Gateway_Chassis row of a router port, named
+// "<port>-<chassis>" as ovn-nbctl names it.
+type GatewayChassis struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Uuid          string                 `protobuf:"bytes,2,opt,name=uuid,proto3" json:"uuid,omitempty"` // output only
+	ChassisName   string                 `protobuf:"bytes,3,opt,name=chassis_name,json=chassisName,proto3" json:"chassis_name,omitempty"`
+	Priority      int32                  `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"` // 0..32767
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayChassis) Reset() {
+	*x = GatewayChassis{}
+	mi := &file_govn_v1_resources_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayChassis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayChassis) ProtoMessage() {}
+
+func (x *GatewayChassis) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_resources_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayChassis.ProtoReflect.Descriptor instead.
+func (*GatewayChassis) Descriptor() ([]byte, []int) {
+	return file_govn_v1_resources_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GatewayChassis) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayChassis) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *GatewayChassis) GetChassisName() string {
+	if x != nil {
+		return x.ChassisName
+	}
+	return ""
+}
+
+func (x *GatewayChassis) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
 // StaticRoute is a Logical_Router_Static_Route row of a router.
 type StaticRoute struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -826,7 +906,7 @@ type StaticRoute struct {
 
 func (x *StaticRoute) Reset() {
 	*x = StaticRoute{}
-	mi := &file_govn_v1_resources_proto_msgTypes[7]
+	mi := &file_govn_v1_resources_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +918,7 @@ func (x *StaticRoute) String() string {
 func (*StaticRoute) ProtoMessage() {}
 
 func (x *StaticRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_resources_proto_msgTypes[7]
+	mi := &file_govn_v1_resources_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +931,7 @@ func (x *StaticRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StaticRoute.ProtoReflect.Descriptor instead.
 func (*StaticRoute) Descriptor() ([]byte, []int) {
-	return file_govn_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_govn_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StaticRoute) GetUuid() string {
@@ -933,7 +1013,7 @@ type LoadBalancer struct {
 
 func (x *LoadBalancer) Reset() {
 	*x = LoadBalancer{}
-	mi := &file_govn_v1_resources_proto_msgTypes[8]
+	mi := &file_govn_v1_resources_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1025,7 @@ func (x *LoadBalancer) String() string {
 func (*LoadBalancer) ProtoMessage() {}
 
 func (x *LoadBalancer) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_resources_proto_msgTypes[8]
+	mi := &file_govn_v1_resources_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1038,7 @@ func (x *LoadBalancer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadBalancer.ProtoReflect.Descriptor instead.
 func (*LoadBalancer) Descriptor() ([]byte, []int) {
-	return file_govn_v1_resources_proto_rawDescGZIP(), []int{8}
+	return file_govn_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LoadBalancer) GetName() string {
@@ -1029,7 +1109,7 @@ type NAT struct {
 
 func (x *NAT) Reset() {
 	*x = NAT{}
-	mi := &file_govn_v1_resources_proto_msgTypes[9]
+	mi := &file_govn_v1_resources_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1121,7 @@ func (x *NAT) String() string {
 func (*NAT) ProtoMessage() {}
 
 func (x *NAT) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_resources_proto_msgTypes[9]
+	mi := &file_govn_v1_resources_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1134,7 @@ func (x *NAT) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NAT.ProtoReflect.Descriptor instead.
 func (*NAT) Descriptor() ([]byte, []int) {
-	return file_govn_v1_resources_proto_rawDescGZIP(), []int{9}
+	return file_govn_v1_resources_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NAT) GetUuid() string {
@@ -1140,7 +1220,7 @@ type DHCPOptions struct {
 
 func (x *DHCPOptions) Reset() {
 	*x = DHCPOptions{}
-	mi := &file_govn_v1_resources_proto_msgTypes[10]
+	mi := &file_govn_v1_resources_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1232,7 @@ func (x *DHCPOptions) String() string {
 func (*DHCPOptions) ProtoMessage() {}
 
 func (x *DHCPOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_resources_proto_msgTypes[10]
+	mi := &file_govn_v1_resources_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1245,7 @@ func (x *DHCPOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPOptions.ProtoReflect.Descriptor instead.
 func (*DHCPOptions) Descriptor() ([]byte, []int) {
-	return file_govn_v1_resources_proto_rawDescGZIP(), []int{10}
+	return file_govn_v1_resources_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DHCPOptions) GetUuid() string {
@@ -1304,7 +1384,7 @@ const file_govn_v1_resources_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\n" +
 	"\n" +
-	"\b_enabled\"\xcf\x03\n" +
+	"\b_enabled\"\x91\x04\n" +
 	"\x11LogicalRouterPort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x16\n" +
@@ -1314,7 +1394,9 @@ const file_govn_v1_resources_proto_rawDesc = "" +
 	"\x04peer\x18\x06 \x01(\tR\x04peer\x12\x1d\n" +
 	"\aenabled\x18\a \x01(\bH\x00R\aenabled\x88\x01\x01\x12A\n" +
 	"\aoptions\x18\b \x03(\v2'.govn.v1.LogicalRouterPort.OptionsEntryR\aoptions\x12N\n" +
-	"\fexternal_ids\x18\t \x03(\v2+.govn.v1.LogicalRouterPort.ExternalIdsEntryR\vexternalIds\x1a:\n" +
+	"\fexternal_ids\x18\t \x03(\v2+.govn.v1.LogicalRouterPort.ExternalIdsEntryR\vexternalIds\x12@\n" +
+	"\x0fgateway_chassis\x18\n" +
+	" \x03(\v2\x17.govn.v1.GatewayChassisR\x0egatewayChassis\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
@@ -1322,7 +1404,12 @@ const file_govn_v1_resources_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\n" +
 	"\n" +
-	"\b_enabled\"\xcd\x03\n" +
+	"\b_enabled\"w\n" +
+	"\x0eGatewayChassis\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12!\n" +
+	"\fchassis_name\x18\x03 \x01(\tR\vchassisName\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x05R\bpriority\"\xcd\x03\n" +
 	"\vStaticRoute\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x16\n" +
 	"\x06router\x18\x02 \x01(\tR\x06router\x12\x1b\n" +
@@ -1402,7 +1489,7 @@ func file_govn_v1_resources_proto_rawDescGZIP() []byte {
 	return file_govn_v1_resources_proto_rawDescData
 }
 
-var file_govn_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_govn_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_govn_v1_resources_proto_goTypes = []any{
 	(*LogicalSwitch)(nil),     // 0: govn.v1.LogicalSwitch
 	(*LogicalSwitchPort)(nil), // 1: govn.v1.LogicalSwitchPort
@@ -1411,59 +1498,61 @@ var file_govn_v1_resources_proto_goTypes = []any{
 	(*PortGroup)(nil),         // 4: govn.v1.PortGroup
 	(*LogicalRouter)(nil),     // 5: govn.v1.LogicalRouter
 	(*LogicalRouterPort)(nil), // 6: govn.v1.LogicalRouterPort
-	(*StaticRoute)(nil),       // 7: govn.v1.StaticRoute
-	(*LoadBalancer)(nil),      // 8: govn.v1.LoadBalancer
-	(*NAT)(nil),               // 9: govn.v1.NAT
-	(*DHCPOptions)(nil),       // 10: govn.v1.DHCPOptions
-	nil,                       // 11: govn.v1.LogicalSwitch.OtherConfigEntry
-	nil,                       // 12: govn.v1.LogicalSwitch.ExternalIdsEntry
-	nil,                       // 13: govn.v1.LogicalSwitchPort.OptionsEntry
-	nil,                       // 14: govn.v1.LogicalSwitchPort.ExternalIdsEntry
-	nil,                       // 15: govn.v1.ACL.OptionsEntry
-	nil,                       // 16: govn.v1.ACL.ExternalIdsEntry
-	nil,                       // 17: govn.v1.AddressSet.ExternalIdsEntry
-	nil,                       // 18: govn.v1.PortGroup.ExternalIdsEntry
-	nil,                       // 19: govn.v1.LogicalRouter.OptionsEntry
-	nil,                       // 20: govn.v1.LogicalRouter.ExternalIdsEntry
-	nil,                       // 21: govn.v1.LogicalRouterPort.OptionsEntry
-	nil,                       // 22: govn.v1.LogicalRouterPort.ExternalIdsEntry
-	nil,                       // 23: govn.v1.StaticRoute.OptionsEntry
-	nil,                       // 24: govn.v1.StaticRoute.ExternalIdsEntry
-	nil,                       // 25: govn.v1.LoadBalancer.VipsEntry
-	nil,                       // 26: govn.v1.LoadBalancer.OptionsEntry
-	nil,                       // 27: govn.v1.LoadBalancer.ExternalIdsEntry
-	nil,                       // 28: govn.v1.NAT.OptionsEntry
-	nil,                       // 29: govn.v1.NAT.ExternalIdsEntry
-	nil,                       // 30: govn.v1.DHCPOptions.OptionsEntry
-	nil,                       // 31: govn.v1.DHCPOptions.ExternalIdsEntry
+	(*GatewayChassis)(nil),    // 7: govn.v1.GatewayChassis
+	(*StaticRoute)(nil),       // 8: govn.v1.StaticRoute
+	(*LoadBalancer)(nil),      // 9: govn.v1.LoadBalancer
+	(*NAT)(nil),               // 10: govn.v1.NAT
+	(*DHCPOptions)(nil),       // 11: govn.v1.DHCPOptions
+	nil,                       // 12: govn.v1.LogicalSwitch.OtherConfigEntry
+	nil,                       // 13: govn.v1.LogicalSwitch.ExternalIdsEntry
+	nil,                       // 14: govn.v1.LogicalSwitchPort.OptionsEntry
+	nil,                       // 15: govn.v1.LogicalSwitchPort.ExternalIdsEntry
+	nil,                       // 16: govn.v1.ACL.OptionsEntry
+	nil,                       // 17: govn.v1.ACL.ExternalIdsEntry
+	nil,                       // 18: govn.v1.AddressSet.ExternalIdsEntry
+	nil,                       // 19: govn.v1.PortGroup.ExternalIdsEntry
+	nil,                       // 20: govn.v1.LogicalRouter.OptionsEntry
+	nil,                       // 21: govn.v1.LogicalRouter.ExternalIdsEntry
+	nil,                       // 22: govn.v1.LogicalRouterPort.OptionsEntry
+	nil,                       // 23: govn.v1.LogicalRouterPort.ExternalIdsEntry
+	nil,                       // 24: govn.v1.StaticRoute.OptionsEntry
+	nil,                       // 25: govn.v1.StaticRoute.ExternalIdsEntry
+	nil,                       // 26: govn.v1.LoadBalancer.VipsEntry
+	nil,                       // 27: govn.v1.LoadBalancer.OptionsEntry
+	nil,                       // 28: govn.v1.LoadBalancer.ExternalIdsEntry
+	nil,                       // 29: govn.v1.NAT.OptionsEntry
+	nil,                       // 30: govn.v1.NAT.ExternalIdsEntry
+	nil,                       // 31: govn.v1.DHCPOptions.OptionsEntry
+	nil,                       // 32: govn.v1.DHCPOptions.ExternalIdsEntry
 }
 var file_govn_v1_resources_proto_depIdxs = []int32{
-	11, // 0: govn.v1.LogicalSwitch.other_config:type_name -> govn.v1.LogicalSwitch.OtherConfigEntry
-	12, // 1: govn.v1.LogicalSwitch.external_ids:type_name -> govn.v1.LogicalSwitch.ExternalIdsEntry
-	13, // 2: govn.v1.LogicalSwitchPort.options:type_name -> govn.v1.LogicalSwitchPort.OptionsEntry
-	14, // 3: govn.v1.LogicalSwitchPort.external_ids:type_name -> govn.v1.LogicalSwitchPort.ExternalIdsEntry
-	15, // 4: govn.v1.ACL.options:type_name -> govn.v1.ACL.OptionsEntry
-	16, // 5: govn.v1.ACL.external_ids:type_name -> govn.v1.ACL.ExternalIdsEntry
-	17, // 6: govn.v1.AddressSet.external_ids:type_name -> govn.v1.AddressSet.ExternalIdsEntry
-	18, // 7: govn.v1.PortGroup.external_ids:type_name -> govn.v1.PortGroup.ExternalIdsEntry
-	19, // 8: govn.v1.LogicalRouter.options:type_name -> govn.v1.LogicalRouter.OptionsEntry
-	20, // 9: govn.v1.LogicalRouter.external_ids:type_name -> govn.v1.LogicalRouter.ExternalIdsEntry
-	21, // 10: govn.v1.LogicalRouterPort.options:type_name -> govn.v1.LogicalRouterPort.OptionsEntry
-	22, // 11: govn.v1.LogicalRouterPort.external_ids:type_name -> govn.v1.LogicalRouterPort.ExternalIdsEntry
-	23, // 12: govn.v1.StaticRoute.options:type_name -> govn.v1.StaticRoute.OptionsEntry
-	24, // 13: govn.v1.StaticRoute.external_ids:type_name -> govn.v1.StaticRoute.ExternalIdsEntry
-	25, // 14: govn.v1.LoadBalancer.vips:type_name -> govn.v1.LoadBalancer.VipsEntry
-	26, // 15: govn.v1.LoadBalancer.options:type_name -> govn.v1.LoadBalancer.OptionsEntry
-	27, // 16: govn.v1.LoadBalancer.external_ids:type_name -> govn.v1.LoadBalancer.ExternalIdsEntry
-	28, // 17: govn.v1.NAT.options:type_name -> govn.v1.NAT.OptionsEntry
-	29, // 18: govn.v1.NAT.external_ids:type_name -> govn.v1.NAT.ExternalIdsEntry
-	30, // 19: govn.v1.DHCPOptions.options:type_name -> govn.v1.DHCPOptions.OptionsEntry
-	31, // 20: govn.v1.DHCPOptions.external_ids:type_name -> govn.v1.DHCPOptions.ExternalIdsEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	12, // 0: govn.v1.LogicalSwitch.other_config:type_name -> govn.v1.LogicalSwitch.OtherConfigEntry
+	13, // 1: govn.v1.LogicalSwitch.external_ids:type_name -> govn.v1.LogicalSwitch.ExternalIdsEntry
+	14, // 2: govn.v1.LogicalSwitchPort.options:type_name -> govn.v1.LogicalSwitchPort.OptionsEntry
+	15, // 3: govn.v1.LogicalSwitchPort.external_ids:type_name -> govn.v1.LogicalSwitchPort.ExternalIdsEntry
+	16, // 4: govn.v1.ACL.options:type_name -> govn.v1.ACL.OptionsEntry
+	17, // 5: govn.v1.ACL.external_ids:type_name -> govn.v1.ACL.ExternalIdsEntry
+	18, // 6: govn.v1.AddressSet.external_ids:type_name -> govn.v1.AddressSet.ExternalIdsEntry
+	19, // 7: govn.v1.PortGroup.external_ids:type_name -> govn.v1.PortGroup.ExternalIdsEntry
+	20, // 8: govn.v1.LogicalRouter.options:type_name -> govn.v1.LogicalRouter.OptionsEntry
+	21, // 9: govn.v1.LogicalRouter.external_ids:type_name -> govn.v1.LogicalRouter.ExternalIdsEntry
+	22, // 10: govn.v1.LogicalRouterPort.options:type_name -> govn.v1.LogicalRouterPort.OptionsEntry
+	23, // 11: govn.v1.LogicalRouterPort.external_ids:type_name -> govn.v1.LogicalRouterPort.ExternalIdsEntry
+	7,  // 12: govn.v1.LogicalRouterPort.gateway_chassis:type_name -> govn.v1.GatewayChassis
+	24, // 13: govn.v1.StaticRoute.options:type_name -> govn.v1.StaticRoute.OptionsEntry
+	25, // 14: govn.v1.StaticRoute.external_ids:type_name -> govn.v1.StaticRoute.ExternalIdsEntry
+	26, // 15: govn.v1.LoadBalancer.vips:type_name -> govn.v1.LoadBalancer.VipsEntry
+	27, // 16: govn.v1.LoadBalancer.options:type_name -> govn.v1.LoadBalancer.OptionsEntry
+	28, // 17: govn.v1.LoadBalancer.external_ids:type_name -> govn.v1.LoadBalancer.ExternalIdsEntry
+	29, // 18: govn.v1.NAT.options:type_name -> govn.v1.NAT.OptionsEntry
+	30, // 19: govn.v1.NAT.external_ids:type_name -> govn.v1.NAT.ExternalIdsEntry
+	31, // 20: govn.v1.DHCPOptions.options:type_name -> govn.v1.DHCPOptions.OptionsEntry
+	32, // 21: govn.v1.DHCPOptions.external_ids:type_name -> govn.v1.DHCPOptions.ExternalIdsEntry
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_govn_v1_resources_proto_init() }
@@ -1480,7 +1569,7 @@ func file_govn_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govn_v1_resources_proto_rawDesc), len(file_govn_v1_resources_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -77,7 +77,7 @@ func (x TraceOutcome_Verdict) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TraceOutcome_Verdict.Descriptor instead.
 func (TraceOutcome_Verdict) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{71, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{74, 0}
 }
 
 type WatchEvent_Type int32
@@ -132,7 +132,7 @@ func (x WatchEvent_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchEvent_Type.Descriptor instead.
 func (WatchEvent_Type) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{74, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{77, 0}
 }
 
 type SyncRequest_Wait int32
@@ -181,7 +181,7 @@ func (x SyncRequest_Wait) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncRequest_Wait.Descriptor instead.
 func (SyncRequest_Wait) EnumDescriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{75, 0}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{78, 0}
 }
 
 // DeleteResponse reports how many rows a delete removed.
@@ -1357,6 +1357,67 @@ func (x *DeletePortGroupRequest) GetIfExists() bool {
 	return false
 }
 
+// SetOptionsRequest changes some keys of a resource's options column.
+type SetOptionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                                                         // the resource, by name
+	Set           map[string]string      `protobuf:"bytes,2,rep,name=set,proto3" json:"set,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // keys to add or replace
+	Remove        []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`                                                                     // keys to remove (not an error if absent)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetOptionsRequest) Reset() {
+	*x = SetOptionsRequest{}
+	mi := &file_govn_v1_services_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetOptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetOptionsRequest) ProtoMessage() {}
+
+func (x *SetOptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_services_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetOptionsRequest.ProtoReflect.Descriptor instead.
+func (*SetOptionsRequest) Descriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SetOptionsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetOptionsRequest) GetSet() map[string]string {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *SetOptionsRequest) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
 type CreateLogicalRouterRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LogicalRouter *LogicalRouter         `protobuf:"bytes,1,opt,name=logical_router,json=logicalRouter,proto3" json:"logical_router,omitempty"`
@@ -1367,7 +1428,7 @@ type CreateLogicalRouterRequest struct {
 
 func (x *CreateLogicalRouterRequest) Reset() {
 	*x = CreateLogicalRouterRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[25]
+	mi := &file_govn_v1_services_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1440,7 @@ func (x *CreateLogicalRouterRequest) String() string {
 func (*CreateLogicalRouterRequest) ProtoMessage() {}
 
 func (x *CreateLogicalRouterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[25]
+	mi := &file_govn_v1_services_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1453,7 @@ func (x *CreateLogicalRouterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLogicalRouterRequest.ProtoReflect.Descriptor instead.
 func (*CreateLogicalRouterRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{25}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateLogicalRouterRequest) GetLogicalRouter() *LogicalRouter {
@@ -1418,7 +1479,7 @@ type GetLogicalRouterRequest struct {
 
 func (x *GetLogicalRouterRequest) Reset() {
 	*x = GetLogicalRouterRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[26]
+	mi := &file_govn_v1_services_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1491,7 @@ func (x *GetLogicalRouterRequest) String() string {
 func (*GetLogicalRouterRequest) ProtoMessage() {}
 
 func (x *GetLogicalRouterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[26]
+	mi := &file_govn_v1_services_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1504,7 @@ func (x *GetLogicalRouterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLogicalRouterRequest.ProtoReflect.Descriptor instead.
 func (*GetLogicalRouterRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{26}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetLogicalRouterRequest) GetName() string {
@@ -1461,7 +1522,7 @@ type ListLogicalRoutersRequest struct {
 
 func (x *ListLogicalRoutersRequest) Reset() {
 	*x = ListLogicalRoutersRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[27]
+	mi := &file_govn_v1_services_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1534,7 @@ func (x *ListLogicalRoutersRequest) String() string {
 func (*ListLogicalRoutersRequest) ProtoMessage() {}
 
 func (x *ListLogicalRoutersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[27]
+	mi := &file_govn_v1_services_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1547,7 @@ func (x *ListLogicalRoutersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogicalRoutersRequest.ProtoReflect.Descriptor instead.
 func (*ListLogicalRoutersRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{27}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{28}
 }
 
 type ListLogicalRoutersResponse struct {
@@ -1498,7 +1559,7 @@ type ListLogicalRoutersResponse struct {
 
 func (x *ListLogicalRoutersResponse) Reset() {
 	*x = ListLogicalRoutersResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[28]
+	mi := &file_govn_v1_services_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1571,7 @@ func (x *ListLogicalRoutersResponse) String() string {
 func (*ListLogicalRoutersResponse) ProtoMessage() {}
 
 func (x *ListLogicalRoutersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[28]
+	mi := &file_govn_v1_services_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1584,7 @@ func (x *ListLogicalRoutersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogicalRoutersResponse.ProtoReflect.Descriptor instead.
 func (*ListLogicalRoutersResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{28}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListLogicalRoutersResponse) GetItems() []*LogicalRouter {
@@ -1543,7 +1604,7 @@ type UpdateLogicalRouterRequest struct {
 
 func (x *UpdateLogicalRouterRequest) Reset() {
 	*x = UpdateLogicalRouterRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[29]
+	mi := &file_govn_v1_services_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1616,7 @@ func (x *UpdateLogicalRouterRequest) String() string {
 func (*UpdateLogicalRouterRequest) ProtoMessage() {}
 
 func (x *UpdateLogicalRouterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[29]
+	mi := &file_govn_v1_services_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1629,7 @@ func (x *UpdateLogicalRouterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLogicalRouterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLogicalRouterRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{29}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateLogicalRouterRequest) GetLogicalRouter() *LogicalRouter {
@@ -1595,7 +1656,7 @@ type DeleteLogicalRouterRequest struct {
 
 func (x *DeleteLogicalRouterRequest) Reset() {
 	*x = DeleteLogicalRouterRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[30]
+	mi := &file_govn_v1_services_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1668,7 @@ func (x *DeleteLogicalRouterRequest) String() string {
 func (*DeleteLogicalRouterRequest) ProtoMessage() {}
 
 func (x *DeleteLogicalRouterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[30]
+	mi := &file_govn_v1_services_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1681,7 @@ func (x *DeleteLogicalRouterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLogicalRouterRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLogicalRouterRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{30}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteLogicalRouterRequest) GetName() string {
@@ -1637,6 +1698,126 @@ func (x *DeleteLogicalRouterRequest) GetIfExists() bool {
 	return false
 }
 
+type SetGatewayChassisRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Port          string                 `protobuf:"bytes,1,opt,name=port,proto3" json:"port,omitempty"`                                  // router port name
+	ChassisName   string                 `protobuf:"bytes,2,opt,name=chassis_name,json=chassisName,proto3" json:"chassis_name,omitempty"` // Chassis.name of the gateway chassis
+	Priority      int32                  `protobuf:"varint,3,opt,name=priority,proto3" json:"priority,omitempty"`                         // 0..32767; the highest priority chassis is active
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetGatewayChassisRequest) Reset() {
+	*x = SetGatewayChassisRequest{}
+	mi := &file_govn_v1_services_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetGatewayChassisRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetGatewayChassisRequest) ProtoMessage() {}
+
+func (x *SetGatewayChassisRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_services_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetGatewayChassisRequest.ProtoReflect.Descriptor instead.
+func (*SetGatewayChassisRequest) Descriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SetGatewayChassisRequest) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *SetGatewayChassisRequest) GetChassisName() string {
+	if x != nil {
+		return x.ChassisName
+	}
+	return ""
+}
+
+func (x *SetGatewayChassisRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+type DeleteGatewayChassisRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Port          string                 `protobuf:"bytes,1,opt,name=port,proto3" json:"port,omitempty"`
+	ChassisName   string                 `protobuf:"bytes,2,opt,name=chassis_name,json=chassisName,proto3" json:"chassis_name,omitempty"`
+	IfExists      bool                   `protobuf:"varint,3,opt,name=if_exists,json=ifExists,proto3" json:"if_exists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGatewayChassisRequest) Reset() {
+	*x = DeleteGatewayChassisRequest{}
+	mi := &file_govn_v1_services_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGatewayChassisRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGatewayChassisRequest) ProtoMessage() {}
+
+func (x *DeleteGatewayChassisRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govn_v1_services_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGatewayChassisRequest.ProtoReflect.Descriptor instead.
+func (*DeleteGatewayChassisRequest) Descriptor() ([]byte, []int) {
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DeleteGatewayChassisRequest) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *DeleteGatewayChassisRequest) GetChassisName() string {
+	if x != nil {
+		return x.ChassisName
+	}
+	return ""
+}
+
+func (x *DeleteGatewayChassisRequest) GetIfExists() bool {
+	if x != nil {
+		return x.IfExists
+	}
+	return false
+}
+
 type CreateLogicalRouterPortRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	LogicalRouterPort *LogicalRouterPort     `protobuf:"bytes,1,opt,name=logical_router_port,json=logicalRouterPort,proto3" json:"logical_router_port,omitempty"`
@@ -1647,7 +1828,7 @@ type CreateLogicalRouterPortRequest struct {
 
 func (x *CreateLogicalRouterPortRequest) Reset() {
 	*x = CreateLogicalRouterPortRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[31]
+	mi := &file_govn_v1_services_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1840,7 @@ func (x *CreateLogicalRouterPortRequest) String() string {
 func (*CreateLogicalRouterPortRequest) ProtoMessage() {}
 
 func (x *CreateLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[31]
+	mi := &file_govn_v1_services_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1853,7 @@ func (x *CreateLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLogicalRouterPortRequest.ProtoReflect.Descriptor instead.
 func (*CreateLogicalRouterPortRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{31}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateLogicalRouterPortRequest) GetLogicalRouterPort() *LogicalRouterPort {
@@ -1698,7 +1879,7 @@ type GetLogicalRouterPortRequest struct {
 
 func (x *GetLogicalRouterPortRequest) Reset() {
 	*x = GetLogicalRouterPortRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[32]
+	mi := &file_govn_v1_services_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1891,7 @@ func (x *GetLogicalRouterPortRequest) String() string {
 func (*GetLogicalRouterPortRequest) ProtoMessage() {}
 
 func (x *GetLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[32]
+	mi := &file_govn_v1_services_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1904,7 @@ func (x *GetLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLogicalRouterPortRequest.ProtoReflect.Descriptor instead.
 func (*GetLogicalRouterPortRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{32}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetLogicalRouterPortRequest) GetName() string {
@@ -1742,7 +1923,7 @@ type ListLogicalRouterPortsRequest struct {
 
 func (x *ListLogicalRouterPortsRequest) Reset() {
 	*x = ListLogicalRouterPortsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[33]
+	mi := &file_govn_v1_services_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1935,7 @@ func (x *ListLogicalRouterPortsRequest) String() string {
 func (*ListLogicalRouterPortsRequest) ProtoMessage() {}
 
 func (x *ListLogicalRouterPortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[33]
+	mi := &file_govn_v1_services_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1948,7 @@ func (x *ListLogicalRouterPortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogicalRouterPortsRequest.ProtoReflect.Descriptor instead.
 func (*ListLogicalRouterPortsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{33}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListLogicalRouterPortsRequest) GetRouter() string {
@@ -1786,7 +1967,7 @@ type ListLogicalRouterPortsResponse struct {
 
 func (x *ListLogicalRouterPortsResponse) Reset() {
 	*x = ListLogicalRouterPortsResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[34]
+	mi := &file_govn_v1_services_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1979,7 @@ func (x *ListLogicalRouterPortsResponse) String() string {
 func (*ListLogicalRouterPortsResponse) ProtoMessage() {}
 
 func (x *ListLogicalRouterPortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[34]
+	mi := &file_govn_v1_services_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1992,7 @@ func (x *ListLogicalRouterPortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogicalRouterPortsResponse.ProtoReflect.Descriptor instead.
 func (*ListLogicalRouterPortsResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{34}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListLogicalRouterPortsResponse) GetItems() []*LogicalRouterPort {
@@ -1831,7 +2012,7 @@ type UpdateLogicalRouterPortRequest struct {
 
 func (x *UpdateLogicalRouterPortRequest) Reset() {
 	*x = UpdateLogicalRouterPortRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[35]
+	mi := &file_govn_v1_services_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +2024,7 @@ func (x *UpdateLogicalRouterPortRequest) String() string {
 func (*UpdateLogicalRouterPortRequest) ProtoMessage() {}
 
 func (x *UpdateLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[35]
+	mi := &file_govn_v1_services_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +2037,7 @@ func (x *UpdateLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLogicalRouterPortRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLogicalRouterPortRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{35}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateLogicalRouterPortRequest) GetLogicalRouterPort() *LogicalRouterPort {
@@ -1883,7 +2064,7 @@ type DeleteLogicalRouterPortRequest struct {
 
 func (x *DeleteLogicalRouterPortRequest) Reset() {
 	*x = DeleteLogicalRouterPortRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[36]
+	mi := &file_govn_v1_services_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +2076,7 @@ func (x *DeleteLogicalRouterPortRequest) String() string {
 func (*DeleteLogicalRouterPortRequest) ProtoMessage() {}
 
 func (x *DeleteLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[36]
+	mi := &file_govn_v1_services_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +2089,7 @@ func (x *DeleteLogicalRouterPortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLogicalRouterPortRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLogicalRouterPortRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{36}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteLogicalRouterPortRequest) GetName() string {
@@ -1936,7 +2117,7 @@ type AttachLoadBalancerRequest struct {
 
 func (x *AttachLoadBalancerRequest) Reset() {
 	*x = AttachLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[37]
+	mi := &file_govn_v1_services_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2129,7 @@ func (x *AttachLoadBalancerRequest) String() string {
 func (*AttachLoadBalancerRequest) ProtoMessage() {}
 
 func (x *AttachLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[37]
+	mi := &file_govn_v1_services_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2142,7 @@ func (x *AttachLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*AttachLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{37}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AttachLoadBalancerRequest) GetLoadBalancer() string {
@@ -1994,7 +2175,7 @@ type AttachLoadBalancerResponse struct {
 
 func (x *AttachLoadBalancerResponse) Reset() {
 	*x = AttachLoadBalancerResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[38]
+	mi := &file_govn_v1_services_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2187,7 @@ func (x *AttachLoadBalancerResponse) String() string {
 func (*AttachLoadBalancerResponse) ProtoMessage() {}
 
 func (x *AttachLoadBalancerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[38]
+	mi := &file_govn_v1_services_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2200,7 @@ func (x *AttachLoadBalancerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachLoadBalancerResponse.ProtoReflect.Descriptor instead.
 func (*AttachLoadBalancerResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{38}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AttachLoadBalancerResponse) GetLoadBalancers() []string {
@@ -2039,7 +2220,7 @@ type CreateLoadBalancerRequest struct {
 
 func (x *CreateLoadBalancerRequest) Reset() {
 	*x = CreateLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[39]
+	mi := &file_govn_v1_services_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2232,7 @@ func (x *CreateLoadBalancerRequest) String() string {
 func (*CreateLoadBalancerRequest) ProtoMessage() {}
 
 func (x *CreateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[39]
+	mi := &file_govn_v1_services_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2245,7 @@ func (x *CreateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*CreateLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{39}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateLoadBalancerRequest) GetLoadBalancer() *LoadBalancer {
@@ -2090,7 +2271,7 @@ type GetLoadBalancerRequest struct {
 
 func (x *GetLoadBalancerRequest) Reset() {
 	*x = GetLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[40]
+	mi := &file_govn_v1_services_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2283,7 @@ func (x *GetLoadBalancerRequest) String() string {
 func (*GetLoadBalancerRequest) ProtoMessage() {}
 
 func (x *GetLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[40]
+	mi := &file_govn_v1_services_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2296,7 @@ func (x *GetLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*GetLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{40}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetLoadBalancerRequest) GetName() string {
@@ -2133,7 +2314,7 @@ type ListLoadBalancersRequest struct {
 
 func (x *ListLoadBalancersRequest) Reset() {
 	*x = ListLoadBalancersRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[41]
+	mi := &file_govn_v1_services_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2326,7 @@ func (x *ListLoadBalancersRequest) String() string {
 func (*ListLoadBalancersRequest) ProtoMessage() {}
 
 func (x *ListLoadBalancersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[41]
+	mi := &file_govn_v1_services_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2339,7 @@ func (x *ListLoadBalancersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoadBalancersRequest.ProtoReflect.Descriptor instead.
 func (*ListLoadBalancersRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{41}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{44}
 }
 
 type ListLoadBalancersResponse struct {
@@ -2170,7 +2351,7 @@ type ListLoadBalancersResponse struct {
 
 func (x *ListLoadBalancersResponse) Reset() {
 	*x = ListLoadBalancersResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[42]
+	mi := &file_govn_v1_services_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2363,7 @@ func (x *ListLoadBalancersResponse) String() string {
 func (*ListLoadBalancersResponse) ProtoMessage() {}
 
 func (x *ListLoadBalancersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[42]
+	mi := &file_govn_v1_services_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2376,7 @@ func (x *ListLoadBalancersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoadBalancersResponse.ProtoReflect.Descriptor instead.
 func (*ListLoadBalancersResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{42}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListLoadBalancersResponse) GetItems() []*LoadBalancer {
@@ -2215,7 +2396,7 @@ type UpdateLoadBalancerRequest struct {
 
 func (x *UpdateLoadBalancerRequest) Reset() {
 	*x = UpdateLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[43]
+	mi := &file_govn_v1_services_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2408,7 @@ func (x *UpdateLoadBalancerRequest) String() string {
 func (*UpdateLoadBalancerRequest) ProtoMessage() {}
 
 func (x *UpdateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[43]
+	mi := &file_govn_v1_services_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2421,7 @@ func (x *UpdateLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{43}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpdateLoadBalancerRequest) GetLoadBalancer() *LoadBalancer {
@@ -2267,7 +2448,7 @@ type DeleteLoadBalancerRequest struct {
 
 func (x *DeleteLoadBalancerRequest) Reset() {
 	*x = DeleteLoadBalancerRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[44]
+	mi := &file_govn_v1_services_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2460,7 @@ func (x *DeleteLoadBalancerRequest) String() string {
 func (*DeleteLoadBalancerRequest) ProtoMessage() {}
 
 func (x *DeleteLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[44]
+	mi := &file_govn_v1_services_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2473,7 @@ func (x *DeleteLoadBalancerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{44}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DeleteLoadBalancerRequest) GetName() string {
@@ -2319,7 +2500,7 @@ type CreateACLRequest struct {
 
 func (x *CreateACLRequest) Reset() {
 	*x = CreateACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[45]
+	mi := &file_govn_v1_services_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2512,7 @@ func (x *CreateACLRequest) String() string {
 func (*CreateACLRequest) ProtoMessage() {}
 
 func (x *CreateACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[45]
+	mi := &file_govn_v1_services_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2525,7 @@ func (x *CreateACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateACLRequest.ProtoReflect.Descriptor instead.
 func (*CreateACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{45}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateACLRequest) GetAcl() *ACL {
@@ -2370,7 +2551,7 @@ type GetACLRequest struct {
 
 func (x *GetACLRequest) Reset() {
 	*x = GetACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[46]
+	mi := &file_govn_v1_services_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2563,7 @@ func (x *GetACLRequest) String() string {
 func (*GetACLRequest) ProtoMessage() {}
 
 func (x *GetACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[46]
+	mi := &file_govn_v1_services_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2576,7 @@ func (x *GetACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetACLRequest.ProtoReflect.Descriptor instead.
 func (*GetACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{46}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetACLRequest) GetUuid() string {
@@ -2415,7 +2596,7 @@ type ListACLsRequest struct {
 
 func (x *ListACLsRequest) Reset() {
 	*x = ListACLsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[47]
+	mi := &file_govn_v1_services_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2608,7 @@ func (x *ListACLsRequest) String() string {
 func (*ListACLsRequest) ProtoMessage() {}
 
 func (x *ListACLsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[47]
+	mi := &file_govn_v1_services_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2621,7 @@ func (x *ListACLsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListACLsRequest.ProtoReflect.Descriptor instead.
 func (*ListACLsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{47}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListACLsRequest) GetSwitch() string {
@@ -2466,7 +2647,7 @@ type ListACLsResponse struct {
 
 func (x *ListACLsResponse) Reset() {
 	*x = ListACLsResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[48]
+	mi := &file_govn_v1_services_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2659,7 @@ func (x *ListACLsResponse) String() string {
 func (*ListACLsResponse) ProtoMessage() {}
 
 func (x *ListACLsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[48]
+	mi := &file_govn_v1_services_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2672,7 @@ func (x *ListACLsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListACLsResponse.ProtoReflect.Descriptor instead.
 func (*ListACLsResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{48}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListACLsResponse) GetItems() []*ACL {
@@ -2511,7 +2692,7 @@ type UpdateACLRequest struct {
 
 func (x *UpdateACLRequest) Reset() {
 	*x = UpdateACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[49]
+	mi := &file_govn_v1_services_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +2704,7 @@ func (x *UpdateACLRequest) String() string {
 func (*UpdateACLRequest) ProtoMessage() {}
 
 func (x *UpdateACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[49]
+	mi := &file_govn_v1_services_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +2717,7 @@ func (x *UpdateACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateACLRequest.ProtoReflect.Descriptor instead.
 func (*UpdateACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{49}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UpdateACLRequest) GetAcl() *ACL {
@@ -2572,7 +2753,7 @@ type DeleteACLRequest struct {
 
 func (x *DeleteACLRequest) Reset() {
 	*x = DeleteACLRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[50]
+	mi := &file_govn_v1_services_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2765,7 @@ func (x *DeleteACLRequest) String() string {
 func (*DeleteACLRequest) ProtoMessage() {}
 
 func (x *DeleteACLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[50]
+	mi := &file_govn_v1_services_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2778,7 @@ func (x *DeleteACLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteACLRequest.ProtoReflect.Descriptor instead.
 func (*DeleteACLRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{50}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeleteACLRequest) GetUuid() string {
@@ -2673,7 +2854,7 @@ type CreateStaticRouteRequest struct {
 
 func (x *CreateStaticRouteRequest) Reset() {
 	*x = CreateStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[51]
+	mi := &file_govn_v1_services_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2866,7 @@ func (x *CreateStaticRouteRequest) String() string {
 func (*CreateStaticRouteRequest) ProtoMessage() {}
 
 func (x *CreateStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[51]
+	mi := &file_govn_v1_services_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2879,7 @@ func (x *CreateStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{51}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateStaticRouteRequest) GetStaticRoute() *StaticRoute {
@@ -2724,7 +2905,7 @@ type GetStaticRouteRequest struct {
 
 func (x *GetStaticRouteRequest) Reset() {
 	*x = GetStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[52]
+	mi := &file_govn_v1_services_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2736,7 +2917,7 @@ func (x *GetStaticRouteRequest) String() string {
 func (*GetStaticRouteRequest) ProtoMessage() {}
 
 func (x *GetStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[52]
+	mi := &file_govn_v1_services_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2749,7 +2930,7 @@ func (x *GetStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{52}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetStaticRouteRequest) GetUuid() string {
@@ -2768,7 +2949,7 @@ type ListStaticRoutesRequest struct {
 
 func (x *ListStaticRoutesRequest) Reset() {
 	*x = ListStaticRoutesRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[53]
+	mi := &file_govn_v1_services_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2780,7 +2961,7 @@ func (x *ListStaticRoutesRequest) String() string {
 func (*ListStaticRoutesRequest) ProtoMessage() {}
 
 func (x *ListStaticRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[53]
+	mi := &file_govn_v1_services_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2793,7 +2974,7 @@ func (x *ListStaticRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStaticRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListStaticRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{53}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListStaticRoutesRequest) GetRouter() string {
@@ -2812,7 +2993,7 @@ type ListStaticRoutesResponse struct {
 
 func (x *ListStaticRoutesResponse) Reset() {
 	*x = ListStaticRoutesResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[54]
+	mi := &file_govn_v1_services_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +3005,7 @@ func (x *ListStaticRoutesResponse) String() string {
 func (*ListStaticRoutesResponse) ProtoMessage() {}
 
 func (x *ListStaticRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[54]
+	mi := &file_govn_v1_services_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +3018,7 @@ func (x *ListStaticRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStaticRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListStaticRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{54}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListStaticRoutesResponse) GetItems() []*StaticRoute {
@@ -2857,7 +3038,7 @@ type UpdateStaticRouteRequest struct {
 
 func (x *UpdateStaticRouteRequest) Reset() {
 	*x = UpdateStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[55]
+	mi := &file_govn_v1_services_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +3050,7 @@ func (x *UpdateStaticRouteRequest) String() string {
 func (*UpdateStaticRouteRequest) ProtoMessage() {}
 
 func (x *UpdateStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[55]
+	mi := &file_govn_v1_services_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,7 +3063,7 @@ func (x *UpdateStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{55}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UpdateStaticRouteRequest) GetStaticRoute() *StaticRoute {
@@ -2915,7 +3096,7 @@ type DeleteStaticRouteRequest struct {
 
 func (x *DeleteStaticRouteRequest) Reset() {
 	*x = DeleteStaticRouteRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[56]
+	mi := &file_govn_v1_services_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2927,7 +3108,7 @@ func (x *DeleteStaticRouteRequest) String() string {
 func (*DeleteStaticRouteRequest) ProtoMessage() {}
 
 func (x *DeleteStaticRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[56]
+	mi := &file_govn_v1_services_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2940,7 +3121,7 @@ func (x *DeleteStaticRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStaticRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStaticRouteRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{56}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeleteStaticRouteRequest) GetUuid() string {
@@ -2995,7 +3176,7 @@ type CreateNATRequest struct {
 
 func (x *CreateNATRequest) Reset() {
 	*x = CreateNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[57]
+	mi := &file_govn_v1_services_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3188,7 @@ func (x *CreateNATRequest) String() string {
 func (*CreateNATRequest) ProtoMessage() {}
 
 func (x *CreateNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[57]
+	mi := &file_govn_v1_services_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3201,7 @@ func (x *CreateNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNATRequest.ProtoReflect.Descriptor instead.
 func (*CreateNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{57}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateNATRequest) GetNat() *NAT {
@@ -3046,7 +3227,7 @@ type GetNATRequest struct {
 
 func (x *GetNATRequest) Reset() {
 	*x = GetNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[58]
+	mi := &file_govn_v1_services_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3058,7 +3239,7 @@ func (x *GetNATRequest) String() string {
 func (*GetNATRequest) ProtoMessage() {}
 
 func (x *GetNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[58]
+	mi := &file_govn_v1_services_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3071,7 +3252,7 @@ func (x *GetNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNATRequest.ProtoReflect.Descriptor instead.
 func (*GetNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{58}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetNATRequest) GetUuid() string {
@@ -3090,7 +3271,7 @@ type ListNATsRequest struct {
 
 func (x *ListNATsRequest) Reset() {
 	*x = ListNATsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[59]
+	mi := &file_govn_v1_services_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3283,7 @@ func (x *ListNATsRequest) String() string {
 func (*ListNATsRequest) ProtoMessage() {}
 
 func (x *ListNATsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[59]
+	mi := &file_govn_v1_services_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3296,7 @@ func (x *ListNATsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNATsRequest.ProtoReflect.Descriptor instead.
 func (*ListNATsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{59}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListNATsRequest) GetRouter() string {
@@ -3134,7 +3315,7 @@ type ListNATsResponse struct {
 
 func (x *ListNATsResponse) Reset() {
 	*x = ListNATsResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[60]
+	mi := &file_govn_v1_services_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3327,7 @@ func (x *ListNATsResponse) String() string {
 func (*ListNATsResponse) ProtoMessage() {}
 
 func (x *ListNATsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[60]
+	mi := &file_govn_v1_services_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3340,7 @@ func (x *ListNATsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNATsResponse.ProtoReflect.Descriptor instead.
 func (*ListNATsResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{60}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListNATsResponse) GetItems() []*NAT {
@@ -3179,7 +3360,7 @@ type UpdateNATRequest struct {
 
 func (x *UpdateNATRequest) Reset() {
 	*x = UpdateNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[61]
+	mi := &file_govn_v1_services_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3372,7 @@ func (x *UpdateNATRequest) String() string {
 func (*UpdateNATRequest) ProtoMessage() {}
 
 func (x *UpdateNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[61]
+	mi := &file_govn_v1_services_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3385,7 @@ func (x *UpdateNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNATRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{61}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *UpdateNATRequest) GetNat() *NAT {
@@ -3236,7 +3417,7 @@ type DeleteNATRequest struct {
 
 func (x *DeleteNATRequest) Reset() {
 	*x = DeleteNATRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[62]
+	mi := &file_govn_v1_services_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3248,7 +3429,7 @@ func (x *DeleteNATRequest) String() string {
 func (*DeleteNATRequest) ProtoMessage() {}
 
 func (x *DeleteNATRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[62]
+	mi := &file_govn_v1_services_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3261,7 +3442,7 @@ func (x *DeleteNATRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNATRequest.ProtoReflect.Descriptor instead.
 func (*DeleteNATRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{62}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *DeleteNATRequest) GetUuid() string {
@@ -3309,7 +3490,7 @@ type CreateDHCPOptionsRequest struct {
 
 func (x *CreateDHCPOptionsRequest) Reset() {
 	*x = CreateDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[63]
+	mi := &file_govn_v1_services_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3321,7 +3502,7 @@ func (x *CreateDHCPOptionsRequest) String() string {
 func (*CreateDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *CreateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[63]
+	mi := &file_govn_v1_services_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3334,7 +3515,7 @@ func (x *CreateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*CreateDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{63}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CreateDHCPOptionsRequest) GetDhcpOptions() *DHCPOptions {
@@ -3360,7 +3541,7 @@ type GetDHCPOptionsRequest struct {
 
 func (x *GetDHCPOptionsRequest) Reset() {
 	*x = GetDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[64]
+	mi := &file_govn_v1_services_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3372,7 +3553,7 @@ func (x *GetDHCPOptionsRequest) String() string {
 func (*GetDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *GetDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[64]
+	mi := &file_govn_v1_services_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3385,7 +3566,7 @@ func (x *GetDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*GetDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{64}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetDHCPOptionsRequest) GetUuid() string {
@@ -3404,7 +3585,7 @@ type ListDHCPOptionsRequest struct {
 
 func (x *ListDHCPOptionsRequest) Reset() {
 	*x = ListDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[65]
+	mi := &file_govn_v1_services_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3416,7 +3597,7 @@ func (x *ListDHCPOptionsRequest) String() string {
 func (*ListDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *ListDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[65]
+	mi := &file_govn_v1_services_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3429,7 +3610,7 @@ func (x *ListDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{65}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListDHCPOptionsRequest) GetCidr() string {
@@ -3448,7 +3629,7 @@ type ListDHCPOptionsResponse struct {
 
 func (x *ListDHCPOptionsResponse) Reset() {
 	*x = ListDHCPOptionsResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[66]
+	mi := &file_govn_v1_services_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3460,7 +3641,7 @@ func (x *ListDHCPOptionsResponse) String() string {
 func (*ListDHCPOptionsResponse) ProtoMessage() {}
 
 func (x *ListDHCPOptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[66]
+	mi := &file_govn_v1_services_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3473,7 +3654,7 @@ func (x *ListDHCPOptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDHCPOptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDHCPOptionsResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{66}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListDHCPOptionsResponse) GetItems() []*DHCPOptions {
@@ -3493,7 +3674,7 @@ type UpdateDHCPOptionsRequest struct {
 
 func (x *UpdateDHCPOptionsRequest) Reset() {
 	*x = UpdateDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[67]
+	mi := &file_govn_v1_services_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3505,7 +3686,7 @@ func (x *UpdateDHCPOptionsRequest) String() string {
 func (*UpdateDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *UpdateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[67]
+	mi := &file_govn_v1_services_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3518,7 +3699,7 @@ func (x *UpdateDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{67}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *UpdateDHCPOptionsRequest) GetDhcpOptions() *DHCPOptions {
@@ -3546,7 +3727,7 @@ type DeleteDHCPOptionsRequest struct {
 
 func (x *DeleteDHCPOptionsRequest) Reset() {
 	*x = DeleteDHCPOptionsRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[68]
+	mi := &file_govn_v1_services_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3558,7 +3739,7 @@ func (x *DeleteDHCPOptionsRequest) String() string {
 func (*DeleteDHCPOptionsRequest) ProtoMessage() {}
 
 func (x *DeleteDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[68]
+	mi := &file_govn_v1_services_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3571,7 +3752,7 @@ func (x *DeleteDHCPOptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDHCPOptionsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDHCPOptionsRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{68}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DeleteDHCPOptionsRequest) GetUuid() string {
@@ -3611,7 +3792,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[69]
+	mi := &file_govn_v1_services_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3623,7 +3804,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[69]
+	mi := &file_govn_v1_services_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3636,7 +3817,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{69}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *TraceRequest) GetDatapath() string {
@@ -3688,7 +3869,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[70]
+	mi := &file_govn_v1_services_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3700,7 +3881,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[70]
+	mi := &file_govn_v1_services_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3713,7 +3894,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{70}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *TraceResponse) GetOutput() string {
@@ -3774,7 +3955,7 @@ type TraceOutcome struct {
 
 func (x *TraceOutcome) Reset() {
 	*x = TraceOutcome{}
-	mi := &file_govn_v1_services_proto_msgTypes[71]
+	mi := &file_govn_v1_services_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3786,7 +3967,7 @@ func (x *TraceOutcome) String() string {
 func (*TraceOutcome) ProtoMessage() {}
 
 func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[71]
+	mi := &file_govn_v1_services_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3799,7 +3980,7 @@ func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceOutcome.ProtoReflect.Descriptor instead.
 func (*TraceOutcome) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{71}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *TraceOutcome) GetVerdict() TraceOutcome_Verdict {
@@ -3871,7 +4052,7 @@ type TraceFlow struct {
 
 func (x *TraceFlow) Reset() {
 	*x = TraceFlow{}
-	mi := &file_govn_v1_services_proto_msgTypes[72]
+	mi := &file_govn_v1_services_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3883,7 +4064,7 @@ func (x *TraceFlow) String() string {
 func (*TraceFlow) ProtoMessage() {}
 
 func (x *TraceFlow) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[72]
+	mi := &file_govn_v1_services_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3896,7 +4077,7 @@ func (x *TraceFlow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceFlow.ProtoReflect.Descriptor instead.
 func (*TraceFlow) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{72}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *TraceFlow) GetUuid() string {
@@ -3990,7 +4171,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[73]
+	mi := &file_govn_v1_services_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4002,7 +4183,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[73]
+	mi := &file_govn_v1_services_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4015,7 +4196,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{73}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *WatchRequest) GetKinds() []string {
@@ -4058,7 +4239,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_govn_v1_services_proto_msgTypes[74]
+	mi := &file_govn_v1_services_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4070,7 +4251,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[74]
+	mi := &file_govn_v1_services_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4083,7 +4264,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{74}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *WatchEvent) GetType() WatchEvent_Type {
@@ -4300,7 +4481,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_govn_v1_services_proto_msgTypes[75]
+	mi := &file_govn_v1_services_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4312,7 +4493,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[75]
+	mi := &file_govn_v1_services_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4325,7 +4506,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{75}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SyncRequest) GetWait() SyncRequest_Wait {
@@ -4353,7 +4534,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_govn_v1_services_proto_msgTypes[76]
+	mi := &file_govn_v1_services_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4365,7 +4546,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govn_v1_services_proto_msgTypes[76]
+	mi := &file_govn_v1_services_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4378,7 +4559,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_govn_v1_services_proto_rawDescGZIP(), []int{76}
+	return file_govn_v1_services_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SyncResponse) GetNbCfg() int64 {
@@ -4473,7 +4654,14 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"updateMask\"I\n" +
 	"\x16DeletePortGroupRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
-	"\tif_exists\x18\x02 \x01(\bR\bifExists\"x\n" +
+	"\tif_exists\x18\x02 \x01(\bR\bifExists\"\xae\x01\n" +
+	"\x11SetOptionsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
+	"\x03set\x18\x02 \x03(\v2#.govn.v1.SetOptionsRequest.SetEntryR\x03set\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\x1a6\n" +
+	"\bSetEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"x\n" +
 	"\x1aCreateLogicalRouterRequest\x12=\n" +
 	"\x0elogical_router\x18\x01 \x01(\v2\x16.govn.v1.LogicalRouterR\rlogicalRouter\x12\x1b\n" +
 	"\tmay_exist\x18\x02 \x01(\bR\bmayExist\"-\n" +
@@ -4488,7 +4676,15 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"updateMask\"M\n" +
 	"\x1aDeleteLogicalRouterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
-	"\tif_exists\x18\x02 \x01(\bR\bifExists\"\x89\x01\n" +
+	"\tif_exists\x18\x02 \x01(\bR\bifExists\"m\n" +
+	"\x18SetGatewayChassisRequest\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\tR\x04port\x12!\n" +
+	"\fchassis_name\x18\x02 \x01(\tR\vchassisName\x12\x1a\n" +
+	"\bpriority\x18\x03 \x01(\x05R\bpriority\"q\n" +
+	"\x1bDeleteGatewayChassisRequest\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\tR\x04port\x12!\n" +
+	"\fchassis_name\x18\x02 \x01(\tR\vchassisName\x12\x1b\n" +
+	"\tif_exists\x18\x03 \x01(\bR\bifExists\"\x89\x01\n" +
 	"\x1eCreateLogicalRouterPortRequest\x12J\n" +
 	"\x13logical_router_port\x18\x01 \x01(\v2\x1a.govn.v1.LogicalRouterPortR\x11logicalRouterPort\x12\x1b\n" +
 	"\tmay_exist\x18\x02 \x01(\bR\bmayExist\"1\n" +
@@ -4714,19 +4910,22 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"\fGetPortGroup\x12\x1c.govn.v1.GetPortGroupRequest\x1a\x12.govn.v1.PortGroup\x12Q\n" +
 	"\x0eListPortGroups\x12\x1e.govn.v1.ListPortGroupsRequest\x1a\x1f.govn.v1.ListPortGroupsResponse\x12F\n" +
 	"\x0fUpdatePortGroup\x12\x1f.govn.v1.UpdatePortGroupRequest\x1a\x12.govn.v1.PortGroup\x12K\n" +
-	"\x0fDeletePortGroup\x12\x1f.govn.v1.DeletePortGroupRequest\x1a\x17.govn.v1.DeleteResponse2\xc0\x03\n" +
+	"\x0fDeletePortGroup\x12\x1f.govn.v1.DeletePortGroupRequest\x1a\x17.govn.v1.DeleteResponse2\x8f\x04\n" +
 	"\x14LogicalRouterService\x12R\n" +
 	"\x13CreateLogicalRouter\x12#.govn.v1.CreateLogicalRouterRequest\x1a\x16.govn.v1.LogicalRouter\x12L\n" +
 	"\x10GetLogicalRouter\x12 .govn.v1.GetLogicalRouterRequest\x1a\x16.govn.v1.LogicalRouter\x12]\n" +
 	"\x12ListLogicalRouters\x12\".govn.v1.ListLogicalRoutersRequest\x1a#.govn.v1.ListLogicalRoutersResponse\x12R\n" +
 	"\x13UpdateLogicalRouter\x12#.govn.v1.UpdateLogicalRouterRequest\x1a\x16.govn.v1.LogicalRouter\x12S\n" +
-	"\x13DeleteLogicalRouter\x12#.govn.v1.DeleteLogicalRouterRequest\x1a\x17.govn.v1.DeleteResponse2\xfc\x03\n" +
+	"\x13DeleteLogicalRouter\x12#.govn.v1.DeleteLogicalRouterRequest\x1a\x17.govn.v1.DeleteResponse\x12M\n" +
+	"\x17SetLogicalRouterOptions\x12\x1a.govn.v1.SetOptionsRequest\x1a\x16.govn.v1.LogicalRouter2\xaa\x05\n" +
 	"\x18LogicalRouterPortService\x12^\n" +
 	"\x17CreateLogicalRouterPort\x12'.govn.v1.CreateLogicalRouterPortRequest\x1a\x1a.govn.v1.LogicalRouterPort\x12X\n" +
 	"\x14GetLogicalRouterPort\x12$.govn.v1.GetLogicalRouterPortRequest\x1a\x1a.govn.v1.LogicalRouterPort\x12i\n" +
 	"\x16ListLogicalRouterPorts\x12&.govn.v1.ListLogicalRouterPortsRequest\x1a'.govn.v1.ListLogicalRouterPortsResponse\x12^\n" +
 	"\x17UpdateLogicalRouterPort\x12'.govn.v1.UpdateLogicalRouterPortRequest\x1a\x1a.govn.v1.LogicalRouterPort\x12[\n" +
-	"\x17DeleteLogicalRouterPort\x12'.govn.v1.DeleteLogicalRouterPortRequest\x1a\x17.govn.v1.DeleteResponse2\xef\x04\n" +
+	"\x17DeleteLogicalRouterPort\x12'.govn.v1.DeleteLogicalRouterPortRequest\x1a\x17.govn.v1.DeleteResponse\x12R\n" +
+	"\x11SetGatewayChassis\x12!.govn.v1.SetGatewayChassisRequest\x1a\x1a.govn.v1.LogicalRouterPort\x12X\n" +
+	"\x14DeleteGatewayChassis\x12$.govn.v1.DeleteGatewayChassisRequest\x1a\x1a.govn.v1.LogicalRouterPort2\xbc\x05\n" +
 	"\x13LoadBalancerService\x12O\n" +
 	"\x12CreateLoadBalancer\x12\".govn.v1.CreateLoadBalancerRequest\x1a\x15.govn.v1.LoadBalancer\x12I\n" +
 	"\x0fGetLoadBalancer\x12\x1f.govn.v1.GetLoadBalancerRequest\x1a\x15.govn.v1.LoadBalancer\x12Z\n" +
@@ -4734,7 +4933,8 @@ const file_govn_v1_services_proto_rawDesc = "" +
 	"\x12UpdateLoadBalancer\x12\".govn.v1.UpdateLoadBalancerRequest\x1a\x15.govn.v1.LoadBalancer\x12Q\n" +
 	"\x12DeleteLoadBalancer\x12\".govn.v1.DeleteLoadBalancerRequest\x1a\x17.govn.v1.DeleteResponse\x12]\n" +
 	"\x12AttachLoadBalancer\x12\".govn.v1.AttachLoadBalancerRequest\x1a#.govn.v1.AttachLoadBalancerResponse\x12]\n" +
-	"\x12DetachLoadBalancer\x12\".govn.v1.AttachLoadBalancerRequest\x1a#.govn.v1.AttachLoadBalancerResponse2\xaa\x02\n" +
+	"\x12DetachLoadBalancer\x12\".govn.v1.AttachLoadBalancerRequest\x1a#.govn.v1.AttachLoadBalancerResponse\x12K\n" +
+	"\x16SetLoadBalancerOptions\x12\x1a.govn.v1.SetOptionsRequest\x1a\x15.govn.v1.LoadBalancer2\xaa\x02\n" +
 	"\n" +
 	"ACLService\x124\n" +
 	"\tCreateACL\x12\x19.govn.v1.CreateACLRequest\x1a\f.govn.v1.ACL\x12.\n" +
@@ -4781,7 +4981,7 @@ func file_govn_v1_services_proto_rawDescGZIP() []byte {
 }
 
 var file_govn_v1_services_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_govn_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_govn_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_govn_v1_services_proto_goTypes = []any{
 	(TraceOutcome_Verdict)(0),              // 0: govn.v1.TraceOutcome.Verdict
 	(WatchEvent_Type)(0),                   // 1: govn.v1.WatchEvent.Type
@@ -4811,260 +5011,273 @@ var file_govn_v1_services_proto_goTypes = []any{
 	(*ListPortGroupsResponse)(nil),         // 25: govn.v1.ListPortGroupsResponse
 	(*UpdatePortGroupRequest)(nil),         // 26: govn.v1.UpdatePortGroupRequest
 	(*DeletePortGroupRequest)(nil),         // 27: govn.v1.DeletePortGroupRequest
-	(*CreateLogicalRouterRequest)(nil),     // 28: govn.v1.CreateLogicalRouterRequest
-	(*GetLogicalRouterRequest)(nil),        // 29: govn.v1.GetLogicalRouterRequest
-	(*ListLogicalRoutersRequest)(nil),      // 30: govn.v1.ListLogicalRoutersRequest
-	(*ListLogicalRoutersResponse)(nil),     // 31: govn.v1.ListLogicalRoutersResponse
-	(*UpdateLogicalRouterRequest)(nil),     // 32: govn.v1.UpdateLogicalRouterRequest
-	(*DeleteLogicalRouterRequest)(nil),     // 33: govn.v1.DeleteLogicalRouterRequest
-	(*CreateLogicalRouterPortRequest)(nil), // 34: govn.v1.CreateLogicalRouterPortRequest
-	(*GetLogicalRouterPortRequest)(nil),    // 35: govn.v1.GetLogicalRouterPortRequest
-	(*ListLogicalRouterPortsRequest)(nil),  // 36: govn.v1.ListLogicalRouterPortsRequest
-	(*ListLogicalRouterPortsResponse)(nil), // 37: govn.v1.ListLogicalRouterPortsResponse
-	(*UpdateLogicalRouterPortRequest)(nil), // 38: govn.v1.UpdateLogicalRouterPortRequest
-	(*DeleteLogicalRouterPortRequest)(nil), // 39: govn.v1.DeleteLogicalRouterPortRequest
-	(*AttachLoadBalancerRequest)(nil),      // 40: govn.v1.AttachLoadBalancerRequest
-	(*AttachLoadBalancerResponse)(nil),     // 41: govn.v1.AttachLoadBalancerResponse
-	(*CreateLoadBalancerRequest)(nil),      // 42: govn.v1.CreateLoadBalancerRequest
-	(*GetLoadBalancerRequest)(nil),         // 43: govn.v1.GetLoadBalancerRequest
-	(*ListLoadBalancersRequest)(nil),       // 44: govn.v1.ListLoadBalancersRequest
-	(*ListLoadBalancersResponse)(nil),      // 45: govn.v1.ListLoadBalancersResponse
-	(*UpdateLoadBalancerRequest)(nil),      // 46: govn.v1.UpdateLoadBalancerRequest
-	(*DeleteLoadBalancerRequest)(nil),      // 47: govn.v1.DeleteLoadBalancerRequest
-	(*CreateACLRequest)(nil),               // 48: govn.v1.CreateACLRequest
-	(*GetACLRequest)(nil),                  // 49: govn.v1.GetACLRequest
-	(*ListACLsRequest)(nil),                // 50: govn.v1.ListACLsRequest
-	(*ListACLsResponse)(nil),               // 51: govn.v1.ListACLsResponse
-	(*UpdateACLRequest)(nil),               // 52: govn.v1.UpdateACLRequest
-	(*DeleteACLRequest)(nil),               // 53: govn.v1.DeleteACLRequest
-	(*CreateStaticRouteRequest)(nil),       // 54: govn.v1.CreateStaticRouteRequest
-	(*GetStaticRouteRequest)(nil),          // 55: govn.v1.GetStaticRouteRequest
-	(*ListStaticRoutesRequest)(nil),        // 56: govn.v1.ListStaticRoutesRequest
-	(*ListStaticRoutesResponse)(nil),       // 57: govn.v1.ListStaticRoutesResponse
-	(*UpdateStaticRouteRequest)(nil),       // 58: govn.v1.UpdateStaticRouteRequest
-	(*DeleteStaticRouteRequest)(nil),       // 59: govn.v1.DeleteStaticRouteRequest
-	(*CreateNATRequest)(nil),               // 60: govn.v1.CreateNATRequest
-	(*GetNATRequest)(nil),                  // 61: govn.v1.GetNATRequest
-	(*ListNATsRequest)(nil),                // 62: govn.v1.ListNATsRequest
-	(*ListNATsResponse)(nil),               // 63: govn.v1.ListNATsResponse
-	(*UpdateNATRequest)(nil),               // 64: govn.v1.UpdateNATRequest
-	(*DeleteNATRequest)(nil),               // 65: govn.v1.DeleteNATRequest
-	(*CreateDHCPOptionsRequest)(nil),       // 66: govn.v1.CreateDHCPOptionsRequest
-	(*GetDHCPOptionsRequest)(nil),          // 67: govn.v1.GetDHCPOptionsRequest
-	(*ListDHCPOptionsRequest)(nil),         // 68: govn.v1.ListDHCPOptionsRequest
-	(*ListDHCPOptionsResponse)(nil),        // 69: govn.v1.ListDHCPOptionsResponse
-	(*UpdateDHCPOptionsRequest)(nil),       // 70: govn.v1.UpdateDHCPOptionsRequest
-	(*DeleteDHCPOptionsRequest)(nil),       // 71: govn.v1.DeleteDHCPOptionsRequest
-	(*TraceRequest)(nil),                   // 72: govn.v1.TraceRequest
-	(*TraceResponse)(nil),                  // 73: govn.v1.TraceResponse
-	(*TraceOutcome)(nil),                   // 74: govn.v1.TraceOutcome
-	(*TraceFlow)(nil),                      // 75: govn.v1.TraceFlow
-	(*WatchRequest)(nil),                   // 76: govn.v1.WatchRequest
-	(*WatchEvent)(nil),                     // 77: govn.v1.WatchEvent
-	(*SyncRequest)(nil),                    // 78: govn.v1.SyncRequest
-	(*SyncResponse)(nil),                   // 79: govn.v1.SyncResponse
-	(*LogicalSwitch)(nil),                  // 80: govn.v1.LogicalSwitch
-	(*fieldmaskpb.FieldMask)(nil),          // 81: google.protobuf.FieldMask
-	(*LogicalSwitchPort)(nil),              // 82: govn.v1.LogicalSwitchPort
-	(*AddressSet)(nil),                     // 83: govn.v1.AddressSet
-	(*PortGroup)(nil),                      // 84: govn.v1.PortGroup
-	(*LogicalRouter)(nil),                  // 85: govn.v1.LogicalRouter
-	(*LogicalRouterPort)(nil),              // 86: govn.v1.LogicalRouterPort
-	(*LoadBalancer)(nil),                   // 87: govn.v1.LoadBalancer
-	(*ACL)(nil),                            // 88: govn.v1.ACL
-	(*StaticRoute)(nil),                    // 89: govn.v1.StaticRoute
-	(*NAT)(nil),                            // 90: govn.v1.NAT
-	(*DHCPOptions)(nil),                    // 91: govn.v1.DHCPOptions
-	(*durationpb.Duration)(nil),            // 92: google.protobuf.Duration
+	(*SetOptionsRequest)(nil),              // 28: govn.v1.SetOptionsRequest
+	(*CreateLogicalRouterRequest)(nil),     // 29: govn.v1.CreateLogicalRouterRequest
+	(*GetLogicalRouterRequest)(nil),        // 30: govn.v1.GetLogicalRouterRequest
+	(*ListLogicalRoutersRequest)(nil),      // 31: govn.v1.ListLogicalRoutersRequest
+	(*ListLogicalRoutersResponse)(nil),     // 32: govn.v1.ListLogicalRoutersResponse
+	(*UpdateLogicalRouterRequest)(nil),     // 33: govn.v1.UpdateLogicalRouterRequest
+	(*DeleteLogicalRouterRequest)(nil),     // 34: govn.v1.DeleteLogicalRouterRequest
+	(*SetGatewayChassisRequest)(nil),       // 35: govn.v1.SetGatewayChassisRequest
+	(*DeleteGatewayChassisRequest)(nil),    // 36: govn.v1.DeleteGatewayChassisRequest
+	(*CreateLogicalRouterPortRequest)(nil), // 37: govn.v1.CreateLogicalRouterPortRequest
+	(*GetLogicalRouterPortRequest)(nil),    // 38: govn.v1.GetLogicalRouterPortRequest
+	(*ListLogicalRouterPortsRequest)(nil),  // 39: govn.v1.ListLogicalRouterPortsRequest
+	(*ListLogicalRouterPortsResponse)(nil), // 40: govn.v1.ListLogicalRouterPortsResponse
+	(*UpdateLogicalRouterPortRequest)(nil), // 41: govn.v1.UpdateLogicalRouterPortRequest
+	(*DeleteLogicalRouterPortRequest)(nil), // 42: govn.v1.DeleteLogicalRouterPortRequest
+	(*AttachLoadBalancerRequest)(nil),      // 43: govn.v1.AttachLoadBalancerRequest
+	(*AttachLoadBalancerResponse)(nil),     // 44: govn.v1.AttachLoadBalancerResponse
+	(*CreateLoadBalancerRequest)(nil),      // 45: govn.v1.CreateLoadBalancerRequest
+	(*GetLoadBalancerRequest)(nil),         // 46: govn.v1.GetLoadBalancerRequest
+	(*ListLoadBalancersRequest)(nil),       // 47: govn.v1.ListLoadBalancersRequest
+	(*ListLoadBalancersResponse)(nil),      // 48: govn.v1.ListLoadBalancersResponse
+	(*UpdateLoadBalancerRequest)(nil),      // 49: govn.v1.UpdateLoadBalancerRequest
+	(*DeleteLoadBalancerRequest)(nil),      // 50: govn.v1.DeleteLoadBalancerRequest
+	(*CreateACLRequest)(nil),               // 51: govn.v1.CreateACLRequest
+	(*GetACLRequest)(nil),                  // 52: govn.v1.GetACLRequest
+	(*ListACLsRequest)(nil),                // 53: govn.v1.ListACLsRequest
+	(*ListACLsResponse)(nil),               // 54: govn.v1.ListACLsResponse
+	(*UpdateACLRequest)(nil),               // 55: govn.v1.UpdateACLRequest
+	(*DeleteACLRequest)(nil),               // 56: govn.v1.DeleteACLRequest
+	(*CreateStaticRouteRequest)(nil),       // 57: govn.v1.CreateStaticRouteRequest
+	(*GetStaticRouteRequest)(nil),          // 58: govn.v1.GetStaticRouteRequest
+	(*ListStaticRoutesRequest)(nil),        // 59: govn.v1.ListStaticRoutesRequest
+	(*ListStaticRoutesResponse)(nil),       // 60: govn.v1.ListStaticRoutesResponse
+	(*UpdateStaticRouteRequest)(nil),       // 61: govn.v1.UpdateStaticRouteRequest
+	(*DeleteStaticRouteRequest)(nil),       // 62: govn.v1.DeleteStaticRouteRequest
+	(*CreateNATRequest)(nil),               // 63: govn.v1.CreateNATRequest
+	(*GetNATRequest)(nil),                  // 64: govn.v1.GetNATRequest
+	(*ListNATsRequest)(nil),                // 65: govn.v1.ListNATsRequest
+	(*ListNATsResponse)(nil),               // 66: govn.v1.ListNATsResponse
+	(*UpdateNATRequest)(nil),               // 67: govn.v1.UpdateNATRequest
+	(*DeleteNATRequest)(nil),               // 68: govn.v1.DeleteNATRequest
+	(*CreateDHCPOptionsRequest)(nil),       // 69: govn.v1.CreateDHCPOptionsRequest
+	(*GetDHCPOptionsRequest)(nil),          // 70: govn.v1.GetDHCPOptionsRequest
+	(*ListDHCPOptionsRequest)(nil),         // 71: govn.v1.ListDHCPOptionsRequest
+	(*ListDHCPOptionsResponse)(nil),        // 72: govn.v1.ListDHCPOptionsResponse
+	(*UpdateDHCPOptionsRequest)(nil),       // 73: govn.v1.UpdateDHCPOptionsRequest
+	(*DeleteDHCPOptionsRequest)(nil),       // 74: govn.v1.DeleteDHCPOptionsRequest
+	(*TraceRequest)(nil),                   // 75: govn.v1.TraceRequest
+	(*TraceResponse)(nil),                  // 76: govn.v1.TraceResponse
+	(*TraceOutcome)(nil),                   // 77: govn.v1.TraceOutcome
+	(*TraceFlow)(nil),                      // 78: govn.v1.TraceFlow
+	(*WatchRequest)(nil),                   // 79: govn.v1.WatchRequest
+	(*WatchEvent)(nil),                     // 80: govn.v1.WatchEvent
+	(*SyncRequest)(nil),                    // 81: govn.v1.SyncRequest
+	(*SyncResponse)(nil),                   // 82: govn.v1.SyncResponse
+	nil,                                    // 83: govn.v1.SetOptionsRequest.SetEntry
+	(*LogicalSwitch)(nil),                  // 84: govn.v1.LogicalSwitch
+	(*fieldmaskpb.FieldMask)(nil),          // 85: google.protobuf.FieldMask
+	(*LogicalSwitchPort)(nil),              // 86: govn.v1.LogicalSwitchPort
+	(*AddressSet)(nil),                     // 87: govn.v1.AddressSet
+	(*PortGroup)(nil),                      // 88: govn.v1.PortGroup
+	(*LogicalRouter)(nil),                  // 89: govn.v1.LogicalRouter
+	(*LogicalRouterPort)(nil),              // 90: govn.v1.LogicalRouterPort
+	(*LoadBalancer)(nil),                   // 91: govn.v1.LoadBalancer
+	(*ACL)(nil),                            // 92: govn.v1.ACL
+	(*StaticRoute)(nil),                    // 93: govn.v1.StaticRoute
+	(*NAT)(nil),                            // 94: govn.v1.NAT
+	(*DHCPOptions)(nil),                    // 95: govn.v1.DHCPOptions
+	(*durationpb.Duration)(nil),            // 96: google.protobuf.Duration
 }
 var file_govn_v1_services_proto_depIdxs = []int32{
-	80,  // 0: govn.v1.CreateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
-	80,  // 1: govn.v1.ListLogicalSwitchesResponse.items:type_name -> govn.v1.LogicalSwitch
-	80,  // 2: govn.v1.UpdateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
-	81,  // 3: govn.v1.UpdateLogicalSwitchRequest.update_mask:type_name -> google.protobuf.FieldMask
-	82,  // 4: govn.v1.CreateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	82,  // 5: govn.v1.ListLogicalSwitchPortsResponse.items:type_name -> govn.v1.LogicalSwitchPort
-	82,  // 6: govn.v1.UpdateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	81,  // 7: govn.v1.UpdateLogicalSwitchPortRequest.update_mask:type_name -> google.protobuf.FieldMask
-	83,  // 8: govn.v1.CreateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
-	83,  // 9: govn.v1.ListAddressSetsResponse.items:type_name -> govn.v1.AddressSet
-	83,  // 10: govn.v1.UpdateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
-	81,  // 11: govn.v1.UpdateAddressSetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	84,  // 12: govn.v1.CreatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
-	84,  // 13: govn.v1.ListPortGroupsResponse.items:type_name -> govn.v1.PortGroup
-	84,  // 14: govn.v1.UpdatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
-	81,  // 15: govn.v1.UpdatePortGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	85,  // 16: govn.v1.CreateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
-	85,  // 17: govn.v1.ListLogicalRoutersResponse.items:type_name -> govn.v1.LogicalRouter
-	85,  // 18: govn.v1.UpdateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
-	81,  // 19: govn.v1.UpdateLogicalRouterRequest.update_mask:type_name -> google.protobuf.FieldMask
-	86,  // 20: govn.v1.CreateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	86,  // 21: govn.v1.ListLogicalRouterPortsResponse.items:type_name -> govn.v1.LogicalRouterPort
-	86,  // 22: govn.v1.UpdateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	81,  // 23: govn.v1.UpdateLogicalRouterPortRequest.update_mask:type_name -> google.protobuf.FieldMask
-	87,  // 24: govn.v1.CreateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
-	87,  // 25: govn.v1.ListLoadBalancersResponse.items:type_name -> govn.v1.LoadBalancer
-	87,  // 26: govn.v1.UpdateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
-	81,  // 27: govn.v1.UpdateLoadBalancerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	88,  // 28: govn.v1.CreateACLRequest.acl:type_name -> govn.v1.ACL
-	88,  // 29: govn.v1.ListACLsResponse.items:type_name -> govn.v1.ACL
-	88,  // 30: govn.v1.UpdateACLRequest.acl:type_name -> govn.v1.ACL
-	81,  // 31: govn.v1.UpdateACLRequest.update_mask:type_name -> google.protobuf.FieldMask
-	89,  // 32: govn.v1.CreateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
-	89,  // 33: govn.v1.ListStaticRoutesResponse.items:type_name -> govn.v1.StaticRoute
-	89,  // 34: govn.v1.UpdateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
-	81,  // 35: govn.v1.UpdateStaticRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	90,  // 36: govn.v1.CreateNATRequest.nat:type_name -> govn.v1.NAT
-	90,  // 37: govn.v1.ListNATsResponse.items:type_name -> govn.v1.NAT
-	90,  // 38: govn.v1.UpdateNATRequest.nat:type_name -> govn.v1.NAT
-	81,  // 39: govn.v1.UpdateNATRequest.update_mask:type_name -> google.protobuf.FieldMask
-	91,  // 40: govn.v1.CreateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
-	91,  // 41: govn.v1.ListDHCPOptionsResponse.items:type_name -> govn.v1.DHCPOptions
-	91,  // 42: govn.v1.UpdateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
-	81,  // 43: govn.v1.UpdateDHCPOptionsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	74,  // 44: govn.v1.TraceResponse.outcomes:type_name -> govn.v1.TraceOutcome
-	0,   // 45: govn.v1.TraceOutcome.verdict:type_name -> govn.v1.TraceOutcome.Verdict
-	75,  // 46: govn.v1.TraceOutcome.flow:type_name -> govn.v1.TraceFlow
-	75,  // 47: govn.v1.TraceOutcome.cause:type_name -> govn.v1.TraceFlow
-	1,   // 48: govn.v1.WatchEvent.type:type_name -> govn.v1.WatchEvent.Type
-	80,  // 49: govn.v1.WatchEvent.logical_switch:type_name -> govn.v1.LogicalSwitch
-	82,  // 50: govn.v1.WatchEvent.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
-	88,  // 51: govn.v1.WatchEvent.acl:type_name -> govn.v1.ACL
-	83,  // 52: govn.v1.WatchEvent.address_set:type_name -> govn.v1.AddressSet
-	84,  // 53: govn.v1.WatchEvent.port_group:type_name -> govn.v1.PortGroup
-	85,  // 54: govn.v1.WatchEvent.logical_router:type_name -> govn.v1.LogicalRouter
-	86,  // 55: govn.v1.WatchEvent.logical_router_port:type_name -> govn.v1.LogicalRouterPort
-	89,  // 56: govn.v1.WatchEvent.static_route:type_name -> govn.v1.StaticRoute
-	87,  // 57: govn.v1.WatchEvent.load_balancer:type_name -> govn.v1.LoadBalancer
-	90,  // 58: govn.v1.WatchEvent.nat:type_name -> govn.v1.NAT
-	91,  // 59: govn.v1.WatchEvent.dhcp_options:type_name -> govn.v1.DHCPOptions
-	2,   // 60: govn.v1.SyncRequest.wait:type_name -> govn.v1.SyncRequest.Wait
-	92,  // 61: govn.v1.SyncRequest.timeout:type_name -> google.protobuf.Duration
-	4,   // 62: govn.v1.LogicalSwitchService.CreateLogicalSwitch:input_type -> govn.v1.CreateLogicalSwitchRequest
-	5,   // 63: govn.v1.LogicalSwitchService.GetLogicalSwitch:input_type -> govn.v1.GetLogicalSwitchRequest
-	6,   // 64: govn.v1.LogicalSwitchService.ListLogicalSwitches:input_type -> govn.v1.ListLogicalSwitchesRequest
-	8,   // 65: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:input_type -> govn.v1.UpdateLogicalSwitchRequest
-	9,   // 66: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:input_type -> govn.v1.DeleteLogicalSwitchRequest
-	10,  // 67: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:input_type -> govn.v1.CreateLogicalSwitchPortRequest
-	11,  // 68: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:input_type -> govn.v1.GetLogicalSwitchPortRequest
-	12,  // 69: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:input_type -> govn.v1.ListLogicalSwitchPortsRequest
-	14,  // 70: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:input_type -> govn.v1.UpdateLogicalSwitchPortRequest
-	15,  // 71: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:input_type -> govn.v1.DeleteLogicalSwitchPortRequest
-	16,  // 72: govn.v1.AddressSetService.CreateAddressSet:input_type -> govn.v1.CreateAddressSetRequest
-	17,  // 73: govn.v1.AddressSetService.GetAddressSet:input_type -> govn.v1.GetAddressSetRequest
-	18,  // 74: govn.v1.AddressSetService.ListAddressSets:input_type -> govn.v1.ListAddressSetsRequest
-	20,  // 75: govn.v1.AddressSetService.UpdateAddressSet:input_type -> govn.v1.UpdateAddressSetRequest
-	21,  // 76: govn.v1.AddressSetService.DeleteAddressSet:input_type -> govn.v1.DeleteAddressSetRequest
-	22,  // 77: govn.v1.PortGroupService.CreatePortGroup:input_type -> govn.v1.CreatePortGroupRequest
-	23,  // 78: govn.v1.PortGroupService.GetPortGroup:input_type -> govn.v1.GetPortGroupRequest
-	24,  // 79: govn.v1.PortGroupService.ListPortGroups:input_type -> govn.v1.ListPortGroupsRequest
-	26,  // 80: govn.v1.PortGroupService.UpdatePortGroup:input_type -> govn.v1.UpdatePortGroupRequest
-	27,  // 81: govn.v1.PortGroupService.DeletePortGroup:input_type -> govn.v1.DeletePortGroupRequest
-	28,  // 82: govn.v1.LogicalRouterService.CreateLogicalRouter:input_type -> govn.v1.CreateLogicalRouterRequest
-	29,  // 83: govn.v1.LogicalRouterService.GetLogicalRouter:input_type -> govn.v1.GetLogicalRouterRequest
-	30,  // 84: govn.v1.LogicalRouterService.ListLogicalRouters:input_type -> govn.v1.ListLogicalRoutersRequest
-	32,  // 85: govn.v1.LogicalRouterService.UpdateLogicalRouter:input_type -> govn.v1.UpdateLogicalRouterRequest
-	33,  // 86: govn.v1.LogicalRouterService.DeleteLogicalRouter:input_type -> govn.v1.DeleteLogicalRouterRequest
-	34,  // 87: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:input_type -> govn.v1.CreateLogicalRouterPortRequest
-	35,  // 88: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:input_type -> govn.v1.GetLogicalRouterPortRequest
-	36,  // 89: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:input_type -> govn.v1.ListLogicalRouterPortsRequest
-	38,  // 90: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:input_type -> govn.v1.UpdateLogicalRouterPortRequest
-	39,  // 91: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:input_type -> govn.v1.DeleteLogicalRouterPortRequest
-	42,  // 92: govn.v1.LoadBalancerService.CreateLoadBalancer:input_type -> govn.v1.CreateLoadBalancerRequest
-	43,  // 93: govn.v1.LoadBalancerService.GetLoadBalancer:input_type -> govn.v1.GetLoadBalancerRequest
-	44,  // 94: govn.v1.LoadBalancerService.ListLoadBalancers:input_type -> govn.v1.ListLoadBalancersRequest
-	46,  // 95: govn.v1.LoadBalancerService.UpdateLoadBalancer:input_type -> govn.v1.UpdateLoadBalancerRequest
-	47,  // 96: govn.v1.LoadBalancerService.DeleteLoadBalancer:input_type -> govn.v1.DeleteLoadBalancerRequest
-	40,  // 97: govn.v1.LoadBalancerService.AttachLoadBalancer:input_type -> govn.v1.AttachLoadBalancerRequest
-	40,  // 98: govn.v1.LoadBalancerService.DetachLoadBalancer:input_type -> govn.v1.AttachLoadBalancerRequest
-	48,  // 99: govn.v1.ACLService.CreateACL:input_type -> govn.v1.CreateACLRequest
-	49,  // 100: govn.v1.ACLService.GetACL:input_type -> govn.v1.GetACLRequest
-	50,  // 101: govn.v1.ACLService.ListACLs:input_type -> govn.v1.ListACLsRequest
-	52,  // 102: govn.v1.ACLService.UpdateACL:input_type -> govn.v1.UpdateACLRequest
-	53,  // 103: govn.v1.ACLService.DeleteACL:input_type -> govn.v1.DeleteACLRequest
-	54,  // 104: govn.v1.StaticRouteService.CreateStaticRoute:input_type -> govn.v1.CreateStaticRouteRequest
-	55,  // 105: govn.v1.StaticRouteService.GetStaticRoute:input_type -> govn.v1.GetStaticRouteRequest
-	56,  // 106: govn.v1.StaticRouteService.ListStaticRoutes:input_type -> govn.v1.ListStaticRoutesRequest
-	58,  // 107: govn.v1.StaticRouteService.UpdateStaticRoute:input_type -> govn.v1.UpdateStaticRouteRequest
-	59,  // 108: govn.v1.StaticRouteService.DeleteStaticRoute:input_type -> govn.v1.DeleteStaticRouteRequest
-	60,  // 109: govn.v1.NATService.CreateNAT:input_type -> govn.v1.CreateNATRequest
-	61,  // 110: govn.v1.NATService.GetNAT:input_type -> govn.v1.GetNATRequest
-	62,  // 111: govn.v1.NATService.ListNATs:input_type -> govn.v1.ListNATsRequest
-	64,  // 112: govn.v1.NATService.UpdateNAT:input_type -> govn.v1.UpdateNATRequest
-	65,  // 113: govn.v1.NATService.DeleteNAT:input_type -> govn.v1.DeleteNATRequest
-	66,  // 114: govn.v1.DHCPOptionsService.CreateDHCPOptions:input_type -> govn.v1.CreateDHCPOptionsRequest
-	67,  // 115: govn.v1.DHCPOptionsService.GetDHCPOptions:input_type -> govn.v1.GetDHCPOptionsRequest
-	68,  // 116: govn.v1.DHCPOptionsService.ListDHCPOptions:input_type -> govn.v1.ListDHCPOptionsRequest
-	70,  // 117: govn.v1.DHCPOptionsService.UpdateDHCPOptions:input_type -> govn.v1.UpdateDHCPOptionsRequest
-	71,  // 118: govn.v1.DHCPOptionsService.DeleteDHCPOptions:input_type -> govn.v1.DeleteDHCPOptionsRequest
-	72,  // 119: govn.v1.TraceService.Trace:input_type -> govn.v1.TraceRequest
-	76,  // 120: govn.v1.WatchService.Watch:input_type -> govn.v1.WatchRequest
-	78,  // 121: govn.v1.SyncService.Sync:input_type -> govn.v1.SyncRequest
-	80,  // 122: govn.v1.LogicalSwitchService.CreateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	80,  // 123: govn.v1.LogicalSwitchService.GetLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	7,   // 124: govn.v1.LogicalSwitchService.ListLogicalSwitches:output_type -> govn.v1.ListLogicalSwitchesResponse
-	80,  // 125: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
-	3,   // 126: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:output_type -> govn.v1.DeleteResponse
-	82,  // 127: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	82,  // 128: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	13,  // 129: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:output_type -> govn.v1.ListLogicalSwitchPortsResponse
-	82,  // 130: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
-	3,   // 131: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:output_type -> govn.v1.DeleteResponse
-	83,  // 132: govn.v1.AddressSetService.CreateAddressSet:output_type -> govn.v1.AddressSet
-	83,  // 133: govn.v1.AddressSetService.GetAddressSet:output_type -> govn.v1.AddressSet
-	19,  // 134: govn.v1.AddressSetService.ListAddressSets:output_type -> govn.v1.ListAddressSetsResponse
-	83,  // 135: govn.v1.AddressSetService.UpdateAddressSet:output_type -> govn.v1.AddressSet
-	3,   // 136: govn.v1.AddressSetService.DeleteAddressSet:output_type -> govn.v1.DeleteResponse
-	84,  // 137: govn.v1.PortGroupService.CreatePortGroup:output_type -> govn.v1.PortGroup
-	84,  // 138: govn.v1.PortGroupService.GetPortGroup:output_type -> govn.v1.PortGroup
-	25,  // 139: govn.v1.PortGroupService.ListPortGroups:output_type -> govn.v1.ListPortGroupsResponse
-	84,  // 140: govn.v1.PortGroupService.UpdatePortGroup:output_type -> govn.v1.PortGroup
-	3,   // 141: govn.v1.PortGroupService.DeletePortGroup:output_type -> govn.v1.DeleteResponse
-	85,  // 142: govn.v1.LogicalRouterService.CreateLogicalRouter:output_type -> govn.v1.LogicalRouter
-	85,  // 143: govn.v1.LogicalRouterService.GetLogicalRouter:output_type -> govn.v1.LogicalRouter
-	31,  // 144: govn.v1.LogicalRouterService.ListLogicalRouters:output_type -> govn.v1.ListLogicalRoutersResponse
-	85,  // 145: govn.v1.LogicalRouterService.UpdateLogicalRouter:output_type -> govn.v1.LogicalRouter
-	3,   // 146: govn.v1.LogicalRouterService.DeleteLogicalRouter:output_type -> govn.v1.DeleteResponse
-	86,  // 147: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	86,  // 148: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	37,  // 149: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:output_type -> govn.v1.ListLogicalRouterPortsResponse
-	86,  // 150: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
-	3,   // 151: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:output_type -> govn.v1.DeleteResponse
-	87,  // 152: govn.v1.LoadBalancerService.CreateLoadBalancer:output_type -> govn.v1.LoadBalancer
-	87,  // 153: govn.v1.LoadBalancerService.GetLoadBalancer:output_type -> govn.v1.LoadBalancer
-	45,  // 154: govn.v1.LoadBalancerService.ListLoadBalancers:output_type -> govn.v1.ListLoadBalancersResponse
-	87,  // 155: govn.v1.LoadBalancerService.UpdateLoadBalancer:output_type -> govn.v1.LoadBalancer
-	3,   // 156: govn.v1.LoadBalancerService.DeleteLoadBalancer:output_type -> govn.v1.DeleteResponse
-	41,  // 157: govn.v1.LoadBalancerService.AttachLoadBalancer:output_type -> govn.v1.AttachLoadBalancerResponse
-	41,  // 158: govn.v1.LoadBalancerService.DetachLoadBalancer:output_type -> govn.v1.AttachLoadBalancerResponse
-	88,  // 159: govn.v1.ACLService.CreateACL:output_type -> govn.v1.ACL
-	88,  // 160: govn.v1.ACLService.GetACL:output_type -> govn.v1.ACL
-	51,  // 161: govn.v1.ACLService.ListACLs:output_type -> govn.v1.ListACLsResponse
-	88,  // 162: govn.v1.ACLService.UpdateACL:output_type -> govn.v1.ACL
-	3,   // 163: govn.v1.ACLService.DeleteACL:output_type -> govn.v1.DeleteResponse
-	89,  // 164: govn.v1.StaticRouteService.CreateStaticRoute:output_type -> govn.v1.StaticRoute
-	89,  // 165: govn.v1.StaticRouteService.GetStaticRoute:output_type -> govn.v1.StaticRoute
-	57,  // 166: govn.v1.StaticRouteService.ListStaticRoutes:output_type -> govn.v1.ListStaticRoutesResponse
-	89,  // 167: govn.v1.StaticRouteService.UpdateStaticRoute:output_type -> govn.v1.StaticRoute
-	3,   // 168: govn.v1.StaticRouteService.DeleteStaticRoute:output_type -> govn.v1.DeleteResponse
-	90,  // 169: govn.v1.NATService.CreateNAT:output_type -> govn.v1.NAT
-	90,  // 170: govn.v1.NATService.GetNAT:output_type -> govn.v1.NAT
-	63,  // 171: govn.v1.NATService.ListNATs:output_type -> govn.v1.ListNATsResponse
-	90,  // 172: govn.v1.NATService.UpdateNAT:output_type -> govn.v1.NAT
-	3,   // 173: govn.v1.NATService.DeleteNAT:output_type -> govn.v1.DeleteResponse
-	91,  // 174: govn.v1.DHCPOptionsService.CreateDHCPOptions:output_type -> govn.v1.DHCPOptions
-	91,  // 175: govn.v1.DHCPOptionsService.GetDHCPOptions:output_type -> govn.v1.DHCPOptions
-	69,  // 176: govn.v1.DHCPOptionsService.ListDHCPOptions:output_type -> govn.v1.ListDHCPOptionsResponse
-	91,  // 177: govn.v1.DHCPOptionsService.UpdateDHCPOptions:output_type -> govn.v1.DHCPOptions
-	3,   // 178: govn.v1.DHCPOptionsService.DeleteDHCPOptions:output_type -> govn.v1.DeleteResponse
-	73,  // 179: govn.v1.TraceService.Trace:output_type -> govn.v1.TraceResponse
-	77,  // 180: govn.v1.WatchService.Watch:output_type -> govn.v1.WatchEvent
-	79,  // 181: govn.v1.SyncService.Sync:output_type -> govn.v1.SyncResponse
-	122, // [122:182] is the sub-list for method output_type
-	62,  // [62:122] is the sub-list for method input_type
-	62,  // [62:62] is the sub-list for extension type_name
-	62,  // [62:62] is the sub-list for extension extendee
-	0,   // [0:62] is the sub-list for field type_name
+	84,  // 0: govn.v1.CreateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
+	84,  // 1: govn.v1.ListLogicalSwitchesResponse.items:type_name -> govn.v1.LogicalSwitch
+	84,  // 2: govn.v1.UpdateLogicalSwitchRequest.logical_switch:type_name -> govn.v1.LogicalSwitch
+	85,  // 3: govn.v1.UpdateLogicalSwitchRequest.update_mask:type_name -> google.protobuf.FieldMask
+	86,  // 4: govn.v1.CreateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	86,  // 5: govn.v1.ListLogicalSwitchPortsResponse.items:type_name -> govn.v1.LogicalSwitchPort
+	86,  // 6: govn.v1.UpdateLogicalSwitchPortRequest.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	85,  // 7: govn.v1.UpdateLogicalSwitchPortRequest.update_mask:type_name -> google.protobuf.FieldMask
+	87,  // 8: govn.v1.CreateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
+	87,  // 9: govn.v1.ListAddressSetsResponse.items:type_name -> govn.v1.AddressSet
+	87,  // 10: govn.v1.UpdateAddressSetRequest.address_set:type_name -> govn.v1.AddressSet
+	85,  // 11: govn.v1.UpdateAddressSetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 12: govn.v1.CreatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
+	88,  // 13: govn.v1.ListPortGroupsResponse.items:type_name -> govn.v1.PortGroup
+	88,  // 14: govn.v1.UpdatePortGroupRequest.port_group:type_name -> govn.v1.PortGroup
+	85,  // 15: govn.v1.UpdatePortGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	83,  // 16: govn.v1.SetOptionsRequest.set:type_name -> govn.v1.SetOptionsRequest.SetEntry
+	89,  // 17: govn.v1.CreateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
+	89,  // 18: govn.v1.ListLogicalRoutersResponse.items:type_name -> govn.v1.LogicalRouter
+	89,  // 19: govn.v1.UpdateLogicalRouterRequest.logical_router:type_name -> govn.v1.LogicalRouter
+	85,  // 20: govn.v1.UpdateLogicalRouterRequest.update_mask:type_name -> google.protobuf.FieldMask
+	90,  // 21: govn.v1.CreateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	90,  // 22: govn.v1.ListLogicalRouterPortsResponse.items:type_name -> govn.v1.LogicalRouterPort
+	90,  // 23: govn.v1.UpdateLogicalRouterPortRequest.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	85,  // 24: govn.v1.UpdateLogicalRouterPortRequest.update_mask:type_name -> google.protobuf.FieldMask
+	91,  // 25: govn.v1.CreateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
+	91,  // 26: govn.v1.ListLoadBalancersResponse.items:type_name -> govn.v1.LoadBalancer
+	91,  // 27: govn.v1.UpdateLoadBalancerRequest.load_balancer:type_name -> govn.v1.LoadBalancer
+	85,  // 28: govn.v1.UpdateLoadBalancerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	92,  // 29: govn.v1.CreateACLRequest.acl:type_name -> govn.v1.ACL
+	92,  // 30: govn.v1.ListACLsResponse.items:type_name -> govn.v1.ACL
+	92,  // 31: govn.v1.UpdateACLRequest.acl:type_name -> govn.v1.ACL
+	85,  // 32: govn.v1.UpdateACLRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 33: govn.v1.CreateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
+	93,  // 34: govn.v1.ListStaticRoutesResponse.items:type_name -> govn.v1.StaticRoute
+	93,  // 35: govn.v1.UpdateStaticRouteRequest.static_route:type_name -> govn.v1.StaticRoute
+	85,  // 36: govn.v1.UpdateStaticRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 37: govn.v1.CreateNATRequest.nat:type_name -> govn.v1.NAT
+	94,  // 38: govn.v1.ListNATsResponse.items:type_name -> govn.v1.NAT
+	94,  // 39: govn.v1.UpdateNATRequest.nat:type_name -> govn.v1.NAT
+	85,  // 40: govn.v1.UpdateNATRequest.update_mask:type_name -> google.protobuf.FieldMask
+	95,  // 41: govn.v1.CreateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
+	95,  // 42: govn.v1.ListDHCPOptionsResponse.items:type_name -> govn.v1.DHCPOptions
+	95,  // 43: govn.v1.UpdateDHCPOptionsRequest.dhcp_options:type_name -> govn.v1.DHCPOptions
+	85,  // 44: govn.v1.UpdateDHCPOptionsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	77,  // 45: govn.v1.TraceResponse.outcomes:type_name -> govn.v1.TraceOutcome
+	0,   // 46: govn.v1.TraceOutcome.verdict:type_name -> govn.v1.TraceOutcome.Verdict
+	78,  // 47: govn.v1.TraceOutcome.flow:type_name -> govn.v1.TraceFlow
+	78,  // 48: govn.v1.TraceOutcome.cause:type_name -> govn.v1.TraceFlow
+	1,   // 49: govn.v1.WatchEvent.type:type_name -> govn.v1.WatchEvent.Type
+	84,  // 50: govn.v1.WatchEvent.logical_switch:type_name -> govn.v1.LogicalSwitch
+	86,  // 51: govn.v1.WatchEvent.logical_switch_port:type_name -> govn.v1.LogicalSwitchPort
+	92,  // 52: govn.v1.WatchEvent.acl:type_name -> govn.v1.ACL
+	87,  // 53: govn.v1.WatchEvent.address_set:type_name -> govn.v1.AddressSet
+	88,  // 54: govn.v1.WatchEvent.port_group:type_name -> govn.v1.PortGroup
+	89,  // 55: govn.v1.WatchEvent.logical_router:type_name -> govn.v1.LogicalRouter
+	90,  // 56: govn.v1.WatchEvent.logical_router_port:type_name -> govn.v1.LogicalRouterPort
+	93,  // 57: govn.v1.WatchEvent.static_route:type_name -> govn.v1.StaticRoute
+	91,  // 58: govn.v1.WatchEvent.load_balancer:type_name -> govn.v1.LoadBalancer
+	94,  // 59: govn.v1.WatchEvent.nat:type_name -> govn.v1.NAT
+	95,  // 60: govn.v1.WatchEvent.dhcp_options:type_name -> govn.v1.DHCPOptions
+	2,   // 61: govn.v1.SyncRequest.wait:type_name -> govn.v1.SyncRequest.Wait
+	96,  // 62: govn.v1.SyncRequest.timeout:type_name -> google.protobuf.Duration
+	4,   // 63: govn.v1.LogicalSwitchService.CreateLogicalSwitch:input_type -> govn.v1.CreateLogicalSwitchRequest
+	5,   // 64: govn.v1.LogicalSwitchService.GetLogicalSwitch:input_type -> govn.v1.GetLogicalSwitchRequest
+	6,   // 65: govn.v1.LogicalSwitchService.ListLogicalSwitches:input_type -> govn.v1.ListLogicalSwitchesRequest
+	8,   // 66: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:input_type -> govn.v1.UpdateLogicalSwitchRequest
+	9,   // 67: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:input_type -> govn.v1.DeleteLogicalSwitchRequest
+	10,  // 68: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:input_type -> govn.v1.CreateLogicalSwitchPortRequest
+	11,  // 69: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:input_type -> govn.v1.GetLogicalSwitchPortRequest
+	12,  // 70: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:input_type -> govn.v1.ListLogicalSwitchPortsRequest
+	14,  // 71: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:input_type -> govn.v1.UpdateLogicalSwitchPortRequest
+	15,  // 72: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:input_type -> govn.v1.DeleteLogicalSwitchPortRequest
+	16,  // 73: govn.v1.AddressSetService.CreateAddressSet:input_type -> govn.v1.CreateAddressSetRequest
+	17,  // 74: govn.v1.AddressSetService.GetAddressSet:input_type -> govn.v1.GetAddressSetRequest
+	18,  // 75: govn.v1.AddressSetService.ListAddressSets:input_type -> govn.v1.ListAddressSetsRequest
+	20,  // 76: govn.v1.AddressSetService.UpdateAddressSet:input_type -> govn.v1.UpdateAddressSetRequest
+	21,  // 77: govn.v1.AddressSetService.DeleteAddressSet:input_type -> govn.v1.DeleteAddressSetRequest
+	22,  // 78: govn.v1.PortGroupService.CreatePortGroup:input_type -> govn.v1.CreatePortGroupRequest
+	23,  // 79: govn.v1.PortGroupService.GetPortGroup:input_type -> govn.v1.GetPortGroupRequest
+	24,  // 80: govn.v1.PortGroupService.ListPortGroups:input_type -> govn.v1.ListPortGroupsRequest
+	26,  // 81: govn.v1.PortGroupService.UpdatePortGroup:input_type -> govn.v1.UpdatePortGroupRequest
+	27,  // 82: govn.v1.PortGroupService.DeletePortGroup:input_type -> govn.v1.DeletePortGroupRequest
+	29,  // 83: govn.v1.LogicalRouterService.CreateLogicalRouter:input_type -> govn.v1.CreateLogicalRouterRequest
+	30,  // 84: govn.v1.LogicalRouterService.GetLogicalRouter:input_type -> govn.v1.GetLogicalRouterRequest
+	31,  // 85: govn.v1.LogicalRouterService.ListLogicalRouters:input_type -> govn.v1.ListLogicalRoutersRequest
+	33,  // 86: govn.v1.LogicalRouterService.UpdateLogicalRouter:input_type -> govn.v1.UpdateLogicalRouterRequest
+	34,  // 87: govn.v1.LogicalRouterService.DeleteLogicalRouter:input_type -> govn.v1.DeleteLogicalRouterRequest
+	28,  // 88: govn.v1.LogicalRouterService.SetLogicalRouterOptions:input_type -> govn.v1.SetOptionsRequest
+	37,  // 89: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:input_type -> govn.v1.CreateLogicalRouterPortRequest
+	38,  // 90: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:input_type -> govn.v1.GetLogicalRouterPortRequest
+	39,  // 91: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:input_type -> govn.v1.ListLogicalRouterPortsRequest
+	41,  // 92: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:input_type -> govn.v1.UpdateLogicalRouterPortRequest
+	42,  // 93: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:input_type -> govn.v1.DeleteLogicalRouterPortRequest
+	35,  // 94: govn.v1.LogicalRouterPortService.SetGatewayChassis:input_type -> govn.v1.SetGatewayChassisRequest
+	36,  // 95: govn.v1.LogicalRouterPortService.DeleteGatewayChassis:input_type -> govn.v1.DeleteGatewayChassisRequest
+	45,  // 96: govn.v1.LoadBalancerService.CreateLoadBalancer:input_type -> govn.v1.CreateLoadBalancerRequest
+	46,  // 97: govn.v1.LoadBalancerService.GetLoadBalancer:input_type -> govn.v1.GetLoadBalancerRequest
+	47,  // 98: govn.v1.LoadBalancerService.ListLoadBalancers:input_type -> govn.v1.ListLoadBalancersRequest
+	49,  // 99: govn.v1.LoadBalancerService.UpdateLoadBalancer:input_type -> govn.v1.UpdateLoadBalancerRequest
+	50,  // 100: govn.v1.LoadBalancerService.DeleteLoadBalancer:input_type -> govn.v1.DeleteLoadBalancerRequest
+	43,  // 101: govn.v1.LoadBalancerService.AttachLoadBalancer:input_type -> govn.v1.AttachLoadBalancerRequest
+	43,  // 102: govn.v1.LoadBalancerService.DetachLoadBalancer:input_type -> govn.v1.AttachLoadBalancerRequest
+	28,  // 103: govn.v1.LoadBalancerService.SetLoadBalancerOptions:input_type -> govn.v1.SetOptionsRequest
+	51,  // 104: govn.v1.ACLService.CreateACL:input_type -> govn.v1.CreateACLRequest
+	52,  // 105: govn.v1.ACLService.GetACL:input_type -> govn.v1.GetACLRequest
+	53,  // 106: govn.v1.ACLService.ListACLs:input_type -> govn.v1.ListACLsRequest
+	55,  // 107: govn.v1.ACLService.UpdateACL:input_type -> govn.v1.UpdateACLRequest
+	56,  // 108: govn.v1.ACLService.DeleteACL:input_type -> govn.v1.DeleteACLRequest
+	57,  // 109: govn.v1.StaticRouteService.CreateStaticRoute:input_type -> govn.v1.CreateStaticRouteRequest
+	58,  // 110: govn.v1.StaticRouteService.GetStaticRoute:input_type -> govn.v1.GetStaticRouteRequest
+	59,  // 111: govn.v1.StaticRouteService.ListStaticRoutes:input_type -> govn.v1.ListStaticRoutesRequest
+	61,  // 112: govn.v1.StaticRouteService.UpdateStaticRoute:input_type -> govn.v1.UpdateStaticRouteRequest
+	62,  // 113: govn.v1.StaticRouteService.DeleteStaticRoute:input_type -> govn.v1.DeleteStaticRouteRequest
+	63,  // 114: govn.v1.NATService.CreateNAT:input_type -> govn.v1.CreateNATRequest
+	64,  // 115: govn.v1.NATService.GetNAT:input_type -> govn.v1.GetNATRequest
+	65,  // 116: govn.v1.NATService.ListNATs:input_type -> govn.v1.ListNATsRequest
+	67,  // 117: govn.v1.NATService.UpdateNAT:input_type -> govn.v1.UpdateNATRequest
+	68,  // 118: govn.v1.NATService.DeleteNAT:input_type -> govn.v1.DeleteNATRequest
+	69,  // 119: govn.v1.DHCPOptionsService.CreateDHCPOptions:input_type -> govn.v1.CreateDHCPOptionsRequest
+	70,  // 120: govn.v1.DHCPOptionsService.GetDHCPOptions:input_type -> govn.v1.GetDHCPOptionsRequest
+	71,  // 121: govn.v1.DHCPOptionsService.ListDHCPOptions:input_type -> govn.v1.ListDHCPOptionsRequest
+	73,  // 122: govn.v1.DHCPOptionsService.UpdateDHCPOptions:input_type -> govn.v1.UpdateDHCPOptionsRequest
+	74,  // 123: govn.v1.DHCPOptionsService.DeleteDHCPOptions:input_type -> govn.v1.DeleteDHCPOptionsRequest
+	75,  // 124: govn.v1.TraceService.Trace:input_type -> govn.v1.TraceRequest
+	79,  // 125: govn.v1.WatchService.Watch:input_type -> govn.v1.WatchRequest
+	81,  // 126: govn.v1.SyncService.Sync:input_type -> govn.v1.SyncRequest
+	84,  // 127: govn.v1.LogicalSwitchService.CreateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	84,  // 128: govn.v1.LogicalSwitchService.GetLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	7,   // 129: govn.v1.LogicalSwitchService.ListLogicalSwitches:output_type -> govn.v1.ListLogicalSwitchesResponse
+	84,  // 130: govn.v1.LogicalSwitchService.UpdateLogicalSwitch:output_type -> govn.v1.LogicalSwitch
+	3,   // 131: govn.v1.LogicalSwitchService.DeleteLogicalSwitch:output_type -> govn.v1.DeleteResponse
+	86,  // 132: govn.v1.LogicalSwitchPortService.CreateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	86,  // 133: govn.v1.LogicalSwitchPortService.GetLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	13,  // 134: govn.v1.LogicalSwitchPortService.ListLogicalSwitchPorts:output_type -> govn.v1.ListLogicalSwitchPortsResponse
+	86,  // 135: govn.v1.LogicalSwitchPortService.UpdateLogicalSwitchPort:output_type -> govn.v1.LogicalSwitchPort
+	3,   // 136: govn.v1.LogicalSwitchPortService.DeleteLogicalSwitchPort:output_type -> govn.v1.DeleteResponse
+	87,  // 137: govn.v1.AddressSetService.CreateAddressSet:output_type -> govn.v1.AddressSet
+	87,  // 138: govn.v1.AddressSetService.GetAddressSet:output_type -> govn.v1.AddressSet
+	19,  // 139: govn.v1.AddressSetService.ListAddressSets:output_type -> govn.v1.ListAddressSetsResponse
+	87,  // 140: govn.v1.AddressSetService.UpdateAddressSet:output_type -> govn.v1.AddressSet
+	3,   // 141: govn.v1.AddressSetService.DeleteAddressSet:output_type -> govn.v1.DeleteResponse
+	88,  // 142: govn.v1.PortGroupService.CreatePortGroup:output_type -> govn.v1.PortGroup
+	88,  // 143: govn.v1.PortGroupService.GetPortGroup:output_type -> govn.v1.PortGroup
+	25,  // 144: govn.v1.PortGroupService.ListPortGroups:output_type -> govn.v1.ListPortGroupsResponse
+	88,  // 145: govn.v1.PortGroupService.UpdatePortGroup:output_type -> govn.v1.PortGroup
+	3,   // 146: govn.v1.PortGroupService.DeletePortGroup:output_type -> govn.v1.DeleteResponse
+	89,  // 147: govn.v1.LogicalRouterService.CreateLogicalRouter:output_type -> govn.v1.LogicalRouter
+	89,  // 148: govn.v1.LogicalRouterService.GetLogicalRouter:output_type -> govn.v1.LogicalRouter
+	32,  // 149: govn.v1.LogicalRouterService.ListLogicalRouters:output_type -> govn.v1.ListLogicalRoutersResponse
+	89,  // 150: govn.v1.LogicalRouterService.UpdateLogicalRouter:output_type -> govn.v1.LogicalRouter
+	3,   // 151: govn.v1.LogicalRouterService.DeleteLogicalRouter:output_type -> govn.v1.DeleteResponse
+	89,  // 152: govn.v1.LogicalRouterService.SetLogicalRouterOptions:output_type -> govn.v1.LogicalRouter
+	90,  // 153: govn.v1.LogicalRouterPortService.CreateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	90,  // 154: govn.v1.LogicalRouterPortService.GetLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	40,  // 155: govn.v1.LogicalRouterPortService.ListLogicalRouterPorts:output_type -> govn.v1.ListLogicalRouterPortsResponse
+	90,  // 156: govn.v1.LogicalRouterPortService.UpdateLogicalRouterPort:output_type -> govn.v1.LogicalRouterPort
+	3,   // 157: govn.v1.LogicalRouterPortService.DeleteLogicalRouterPort:output_type -> govn.v1.DeleteResponse
+	90,  // 158: govn.v1.LogicalRouterPortService.SetGatewayChassis:output_type -> govn.v1.LogicalRouterPort
+	90,  // 159: govn.v1.LogicalRouterPortService.DeleteGatewayChassis:output_type -> govn.v1.LogicalRouterPort
+	91,  // 160: govn.v1.LoadBalancerService.CreateLoadBalancer:output_type -> govn.v1.LoadBalancer
+	91,  // 161: govn.v1.LoadBalancerService.GetLoadBalancer:output_type -> govn.v1.LoadBalancer
+	48,  // 162: govn.v1.LoadBalancerService.ListLoadBalancers:output_type -> govn.v1.ListLoadBalancersResponse
+	91,  // 163: govn.v1.LoadBalancerService.UpdateLoadBalancer:output_type -> govn.v1.LoadBalancer
+	3,   // 164: govn.v1.LoadBalancerService.DeleteLoadBalancer:output_type -> govn.v1.DeleteResponse
+	44,  // 165: govn.v1.LoadBalancerService.AttachLoadBalancer:output_type -> govn.v1.AttachLoadBalancerResponse
+	44,  // 166: govn.v1.LoadBalancerService.DetachLoadBalancer:output_type -> govn.v1.AttachLoadBalancerResponse
+	91,  // 167: govn.v1.LoadBalancerService.SetLoadBalancerOptions:output_type -> govn.v1.LoadBalancer
+	92,  // 168: govn.v1.ACLService.CreateACL:output_type -> govn.v1.ACL
+	92,  // 169: govn.v1.ACLService.GetACL:output_type -> govn.v1.ACL
+	54,  // 170: govn.v1.ACLService.ListACLs:output_type -> govn.v1.ListACLsResponse
+	92,  // 171: govn.v1.ACLService.UpdateACL:output_type -> govn.v1.ACL
+	3,   // 172: govn.v1.ACLService.DeleteACL:output_type -> govn.v1.DeleteResponse
+	93,  // 173: govn.v1.StaticRouteService.CreateStaticRoute:output_type -> govn.v1.StaticRoute
+	93,  // 174: govn.v1.StaticRouteService.GetStaticRoute:output_type -> govn.v1.StaticRoute
+	60,  // 175: govn.v1.StaticRouteService.ListStaticRoutes:output_type -> govn.v1.ListStaticRoutesResponse
+	93,  // 176: govn.v1.StaticRouteService.UpdateStaticRoute:output_type -> govn.v1.StaticRoute
+	3,   // 177: govn.v1.StaticRouteService.DeleteStaticRoute:output_type -> govn.v1.DeleteResponse
+	94,  // 178: govn.v1.NATService.CreateNAT:output_type -> govn.v1.NAT
+	94,  // 179: govn.v1.NATService.GetNAT:output_type -> govn.v1.NAT
+	66,  // 180: govn.v1.NATService.ListNATs:output_type -> govn.v1.ListNATsResponse
+	94,  // 181: govn.v1.NATService.UpdateNAT:output_type -> govn.v1.NAT
+	3,   // 182: govn.v1.NATService.DeleteNAT:output_type -> govn.v1.DeleteResponse
+	95,  // 183: govn.v1.DHCPOptionsService.CreateDHCPOptions:output_type -> govn.v1.DHCPOptions
+	95,  // 184: govn.v1.DHCPOptionsService.GetDHCPOptions:output_type -> govn.v1.DHCPOptions
+	72,  // 185: govn.v1.DHCPOptionsService.ListDHCPOptions:output_type -> govn.v1.ListDHCPOptionsResponse
+	95,  // 186: govn.v1.DHCPOptionsService.UpdateDHCPOptions:output_type -> govn.v1.DHCPOptions
+	3,   // 187: govn.v1.DHCPOptionsService.DeleteDHCPOptions:output_type -> govn.v1.DeleteResponse
+	76,  // 188: govn.v1.TraceService.Trace:output_type -> govn.v1.TraceResponse
+	80,  // 189: govn.v1.WatchService.Watch:output_type -> govn.v1.WatchEvent
+	82,  // 190: govn.v1.SyncService.Sync:output_type -> govn.v1.SyncResponse
+	127, // [127:191] is the sub-list for method output_type
+	63,  // [63:127] is the sub-list for method input_type
+	63,  // [63:63] is the sub-list for extension type_name
+	63,  // [63:63] is the sub-list for extension extendee
+	0,   // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_govn_v1_services_proto_init() }
@@ -5073,8 +5286,8 @@ func file_govn_v1_services_proto_init() {
 		return
 	}
 	file_govn_v1_resources_proto_init()
-	file_govn_v1_services_proto_msgTypes[50].OneofWrappers = []any{}
-	file_govn_v1_services_proto_msgTypes[74].OneofWrappers = []any{
+	file_govn_v1_services_proto_msgTypes[53].OneofWrappers = []any{}
+	file_govn_v1_services_proto_msgTypes[77].OneofWrappers = []any{
 		(*WatchEvent_LogicalSwitch)(nil),
 		(*WatchEvent_LogicalSwitchPort)(nil),
 		(*WatchEvent_Acl)(nil),
@@ -5093,7 +5306,7 @@ func file_govn_v1_services_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govn_v1_services_proto_rawDesc), len(file_govn_v1_services_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   77,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   14,
 		},

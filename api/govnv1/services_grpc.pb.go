@@ -1044,11 +1044,12 @@ var PortGroupService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	LogicalRouterService_CreateLogicalRouter_FullMethodName = "/govn.v1.LogicalRouterService/CreateLogicalRouter"
-	LogicalRouterService_GetLogicalRouter_FullMethodName    = "/govn.v1.LogicalRouterService/GetLogicalRouter"
-	LogicalRouterService_ListLogicalRouters_FullMethodName  = "/govn.v1.LogicalRouterService/ListLogicalRouters"
-	LogicalRouterService_UpdateLogicalRouter_FullMethodName = "/govn.v1.LogicalRouterService/UpdateLogicalRouter"
-	LogicalRouterService_DeleteLogicalRouter_FullMethodName = "/govn.v1.LogicalRouterService/DeleteLogicalRouter"
+	LogicalRouterService_CreateLogicalRouter_FullMethodName     = "/govn.v1.LogicalRouterService/CreateLogicalRouter"
+	LogicalRouterService_GetLogicalRouter_FullMethodName        = "/govn.v1.LogicalRouterService/GetLogicalRouter"
+	LogicalRouterService_ListLogicalRouters_FullMethodName      = "/govn.v1.LogicalRouterService/ListLogicalRouters"
+	LogicalRouterService_UpdateLogicalRouter_FullMethodName     = "/govn.v1.LogicalRouterService/UpdateLogicalRouter"
+	LogicalRouterService_DeleteLogicalRouter_FullMethodName     = "/govn.v1.LogicalRouterService/DeleteLogicalRouter"
+	LogicalRouterService_SetLogicalRouterOptions_FullMethodName = "/govn.v1.LogicalRouterService/SetLogicalRouterOptions"
 )
 
 // LogicalRouterServiceClient is the client API for LogicalRouterService service.
@@ -1060,6 +1061,9 @@ type LogicalRouterServiceClient interface {
 	ListLogicalRouters(ctx context.Context, in *ListLogicalRoutersRequest, opts ...grpc.CallOption) (*ListLogicalRoutersResponse, error)
 	UpdateLogicalRouter(ctx context.Context, in *UpdateLogicalRouterRequest, opts ...grpc.CallOption) (*LogicalRouter, error)
 	DeleteLogicalRouter(ctx context.Context, in *DeleteLogicalRouterRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// SetLogicalRouterOptions sets and removes option keys in one OVSDB
+	// mutate (other keys, and concurrent changes to them, are kept).
+	SetLogicalRouterOptions(ctx context.Context, in *SetOptionsRequest, opts ...grpc.CallOption) (*LogicalRouter, error)
 }
 
 type logicalRouterServiceClient struct {
@@ -1120,6 +1124,16 @@ func (c *logicalRouterServiceClient) DeleteLogicalRouter(ctx context.Context, in
 	return out, nil
 }
 
+func (c *logicalRouterServiceClient) SetLogicalRouterOptions(ctx context.Context, in *SetOptionsRequest, opts ...grpc.CallOption) (*LogicalRouter, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LogicalRouter)
+	err := c.cc.Invoke(ctx, LogicalRouterService_SetLogicalRouterOptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LogicalRouterServiceServer is the server API for LogicalRouterService service.
 // All implementations must embed UnimplementedLogicalRouterServiceServer
 // for forward compatibility.
@@ -1129,6 +1143,9 @@ type LogicalRouterServiceServer interface {
 	ListLogicalRouters(context.Context, *ListLogicalRoutersRequest) (*ListLogicalRoutersResponse, error)
 	UpdateLogicalRouter(context.Context, *UpdateLogicalRouterRequest) (*LogicalRouter, error)
 	DeleteLogicalRouter(context.Context, *DeleteLogicalRouterRequest) (*DeleteResponse, error)
+	// SetLogicalRouterOptions sets and removes option keys in one OVSDB
+	// mutate (other keys, and concurrent changes to them, are kept).
+	SetLogicalRouterOptions(context.Context, *SetOptionsRequest) (*LogicalRouter, error)
 	mustEmbedUnimplementedLogicalRouterServiceServer()
 }
 
@@ -1153,6 +1170,9 @@ func (UnimplementedLogicalRouterServiceServer) UpdateLogicalRouter(context.Conte
 }
 func (UnimplementedLogicalRouterServiceServer) DeleteLogicalRouter(context.Context, *DeleteLogicalRouterRequest) (*DeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteLogicalRouter not implemented")
+}
+func (UnimplementedLogicalRouterServiceServer) SetLogicalRouterOptions(context.Context, *SetOptionsRequest) (*LogicalRouter, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLogicalRouterOptions not implemented")
 }
 func (UnimplementedLogicalRouterServiceServer) mustEmbedUnimplementedLogicalRouterServiceServer() {}
 func (UnimplementedLogicalRouterServiceServer) testEmbeddedByValue()                              {}
@@ -1265,6 +1285,24 @@ func _LogicalRouterService_DeleteLogicalRouter_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LogicalRouterService_SetLogicalRouterOptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetOptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogicalRouterServiceServer).SetLogicalRouterOptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogicalRouterService_SetLogicalRouterOptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogicalRouterServiceServer).SetLogicalRouterOptions(ctx, req.(*SetOptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LogicalRouterService_ServiceDesc is the grpc.ServiceDesc for LogicalRouterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1292,6 +1330,10 @@ var LogicalRouterService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DeleteLogicalRouter",
 			Handler:    _LogicalRouterService_DeleteLogicalRouter_Handler,
 		},
+		{
+			MethodName: "SetLogicalRouterOptions",
+			Handler:    _LogicalRouterService_SetLogicalRouterOptions_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "govn/v1/services.proto",
@@ -1303,6 +1345,8 @@ const (
 	LogicalRouterPortService_ListLogicalRouterPorts_FullMethodName  = "/govn.v1.LogicalRouterPortService/ListLogicalRouterPorts"
 	LogicalRouterPortService_UpdateLogicalRouterPort_FullMethodName = "/govn.v1.LogicalRouterPortService/UpdateLogicalRouterPort"
 	LogicalRouterPortService_DeleteLogicalRouterPort_FullMethodName = "/govn.v1.LogicalRouterPortService/DeleteLogicalRouterPort"
+	LogicalRouterPortService_SetGatewayChassis_FullMethodName       = "/govn.v1.LogicalRouterPortService/SetGatewayChassis"
+	LogicalRouterPortService_DeleteGatewayChassis_FullMethodName    = "/govn.v1.LogicalRouterPortService/DeleteGatewayChassis"
 )
 
 // LogicalRouterPortServiceClient is the client API for LogicalRouterPortService service.
@@ -1314,6 +1358,12 @@ type LogicalRouterPortServiceClient interface {
 	ListLogicalRouterPorts(ctx context.Context, in *ListLogicalRouterPortsRequest, opts ...grpc.CallOption) (*ListLogicalRouterPortsResponse, error)
 	UpdateLogicalRouterPort(ctx context.Context, in *UpdateLogicalRouterPortRequest, opts ...grpc.CallOption) (*LogicalRouterPort, error)
 	DeleteLogicalRouterPort(ctx context.Context, in *DeleteLogicalRouterPortRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// SetGatewayChassis makes the port a distributed gateway port on a
+	// chassis: it creates (or re-prioritises) the Gateway_Chassis row
+	// "<port>-<chassis>" and references it from the port, in one transaction.
+	SetGatewayChassis(ctx context.Context, in *SetGatewayChassisRequest, opts ...grpc.CallOption) (*LogicalRouterPort, error)
+	// DeleteGatewayChassis removes that row (NOT_FOUND if absent unless if_exists).
+	DeleteGatewayChassis(ctx context.Context, in *DeleteGatewayChassisRequest, opts ...grpc.CallOption) (*LogicalRouterPort, error)
 }
 
 type logicalRouterPortServiceClient struct {
@@ -1374,6 +1424,26 @@ func (c *logicalRouterPortServiceClient) DeleteLogicalRouterPort(ctx context.Con
 	return out, nil
 }
 
+func (c *logicalRouterPortServiceClient) SetGatewayChassis(ctx context.Context, in *SetGatewayChassisRequest, opts ...grpc.CallOption) (*LogicalRouterPort, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LogicalRouterPort)
+	err := c.cc.Invoke(ctx, LogicalRouterPortService_SetGatewayChassis_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *logicalRouterPortServiceClient) DeleteGatewayChassis(ctx context.Context, in *DeleteGatewayChassisRequest, opts ...grpc.CallOption) (*LogicalRouterPort, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LogicalRouterPort)
+	err := c.cc.Invoke(ctx, LogicalRouterPortService_DeleteGatewayChassis_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LogicalRouterPortServiceServer is the server API for LogicalRouterPortService service.
 // All implementations must embed UnimplementedLogicalRouterPortServiceServer
 // for forward compatibility.
@@ -1383,6 +1453,12 @@ type LogicalRouterPortServiceServer interface {
 	ListLogicalRouterPorts(context.Context, *ListLogicalRouterPortsRequest) (*ListLogicalRouterPortsResponse, error)
 	UpdateLogicalRouterPort(context.Context, *UpdateLogicalRouterPortRequest) (*LogicalRouterPort, error)
 	DeleteLogicalRouterPort(context.Context, *DeleteLogicalRouterPortRequest) (*DeleteResponse, error)
+	// SetGatewayChassis makes the port a distributed gateway port on a
+	// chassis: it creates (or re-prioritises) the Gateway_Chassis row
+	// "<port>-<chassis>" and references it from the port, in one transaction.
+	SetGatewayChassis(context.Context, *SetGatewayChassisRequest) (*LogicalRouterPort, error)
+	// DeleteGatewayChassis removes that row (NOT_FOUND if absent unless if_exists).
+	DeleteGatewayChassis(context.Context, *DeleteGatewayChassisRequest) (*LogicalRouterPort, error)
 	mustEmbedUnimplementedLogicalRouterPortServiceServer()
 }
 
@@ -1407,6 +1483,12 @@ func (UnimplementedLogicalRouterPortServiceServer) UpdateLogicalRouterPort(conte
 }
 func (UnimplementedLogicalRouterPortServiceServer) DeleteLogicalRouterPort(context.Context, *DeleteLogicalRouterPortRequest) (*DeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteLogicalRouterPort not implemented")
+}
+func (UnimplementedLogicalRouterPortServiceServer) SetGatewayChassis(context.Context, *SetGatewayChassisRequest) (*LogicalRouterPort, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetGatewayChassis not implemented")
+}
+func (UnimplementedLogicalRouterPortServiceServer) DeleteGatewayChassis(context.Context, *DeleteGatewayChassisRequest) (*LogicalRouterPort, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteGatewayChassis not implemented")
 }
 func (UnimplementedLogicalRouterPortServiceServer) mustEmbedUnimplementedLogicalRouterPortServiceServer() {
 }
@@ -1520,6 +1602,42 @@ func _LogicalRouterPortService_DeleteLogicalRouterPort_Handler(srv interface{}, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LogicalRouterPortService_SetGatewayChassis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetGatewayChassisRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogicalRouterPortServiceServer).SetGatewayChassis(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogicalRouterPortService_SetGatewayChassis_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogicalRouterPortServiceServer).SetGatewayChassis(ctx, req.(*SetGatewayChassisRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LogicalRouterPortService_DeleteGatewayChassis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteGatewayChassisRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogicalRouterPortServiceServer).DeleteGatewayChassis(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogicalRouterPortService_DeleteGatewayChassis_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogicalRouterPortServiceServer).DeleteGatewayChassis(ctx, req.(*DeleteGatewayChassisRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LogicalRouterPortService_ServiceDesc is the grpc.ServiceDesc for LogicalRouterPortService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1547,19 +1665,28 @@ var LogicalRouterPortService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DeleteLogicalRouterPort",
 			Handler:    _LogicalRouterPortService_DeleteLogicalRouterPort_Handler,
 		},
+		{
+			MethodName: "SetGatewayChassis",
+			Handler:    _LogicalRouterPortService_SetGatewayChassis_Handler,
+		},
+		{
+			MethodName: "DeleteGatewayChassis",
+			Handler:    _LogicalRouterPortService_DeleteGatewayChassis_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "govn/v1/services.proto",
 }
 
 const (
-	LoadBalancerService_CreateLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/CreateLoadBalancer"
-	LoadBalancerService_GetLoadBalancer_FullMethodName    = "/govn.v1.LoadBalancerService/GetLoadBalancer"
-	LoadBalancerService_ListLoadBalancers_FullMethodName  = "/govn.v1.LoadBalancerService/ListLoadBalancers"
-	LoadBalancerService_UpdateLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/UpdateLoadBalancer"
-	LoadBalancerService_DeleteLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/DeleteLoadBalancer"
-	LoadBalancerService_AttachLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/AttachLoadBalancer"
-	LoadBalancerService_DetachLoadBalancer_FullMethodName = "/govn.v1.LoadBalancerService/DetachLoadBalancer"
+	LoadBalancerService_CreateLoadBalancer_FullMethodName     = "/govn.v1.LoadBalancerService/CreateLoadBalancer"
+	LoadBalancerService_GetLoadBalancer_FullMethodName        = "/govn.v1.LoadBalancerService/GetLoadBalancer"
+	LoadBalancerService_ListLoadBalancers_FullMethodName      = "/govn.v1.LoadBalancerService/ListLoadBalancers"
+	LoadBalancerService_UpdateLoadBalancer_FullMethodName     = "/govn.v1.LoadBalancerService/UpdateLoadBalancer"
+	LoadBalancerService_DeleteLoadBalancer_FullMethodName     = "/govn.v1.LoadBalancerService/DeleteLoadBalancer"
+	LoadBalancerService_AttachLoadBalancer_FullMethodName     = "/govn.v1.LoadBalancerService/AttachLoadBalancer"
+	LoadBalancerService_DetachLoadBalancer_FullMethodName     = "/govn.v1.LoadBalancerService/DetachLoadBalancer"
+	LoadBalancerService_SetLoadBalancerOptions_FullMethodName = "/govn.v1.LoadBalancerService/SetLoadBalancerOptions"
 )
 
 // LoadBalancerServiceClient is the client API for LoadBalancerService service.
@@ -1579,6 +1706,9 @@ type LoadBalancerServiceClient interface {
 	// attached is not an error.
 	AttachLoadBalancer(ctx context.Context, in *AttachLoadBalancerRequest, opts ...grpc.CallOption) (*AttachLoadBalancerResponse, error)
 	DetachLoadBalancer(ctx context.Context, in *AttachLoadBalancerRequest, opts ...grpc.CallOption) (*AttachLoadBalancerResponse, error)
+	// SetLoadBalancerOptions sets and removes option keys in one OVSDB mutate;
+	// the result is validated first as northd parses it.
+	SetLoadBalancerOptions(ctx context.Context, in *SetOptionsRequest, opts ...grpc.CallOption) (*LoadBalancer, error)
 }
 
 type loadBalancerServiceClient struct {
@@ -1659,6 +1789,16 @@ func (c *loadBalancerServiceClient) DetachLoadBalancer(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *loadBalancerServiceClient) SetLoadBalancerOptions(ctx context.Context, in *SetOptionsRequest, opts ...grpc.CallOption) (*LoadBalancer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoadBalancer)
+	err := c.cc.Invoke(ctx, LoadBalancerService_SetLoadBalancerOptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoadBalancerServiceServer is the server API for LoadBalancerService service.
 // All implementations must embed UnimplementedLoadBalancerServiceServer
 // for forward compatibility.
@@ -1676,6 +1816,9 @@ type LoadBalancerServiceServer interface {
 	// attached is not an error.
 	AttachLoadBalancer(context.Context, *AttachLoadBalancerRequest) (*AttachLoadBalancerResponse, error)
 	DetachLoadBalancer(context.Context, *AttachLoadBalancerRequest) (*AttachLoadBalancerResponse, error)
+	// SetLoadBalancerOptions sets and removes option keys in one OVSDB mutate;
+	// the result is validated first as northd parses it.
+	SetLoadBalancerOptions(context.Context, *SetOptionsRequest) (*LoadBalancer, error)
 	mustEmbedUnimplementedLoadBalancerServiceServer()
 }
 
@@ -1706,6 +1849,9 @@ func (UnimplementedLoadBalancerServiceServer) AttachLoadBalancer(context.Context
 }
 func (UnimplementedLoadBalancerServiceServer) DetachLoadBalancer(context.Context, *AttachLoadBalancerRequest) (*AttachLoadBalancerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DetachLoadBalancer not implemented")
+}
+func (UnimplementedLoadBalancerServiceServer) SetLoadBalancerOptions(context.Context, *SetOptionsRequest) (*LoadBalancer, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLoadBalancerOptions not implemented")
 }
 func (UnimplementedLoadBalancerServiceServer) mustEmbedUnimplementedLoadBalancerServiceServer() {}
 func (UnimplementedLoadBalancerServiceServer) testEmbeddedByValue()                             {}
@@ -1854,6 +2000,24 @@ func _LoadBalancerService_DetachLoadBalancer_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoadBalancerService_SetLoadBalancerOptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetOptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoadBalancerServiceServer).SetLoadBalancerOptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoadBalancerService_SetLoadBalancerOptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoadBalancerServiceServer).SetLoadBalancerOptions(ctx, req.(*SetOptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoadBalancerService_ServiceDesc is the grpc.ServiceDesc for LoadBalancerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1888,6 +2052,10 @@ var LoadBalancerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DetachLoadBalancer",
 			Handler:    _LoadBalancerService_DetachLoadBalancer_Handler,
+		},
+		{
+			MethodName: "SetLoadBalancerOptions",
+			Handler:    _LoadBalancerService_SetLoadBalancerOptions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -77,7 +77,7 @@ func checkLB(in *govnv1.LoadBalancer) error {
 	if err := validate.LoadBalancer(in.Vips, in.Protocol, in.SelectionFields); err != nil {
 		return invalid("load_balancer", err)
 	}
-	return nil
+	return checkLBParse(in)
 }
 
 func setLBFields(lb *nbdb.LoadBalancer, in *govnv1.LoadBalancer, fs fieldSet) []any {
@@ -199,6 +199,9 @@ func (x lbService) UpdateLoadBalancer(ctx context.Context, req *govnv1.UpdateLoa
 	}
 	if fs["selection_fields"] {
 		merged.SelectionFields = in.SelectionFields
+	}
+	if fs["options"] {
+		merged.Options = maps.Clone(in.Options)
 	}
 	if err := checkLB(merged); err != nil {
 		return nil, err

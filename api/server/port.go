@@ -240,6 +240,17 @@ func (s *Server) applyPortFields(t *txn, p *nbdb.LogicalSwitchPort, in *govnv1.L
 				p.TagRequest = ptr(int(*in.TagRequest))
 			}
 			fields = append(fields, &p.TagRequest)
+			// A port without a parent (a localnet port's VLAN): its tag is
+			// the requested one, written here as OVN's northd would (govn's
+			// northd copies Logical_Switch_Port.tag to the southbound).
+			parent := deref(p.ParentName)
+			if fs["parent_name"] {
+				parent = in.ParentName
+			}
+			if parent == "" {
+				p.Tag = p.TagRequest
+				fields = append(fields, &p.Tag)
+			}
 		case "parent_name":
 			p.ParentName = optString(in.ParentName)
 			fields = append(fields, &p.ParentName)

@@ -62,6 +62,9 @@ func (s *Server) setRouterFields(t *txn, lr *nbdb.LogicalRouter, in *govnv1.Logi
 		fields = append(fields, &lr.Enabled)
 	}
 	if fs["options"] {
+		if err := checkRouterOptions(in.Options); err != nil {
+			return nil, err
+		}
 		lr.Options = nonNilMap(cloneMap(in.Options))
 		fields = append(fields, &lr.Options)
 	}
@@ -214,9 +217,10 @@ func (s *Server) routerOfPort(ctx context.Context, uuid string) (*nbdb.LogicalRo
 	return &found[0], nil
 }
 
-func routerPortProto(p *nbdb.LogicalRouterPort, router string) *govnv1.LogicalRouterPort {
+func (s *Server) routerPortProto(p *nbdb.LogicalRouterPort, router string) *govnv1.LogicalRouterPort {
 	return &govnv1.LogicalRouterPort{Name: p.Name, Uuid: p.UUID, Router: router, Mac: p.MAC, Networks: sortedCopy(p.Networks),
-		Peer: deref(p.Peer), Enabled: p.Enabled, Options: cloneMap(p.Options), ExternalIds: cloneMap(p.ExternalIDs)}
+		Peer: deref(p.Peer), Enabled: p.Enabled, Options: cloneMap(p.Options), ExternalIds: cloneMap(p.ExternalIDs),
+		GatewayChassis: s.gatewayChassisProto(p.GatewayChassis)}
 }
 
 // checkRouterPort validates a router port's MAC, networks (no overlap
@@ -317,7 +321,7 @@ func (x routerPortService) CreateLogicalRouterPort(ctx context.Context, req *gov
 			return nil, alreadyExists("logical router port %q already exists on another router", in.Name)
 		}
 		if req.MayExist {
-			return routerPortProto(old, lr.Name), nil
+			return s.routerPortProto(old, lr.Name), nil
 		}
 		return nil, alreadyExists("logical router port %q already exists", in.Name)
 	}
@@ -342,7 +346,7 @@ func (x routerPortService) CreateLogicalRouterPort(ctx context.Context, req *gov
 	if err != nil || !ok {
 		return nil, internal(errOrGone(err, "logical router port", in.Name))
 	}
-	return routerPortProto(got, lr.Name), nil
+	return s.routerPortProto(got, lr.Name), nil
 }
 
 func (x routerPortService) GetLogicalRouterPort(ctx context.Context, req *govnv1.GetLogicalRouterPortRequest) (*govnv1.LogicalRouterPort, error) {
@@ -358,7 +362,7 @@ func (x routerPortService) GetLogicalRouterPort(ctx context.Context, req *govnv1
 	if lr != nil {
 		name = lr.Name
 	}
-	return routerPortProto(p, name), nil
+	return x.s.routerPortProto(p, name), nil
 }
 
 func (x routerPortService) ListLogicalRouterPorts(ctx context.Context, req *govnv1.ListLogicalRouterPortsRequest) (*govnv1.ListLogicalRouterPortsResponse, error) {
@@ -371,7 +375,7 @@ func (x routerPortService) ListLogicalRouterPorts(ctx context.Context, req *govn
 	for i := range routers {
 		for _, u := range routers[i].Ports {
 			if p, ok, _ := lookup(s, &nbdb.LogicalRouterPort{UUID: u}); ok {
-				out.Items = append(out.Items, routerPortProto(p, routers[i].Name))
+				out.Items = append(out.Items, s.routerPortProto(p, routers[i].Name))
 			}
 		}
 	}
@@ -408,7 +412,7 @@ func (x routerPortService) UpdateLogicalRouterPort(ctx context.Context, req *gov
 	if in.Router != "" && in.Router != lr.Name {
 		return nil, badField("logical_router_port", "router", in.Router, "a port cannot move to another router (delete and re-create it)")
 	}
-	merged := routerPortProto(p, lr.Name)
+	merged := s.routerPortProto(p, lr.Name)
 	if fs["mac"] {
 		merged.Mac = in.Mac
 	}

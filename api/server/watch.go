@@ -146,7 +146,7 @@ func (s *Server) watchEvent(typ govnv1.WatchEvent_Type, kind string, m model.Mod
 		if x, _ := s.routerOfPort(ctx, r.UUID); x != nil {
 			lr = x.Name
 		}
-		ev.Object = &govnv1.WatchEvent_LogicalRouterPort{LogicalRouterPort: routerPortProto(r, lr)}
+		ev.Object = &govnv1.WatchEvent_LogicalRouterPort{LogicalRouterPort: s.routerPortProto(r, lr)}
 	case *nbdb.LogicalRouterStaticRoute:
 		owners, _ := s.routerChildren(ctx, false)
 		ev.Uuid = r.UUID
