@@ -260,3 +260,54 @@ show
 `)
 	checkGolden(t, "routers.golden", got)
 }
+
+// Gateway routers, distributed gateway ports, load balancer options and a
+// localnet port with a VLAN (F8's commands).
+func TestGovnctlGatewaysGolden(t *testing.T) {
+	e := startAPI(t)
+	got := e.transcript(t, `
+lr add gw --chassis ch1 --option lb_force_snat_ip=router_ip
+lr add gw2 --option lb_force_snat_ip=10.0.0.300
+lr add gw3 --option nokey
+lr set-option gw dnat_force_snat_ip=172.20.0.254 --remove-option lb_force_snat_ip
+lr set-option gw chassis=ch2
+lr set-option gw
+lr set-option nosuch chassis=ch1
+lr set-option gw --remove-option nosuchkey --remove-option dnat_force_snat_ip
+lr show gw
+lr show gw -o json
+lr list
+lr add dr
+lrp add dr dr-ext 00:00:00:00:ff:fe 172.20.0.254/24
+lrp set-gateway-chassis dr-ext ch1 20
+lrp set-gateway-chassis dr-ext ch2 10
+lrp set-gateway-chassis dr-ext ch2 30
+lrp set-gateway-chassis dr-ext ch3 32768
+lrp set-gateway-chassis dr-ext ch3 high
+lrp set-gateway-chassis nosuch ch1 1
+lrp get-gateway-chassis dr-ext
+lrp get-gateway-chassis dr-ext -o json
+lrp list dr
+lrp del-gateway-chassis dr-ext ch1
+lrp del-gateway-chassis dr-ext ch1
+lrp del-gateway-chassis dr-ext ch1 --if-exists
+lrp get-gateway-chassis dr-ext
+lb add web 172.20.0.254:8080 10.0.1.10:80 --option reject=true --option skip_snat=true --option hairpin_snat_ip=169.254.0.1 --option affinity_timeout=60
+lb add bad 172.20.0.254:8081 10.0.1.10:80 --option affinity_timeout=forever
+lb add bad 172.20.0.254:8081 10.0.1.10:80 --option hairpin_snat_ip=nope
+lb add bad 172.20.0.300:8081 10.0.1.10:80
+lb set-option web affinity_timeout=120 --remove-option reject
+lb set-option web 'hairpin_snat_ip=1.1.1.1 2.2.2.2'
+lb list
+lb list -o json
+ls add ext
+lsp add ext ln-ext --type localnet --address unknown --option network_name=physnet --tag 100
+lsp add ext ln-bad --type localnet --tag 5000
+lsp show ln-ext
+lr add gw4
+lrp add gw4 gw4-ext 00:00:00:00:fe:01 172.21.0.1/24
+lsp add ext ext-gw4 --type router --address router --option router-port=gw4-ext
+lsp list ext
+`)
+	checkGolden(t, "gateways.golden", got)
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,12 +20,25 @@ func init() {
 }
 
 func newLRCommand(o *options) *cobra.Command {
-	cmd := &cobra.Command{Use: "lr", Short: "Logical routers: add, del, list"}
+	cmd := &cobra.Command{Use: "lr", Short: "Logical routers: add, del, list, show, set-option"}
 	var mayExist, ifExists bool
+	var chassis string
+	var opts, remove []string
 	add := &cobra.Command{
-		Use: "add ROUTER", Short: "Create a logical router", Args: cobra.ExactArgs(1),
+		Use: "add ROUTER", Short: "Create a logical router (--chassis makes it a gateway router)", Args: cobra.ExactArgs(1),
 		RunE: o.withAPI(func(a *api, args []string) error {
-			got, err := a.lr().CreateLogicalRouter(a.ctx, &govnv1.CreateLogicalRouterRequest{MayExist: mayExist, LogicalRouter: &govnv1.LogicalRouter{Name: args[0]}})
+			options, err := parseKV("--option", opts)
+			if err != nil {
+				return err
+			}
+			if chassis != "" {
+				if options == nil {
+					options = map[string]string{}
+				}
+				options["chassis"] = chassis
+			}
+			got, err := a.lr().CreateLogicalRouter(a.ctx, &govnv1.CreateLogicalRouterRequest{MayExist: mayExist,
+				LogicalRouter: &govnv1.LogicalRouter{Name: args[0], Options: options}})
 			if err != nil {
 				return a.err(err)
 			}
@@ -32,6 +46,40 @@ func newLRCommand(o *options) *cobra.Command {
 		}),
 	}
 	add.Flags().BoolVar(&mayExist, "may-exist", false, "no error if the router exists")
+	add.Flags().StringVar(&chassis, "chassis", "", "gateway router: the chassis it is bound to (options:chassis)")
+	add.Flags().StringArrayVar(&opts, "option", nil, "KEY=VALUE option, e.g. lb_force_snat_ip=router_ip (repeatable)")
+	setOpt := &cobra.Command{
+		Use: "set-option ROUTER [KEY=VALUE...] [--remove-option KEY...]", Short: "Set or remove router options (e.g. chassis=ch1) in one transaction, keeping the others",
+		Args: cobra.MinimumNArgs(1), ValidArgsFunction: o.completeNames("lr"),
+		RunE: o.withAPI(func(a *api, args []string) error {
+			set, err := parseKV("KEY=VALUE", args[1:])
+			if err != nil {
+				return err
+			}
+			got, err := a.lr().SetLogicalRouterOptions(a.ctx, &govnv1.SetOptionsRequest{Name: args[0], Set: set, Remove: remove})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.printUpdated(got)
+		}),
+	}
+	setOpt.Flags().StringArrayVar(&remove, "remove-option", nil, "option KEY to remove (repeatable)")
+	show := &cobra.Command{
+		Use: "show ROUTER", Short: "Show one logical router", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeNames("lr"),
+		RunE: o.withAPI(func(a *api, args []string) error {
+			r, err := a.lr().GetLogicalRouter(a.ctx, &govnv1.GetLogicalRouterRequest{Name: args[0]})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.o.print(protoJSON(r), func(w io.Writer) error {
+				rows := [][]string{{"name", r.Name}, {"uuid", r.Uuid}, {"ports", dash(strings.Join(r.Ports, ","))},
+					{"options", kvString(r.Options)}, {"routes", fmt.Sprint(r.StaticRouteCount)}, {"nat", fmt.Sprint(r.NatCount)},
+					{"load balancers", dash(strings.Join(r.LoadBalancers, ","))}}
+				return printTable(w, []string{"field", "value"}, rows)
+			})
+		}),
+	}
 	del := &cobra.Command{
 		Use: "del ROUTER", Short: "Delete a logical router with its ports, routes and NAT rules", Args: cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeNames("lr"),
@@ -54,18 +102,18 @@ func newLRCommand(o *options) *cobra.Command {
 			return a.o.print(protoList(r.Items), func(w io.Writer) error {
 				var rows [][]string
 				for _, x := range r.Items {
-					rows = append(rows, []string{x.Name, dash(strings.Join(x.Ports, ",")), fmt.Sprint(x.StaticRouteCount), fmt.Sprint(x.NatCount), dash(strings.Join(x.LoadBalancers, ","))})
+					rows = append(rows, []string{x.Name, dash(strings.Join(x.Ports, ",")), fmt.Sprint(x.StaticRouteCount), fmt.Sprint(x.NatCount), dash(strings.Join(x.LoadBalancers, ",")), dash(x.Options["chassis"])})
 				}
-				return printTable(w, []string{"name", "ports", "routes", "nat", "load balancers"}, rows)
+				return printTable(w, []string{"name", "ports", "routes", "nat", "load balancers", "chassis"}, rows)
 			})
 		}),
 	}
-	cmd.AddCommand(add, del, list)
+	cmd.AddCommand(add, del, list, show, setOpt)
 	return cmd
 }
 
 func newLRPCommand(o *options) *cobra.Command {
-	cmd := &cobra.Command{Use: "lrp", Short: "Logical router ports: add, del, list, set-networks"}
+	cmd := &cobra.Command{Use: "lrp", Short: "Logical router ports: add, del, list, set-networks, set-gateway-chassis, del-gateway-chassis, get-gateway-chassis"}
 	var mayExist, ifExists bool
 	var peer string
 	add := &cobra.Command{
@@ -121,14 +169,72 @@ func newLRPCommand(o *options) *cobra.Command {
 			return a.o.print(protoList(r.Items), func(w io.Writer) error {
 				var rows [][]string
 				for _, x := range r.Items {
-					rows = append(rows, []string{x.Name, x.Router, x.Mac, strings.Join(x.Networks, " "), dash(x.Peer)})
+					rows = append(rows, []string{x.Name, x.Router, x.Mac, strings.Join(x.Networks, " "), dash(x.Peer), dash(gatewayList(x.GatewayChassis))})
 				}
-				return printTable(w, []string{"name", "router", "mac", "networks", "peer"}, rows)
+				return printTable(w, []string{"name", "router", "mac", "networks", "peer", "gateway chassis"}, rows)
 			})
 		}),
 	}
-	cmd.AddCommand(add, del, list, set)
+	var gwIfExists bool
+	setGW := &cobra.Command{
+		Use: "set-gateway-chassis PORT CHASSIS [PRIORITY]", Short: "Make a router port a distributed gateway port on CHASSIS (priority 0..32767, default 0; the highest is active)",
+		Args: cobra.RangeArgs(2, 3), ValidArgsFunction: o.completeNames("lrp"),
+		RunE: o.withAPI(func(a *api, args []string) error {
+			prio := int64(0)
+			if len(args) == 3 {
+				n, err := strconv.ParseInt(args[2], 10, 32)
+				if err != nil {
+					return fmt.Errorf("PRIORITY %q: not an integer", args[2])
+				}
+				prio = n
+			}
+			got, err := a.lrp().SetGatewayChassis(a.ctx, &govnv1.SetGatewayChassisRequest{Port: args[0], ChassisName: args[1], Priority: int32(prio)})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.printUpdated(got)
+		}),
+	}
+	delGW := &cobra.Command{
+		Use: "del-gateway-chassis PORT CHASSIS", Short: "Remove a gateway chassis from a router port", Args: cobra.ExactArgs(2),
+		ValidArgsFunction: o.completeNames("lrp"),
+		RunE: o.withAPI(func(a *api, args []string) error {
+			got, err := a.lrp().DeleteGatewayChassis(a.ctx, &govnv1.DeleteGatewayChassisRequest{Port: args[0], ChassisName: args[1], IfExists: gwIfExists})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.printUpdated(got)
+		}),
+	}
+	delGW.Flags().BoolVar(&gwIfExists, "if-exists", false, "no error if the port has no such gateway chassis")
+	getGW := &cobra.Command{
+		Use: "get-gateway-chassis PORT", Short: "List a router port's gateway chassis, highest priority first", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeNames("lrp"),
+		RunE: o.withAPI(func(a *api, args []string) error {
+			p, err := a.lrp().GetLogicalRouterPort(a.ctx, &govnv1.GetLogicalRouterPortRequest{Name: args[0]})
+			if err != nil {
+				return a.err(err)
+			}
+			return a.o.print(protoList(p.GatewayChassis), func(w io.Writer) error {
+				var rows [][]string
+				for _, g := range p.GatewayChassis {
+					rows = append(rows, []string{g.Name, g.ChassisName, fmt.Sprint(g.Priority)})
+				}
+				return printTable(w, []string{"name", "chassis", "priority"}, rows)
+			})
+		}),
+	}
+	cmd.AddCommand(add, del, list, set, setGW, delGW, getGW)
 	return cmd
+}
+
+// gatewayList is "chassis:priority" of each gateway chassis, highest first.
+func gatewayList(gs []*govnv1.GatewayChassis) string {
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = fmt.Sprintf("%s:%d", g.ChassisName, g.Priority)
+	}
+	return strings.Join(parts, ",")
 }
 
 func newRouteCommand(o *options) *cobra.Command {

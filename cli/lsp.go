@@ -18,6 +18,7 @@ func newLSPCommand(o *options) *cobra.Command {
 	var mayExist, ifExists bool
 	var typ string
 	var addrs, portSec, opts []string
+	var tag int
 	add := &cobra.Command{
 		Use: "add SWITCH PORT", Short: "Create a port on a logical switch", Args: cobra.ExactArgs(2),
 		ValidArgsFunction: o.completeNames("ls"),
@@ -26,9 +27,12 @@ func newLSPCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := a.lsp().CreateLogicalSwitchPort(a.ctx, &govnv1.CreateLogicalSwitchPortRequest{MayExist: mayExist,
-				LogicalSwitchPort: &govnv1.LogicalSwitchPort{Switch: args[0], Name: args[1], Type: typ, Addresses: addrs,
-					PortSecurity: portSec, Options: options}})
+			lsp := &govnv1.LogicalSwitchPort{Switch: args[0], Name: args[1], Type: typ, Addresses: addrs,
+				PortSecurity: portSec, Options: options}
+			if tag >= 0 {
+				lsp.TagRequest = ptrInt32(tag)
+			}
+			p, err := a.lsp().CreateLogicalSwitchPort(a.ctx, &govnv1.CreateLogicalSwitchPortRequest{MayExist: mayExist, LogicalSwitchPort: lsp})
 			if err != nil {
 				return a.err(err)
 			}
@@ -39,7 +43,8 @@ func newLSPCommand(o *options) *cobra.Command {
 	add.Flags().StringVar(&typ, "type", "", "port type (router, localnet, localport, ...)")
 	add.Flags().StringArrayVar(&addrs, "address", nil, `an addresses entry, e.g. "00:00:00:00:00:01 10.0.0.11" (repeatable)`)
 	add.Flags().StringArrayVar(&portSec, "port-security", nil, "a port_security entry (repeatable)")
-	add.Flags().StringArrayVar(&opts, "option", nil, "KEY=VALUE option (repeatable)")
+	add.Flags().StringArrayVar(&opts, "option", nil, "KEY=VALUE option, e.g. network_name=physnet for a localnet port (repeatable)")
+	add.Flags().IntVar(&tag, "tag", -1, "VLAN tag 0..4095 (tag_request; a localnet port's VLAN, or a nested container's tag)")
 	del := &cobra.Command{
 		Use: "del PORT", Short: "Delete a logical switch port", Args: cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeNames("lsp"),
@@ -88,7 +93,7 @@ func newLSPCommand(o *options) *cobra.Command {
 			return a.o.print(protoJSON(p), func(w io.Writer) error {
 				rows := [][]string{{"name", p.Name}, {"uuid", p.Uuid}, {"switch", p.Switch}, {"type", dash(p.Type)},
 					{"addresses", quoteList(p.Addresses)}, {"dynamic addresses", dash(p.DynamicAddresses)},
-					{"port security", quoteList(p.PortSecurity)}, {"options", kvString(p.Options)}, {"up", upDown(p.Up)}}
+					{"port security", quoteList(p.PortSecurity)}, {"options", kvString(p.Options)}, {"tag", tagString(p)}, {"up", upDown(p.Up)}}
 				return printTable(w, []string{"field", "value"}, rows)
 			})
 		}),
@@ -186,4 +191,17 @@ func quoteIfNeeded(s string) string {
 		return fmt.Sprintf("%q", s)
 	}
 	return s
+}
+
+func ptrInt32(n int) *int32 { v := int32(n); return &v }
+
+// tagString is the port's tag (or requested tag), "-" when none.
+func tagString(p *govnv1.LogicalSwitchPort) string {
+	switch {
+	case p.Tag != nil:
+		return fmt.Sprint(*p.Tag)
+	case p.TagRequest != nil:
+		return fmt.Sprint(*p.TagRequest)
+	}
+	return "-"
 }
