@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -20,7 +21,8 @@ type ofConn struct {
 	xid  uint32 // guarded by the OpenFlow mutex (one user at a time)
 	in   chan []byte
 	done chan struct{}
-	err  error // set before done is closed
+	quit chan struct{} // closed by close
+	err  error         // set before done is closed
 }
 
 func dialOF(ctx context.Context, sock string) (*ofConn, error) {
@@ -29,7 +31,7 @@ func dialOF(ctx context.Context, sock string) (*ofConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &ofConn{nc: nc, in: make(chan []byte, 4096), done: make(chan struct{})}
+	c := &ofConn{nc: nc, in: make(chan []byte, 4096), done: make(chan struct{}), quit: make(chan struct{})}
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := c.handshake(); err != nil {
 		nc.Close()
@@ -116,11 +118,14 @@ func (c *ofConn) read() {
 			}
 			continue
 		}
+		// Asynchronous messages are off, so what arrives is replies to
+		// our requests: never drop one (a lost barrier reply would stall
+		// a sync until its timeout).
 		select {
 		case c.in <- m:
-		default:
-			// Nobody is waiting and the queue is full: drop (only
-			// unsolicited messages can pile up).
+		case <-c.quit:
+			c.err = errors.New("connection closed")
+			return
 		}
 	}
 }
@@ -171,4 +176,7 @@ func (c *ofConn) recv(ctx context.Context) ([]byte, error) {
 	}
 }
 
-func (c *ofConn) close() { c.nc.Close() }
+func (c *ofConn) close() {
+	close(c.quit)
+	c.nc.Close()
+}
