@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -33,6 +34,16 @@ import (
 type Client struct {
 	client.Client
 	log *zap.Logger
+	// closed silences libovsdb's logger once Close is called: its
+	// reconnect goroutine may still report a failed attempt after Close
+	// returns, about a connection nobody wants any more.
+	closed *atomic.Bool
+}
+
+// Close closes the connection; libovsdb logs nothing after it.
+func (c *Client) Close() {
+	c.closed.Store(true)
+	c.Client.Close()
 }
 
 // Option configures New.
@@ -148,7 +159,8 @@ func New(ctx context.Context, dbModel model.ClientDBModel, remotes []string,
 		b.MaxElapsedTime = 0
 		return b
 	}
-	lr := logr.New(&zapSink{log: log.Named("libovsdb")})
+	closed := new(atomic.Bool)
+	lr := logr.New(&zapSink{log: log.Named("libovsdb"), closed: closed})
 	copts := []client.Option{
 		client.WithLeaderOnly(o.leaderOnly),
 		client.WithLogger(&lr),
@@ -193,7 +205,7 @@ func New(ctx context.Context, dbModel model.ClientDBModel, remotes []string,
 		}
 	}
 	log.Info("connected", zap.String("endpoint", c.CurrentEndpoint()))
-	return &Client{Client: c, log: log}, nil
+	return &Client{Client: c, log: log, closed: closed}, nil
 }
 
 func connectAndMonitor(ctx context.Context, c client.Client, o *options) error {

@@ -1,6 +1,8 @@
 package ovsdbclient
 
 import (
+	"sync/atomic"
+
 	"github.com/go-logr/logr"
 	"go.uber.org/zap"
 )
@@ -8,13 +10,17 @@ import (
 // zapSink sends libovsdb's logr messages to zap: errors as errors, V(0)
 // messages at info, more verbose ones at debug.
 type zapSink struct {
-	log  *zap.Logger
-	name string
+	log    *zap.Logger
+	name   string
+	closed *atomic.Bool // set by Client.Close: drop everything after it
 }
 
 func (s *zapSink) Init(logr.RuntimeInfo) {}
 
 func (s *zapSink) Enabled(level int) bool {
+	if s.closed != nil && s.closed.Load() {
+		return false
+	}
 	if level > 0 {
 		return s.log.Core().Enabled(zap.DebugLevel)
 	}
@@ -22,6 +28,9 @@ func (s *zapSink) Enabled(level int) bool {
 }
 
 func (s *zapSink) Info(level int, msg string, kv ...any) {
+	if s.closed != nil && s.closed.Load() {
+		return
+	}
 	if level > 0 {
 		s.log.Debug(msg, fields(kv)...)
 		return
@@ -30,15 +39,18 @@ func (s *zapSink) Info(level int, msg string, kv ...any) {
 }
 
 func (s *zapSink) Error(err error, msg string, kv ...any) {
+	if s.closed != nil && s.closed.Load() {
+		return
+	}
 	s.log.Error(msg, append(fields(kv), zap.Error(err))...)
 }
 
 func (s *zapSink) WithValues(kv ...any) logr.LogSink {
-	return &zapSink{log: s.log.With(fields(kv)...), name: s.name}
+	return &zapSink{log: s.log.With(fields(kv)...), name: s.name, closed: s.closed}
 }
 
 func (s *zapSink) WithName(name string) logr.LogSink {
-	return &zapSink{log: s.log.Named(name), name: name}
+	return &zapSink{log: s.log.Named(name), name: name, closed: s.closed}
 }
 
 func fields(kv []any) []zap.Field {

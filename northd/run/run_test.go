@@ -597,11 +597,13 @@ func TestReconcileRepairs(t *testing.T) {
 	if uuid == "" {
 		t.Fatal("no L2 flow for p1")
 	}
-	e.sbctl("destroy", "Logical_Flow", uuid)
-	e.sbctl("set", "Port_Binding", "p1", "tunnel_key=77", "--", "set", "Port_Binding", "p1", `mac="00:00:00:00:00:99"`)
+	// One SB transaction, so that a reconcile cannot run between the two
+	// damages and the wait below cannot be satisfied by a half repair.
+	e.sbctl("destroy", "Logical_Flow", uuid, "--", "set", "Port_Binding", "p1", "tunnel_key=77",
+		"--", "set", "Port_Binding", "p1", `mac="00:00:00:00:00:99"`)
 	waitFor(t, "the deleted flow to come back", func() bool { return e.lflows("sw0") == want })
 	if mac := strings.TrimSpace(e.sbctl("--bare", "--columns=mac", "find", "Port_Binding", "logical_port=p1")); mac != "00:00:00:00:00:01 10.0.0.1" {
-		t.Errorf("Port_Binding mac not repaired: %q", mac)
+		t.Errorf("Port_Binding mac not repaired together with the flow: %q", mac)
 	}
 }
 
