@@ -291,9 +291,7 @@ func lbSwitchIDs(nb *NB) []string {
 // lbGen: the switch's Pre-LB, per-VIP Pre-stateful, LB and hairpin flows
 // (ingress and egress), as OVN 23.03. The pre-stateful stage's generic
 // flows and the stateful commit are aclGen's. Session affinity
-// (options:affinity_timeout) has no flows: OVN implements it with the
-// chk_lb_aff / commit_lb_aff actions, which the lflow language does not
-// have (ls_in_lb_aff_check / ls_in_lb_aff_learn only pass).
+// (options:affinity_timeout): switchAffinityFlows.
 type lbGen struct{}
 
 func (lbGen) Name() string { return "northd/lb.go" }
@@ -362,9 +360,57 @@ func (lbGen) Switch(sc *SwitchContext, b *Builder) {
 		b.Ref(RefLB, l.UUID)
 		for i := range l.VIPs {
 			lbVIPFlows(&l.VIPs[i], b)
+			if l.AffinityTimeout > 0 {
+				switchAffinityFlows(l, &l.VIPs[i], b)
+			}
 		}
 	}
 	b.Ref("", "")
+}
+
+// switchAffinityFlows: session affinity for a VIP of a load balancer with
+// options:affinity_timeout, as OVN 23.03. ls_in_lb_aff_check asks
+// chk_lb_aff() whether this client has a live session with the VIP (the
+// original destination is in reg1/xxreg1 and reg2[0..15] after
+// pre-stateful); if so, the learned flow has loaded the backend and
+// ls_in_lb (priority 150) sends the connection to that backend alone. A
+// new connection that was load balanced normally reaches
+// ls_in_lb_aff_learn with its chosen backend as destination and
+// commit_lb_aff learns the session (idle timeout = affinity_timeout).
+//
+// Two deliberate differences from OVN 23.03 (northd/README): the learn
+// flow continues with next; (23.03 ends it there, dropping the first
+// packet of every new session), and IPv6 sessions match the backend in
+// xxreg1, where commit_lb_aff loads it (23.03 matches xxreg0 on switches,
+// which never hits).
+func switchAffinityFlows(l *LB, v *LBVIP, b *Builder) {
+	if len(v.Backends) == 0 {
+		return
+	}
+	ipv, vipReg, beReg := "ip4", "reg1", regLBAffBackendIP4
+	if v.IsV6() {
+		ipv, vipReg, beReg = "ip6", "xxreg1", regLBAffBackendIP6
+	}
+	vipMatch := fmt.Sprintf("%s == %s", vipReg, v.Addr)
+	save := fmt.Sprintf("%s = %s; ", vipReg, v.Addr)
+	proto := ""
+	if v.Port != 0 {
+		vipMatch += fmt.Sprintf(" && %s == %d", regLBPort, v.Port)
+		save += fmt.Sprintf("%s = %d; ", regLBPort, v.Port)
+		proto = ", proto = " + l.Protocol
+	}
+	b.Add(LSInLBAffCheck, 100, "ct.new && "+ipv+" && "+vipMatch, regbitKnownLBSession+" = chk_lb_aff(); next;")
+	for _, be := range v.Backends {
+		hit := fmt.Sprintf("%s == 1 && ct.new && %s && %s == %s", regbitKnownLBSession, ipv, beReg, be.Addr)
+		learn := fmt.Sprintf("%s == 0 && ct.new && %s && %s && %s.dst == %s", regbitKnownLBSession, ipv, vipMatch, ipv, be.Addr)
+		if be.Port != 0 {
+			hit += fmt.Sprintf(" && %s == %d", regLBAffMatchPort, be.Port)
+			learn += fmt.Sprintf(" && %s.dst == %d", l.Protocol, be.Port)
+		}
+		b.Add(LSInLB, 150, hit, regbitConntrackCommit+" = 0; "+save+"ct_lb_mark(backends="+be.String()+");")
+		b.Add(LSInLBAffLearn, 100, learn, fmt.Sprintf("commit_lb_aff(vip = %s, backend = %s%s, timeout = %d); next;",
+			quote(hostPort(v.Addr, v.Port)), quote(be.String()), proto, l.AffinityTimeout))
+	}
 }
 
 // lbVIPFlows are one VIP's pre-stateful and LB flows (texts computed

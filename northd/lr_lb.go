@@ -116,6 +116,9 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 					args += "; hash_fields=" + quote(l.HashFields)
 				}
 				b.Add(LRInDNAT, prio, match+res, flag+"ct_lb_mark("+args+ctFlag+");")
+				if l.AffinityTimeout > 0 {
+					routerAffinityFlows(l, v, flag, ctFlag, b)
+				}
 			case l.Reject:
 				// As OVN 23.03, the reject flow of a distributed router
 				// has no gateway-chassis condition.
@@ -169,6 +172,44 @@ func (lrLBGen) Router(rc *RouterContext, b *Builder) {
 		}
 	}
 	b.Ref("", "")
+}
+
+// routerAffinityFlows: session affinity for a router VIP of a load
+// balancer with options:affinity_timeout, as OVN 23.03 (see
+// switchAffinityFlows): lr_in_lb_aff_check saves the VIP in reg0/xxreg0
+// and its port in reg9[16..31] and asks chk_lb_aff(); a hit goes to the
+// learned backend in lr_in_dnat (priority 150), a miss is learned in
+// lr_in_lb_aff_learn after ct_lb_mark chose the backend. The learn flow
+// continues with next; (OVN 23.03 ends there, dropping the first packet
+// of each new session). The hit keeps the load balancer's skip_snat /
+// force_snat flags like the priority-120 flow.
+func routerAffinityFlows(l *LB, v *LBVIP, flag, ctFlag string, b *Builder) {
+	ip, vipReg, beReg := "ip4", "reg0", regLBAffBackendIP4
+	if v.IsV6() {
+		ip, vipReg, beReg = "ip6", "xxreg0", regLBAffBackendIP6
+	}
+	check := fmt.Sprintf("ct.new && !ct.rel && %[1]s && %[1]s.dst == %[2]s", ip, v.Addr)
+	save := fmt.Sprintf("%s = %s.dst; ", vipReg, ip)
+	vipMatch := fmt.Sprintf("%s == %s", vipReg, v.Addr)
+	proto := ""
+	if v.Port != 0 {
+		check += fmt.Sprintf(" && %[1]s && %[1]s.dst == %[2]d", l.Protocol, v.Port)
+		save += fmt.Sprintf("%s = %s.dst; ", regLRLBPort, l.Protocol)
+		vipMatch += fmt.Sprintf(" && %s == %d", regLRLBPort, v.Port)
+		proto = ", proto = " + l.Protocol
+	}
+	b.Add(LRInLBAffCheck, 100, check, save+regbitKnownLBSession+" = chk_lb_aff(); next;")
+	for _, be := range v.Backends {
+		hit := fmt.Sprintf("%s == 1 && ct.new && %s && %s == %s", regbitKnownLBSession, ip, beReg, be.Addr)
+		learn := fmt.Sprintf("%s == 0 && ct.new && %s && %s && %s.dst == %s", regbitKnownLBSession, ip, vipMatch, ip, be.Addr)
+		if be.Port != 0 {
+			hit += fmt.Sprintf(" && %s == %d", regLBAffMatchPort, be.Port)
+			learn += fmt.Sprintf(" && %s.dst == %d", l.Protocol, be.Port)
+		}
+		b.Add(LRInDNAT, 150, hit, fmt.Sprintf("%s = %s; %sct_lb_mark(backends=%s%s);", vipReg, v.Addr, flag, be, ctFlag))
+		b.Add(LRInLBAffLearn, 100, learn, fmt.Sprintf("commit_lb_aff(vip = %s, backend = %s%s, timeout = %d); next;",
+			quote(hostPort(v.Addr, v.Port)), quote(be.String()), proto, l.AffinityTimeout))
+	}
 }
 
 // gatewayRouterUnDNAT: a gateway router with NAT or load balancers

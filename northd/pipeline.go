@@ -283,12 +283,23 @@ const (
 	// (REG_ORIG_DIP_IPV4 / REG_ORIG_DIP_IPV6) and reg2[0..15]
 	// (REG_ORIG_TP_DPORT).
 	regLBPort = "reg2[0..15]"
+	// Load-balancer session affinity (switches and routers):
+	// chk_lb_aff()'s result and the backend a learned affinity flow
+	// loads (lflow/action LBAffBackendIP4/IP6, LBAffBackendPort).
+	regbitKnownLBSession = "reg9[6]"     // REGBIT_KNOWN_LB_SESSION
+	regLBAffBackendIP4   = "reg4"        // REG_LB_AFF_BACKEND_IP4
+	regLBAffBackendIP6   = "xxreg1"      // REG_LB_AFF_BACKEND_IP6 (xxreg1, as commit_lb_aff loads it)
+	regLBAffMatchPort    = "reg8[0..15]" // REG_LB_AFF_MATCH_PORT
 )
 
 // Register conventions of the logical router pipeline (OVN 23.03 names).
 const (
 	regbitEgressLoopback = "reg9[0]" // REGBIT_EGRESS_LOOPBACK: packet re-injected by lr_out_egr_loop
 	regbitDNATLocal      = "reg9[4]" // REGBIT_DST_NAT_IP_LOCAL: destination is a NAT IP handled on this chassis
+	// The VIP and port of a new connection, saved in lr_in_lb_aff_check
+	// for lr_in_lb_aff_learn: reg0 / xxreg0 (REG_NEXT_HOP_IPV4/IPV6, free
+	// until routing) and reg9[16..31] (REG_LB_L4_PORT).
+	regLRLBPort = "reg9[16..31]"
 )
 
 // Multicast group names and tunnel keys (Multicast_Group.name/tunnel_key),

@@ -88,7 +88,7 @@ func compareWithOVN(t *testing.T, dp, sw string, setup func(e *env)) {
 	deadline := time.Now().Add(10 * time.Second)
 	var want, got []string
 	for {
-		want, got = routerFlows(ovnDropFix(rtrLBSets(o, o.sbctl("lflow-list", dp)))), routerFlows(g.sbctl("lflow-list", dp))
+		want, got = ovnAffinityFix(routerFlows(ovnDropFix(rtrLBSets(o, o.sbctl("lflow-list", dp))))), routerFlows(g.sbctl("lflow-list", dp))
 		if strings.Join(want, "\n") == strings.Join(got, "\n") || time.Now().After(deadline) {
 			break
 		}
@@ -310,6 +310,11 @@ func TestRouterLBMatchesOVN(t *testing.T) {
 					"--", "lr-lb-add", "rtr", "lb6", "--", "lr-lb-add", "rtr", "lb6b",
 					"--", "lb-add", "lbR", "[fd00::1]:8080", "[fd00::11]:80", "--", "lr-lb-add", "rtr", "lbR",
 					"--", "set", "Logical_Router", "rtr", `options:lb_force_snat_ip="172.16.0.99 fd01::99"`)
+				// Session affinity (ovnAffinityFix: the learn flow's next;).
+				e.nbctl("--wait=sb", "lb-add", "lbF", "172.16.0.205:80", "10.0.0.11:80,10.0.0.12:8080",
+					"--", "set", "load_balancer", "lbF", "options:affinity_timeout=30",
+					"--", "lb-add", "lbF", "[fd01::205]:80", "[fd00::11]:80", "--", "lb-add", "lbF", "172.16.0.206", "10.0.0.12",
+					"--", "lr-lb-add", "rtr", "lbF")
 			})
 		})
 	}
