@@ -571,7 +571,10 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 		case action.StepLookup:
 			// A lookup's 1-bit result is a packet change, as ovn-trace
 			// prints it (e.g. "reg0[6] = 0;" for chk_lb_hairpin).
-			if c, ok := s.Action.(*action.Call); ok && c.Dst.Sub.NBits == 1 {
+			// chk_lb_aff is not: a trace has no affinity sessions and
+			// ovn-trace 23.03 leaves the result untouched and prints
+			// nothing for it.
+			if c, ok := s.Action.(*action.Call); ok && c.Dst.Sub.NBits == 1 && c.Func != "chk_lb_aff" {
 				n.Type, n.Minimal = NodeModify, fmt.Sprintf("%s = %d;", c.Dst, s.Packet.GetSub(c.Dst.Sub).Lo)
 			}
 			if s.Note != "" {
@@ -579,7 +582,7 @@ func (w *walker) steps(d *dpInfo, res *action.Result, pa path, into, tail *[]*No
 			}
 		case action.StepCommit:
 			n.Text += " /* " + "committed to conntrack" + " */"
-		case action.StepGetMAC, action.StepPutMAC, action.StepLog:
+		case action.StepGetMAC, action.StepPutMAC, action.StepLog, action.StepLBAffinity:
 			if s.Note != "" {
 				n.Text += " /* " + s.Note + " */"
 			}
