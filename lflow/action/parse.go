@@ -69,10 +69,13 @@ func (p *parser) addPrereq(s string) {
 }
 
 func parseWith(src string, syms resolver) (*Parsed, error) {
-	c, err := lex.NewCursor(src)
+	// The parser copies the tokens it keeps out of the cursor, so the
+	// token buffer is reused across parses.
+	c, err := lex.AcquireCursor(src)
 	if err != nil {
 		return nil, err
 	}
+	defer c.Release()
 	p := &parser{c: c, syms: syms}
 	as, err := p.actions(lex.EOF, 0)
 	if err != nil {

@@ -1,10 +1,14 @@
 package lex
 
+import "sync"
+
 // Cursor walks a token slice for a recursive-descent parser. The slice
 // always ends with an EOF token, so Peek never runs off the end.
 type Cursor struct {
 	toks []Token
 	i    int
+	// pooled is the buffer toks came from (AcquireCursor), or nil.
+	pooled *[]Token
 }
 
 // NewCursor tokenizes src and returns a Cursor over the tokens, or the first
@@ -15,6 +19,51 @@ func NewCursor(src string) (*Cursor, error) {
 		return nil, err
 	}
 	return &Cursor{toks: toks}, nil
+}
+
+// tokBufs holds token slices for AcquireCursor: a parser that only walks
+// its tokens and keeps none of the slice lexes every flow into the same
+// few buffers instead of allocating one per string.
+var tokBufs = sync.Pool{New: func() any { return new([]Token) }}
+
+// maxPooledToks bounds the buffers kept in tokBufs, so one huge input does
+// not stay resident.
+const maxPooledToks = 4096
+
+// AcquireCursor is NewCursor with a token buffer taken from a pool. The
+// caller must call Release when done and must not keep the slice returned
+// by Tokens past that (Token values copied out stay valid).
+func AcquireCursor(src string) (*Cursor, error) {
+	buf := tokBufs.Get().(*[]Token)
+	toks, err := tokenizeInto((*buf)[:0], src)
+	if err != nil {
+		*buf = clearToks(toks)
+		tokBufs.Put(buf)
+		return nil, err
+	}
+	return &Cursor{toks: toks, pooled: buf}, nil
+}
+
+// Release returns the token buffer of a cursor made by AcquireCursor to
+// the pool; the cursor must not be used afterwards. It does nothing for
+// other cursors.
+func (c *Cursor) Release() {
+	if c.pooled == nil {
+		return
+	}
+	buf := c.pooled
+	*buf = clearToks(c.toks)
+	c.toks, c.pooled = nil, nil
+	if cap(*buf) <= maxPooledToks {
+		tokBufs.Put(buf)
+	}
+}
+
+// clearToks zeroes toks (dropping the strings they reference) and returns
+// it emptied.
+func clearToks(toks []Token) []Token {
+	clear(toks)
+	return toks[:0]
 }
 
 // CursorOf returns a Cursor over toks, which should end with an EOF token

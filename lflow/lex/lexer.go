@@ -24,8 +24,15 @@ func New(src string) *Lexer { return &Lexer{src: src, line: 1, col: 1} }
 // Tokenize returns all tokens of src, ending with an EOF token, or the first
 // error.
 func Tokenize(src string) ([]Token, error) {
+	// Tokens average well over 5 bytes of input (with their blanks); a
+	// denser string grows the slice once or twice.
+	return tokenizeInto(make([]Token, 0, len(src)/5+2), src)
+}
+
+// tokenizeInto appends the tokens of src to dst (normally empty with
+// spare capacity) and returns the extended slice.
+func tokenizeInto(toks []Token, src string) ([]Token, error) {
 	l := New(src)
-	toks := make([]Token, 0, len(src)/3+1)
 	for {
 		t, err := l.Next()
 		if err != nil {
