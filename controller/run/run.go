@@ -558,7 +558,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 
 	// Logical flows of the local datapaths.
 	env := &translate.Env{Datapaths: map[uint32]*translate.Datapath{}, AddressSets: snap.addressSets,
-		PortGroups: snap.portGroups, Resident: dec.Bound}
+		PortGroups: snap.portGroups, Resident: dec.Bound, RemoteVIFs: map[string]bool{}}
+	for _, pb := range snap.ports {
+		if pb.Type == "" && pb.ParentPort == nil && !dec.Bound[pb.LogicalPort] {
+			env.RemoteVIFs[pb.LogicalPort] = true
+		}
+	}
 	for _, dp := range snap.datapaths {
 		k := uint32(dp.TunnelKey)
 		if !local[k] {
@@ -586,6 +591,11 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	sig.WriteByte('|')
 	for _, n := range slices.Sorted(maps.Keys(dec.Bound)) {
+		sig.WriteString(n)
+		sig.WriteByte(',')
+	}
+	sig.WriteByte('|')
+	for _, n := range slices.Sorted(maps.Keys(env.RemoteVIFs)) {
 		sig.WriteString(n)
 		sig.WriteByte(',')
 	}

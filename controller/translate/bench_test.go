@@ -55,7 +55,7 @@ type flowKey struct {
 
 func fromEngine(e *northd.Engine, nb *northd.NB) *topology {
 	t := &topology{
-		env: &Env{Datapaths: map[uint32]*Datapath{}, Resident: map[string]bool{},
+		env: &Env{Datapaths: map[uint32]*Datapath{}, Resident: map[string]bool{}, RemoteVIFs: map[string]bool{},
 			AddressSets: map[string][]string{"svc_monitor_mac": {"3a:ab:e1:3c:9b:50"}}},
 		phys: &physical.Input{Chassis: "ch1", VIFs: map[string]uint32{}, Tunnels: map[string]uint32{"ch2": 1000, "ch3": 1001}},
 	}
@@ -75,6 +75,9 @@ func fromEngine(e *northd.Engine, nb *northd.NB) *topology {
 				ch = "ch1"
 				t.phys.VIFs[pb.Name] = uint32(len(t.phys.VIFs) + 1)
 				t.env.Resident[pb.Name] = true
+			}
+			if ch != "ch1" {
+				t.env.RemoteVIFs[pb.Name] = true
 			}
 			t.phys.Ports = append(t.phys.Ports, physical.Port{Name: pb.Name, Datapath: dk, Key: key, Chassis: ch})
 		}

@@ -67,6 +67,12 @@ type Env struct {
 	// Resident lists the logical ports resident on this chassis
 	// (is_chassis_resident).
 	Resident map[string]bool
+	// RemoteVIFs lists the VIF logical switch ports (type "", no parent)
+	// not bound on this chassis. Their packets never enter a logical
+	// switch's ingress pipeline here, so an ingress flow of a switch whose
+	// match requires inport == one of them (a top-level && term) is
+	// skipped, as ovn-controller does with the in_out_port tag.
+	RemoteVIFs map[string]bool
 }
 
 // Error is a logical flow that could not be translated.
@@ -157,6 +163,7 @@ const (
 	depAddrSet
 	depPortGroup
 	depResident
+	depRemote
 )
 
 // New returns a Translator for the default logical symbol table. Group ids
@@ -235,6 +242,11 @@ func (r *run) value(kind depKind, dp *Datapath, name string) string {
 		return v
 	case depResident:
 		if r.env.Resident[name] {
+			return "1"
+		}
+		return "0"
+	case depRemote:
+		if r.env.RemoteVIFs[name] {
 			return "1"
 		}
 		return "0"
@@ -421,7 +433,7 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 // it differs between datapaths beyond the metadata match).
 func (e *entry) portDependent() bool {
 	for _, d := range e.deps {
-		if d.kind == depPort || d.kind == depResident {
+		if d.kind == depPort || d.kind == depResident || d.kind == depRemote {
 			return true
 		}
 	}
@@ -534,6 +546,11 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 	if f.Priority < 0 || f.Priority > 65535 {
 		e.err = fmt.Errorf("priority %d out of range 0..65535", f.Priority)
 		return e
+	}
+	if f.Pipeline == controller.Ingress && !dp.Router {
+		if p, ok := requiredInport(f.Match); ok && record(depRemote, p) == "1" {
+			return e // no flows: that port's packets never arrive here
+		}
 	}
 	pe, ok := t.parsed[f.Actions]
 	if !ok {
@@ -706,4 +723,51 @@ func OFText(f *of.Flow) ofctrl.Flow {
 		Match:    f.Match.String(),
 		Actions:  of.ActionsString(f.Actions),
 	}
+}
+
+// requiredInport returns P when match can only be true for packets with
+// inport == "P": the comparison is a term of the top-level conjunction
+// (no || outside parentheses; OVN does not allow && and || to mix there,
+// and a ! before inport would directly precede it). A match that does not
+// lex is left to the compiler to report.
+func requiredInport(match string) (string, bool) {
+	if !strings.Contains(match, "inport") {
+		return "", false
+	}
+	c, err := lex.AcquireCursor(match)
+	if err != nil {
+		return "", false
+	}
+	defer c.Release()
+	toks := c.Tokens()
+	depth := 0
+	port, found := "", false
+	for i, t := range toks {
+		switch t.Kind {
+		case lex.LParen, lex.LBrace, lex.LBracket:
+			depth++
+		case lex.RParen, lex.RBrace, lex.RBracket:
+			depth--
+		case lex.Or:
+			if depth == 0 {
+				return "", false
+			}
+		case lex.Ident:
+			if depth != 0 || found || t.Str != "inport" || i+2 >= len(toks) {
+				continue
+			}
+			if i > 0 && toks[i-1].Kind != lex.And {
+				continue
+			}
+			if toks[i+1].Kind != lex.Eq || toks[i+2].Kind != lex.String {
+				continue
+			}
+			// toks ends with EOF, so toks[i+3] exists after the String.
+			if next := toks[i+3].Kind; next != lex.And && next != lex.EOF {
+				continue
+			}
+			port, found = toks[i+2].Str, true
+		}
+	}
+	return port, found
 }
