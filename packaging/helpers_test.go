@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govn/govn/internal/dbserver/dbservertest"
 	"github.com/govn/govn/internal/ovstest"
 )
 
@@ -88,15 +88,9 @@ func shortDir(t *testing.T, prefix string) string {
 	return d
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a free TCP port on 127.0.0.1, never one handed out before
+// in this test process.
+func freePort(t *testing.T) int { t.Helper(); return dbservertest.FreePort(t) }
 
 func randHex(t *testing.T) string {
 	var b [2]byte
