@@ -71,32 +71,7 @@ func (c *ofConn) handshake() error {
 	if _, err := c.nc.Write(msg); err != nil {
 		return err
 	}
-	for {
-		m, err := ofp.ReadMessage(c.nc)
-		if err != nil {
-			return err
-		}
-		h, err := ofp.ParseHeader(m)
-		if err != nil {
-			return err
-		}
-		switch h.Type {
-		case ofp.TypeError:
-			e, err := ofp.DecodeError(m)
-			if err != nil {
-				return err
-			}
-			return e
-		case ofp.TypeBarrierReply:
-			if h.Xid == bx {
-				return nil
-			}
-		case ofp.TypeEchoRequest:
-			if _, err := c.nc.Write(ofp.EchoReply(h.Xid, m[ofp.HeaderLen:])); err != nil {
-				return err
-			}
-		}
-	}
+	return ofp.AwaitBarrier(c.nc, bx)
 }
 
 func (c *ofConn) read() {

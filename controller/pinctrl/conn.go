@@ -74,32 +74,7 @@ func (c *Conn) handshake() error {
 	if err := c.Send(ofp.BarrierRequest(bx)); err != nil {
 		return err
 	}
-	for {
-		m, err := ofp.ReadMessage(c.c)
-		if err != nil {
-			return err
-		}
-		h, err := ofp.ParseHeader(m)
-		if err != nil {
-			return err
-		}
-		switch h.Type {
-		case ofp.TypeError:
-			e, err := ofp.DecodeError(m)
-			if err != nil {
-				return err
-			}
-			return e
-		case ofp.TypeBarrierReply:
-			if h.Xid == bx {
-				return nil
-			}
-		case ofp.TypeEchoRequest:
-			if err := c.Send(ofp.EchoReply(h.Xid, m[ofp.HeaderLen:])); err != nil {
-				return err
-			}
-		}
-	}
+	return ofp.AwaitBarrier(c.c, bx)
 }
 
 // NextXid returns a fresh transaction id.

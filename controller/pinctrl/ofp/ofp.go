@@ -307,3 +307,36 @@ func (e *Error) Name() string {
 	}
 	return fmt.Sprintf("%s code %d", t.name, e.Code)
 }
+
+// AwaitBarrier reads messages from rw until the barrier reply with xid
+// arrives, answering echo requests on the way; an OpenFlow error message
+// before it is returned as the error. Connection set-up uses it (before any
+// other reader or writer uses rw).
+func AwaitBarrier(rw io.ReadWriter, xid uint32) error {
+	for {
+		m, err := ReadMessage(rw)
+		if err != nil {
+			return err
+		}
+		h, err := ParseHeader(m)
+		if err != nil {
+			return err
+		}
+		switch h.Type {
+		case TypeError:
+			e, err := DecodeError(m)
+			if err != nil {
+				return err
+			}
+			return e
+		case TypeBarrierReply:
+			if h.Xid == xid {
+				return nil
+			}
+		case TypeEchoRequest:
+			if _, err := rw.Write(EchoReply(h.Xid, m[HeaderLen:])); err != nil {
+				return err
+			}
+		}
+	}
+}
