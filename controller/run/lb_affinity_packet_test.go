@@ -1,13 +1,10 @@
 package run
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -228,39 +225,8 @@ func TestLBAffinityRealPackets(t *testing.T) {
 
 // serveTCP6 answers every IPv6 connection to port in ns with "name <peer IP>".
 func serveTCP6(t *testing.T, ns, name string, port int) {
-	var l net.Listener
-	if err := inNetns(ns, func() (err error) { l, err = net.Listen("tcp6", fmt.Sprintf("[::]:%d", port)); return err }); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-			fmt.Fprintf(c, "%s %s\n", name, host)
-			c.Close()
-		}
-	}()
+	serveNet(t, ns, name, "tcp6", fmt.Sprintf("[::]:%d", port))
 }
 
 // requestTCP6 connects from ns to the IPv6 addr and returns the server's line.
-func requestTCP6(ns, addr string) (string, error) {
-	var c net.Conn
-	err := inNetns(ns, func() (err error) {
-		c, err = net.DialTimeout("tcp6", addr, 2*time.Second)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
-}
+func requestTCP6(ns, addr string) (string, error) { return requestNet(ns, "tcp6", addr) }

@@ -91,8 +91,14 @@ func (e *env) addNS(t *testing.T, ns, veth, bridge, ifaceID, mac, cidr, gw strin
 
 // serveTCP answers every connection to port in ns with "name <peer IP>".
 func serveTCP(t *testing.T, ns, name string, port int) {
+	serveNet(t, ns, name, "tcp4", fmt.Sprintf(":%d", port))
+}
+
+// serveNet answers every connection to addr (network tcp4 or tcp6) in ns with
+// "name <peer IP>".
+func serveNet(t *testing.T, ns, name, network, addr string) {
 	var l net.Listener
-	if err := inNetns(ns, func() (err error) { l, err = net.Listen("tcp4", fmt.Sprintf(":%d", port)); return err }); err != nil {
+	if err := inNetns(ns, func() (err error) { l, err = net.Listen(network, addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -113,10 +119,14 @@ func serveTCP(t *testing.T, ns, name string, port int) {
 }
 
 // requestTCP connects from ns to addr and returns the server's line.
-func requestTCP(ns, addr string) (string, error) {
+func requestTCP(ns, addr string) (string, error) { return requestNet(ns, "tcp4", addr) }
+
+// requestNet connects from ns to addr over network (tcp4 or tcp6) and returns
+// the server's line.
+func requestNet(ns, network, addr string) (string, error) {
 	var c net.Conn
 	err := inNetns(ns, func() (err error) {
-		c, err = net.DialTimeout("tcp4", addr, 2*time.Second)
+		c, err = net.DialTimeout(network, addr, 2*time.Second)
 		return err
 	})
 	if err != nil {
