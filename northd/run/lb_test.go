@@ -2,14 +2,11 @@ package run
 
 import (
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/govn/govn/internal/dbserver/dbservertest"
 )
 
 // lbTopology: switch sw0 with two backends p1, p2 (IPv4 + IPv6), a
@@ -268,13 +265,7 @@ func TestLBMatchesOVN(t *testing.T) {
 	g := newEnv(t)
 	g.start()
 	o := newEnv(t)
-	dir := dbservertest.ShortTempDir(t)
-	cmd := exec.Command("ovn-northd", "--ovnnb-db="+o.nb.Endpoint(), "--ovnsb-db="+o.sb.Endpoint(),
-		"--unixctl="+filepath.Join(dir, "northd.ctl"), "--log-file="+filepath.Join(dir, "northd.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startOVNNorthd(t, o)
 
 	for _, e := range []*env{g, o} {
 		lbTopology(e)

@@ -2,14 +2,11 @@ package run
 
 import (
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/govn/govn/internal/dbserver/dbservertest"
 )
 
 // ovnRouterDiffs are the router flows OVN 23.03 writes that govn does not,
@@ -34,13 +31,7 @@ func TestRouterMatchesOVN(t *testing.T) {
 	g := newEnv(t)
 	g.start()
 	o := newEnv(t)
-	dir := dbservertest.ShortTempDir(t)
-	cmd := exec.Command("ovn-northd", "--ovnnb-db="+o.nb.Endpoint(), "--ovnsb-db="+o.sb.Endpoint(),
-		"--unixctl="+filepath.Join(dir, "northd.ctl"), "--log-file="+filepath.Join(dir, "northd.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startOVNNorthd(t, o)
 
 	for _, e := range []*env{g, o} {
 		routerTopology(e)
