@@ -18,6 +18,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
+	"github.com/govn/govn/internal/dbserver/dbservertest"
 	"github.com/govn/govn/internal/ovsdbclient"
 	"github.com/govn/govn/northd"
 	"github.com/govn/govn/sbdb"
@@ -126,6 +127,12 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 	done := make(chan error, 1)
 	start := time.Now()
 	proc := 0
+	// The metrics/pprof port is free-picked so benchmarks can run side by
+	// side; GOVN_BENCH_METRICS fixes it (e.g. to profile the controller).
+	metrics := os.Getenv("GOVN_BENCH_METRICS")
+	if metrics == "" {
+		metrics = fmt.Sprintf("127.0.0.1:%d", dbservertest.FreePort(b))
+	}
 	if bin := os.Getenv("GOVN_BIN"); bin != "" {
 		level := "warn"
 		var logf *os.File
@@ -137,7 +144,7 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 			defer logf.Close()
 		}
 		cmd := exec.CommandContext(cctx, bin, "controller", "--ovs", o.OVS, "--ovs-rundir", o.RunDir, "--hostname", "host1",
-			"--resync", "1h", "--log-level", level, "--metrics-addr", "127.0.0.1:19476")
+			"--resync", "1h", "--log-level", level, "--metrics-addr", metrics)
 		cmd.Stderr = os.Stderr
 		if logf != nil {
 			cmd.Stderr = logf
@@ -176,7 +183,7 @@ func benchLspAdd(b *testing.B, switches, ports, local int) {
 	ctrlHeap := float64(int64(m1.HeapInuse)-int64(m0.HeapInuse)) / (1 << 20)
 	if path := os.Getenv("GOVN_BENCH_HEAP"); path != "" && proc != 0 {
 		// The controller process' heap (its pprof endpoint), after a GC.
-		resp, err := http.Get("http://127.0.0.1:19476/debug/pprof/heap?gc=1")
+		resp, err := http.Get("http://" + metrics + "/debug/pprof/heap?gc=1")
 		if err != nil {
 			b.Fatal(err)
 		}
