@@ -68,8 +68,8 @@ type Controller struct {
 	lastOut    *translate.Output
 	lastPhys   []ofctrl.Flow
 	lastSynced bool
-	dpGen      atomic.Uint64 // bumped by Datapath_Binding / Logical_DP_Group changes
-	lfRows     map[string]lfRow
+	dpGen      atomic.Uint64                // bumped by Datapath_Binding / Logical_DP_Group changes
+	lfRows     map[string]*sbdb.LogicalFlow // the rows translated last, by UUID
 	lfDPGen    uint64
 	lfClient   *ovsdbclient.Client
 
@@ -704,28 +704,35 @@ func (c *Controller) sbEvent(table, op string) {
 	c.poke()
 }
 
-// translate turns the snapshot's logical flows into OpenFlow. Rows are
-// converted once: libovsdb replaces a row's model on every update, so an
-// unchanged model pointer is an unchanged row (the conversion also depends
-// on the datapath and datapath group tables, which reset it when they
-// change).
+// translate turns the snapshot's logical flows into OpenFlow,
+// incrementally: libovsdb replaces a row's model on every update, so an
+// unchanged model pointer is an unchanged row, and only the rows whose
+// model changed (or that disappeared) are handed to the translator, which
+// also re-examines the translations whose dependencies differ from the
+// previous run's env. A change of the datapath or datapath group tables
+// converts every row again (the translator ignores the unchanged ones).
 func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(string) (uint32, bool)) *translate.Output {
 	lfs := snap.lfs
+	all := false
 	if g := c.dpGen.Load(); g != c.lfDPGen || c.lfRows == nil || c.lfClient != c.sb {
-		c.lfRows, c.lfDPGen, c.lfClient = map[string]lfRow{}, g, c.sb
+		all = c.lfRows != nil && c.lfClient == c.sb // same rows, other datapath keys
+		if c.lfRows == nil {
+			c.lfRows = make(map[string]*sbdb.LogicalFlow, len(lfs))
+		}
+		c.lfDPGen, c.lfClient = g, c.sb
 	}
-	lflows := make([]translate.Flow, 0, len(lfs))
-	seen := make(map[string]bool, len(lfs))
+	var changed []translate.Flow
+	rows := 0
 	for uuid, m := range lfs {
 		lf, ok := m.(*sbdb.LogicalFlow)
-		if !ok {
+		if !ok || lf == nil {
 			continue
 		}
-		seen[uuid] = true
-		if r, ok := c.lfRows[uuid]; ok && r.model == lf {
-			lflows = append(lflows, r.flow)
+		rows++
+		if old, ok := c.lfRows[uuid]; ok && old == lf && !all {
 			continue
 		}
+		c.lfRows[uuid] = lf
 		f := translate.Flow{UUID: lf.UUID, Table: lf.TableID, Priority: lf.Priority, Match: lf.Match, Actions: lf.Actions}
 		if lf.Pipeline == sbdb.LogicalFlowPipelineEgress {
 			f.Pipeline = controller.Egress
@@ -745,23 +752,18 @@ func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(st
 			}
 		}
 		slices.Sort(f.Datapaths)
-		c.lfRows[uuid] = lfRow{model: lf, flow: f}
-		lflows = append(lflows, f)
+		changed = append(changed, f)
 	}
-	if len(c.lfRows) > len(seen) {
+	var deleted []string
+	if len(c.lfRows) > rows { // rows that are gone
 		for uuid := range c.lfRows {
-			if !seen[uuid] {
+			if m, ok := lfs[uuid].(*sbdb.LogicalFlow); !ok || m == nil {
+				deleted = append(deleted, uuid)
 				delete(c.lfRows, uuid)
 			}
 		}
 	}
-	return c.tr.Translate(lflows, env)
-}
-
-// lfRow is a Logical_Flow row converted for translate.
-type lfRow struct {
-	model *sbdb.LogicalFlow
-	flow  translate.Flow
+	return c.tr.Update(changed, deleted, env)
 }
 
 // wantSpec is the monitor spec for the current view.

@@ -397,11 +397,12 @@ func (s *snapshot) gatewayChassis(live map[string]bool) map[string]string {
 // namesLag bounds how long a run waits for the names client to catch up.
 const namesLag = 20 * time.Millisecond
 
-// awaitNames waits (briefly) until the names client has seen the nb_cfg
-// the main client has. Both get a transaction's update from the server
-// within moments of each other; a run that starts in between could not
-// acknowledge the nb_cfg (the smaller one of the two counts) and would
-// need a second run after the names update, doubling --wait=hv latency.
+// awaitNames waits (briefly) until the two southbound clients have seen
+// the same nb_cfg. Both get a transaction's update from the server within
+// moments of each other (the names client, with a few rows, usually
+// first); a run that starts in between could not acknowledge the nb_cfg
+// (the smaller one of the two counts) and would need a second run after
+// the other update, doubling --wait=hv latency.
 func (c *Controller) awaitNames(ctx context.Context) {
 	if c.names == nil {
 		return
@@ -413,8 +414,7 @@ func (c *Controller) awaitNames(ctx context.Context) {
 		}
 		return n
 	}
-	want := cfg(c.sb)
-	for deadline := time.Now().Add(namesLag); cfg(c.names) < want && time.Now().Before(deadline) && ctx.Err() == nil; {
+	for deadline := time.Now().Add(namesLag); cfg(c.names) != cfg(c.sb) && time.Now().Before(deadline) && ctx.Err() == nil; {
 		time.Sleep(time.Millisecond)
 	}
 }

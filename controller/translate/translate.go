@@ -101,18 +101,34 @@ type Output struct {
 
 // Translator translates logical flows, caching results between runs. It is
 // not safe for concurrent use.
+//
+// It keeps every logical flow it was given (flowState) with the
+// translations for its local datapaths (entries), and a reverse index from
+// each outside fact (port key, address set, port group, residency) to the
+// entries that depended on it. Translate validates everything; Update
+// re-examines only the flows that changed and the entries whose facts
+// changed between the previous Env and this one.
 type Translator struct {
-	st    *symtab.Table
-	comp  *expr.Compiler
-	cache map[entryKey]*entry
-	gen   uint64
+	st   *symtab.Table
+	comp *expr.Compiler
+	gen  uint64
+
+	flows map[string]*flowState // by logical flow UUID
+	order []*flowState          // sorted by UUID
+	byDep map[depRef][]*entry   // entries by the facts they depended on
+	env   *Env                  // the Env of the last run
+	// Totals over all flows: entries held, (flow, datapath) pairs skipped.
+	nEntries, skipped int
 
 	// conj: per OpenFlow table, the conjunction id ranges in use, by owner
 	// (logical flow UUID).
 	conj map[uint8]map[string]conjRange
-	// groups: group spec (id 0) → id, and the reverse.
+	// groups: group spec (id 0) → id, the number of entries using each id,
+	// and the groups by id.
 	setSig    map[string]string
 	groupIDs  map[string]uint32
+	groupRefs map[uint32]int
+	groupByID map[uint32]ofctrl.Group
 	parsed    map[string]*parsedEntry // action text → parse result
 	lastFlows int
 	groupUsed map[uint32]bool
@@ -120,9 +136,22 @@ type Translator struct {
 	MinGroup, MaxGroup uint32
 }
 
-type entryKey struct {
-	uuid string
+// flowState is one logical flow and its translations, entries[i] for its
+// i-th local datapath (in key order).
+type flowState struct {
+	f       Flow
+	entries []*entry
+	skipped int32  // datapaths of f that are not local
+	mark    uint64 // gen of the run that re-examines it
+	seen    uint64 // gen of the Translate call that listed it
+}
+
+// depRef names one outside fact: a port name in datapath dp (depPort), or
+// a name without datapath (the other kinds).
+type depRef struct {
+	kind depKind
 	dp   uint32
+	name string
 }
 
 type conjRange struct{ base, n uint32 }
@@ -134,7 +163,7 @@ type parsedEntry struct {
 }
 
 type entry struct {
-	gen             uint64
+	fs              *flowState
 	dp              uint32
 	pipeline        controller.Pipeline
 	table, prio     int
@@ -156,6 +185,13 @@ type dep struct {
 	value string
 }
 
+func (d dep) ref(dp uint32) depRef {
+	if d.kind != depPort {
+		dp = 0
+	}
+	return depRef{d.kind, dp, d.name}
+}
+
 type depKind uint8
 
 const (
@@ -172,19 +208,20 @@ func New() *Translator {
 	st := symtab.Default()
 	return &Translator{
 		st: st, comp: expr.NewCompiler(st),
-		cache:    map[entryKey]*entry{},
+		flows:    map[string]*flowState{},
+		byDep:    map[depRef][]*entry{},
 		conj:     map[uint8]map[string]conjRange{},
 		groupIDs: map[string]uint32{}, groupUsed: map[uint32]bool{}, parsed: map[string]*parsedEntry{},
+		groupRefs: map[uint32]int{}, groupByID: map[uint32]ofctrl.Group{},
 		MinGroup: 1, MaxGroup: 0xffffff00,
 	}
 }
 
 // run holds per-Translate memoized facts.
 type run struct {
-	env      *Env
-	setHash  map[string]string
-	pgHash   map[string]string
-	groupRef map[uint32]bool
+	env     *Env
+	setHash map[string]string
+	pgHash  map[string]string
 }
 
 func hashList(l []string) string {
@@ -267,88 +304,207 @@ func Cookie(uuid string) uint64 {
 	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
 }
 
-// Translate translates flows for env. Flows are processed in UUID order, so
+// Translate translates flows, the complete set of logical flows, for env:
+// every cached translation is validated against env (which may be the
+// previous call's Env, modified). Flows are processed in UUID order, so
 // results (conjunction ids, group ids) do not depend on the input order.
 func (t *Translator) Translate(flows []Flow, env *Env) *Output {
+	return t.update(flows, nil, env, true)
+}
+
+// Update is Translate for a caller that tracks changes: changed holds the
+// logical flows added or modified since the previous call, deleted the
+// UUIDs of the removed ones, and env the complete environment. env must be
+// a new value on each call, and the previous call's Env (its maps and
+// slices) must not have been modified since: Update compares the two to
+// find the facts that changed. Only flows that changed, flows of
+// datapaths that became (non-)local and translations that depended on a
+// changed fact are re-examined; the Output is complete. With the same Env
+// as the previous call (or on the first call) everything is validated, as
+// Translate does.
+func (t *Translator) Update(changed []Flow, deleted []string, env *Env) *Output {
+	return t.update(changed, deleted, env, false)
+}
+
+func (t *Translator) update(changed []Flow, deleted []string, env *Env, all bool) *Output {
 	t.gen++
-	r := &run{env: env, setHash: map[string]string{}, pgHash: map[string]string{}, groupRef: map[uint32]bool{}}
-	// The expression compiler caches address set contents: start afresh
-	// when any set or port group changed.
-	sig := make(map[string]string, len(env.AddressSets)+len(env.PortGroups))
-	for n := range env.AddressSets {
-		sig["$"+n] = r.value(depAddrSet, nil, n)
-	}
-	for n := range env.PortGroups {
-		sig["@"+n] = r.value(depPortGroup, nil, n)
-	}
-	if !maps.Equal(sig, t.setSig) {
-		t.comp.Reset()
-		t.setSig = sig
-	}
+	r := &run{env: env, setHash: map[string]string{}, pgHash: map[string]string{}}
 	out := &Output{}
-	order := make([]int, len(flows))
-	for i := range order {
-		order[i] = i
+	full := all || t.env == nil || t.env == env
+	var dirty []*flowState
+	mark := func(fs *flowState) {
+		if fs.mark != t.gen {
+			fs.mark = t.gen
+			dirty = append(dirty, fs)
+		}
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(flows[a].UUID, flows[b].UUID) })
-	// Phase 1: reuse valid cache entries (so their conjunction ranges stay
-	// reserved), collect the rest.
+	var refs []depRef
+	var dpChanged map[uint32]bool
+	if full {
+		// The expression compiler caches address set contents: start
+		// afresh when any set or port group changed.
+		sig := make(map[string]string, len(env.AddressSets)+len(env.PortGroups))
+		for n := range env.AddressSets {
+			sig["$"+n] = r.value(depAddrSet, nil, n)
+		}
+		for n := range env.PortGroups {
+			sig["@"+n] = r.value(depPortGroup, nil, n)
+		}
+		if !maps.Equal(sig, t.setSig) {
+			t.comp.Reset()
+			t.setSig = sig
+		}
+	} else {
+		var setsChanged bool
+		refs, dpChanged, setsChanged = diffEnv(t.env, env)
+		if setsChanged {
+			t.comp.Reset()
+			t.setSig = nil // the next Translate resets again
+		}
+	}
+	t.env = env
+
+	// Flow changes.
+	var added []*flowState
+	removed := false
+	drop := func(fs *flowState) {
+		for _, e := range fs.entries {
+			t.release(e)
+		}
+		t.nEntries -= len(fs.entries)
+		t.skipped -= int(fs.skipped)
+		fs.entries, fs.skipped = nil, 0
+		delete(t.flows, fs.f.UUID)
+		fs.mark = 0
+		removed = true
+	}
+	for _, uuid := range deleted {
+		if fs, ok := t.flows[uuid]; ok {
+			drop(fs)
+		}
+	}
+	for i := range changed {
+		f := &changed[i]
+		fs, ok := t.flows[f.UUID]
+		if !ok {
+			fs = &flowState{f: *f}
+			t.flows[f.UUID] = fs
+			added = append(added, fs)
+		} else if !sameFlow(&fs.f, f) {
+			fs.f = *f
+		} else if !full {
+			continue
+		}
+		fs.seen = t.gen
+		mark(fs)
+	}
+	if all {
+		// Translate: flows not listed are gone.
+		if len(t.flows) > len(changed)-len(added) {
+			for _, fs := range t.order {
+				if fs.seen != t.gen && t.flows[fs.f.UUID] == fs {
+					drop(fs)
+				}
+			}
+		}
+	}
+	if removed {
+		t.order = slices.DeleteFunc(t.order, func(fs *flowState) bool { return t.flows[fs.f.UUID] != fs })
+		dirty = slices.DeleteFunc(dirty, func(fs *flowState) bool { return t.flows[fs.f.UUID] != fs })
+	}
+	if len(added) > 0 {
+		if len(added) > 64 {
+			t.order = append(t.order, added...)
+			slices.SortFunc(t.order, func(a, b *flowState) int { return cmp.Compare(a.f.UUID, b.f.UUID) })
+		} else {
+			for _, fs := range added {
+				i, _ := slices.BinarySearchFunc(t.order, fs.f.UUID, func(a *flowState, u string) int { return cmp.Compare(a.f.UUID, u) })
+				t.order = slices.Insert(t.order, i, fs)
+			}
+		}
+	}
+	// Environment changes.
+	if full {
+		for _, fs := range t.order {
+			mark(fs)
+		}
+	} else {
+		for _, ref := range refs {
+			for _, e := range t.byDep[ref] {
+				mark(e.fs)
+			}
+		}
+		if len(dpChanged) > 0 {
+			for _, fs := range t.order {
+				for _, dk := range fs.f.Datapaths {
+					if dpChanged[dk] {
+						mark(fs)
+						break
+					}
+				}
+			}
+		}
+	}
+	if len(dirty) > 1 && !full {
+		slices.SortFunc(dirty, func(a, b *flowState) int { return cmp.Compare(a.f.UUID, b.f.UUID) })
+	} else if full {
+		dirty = t.order // (every flow, already in UUID order)
+	}
+
+	// Phase 1: keep the still valid translations of the flows to
+	// re-examine (so their conjunction ranges stay reserved), release the
+	// others, collect what to compile.
 	type todo struct {
-		f   *Flow
-		idx int
-		dps []*Datapath
+		fs    *flowState
+		dps   []*Datapath
+		slots []int // index in fs.entries of each of dps
 	}
 	var work []todo
-	// The local datapaths of flows[i] are localDPs[span[i].lo:span[i].hi],
-	// and entries[k] is the cache entry for localDPs[k] (filled for
-	// reused entries now, for compiled ones below). One flat pair of
-	// slices rather than two small slices per flow: this runs over every
-	// logical flow on each translation.
-	type span struct{ lo, hi int32 }
-	spans := make([]span, len(flows))
-	localDPs := make([]uint32, 0, len(flows)+len(flows)/4)
-	entries := make([]*entry, 0, cap(localDPs))
-	for _, i := range order {
-		f := &flows[i]
-		spans[i].lo = int32(len(localDPs))
-		dks := f.Datapaths
-		if len(dks) > 1 && !slices.IsSorted(dks) {
-			dks = slices.Clone(dks)
+	var dks []uint32
+	for _, fs := range dirty {
+		f := &fs.f
+		dks = dks[:0]
+		skipped := int32(0)
+		for _, dk := range f.Datapaths {
+			if _, ok := env.Datapaths[dk]; !ok {
+				skipped++
+				continue
+			}
+			dks = append(dks, dk)
+		}
+		if !slices.IsSorted(dks) {
 			slices.Sort(dks)
 		}
+		dks = slices.Compact(dks)
+		t.skipped += int(skipped - fs.skipped)
+		fs.skipped = skipped
+		old := fs.entries
+		var entries []*entry
+		if len(dks) > 0 {
+			entries = make([]*entry, len(dks))
+		}
 		var w todo
-		var last uint32
-		for j, dk := range dks {
-			if j > 0 && dk == last {
+		for _, e := range old {
+			j, ok := slices.BinarySearch(dks, e.dp)
+			if ok && e.valid(f, env.Datapaths[e.dp], r) {
+				entries[j] = e
 				continue
 			}
-			last = dk
-			dp, ok := env.Datapaths[dk]
-			if !ok {
-				out.Skipped++
-				continue
-			}
-			localDPs = append(localDPs, dk)
-			if e, ok := t.cache[entryKey{f.UUID, dk}]; ok && e.valid(f, dp, r) {
-				e.gen = t.gen
-				out.Reused++
-				entries = append(entries, e)
-				continue
-			}
-			entries = append(entries, nil)
-			w.dps = append(w.dps, dp)
+			t.release(e)
 		}
-		spans[i].hi = int32(len(localDPs))
+		for j, e := range entries {
+			if e == nil {
+				w.dps = append(w.dps, env.Datapaths[dks[j]])
+				w.slots = append(w.slots, j)
+			} else if e.hasConj && e.err == nil {
+				t.reserveConj(e)
+			}
+		}
+		t.nEntries += len(entries) - len(old)
+		fs.entries = entries
 		if len(w.dps) > 0 {
-			w.f, w.idx = f, i
+			w.fs = fs
 			work = append(work, w)
-		}
-	}
-	// Forget what is no longer wanted: stale entries release their
-	// conjunction ids before new flows allocate.
-	for k, e := range t.cache {
-		if e.gen != t.gen {
-			delete(t.cache, k)
 		}
 	}
 	for a, pe := range t.parsed {
@@ -356,43 +512,51 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 			delete(t.parsed, a)
 		}
 	}
-	if len(work) > 0 {
-		t.rebuildConj()
-	}
 	for _, w := range work {
 		// A translation that depends on no port name is the same for every
 		// datapath but for the metadata match: compile it once.
 		var shared *entry
-		for _, dp := range w.dps {
+		for i, dp := range w.dps {
 			var e *entry
 			if shared != nil && shared.router == dp.Router {
 				e = shared.forDatapath(dp.Key)
 			} else {
-				e = t.compile(w.f, dp, r)
+				e = t.compile(&w.fs.f, dp, r)
 				if !e.portDependent() {
 					shared = e
 				}
 			}
-			e.gen = t.gen
-			t.cache[entryKey{w.f.UUID, dp.Key}] = e
+			e.fs = w.fs
+			t.register(e)
 			out.Compiled++
-			fi := w.idx
-			sp := spans[fi]
-			entries[int(sp.lo)+slices.Index(localDPs[sp.lo:sp.hi], dp.Key)] = e
+			w.fs.entries[w.slots[i]] = e
 		}
 	}
+	// Free group ids nobody refers to any more.
+	for id, n := range t.groupRefs {
+		if n > 0 {
+			continue
+		}
+		delete(t.groupRefs, id)
+		delete(t.groupByID, id)
+		delete(t.groupUsed, id)
+		for spec, gid := range t.groupIDs {
+			if gid == id {
+				delete(t.groupIDs, spec)
+			}
+		}
+	}
+	out.Reused = t.nEntries - out.Compiled
+	out.Skipped = t.skipped
+
 	// Phase 2: collect in (UUID, datapath) order, merging conjunction-only
 	// flows with one key (OVS would merge them too).
 	conjSeen := map[ofctrl.FlowKey]int{}
-	seenGroup := map[uint32]bool{}
 	out.Flows = make([]ofctrl.Flow, 0, t.lastFlows)
-	for _, i := range order {
-		uuid := flows[i].UUID
-		sp := spans[i]
-		for j, dk := range localDPs[sp.lo:sp.hi] {
-			e := entries[int(sp.lo)+j]
+	for _, fs := range t.order {
+		for _, e := range fs.entries {
 			if e.err != nil {
-				out.Errors = append(out.Errors, Error{UUID: uuid, Datapath: dk, Match: e.match, Actions: e.actions, Err: e.err})
+				out.Errors = append(out.Errors, Error{UUID: fs.f.UUID, Datapath: e.dp, Match: e.match, Actions: e.actions, Err: e.err})
 				continue
 			}
 			for _, fl := range e.flows {
@@ -408,25 +572,153 @@ func (t *Translator) Translate(flows []Flow, env *Env) *Output {
 				}
 				out.Flows = append(out.Flows, fl)
 			}
-			for _, g := range e.groups {
-				r.groupRef[g.ID] = true
-				if !seenGroup[g.ID] {
-					seenGroup[g.ID] = true
-					out.Groups = append(out.Groups, g)
+		}
+	}
+	t.lastFlows = len(out.Flows)
+	out.Groups = make([]ofctrl.Group, 0, len(t.groupByID))
+	for _, g := range t.groupByID {
+		out.Groups = append(out.Groups, g)
+	}
+	slices.SortFunc(out.Groups, func(a, b ofctrl.Group) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func sameFlow(a, b *Flow) bool {
+	return a.Pipeline == b.Pipeline && a.Table == b.Table && a.Priority == b.Priority && a.Match == b.Match &&
+		a.Actions == b.Actions && slices.Equal(a.Datapaths, b.Datapaths)
+}
+
+// register adds a new entry's dependencies and groups to the indexes.
+func (t *Translator) register(e *entry) {
+	for _, d := range e.deps {
+		ref := d.ref(e.dp)
+		t.byDep[ref] = append(t.byDep[ref], e)
+	}
+	for _, g := range e.groups {
+		t.groupRefs[g.ID]++
+		t.groupByID[g.ID] = g
+	}
+}
+
+// release removes an entry that is no longer wanted from the indexes and
+// frees its conjunction range (the flow's entries that stay reserve it
+// again). Group ids whose count drops to 0 are freed at the end of the run
+// (a recompiled entry may take the same group again).
+func (t *Translator) release(e *entry) {
+	for _, d := range e.deps {
+		ref := d.ref(e.dp)
+		l := t.byDep[ref]
+		if i := slices.Index(l, e); i >= 0 {
+			l[i] = l[len(l)-1]
+			l[len(l)-1] = nil
+			l = l[:len(l)-1]
+		}
+		if len(l) == 0 {
+			delete(t.byDep, ref)
+		} else {
+			t.byDep[ref] = l
+		}
+	}
+	for _, g := range e.groups {
+		t.groupRefs[g.ID]--
+	}
+	if e.hasConj {
+		delete(t.conj[e.conjTable], e.fs.f.UUID)
+	}
+}
+
+func (t *Translator) reserveConj(e *entry) {
+	m := t.conj[e.conjTable]
+	if m == nil {
+		m = map[string]conjRange{}
+		t.conj[e.conjTable] = m
+	}
+	m[e.fs.f.UUID] = conjRange{e.conjBase, e.conjN}
+}
+
+// diffEnv returns the facts that differ between two Envs, the datapaths
+// that became local or non-local (or changed type), and whether an address
+// set or port group changed.
+func diffEnv(old, cur *Env) (refs []depRef, dps map[uint32]bool, sets bool) {
+	for dk, nd := range cur.Datapaths {
+		od, ok := old.Datapaths[dk]
+		if !ok || od.Router != nd.Router {
+			if dps == nil {
+				dps = map[uint32]bool{}
+			}
+			dps[dk] = true
+			continue
+		}
+		present := 0
+		for name, k := range nd.Ports {
+			ok, found := od.Ports[name]
+			if found {
+				present++
+			}
+			if !found || ok != k {
+				refs = append(refs, depRef{depPort, dk, name})
+			}
+		}
+		if present < len(od.Ports) {
+			for name := range od.Ports {
+				if _, ok := nd.Ports[name]; !ok {
+					refs = append(refs, depRef{depPort, dk, name})
 				}
 			}
 		}
 	}
-	t.lastFlows = len(out.Flows)
-	// Free group ids nobody refers to any more.
-	for spec, id := range t.groupIDs {
-		if !r.groupRef[id] {
-			delete(t.groupIDs, spec)
-			delete(t.groupUsed, id)
+	for dk := range old.Datapaths {
+		if _, ok := cur.Datapaths[dk]; !ok {
+			if dps == nil {
+				dps = map[uint32]bool{}
+			}
+			dps[dk] = true
 		}
 	}
-	slices.SortFunc(out.Groups, func(a, b ofctrl.Group) int { return cmp.Compare(a.ID, b.ID) })
-	return out
+	diffLists := func(kind depKind, o, n map[string][]string) {
+		for name, l := range n {
+			if ol, ok := o[name]; !ok || !sameList(ol, l) {
+				refs = append(refs, depRef{kind: kind, name: name})
+				sets = true
+			}
+		}
+		for name := range o {
+			if _, ok := n[name]; !ok {
+				refs = append(refs, depRef{kind: kind, name: name})
+				sets = true
+			}
+		}
+	}
+	diffLists(depAddrSet, old.AddressSets, cur.AddressSets)
+	diffLists(depPortGroup, old.PortGroups, cur.PortGroups)
+	diffBools := func(kind depKind, o, n map[string]bool) {
+		for name, v := range n {
+			if o[name] != v {
+				refs = append(refs, depRef{kind: kind, name: name})
+			}
+		}
+		for name, v := range o {
+			if v && !n[name] {
+				refs = append(refs, depRef{kind: kind, name: name})
+			}
+		}
+	}
+	diffBools(depResident, old.Resident, cur.Resident)
+	diffBools(depRemote, old.RemoteVIFs, cur.RemoteVIFs)
+	return refs, dps, sets
+}
+
+// sameList reports whether two address lists hold the same addresses (in
+// any order). The same backing array is the same list (Env contents are
+// not modified in place).
+func sameList(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] || slices.Equal(a, b) {
+		return true
+	}
+	return hashList(a) == hashList(b)
 }
 
 // portDependent reports whether the translation looked up a port name (so
@@ -494,25 +786,7 @@ func (e *entry) valid(f *Flow, dp *Datapath, r *run) bool {
 			return false
 		}
 	}
-	for _, g := range e.groups {
-		r.groupRef[g.ID] = true
-	}
 	return true
-}
-
-// rebuildConj recomputes the reserved conjunction ranges from the cache.
-func (t *Translator) rebuildConj() {
-	t.conj = map[uint8]map[string]conjRange{}
-	for k, e := range t.cache {
-		if e.hasConj && e.err == nil {
-			m := t.conj[e.conjTable]
-			if m == nil {
-				m = map[string]conjRange{}
-				t.conj[e.conjTable] = m
-			}
-			m[k.uuid] = conjRange{e.conjBase, e.conjN}
-		}
-	}
 }
 
 // conjFree reports whether [base, base+n) is free in table for owner.
@@ -590,7 +864,6 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 	for _, g := range enc.Groups {
 		og := ofctrl.Group{ID: g.ID, Spec: groupSpec(g)}
 		e.groups = append(e.groups, og)
-		r.groupRef[g.ID] = true
 	}
 	match := f.Match
 	if len(parsed.Prereqs) > 0 {
