@@ -257,13 +257,26 @@ func Flows(in *Input) []of.Flow {
 		b.loadBalancer(&in.LoadBalancers[i])
 	}
 	b.defaults()
-	slices.SortFunc(b.flows, func(x, y of.Flow) int {
-		if c := cmp.Or(cmp.Compare(x.Table, y.Table), cmp.Compare(y.Priority, x.Priority)); c != 0 {
+	// Sort with each match's text computed once (not per comparison).
+	type item struct {
+		f     *of.Flow
+		match string
+	}
+	items := make([]item, len(b.flows))
+	for i := range b.flows {
+		items[i] = item{&b.flows[i], b.flows[i].Match.String()}
+	}
+	slices.SortFunc(items, func(x, y item) int {
+		if c := cmp.Or(cmp.Compare(x.f.Table, y.f.Table), cmp.Compare(y.f.Priority, x.f.Priority)); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.Match.String(), y.Match.String())
+		return cmp.Compare(x.match, y.match)
 	})
-	return b.flows
+	out := make([]of.Flow, len(items))
+	for i, it := range items {
+		out[i] = *it.f
+	}
+	return out
 }
 
 type builder struct {

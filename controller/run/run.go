@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -64,7 +63,7 @@ type Controller struct {
 	fullReq    atomic.Uint64 // ForceRecompute requests: drop the caches, recompute everything
 	fullDone   uint64        // fullReq value the last completed full recompute served
 	lastTrGen  uint64
-	lastTrSig  string
+	lastTrSig  trSig
 	lastOut    *translate.Output
 	lastPhys   []ofctrl.Flow
 	lastSynced bool
@@ -320,6 +319,17 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	gateways := snap.gatewayChassis(bin.LiveChassis)
 	for _, pb := range snap.ports {
+		// Decide only looks at gateway ports, and at VIF ports that have
+		// a local interface or are bound here.
+		switch pb.Type {
+		case binding.TypeL3Gateway, binding.TypeChassisRedirect:
+		case "":
+			if _, ok := ifaces[pb.LogicalPort]; !ok && (pb.Chassis == nil || *pb.Chassis != me.UUID) {
+				continue
+			}
+		default:
+			continue
+		}
 		p := binding.Port{UUID: pb.UUID, LogicalPort: pb.LogicalPort, Type: pb.Type, Up: pb.Up != nil && *pb.Up}
 		if pb.Chassis != nil {
 			if ch, ok := snap.chassis[*pb.Chassis]; ok {
@@ -390,7 +400,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 		return uint32(dp.TunnelKey), true
 	}
-	portByName := map[string]*physical.Port{}
+	in.Ports = make([]physical.Port, 0, len(snap.ports))
 	for _, pb := range snap.ports {
 		dk, ok := dpKey(pb.Datapath)
 		if !ok {
@@ -422,6 +432,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 		in.Ports = append(in.Ports, p)
 	}
+	portByName := make(map[string]*physical.Port, len(in.Ports))
 	for i := range in.Ports {
 		portByName[in.Ports[i].Name] = &in.Ports[i]
 	}
@@ -456,7 +467,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	for lp, ofp := range lnPorts {
 		in.Localnet[lp] = uint32(ofp)
 	}
-	km := &keyMaps{dps: map[uint32]string{}, ports: map[[2]uint32]string{}}
+	km := &keyMaps{dps: map[uint32]string{}, ports: make(map[[2]uint32]string, len(in.Ports))}
 	for uuid, dp := range snap.datapaths {
 		if k := uint32(dp.TunnelKey); local[k] {
 			km.dps[k] = uuid
@@ -558,7 +569,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 
 	// Logical flows of the local datapaths.
 	env := &translate.Env{Datapaths: map[uint32]*translate.Datapath{}, AddressSets: snap.addressSets,
-		PortGroups: snap.portGroups, Resident: dec.Bound, RemoteVIFs: map[string]bool{}}
+		PortGroups: snap.portGroups, Resident: dec.Bound, RemoteVIFs: make(map[string]bool, len(snap.ports))}
 	for _, pb := range snap.ports {
 		if pb.Type == "" && pb.ParentPort == nil && !dec.Bound[pb.LogicalPort] {
 			env.RemoteVIFs[pb.LogicalPort] = true
@@ -584,27 +595,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	lap("physical-input")
 	// Translate only if something it depends on changed.
-	var sig strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(local)) {
-		sig.WriteString(strconv.FormatUint(uint64(k), 10))
-		sig.WriteByte(',')
-	}
-	sig.WriteByte('|')
-	for _, n := range slices.Sorted(maps.Keys(dec.Bound)) {
-		sig.WriteString(n)
-		sig.WriteByte(',')
-	}
-	sig.WriteByte('|')
-	for _, n := range slices.Sorted(maps.Keys(env.RemoteVIFs)) {
-		sig.WriteString(n)
-		sig.WriteByte(',')
-	}
 	out := c.lastOut
 	retranslated := false
-	if out == nil || trGen != c.lastTrGen || sig.String() != c.lastTrSig {
+	if sig := (trSig{local: local, bound: dec.Bound, remote: env.RemoteVIFs}); out == nil || trGen != c.lastTrGen || !sig.equal(c.lastTrSig) {
 		retranslated = true
 		out = c.translate(snap, env, dpKey)
-		c.lastOut, c.lastTrGen, c.lastTrSig = out, trGen, sig.String()
+		c.lastOut, c.lastTrGen, c.lastTrSig = out, trGen, sig
 		c.reportErrors(out.Errors)
 	}
 	lap("translate")
@@ -764,6 +760,18 @@ func (c *Controller) translate(snap *snapshot, env *translate.Env, dpKey func(st
 		}
 	}
 	return c.tr.Update(changed, deleted, env)
+}
+
+// trSig is what translation depends on besides the southbound tables: the
+// local datapaths, the ports bound here and the remote VIFs.
+type trSig struct {
+	local  map[uint32]bool
+	bound  map[string]bool
+	remote map[string]bool
+}
+
+func (s trSig) equal(o trSig) bool {
+	return maps.Equal(s.local, o.local) && maps.Equal(s.bound, o.bound) && maps.Equal(s.remote, o.remote)
 }
 
 // wantSpec is the monitor spec for the current view.
