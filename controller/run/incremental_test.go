@@ -254,7 +254,9 @@ func TestIncrementalMatchesRecompute(t *testing.T) {
 	e.verify("port group changed")
 
 	// A logical flow is modified.
-	lf := lookupAll(e, func(f *sbdb.LogicalFlow) bool { return strings.Contains(f.Match, "00:00:00:00:00:04") && f.TableID == 1 })[0]
+	lf := lookupAll(e, func(f *sbdb.LogicalFlow) bool {
+		return strings.Contains(f.Match, "00:00:00:00:00:04") && f.TableID == 1
+	})[0]
 	lf.Match, lf.Priority = `eth.dst == 00:00:00:00:00:44`, 60
 	ops, err = ovsdbclient.UpdateOps(e.sb, nil, lf, &lf.Match, &lf.Priority)
 	e.txn("logical flow modified", ops, err)
@@ -297,7 +299,9 @@ func TestIncrementalMatchesRecompute(t *testing.T) {
 	// The port is deleted with its flows.
 	var del []model.Model
 	del = append(del, &sbdb.PortBinding{UUID: e.port("n1").UUID})
-	for _, f := range lookupAll(e, func(f *sbdb.LogicalFlow) bool { return strings.Contains(f.Match, `"n1"`) || strings.Contains(f.Actions, `"n1"`) }) {
+	for _, f := range lookupAll(e, func(f *sbdb.LogicalFlow) bool {
+		return strings.Contains(f.Match, `"n1"`) || strings.Contains(f.Actions, `"n1"`)
+	}) {
 		del = append(del, &sbdb.LogicalFlow{UUID: f.UUID})
 	}
 	pg.Ports = []string{"a"}
