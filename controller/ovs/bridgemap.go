@@ -41,36 +41,17 @@ func LocalnetPatchNames(intBridge, lport string) (intSide, provSide string) {
 // change is seen); otherwise ofports holds the OpenFlow port of the
 // integration-bridge side of each pair, by logical port.
 func (v *VSwitch) ReconcileLocalnet(ctx context.Context, intBridge string, desired []LocalnetPatch) (ofports map[string]int, missing []string, changed bool, err error) {
-	var bridges []vswitchd.Bridge
-	if err := v.c.List(ctx, &bridges); err != nil {
+	st, err := v.snapshot(ctx)
+	if err != nil {
 		return nil, nil, false, err
 	}
-	var ports []vswitchd.Port
-	if err := v.c.List(ctx, &ports); err != nil {
-		return nil, nil, false, err
-	}
-	var ifaces []vswitchd.Interface
-	if err := v.c.List(ctx, &ifaces); err != nil {
-		return nil, nil, false, err
-	}
-	brByName := map[string]*vswitchd.Bridge{}
 	portBridge := map[string]*vswitchd.Bridge{}
-	for i := range bridges {
-		b := &bridges[i]
-		brByName[b.Name] = b
+	for _, b := range st.bridges {
 		for _, pu := range b.Ports {
 			portBridge[pu] = b
 		}
 	}
-	ifByUUID := map[string]*vswitchd.Interface{}
-	names := map[string]bool{}
-	for i := range ifaces {
-		ifByUUID[ifaces[i].UUID] = &ifaces[i]
-		names[ifaces[i].Name] = true
-	}
-	for _, p := range ports {
-		names[p.Name] = true
-	}
+	brByName, ifByUUID, names := st.bridges, st.ifaces, st.names
 	ib := brByName[intBridge]
 	if ib == nil {
 		return nil, nil, false, fmt.Errorf("bridge %s: %w", intBridge, ErrNoBridge)
@@ -93,8 +74,7 @@ func (v *VSwitch) ReconcileLocalnet(ctx context.Context, intBridge string, desir
 	}
 	have := map[string][2]*side{} // [0] integration side, [1] provider side
 	del := map[*vswitchd.Bridge][]string{}
-	for i := range ports {
-		p := &ports[i]
+	for _, p := range st.ports {
 		lp := p.ExternalIDs[LocalnetPortKey]
 		if p.ExternalIDs[OwnerKey] != OwnerValue || lp == "" {
 			continue
@@ -157,9 +137,9 @@ func (v *VSwitch) ReconcileLocalnet(ctx context.Context, intBridge string, desir
 				h[i] = nil
 				continue
 			}
-			ifc := ifByUUID[s.port.Interfaces[0]]
-			if ifc != nil && (ifc.Type != "patch" || ifc.Options["peer"] != peer) {
-				ifc.Type, ifc.Options = "patch", map[string]string{"peer": peer}
+			cur := ifByUUID[s.port.Interfaces[0]]
+			if cur != nil && (cur.Type != "patch" || cur.Options["peer"] != peer) {
+				ifc := &vswitchd.Interface{UUID: cur.UUID, Type: "patch", Options: map[string]string{"peer": peer}}
 				o, err := v.c.Where(ifc).Update(ifc, &ifc.Type, &ifc.Options)
 				if err != nil {
 					return nil, nil, false, err
@@ -199,14 +179,16 @@ func (v *VSwitch) ReconcileLocalnet(ctx context.Context, intBridge string, desir
 		}
 		delete(have, lp)
 	}
-	for br, us := range add {
+	for cur, us := range add {
+		br := &vswitchd.Bridge{UUID: cur.UUID}
 		o, err := v.c.Where(br).Mutate(br, model.Mutation{Field: &br.Ports, Mutator: ovsdb.MutateOperationInsert, Value: us})
 		if err != nil {
 			return nil, nil, false, err
 		}
 		ops = append(ops, o...)
 	}
-	for br, us := range del {
+	for cur, us := range del {
+		br := &vswitchd.Bridge{UUID: cur.UUID}
 		o, err := v.c.Where(br).Mutate(br, model.Mutation{Field: &br.Ports, Mutator: ovsdb.MutateOperationDelete, Value: us})
 		if err != nil {
 			return nil, nil, false, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/govn/govn/controller/ofctrl"
 )
@@ -21,9 +22,12 @@ type flowCache struct {
 }
 
 type cachedFlow struct {
-	f    ofctrl.Flow // as installed
-	want ofctrl.Flow // as wanted by diff number gen
-	gen  uint32
+	f   ofctrl.Flow // as installed
+	gen uint32      // the last diff that wanted this key
+	// want is the index, in diff number gen's desired flows, of the flow
+	// that wanted this key first (a later one with other cookie or
+	// actions conflicts with it).
+	want int32
 }
 
 func newFlowCache(st *ofctrl.State) *flowCache {
@@ -44,7 +48,7 @@ func (c *flowCache) add(k ofctrl.FlowKey, f ofctrl.Flow) {
 	if _, ok := c.flows[k]; !ok {
 		c.perTable[k.Table]++
 	}
-	c.flows[k] = &cachedFlow{f: f, want: f, gen: c.gen}
+	c.flows[k] = &cachedFlow{f: f, gen: c.gen}
 }
 
 // state returns the cache as an ofctrl.State (a copy).
@@ -72,7 +76,7 @@ func (c *flowCache) diff(o ofctrl.Owner, flows []ofctrl.Flow, groups []ofctrl.Gr
 	gen := c.gen
 	adds := map[ofctrl.FlowKey]int{}
 	matched := 0
-	for _, f := range flows {
+	for i, f := range flows {
 		if f.Cookie&o.Mask != 0 {
 			f := f
 			rej = append(rej, Rejected{Flow: &f, Err: fmt.Errorf("cookie %#x uses the owner bits %#x", f.Cookie, o.Mask)})
@@ -84,17 +88,18 @@ func (c *flowCache) diff(o ofctrl.Owner, flows []ofctrl.Flow, groups []ofctrl.Gr
 		}
 		if cf := c.flows[k]; cf != nil {
 			if cf.gen == gen {
-				if cf.want != f {
+				if w := flows[cf.want]; w != f {
 					f := f
-					rej = append(rej, Rejected{Flow: &f, Err: fmt.Errorf("conflicts with %q", cf.want.String())})
+					rej = append(rej, Rejected{Flow: &f, Err: fmt.Errorf("conflicts with %q", w.String())})
 				}
 				continue
 			}
-			cf.gen, cf.want = gen, f
+			cf.gen, cf.want = gen, int32(i)
 			matched++
 			switch {
 			case cf.f == f:
 				d.Unchanged++
+				c.share(k, cf, f)
 			case cf.f.Cookie != f.Cookie:
 				d.ReplFlows = append(d.ReplFlows, f)
 			default:
@@ -161,6 +166,21 @@ func (c *flowCache) diff(o ofctrl.Owner, flows []ofctrl.Flow, groups []ofctrl.Gr
 		slices.SortFunc(l, func(a, b ofctrl.Group) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	return d, rej
+}
+
+// share makes the cache hold the text of f, an installed flow's equal
+// desired copy, instead of its own: the caller keeps its flows (the
+// translation cache, the last physical flows) and each run recomputes the
+// physical ones, so without this the cache would keep a second copy of
+// the text of every flow that was recomputed since it was installed. The
+// map key holds the match too: it is re-keyed when the match is another
+// copy.
+func (c *flowCache) share(k ofctrl.FlowKey, cf *cachedFlow, f ofctrl.Flow) {
+	if unsafe.StringData(cf.f.Match) != unsafe.StringData(f.Match) {
+		delete(c.flows, k)
+		c.flows[f.Key()] = cf
+	}
+	cf.f = f
 }
 
 // apply records a diff the switch accepted.

@@ -39,11 +39,11 @@ type VSwitch struct {
 	changes chan struct{}
 
 	// gen counts cache changes; snapshots are reused while it stays.
-	gen    atomic.Uint64
-	snapMu sync.Mutex
-	snap   *snapshot
-	snapBr string
-	snapG  uint64
+	gen      atomic.Uint64
+	snapMu   sync.Mutex
+	snap     *snapshot
+	snapG    uint64
+	rebuilds atomic.Uint64 // snapshots built (tests)
 }
 
 // Connect connects to the Open_vSwitch database at endpoint (e.g.
@@ -84,12 +84,7 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*VSwitch, e
 		UpdateFunc: func(string, model.Model, model.Model) { notify() },
 		DeleteFunc: func(string, model.Model) { notify() },
 	})
-	if _, err := c.Monitor(ctx, c.NewMonitor(
-		client.WithTable(&vswitchd.OpenvSwitch{}),
-		client.WithTable(&vswitchd.Bridge{}),
-		client.WithTable(&vswitchd.Port{}),
-		client.WithTable(&vswitchd.Interface{}),
-	)); err != nil {
+	if _, err := c.Monitor(ctx, c.NewMonitor(monitoredColumns()...)); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("monitor Open_vSwitch database %s: %w", endpoint, err)
 	}
@@ -103,36 +98,35 @@ func (v *VSwitch) Close() { v.c.Close() }
 // tables, including the ofport assignments ovs-vswitchd makes.
 func (v *VSwitch) Changes() <-chan struct{} { return v.changes }
 
-// root returns the Open_vSwitch row.
-func (v *VSwitch) root(ctx context.Context) (*vswitchd.OpenvSwitch, error) {
-	var rows []vswitchd.OpenvSwitch
-	if err := v.c.List(ctx, &rows); err != nil {
-		return nil, err
+// monitoredColumns are the columns this client reads or writes: only
+// those are monitored. ovs-vswitchd rewrites others all the time
+// (Interface statistics every few seconds, link_state, mtu, status, ...);
+// monitoring them woke the controller for nothing and kept their data in the
+// cache.
+func monitoredColumns() []client.MonitorOption {
+	root, br, port, iface := &vswitchd.OpenvSwitch{}, &vswitchd.Bridge{}, &vswitchd.Port{}, &vswitchd.Interface{}
+	return []client.MonitorOption{
+		client.WithTable(root, &root.Bridges, &root.ExternalIDs),
+		client.WithTable(br, &br.Name, &br.Ports, &br.FailMode, &br.DatapathType, &br.OtherConfig, &br.ExternalIDs),
+		client.WithTable(port, &port.Name, &port.Interfaces, &port.ExternalIDs),
+		client.WithTable(iface, &iface.Name, &iface.Type, &iface.Options, &iface.Ofport, &iface.ExternalIDs),
 	}
-	if len(rows) != 1 {
-		return nil, fmt.Errorf("Open_vSwitch table has %d rows, want 1 (run ovs-vsctl init?)", len(rows))
-	}
-	return &rows[0], nil
 }
 
 // Config parses the chassis configuration from Open_vSwitch.external_ids.
 func (v *VSwitch) Config(ctx context.Context) (Config, error) {
-	r, err := v.root(ctx)
+	st, err := v.snapshot(ctx)
 	if err != nil {
 		return Config{}, err
 	}
-	return ParseConfig(r.ExternalIDs)
+	if st.root == nil {
+		return Config{}, errNoRoot(st.roots)
+	}
+	return ParseConfig(st.root.ExternalIDs)
 }
 
-func (v *VSwitch) bridge(ctx context.Context, name string) (*vswitchd.Bridge, error) {
-	var brs []vswitchd.Bridge
-	if err := v.c.WhereCache(func(b *vswitchd.Bridge) bool { return b.Name == name }).List(ctx, &brs); err != nil {
-		return nil, err
-	}
-	if len(brs) == 0 {
-		return nil, nil
-	}
-	return &brs[0], nil
+func errNoRoot(n int) error {
+	return fmt.Errorf("Open_vSwitch table has %d rows, want 1 (run ovs-vsctl init?)", n)
 }
 
 func (v *VSwitch) transact(ctx context.Context, ops []ovsdb.Operation) error {
@@ -168,15 +162,16 @@ func (v *VSwitch) EnsureBridge(ctx context.Context, cfg Config) (bool, error) {
 		return false, err
 	}
 	secure := vswitchd.BridgeFailModeSecure
-	br, err := v.bridge(ctx, cfg.Bridge)
+	st, err := v.snapshot(ctx)
 	if err != nil {
 		return false, err
 	}
-	if br == nil {
-		root, err := v.root(ctx)
-		if err != nil {
-			return false, err
+	cur := st.bridges[cfg.Bridge]
+	if cur == nil {
+		if st.root == nil {
+			return false, errNoRoot(st.roots)
 		}
+		root := &vswitchd.OpenvSwitch{UUID: st.root.UUID}
 		iface := &vswitchd.Interface{UUID: "gviface", Name: cfg.Bridge, Type: "internal"}
 		port := &vswitchd.Port{UUID: "gvport", Name: cfg.Bridge, Interfaces: []string{iface.UUID}}
 		nb := &vswitchd.Bridge{
@@ -204,6 +199,7 @@ func (v *VSwitch) EnsureBridge(ctx context.Context, cfg Config) (bool, error) {
 		v.log.Info("created integration bridge", zap.String("bridge", cfg.Bridge), zap.String("datapath_type", cfg.DatapathType))
 		return true, nil
 	}
+	br := &vswitchd.Bridge{UUID: cur.UUID, FailMode: cur.FailMode, DatapathType: cur.DatapathType, OtherConfig: cur.OtherConfig}
 	var fields []any
 	if br.FailMode == nil || *br.FailMode != secure {
 		br.FailMode = &secure
@@ -251,12 +247,16 @@ func tunnelOptions(t Tunnel) map[string]string {
 
 // Tunnels returns our tunnel ports on bridge, sorted by chassis.
 func (v *VSwitch) Tunnels(ctx context.Context, bridge string) ([]Tunnel, error) {
-	st, err := v.snapshot(ctx, bridge)
+	st, err := v.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := st.bridgePorts(bridge)
 	if err != nil {
 		return nil, err
 	}
 	var out []Tunnel
-	for _, p := range st.ports {
+	for _, p := range ports {
 		ch := p.ExternalIDs[TunnelPeerKey]
 		if p.ExternalIDs[OwnerKey] != OwnerValue || ch == "" {
 			continue
@@ -292,62 +292,119 @@ func (v *VSwitch) TunnelPorts(ctx context.Context, bridge string) (map[string]in
 	return m, nil
 }
 
-// snapshot is the bridge with its ports and interfaces.
+// snapshot is a read-only view of the monitored tables made of the cache's
+// own rows: libovsdb replaces a row's model on every update and never
+// changes one in place, so building it copies no row (listing the tables
+// through the client API cloned every row by a JSON round trip, on every
+// controller run). Nothing may modify the rows or maps of a snapshot:
+// changes are made on copies.
 type snapshot struct {
-	br     *vswitchd.Bridge
-	ports  []vswitchd.Port // the bridge's ports
-	ifaces map[string]vswitchd.Interface
-	names  map[string]bool // every port name in the database
+	root    *vswitchd.OpenvSwitch          // nil unless exactly one row
+	roots   int                            // number of Open_vSwitch rows
+	bridges map[string]*vswitchd.Bridge    // by name
+	ports   map[string]*vswitchd.Port      // by UUID
+	ifaces  map[string]*vswitchd.Interface // by UUID
+	names   map[string]bool                // every port and interface name
 }
 
-// snapshot returns the bridge's ports and interfaces. It is rebuilt only
-// after the database changed (the callers only read it): with many VIFs,
-// listing and copying every row on each controller run was a large part of
-// its CPU time.
-func (v *VSwitch) snapshot(ctx context.Context, bridge string) (*snapshot, error) {
-	v.snapMu.Lock()
-	defer v.snapMu.Unlock()
-	g := v.gen.Load() // before reading: a later change forces a rebuild
-	if v.snap != nil && v.snapBr == bridge && v.snapG == g {
-		return v.snap, nil
-	}
-	st, err := v.readSnapshot(ctx, bridge)
-	if err != nil {
-		return nil, err
-	}
-	v.snap, v.snapBr, v.snapG = st, bridge, g
-	return st, nil
-}
-
-func (v *VSwitch) readSnapshot(ctx context.Context, bridge string) (*snapshot, error) {
-	br, err := v.bridge(ctx, bridge)
-	if err != nil {
-		return nil, err
-	}
+// bridgePorts returns the ports of the named bridge (ErrNoBridge if it does
+// not exist).
+func (s *snapshot) bridgePorts(bridge string) ([]*vswitchd.Port, error) {
+	br := s.bridges[bridge]
 	if br == nil {
 		return nil, fmt.Errorf("bridge %s: %w", bridge, ErrNoBridge)
 	}
-	var ports []vswitchd.Port
-	if err := v.c.List(ctx, &ports); err != nil {
-		return nil, err
-	}
-	var ifaces []vswitchd.Interface
-	if err := v.c.List(ctx, &ifaces); err != nil {
-		return nil, err
-	}
-	st := &snapshot{br: br, ifaces: map[string]vswitchd.Interface{}, names: map[string]bool{}}
-	onBridge := map[string]bool{}
+	out := make([]*vswitchd.Port, 0, len(br.Ports))
 	for _, u := range br.Ports {
-		onBridge[u] = true
+		if p := s.ports[u]; p != nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// snapshot returns the current view. It is rebuilt only after the database
+// changed.
+func (v *VSwitch) snapshot(ctx context.Context) (*snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v.snapMu.Lock()
+	defer v.snapMu.Unlock()
+	g := v.gen.Load() // before reading: a later change forces a rebuild
+	if v.snap != nil && v.snapG == g {
+		return v.snap, nil
+	}
+	st, err := v.readSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	v.snap, v.snapG = st, g
+	v.rebuilds.Add(1)
+	return st, nil
+}
+
+// bridge returns the named bridge's row as cached (read-only; nil if there
+// is none).
+func (v *VSwitch) bridge(ctx context.Context, name string) (*vswitchd.Bridge, error) {
+	st, err := v.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.bridges[name], nil
+}
+
+// cacheRows returns the cache's rows of one table, by UUID.
+func cacheRows[T any](c client.Client, table string) (map[string]*T, error) {
+	tc := c.Cache()
+	if tc == nil {
+		return nil, errors.New("Open_vSwitch database cache not ready")
+	}
+	rc := tc.Table(table)
+	if rc == nil {
+		return nil, fmt.Errorf("table %s is not monitored", table)
+	}
+	rows := rc.RowsShallow()
+	out := make(map[string]*T, len(rows))
+	for u, m := range rows {
+		if r, ok := m.(*T); ok {
+			out[u] = r
+		}
+	}
+	return out, nil
+}
+
+func (v *VSwitch) readSnapshot() (*snapshot, error) {
+	roots, err := cacheRows[vswitchd.OpenvSwitch](v.c, vswitchd.OpenvSwitchTable)
+	if err != nil {
+		return nil, err
+	}
+	brs, err := cacheRows[vswitchd.Bridge](v.c, vswitchd.BridgeTable)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := cacheRows[vswitchd.Port](v.c, vswitchd.PortTable)
+	if err != nil {
+		return nil, err
+	}
+	ifaces, err := cacheRows[vswitchd.Interface](v.c, vswitchd.InterfaceTable)
+	if err != nil {
+		return nil, err
+	}
+	st := &snapshot{roots: len(roots), bridges: make(map[string]*vswitchd.Bridge, len(brs)), ports: ports, ifaces: ifaces,
+		names: make(map[string]bool, len(ports)+len(ifaces))}
+	for _, r := range roots {
+		if len(roots) == 1 {
+			st.root = r
+		}
+	}
+	for _, b := range brs {
+		st.bridges[b.Name] = b
 	}
 	for _, p := range ports {
 		st.names[p.Name] = true
-		if onBridge[p.UUID] {
-			st.ports = append(st.ports, p)
-		}
 	}
 	for _, i := range ifaces {
-		st.ifaces[i.UUID] = i
 		st.names[i.Name] = true
 	}
 	return st, nil
@@ -382,14 +439,18 @@ func (v *VSwitch) ReconcileTunnels(ctx context.Context, bridge string, desired [
 		}
 		want[t.Chassis] = t
 	}
-	st, err := v.snapshot(ctx, bridge)
+	st, err := v.snapshot(ctx)
+	if err != nil {
+		return false, err
+	}
+	ports, err := st.bridgePorts(bridge)
 	if err != nil {
 		return false, err
 	}
 	var ops []ovsdb.Operation
 	var delPorts []string
 	have := map[string]bool{}
-	for _, p := range st.ports {
+	for _, p := range ports {
 		ch := p.ExternalIDs[TunnelPeerKey]
 		if p.ExternalIDs[OwnerKey] != OwnerValue || ch == "" {
 			continue
@@ -400,14 +461,14 @@ func (v *VSwitch) ReconcileTunnels(ctx context.Context, bridge string, desired [
 			continue
 		}
 		have[ch] = true
-		iface, ok := st.ifaces[p.Interfaces[0]]
+		cur, ok := st.ifaces[p.Interfaces[0]]
 		if !ok {
 			return false, fmt.Errorf("port %s: interface %s not in cache", p.Name, p.Interfaces[0])
 		}
 		opts := tunnelOptions(t)
-		if iface.Type != EncapGeneve || !equalMaps(iface.Options, opts) {
-			iface.Type, iface.Options = EncapGeneve, opts
-			op, err := v.c.Where(&iface).Update(&iface, &iface.Type, &iface.Options)
+		if cur.Type != EncapGeneve || !equalMaps(cur.Options, opts) {
+			iface := &vswitchd.Interface{UUID: cur.UUID, Type: EncapGeneve, Options: opts}
+			op, err := v.c.Where(iface).Update(iface, &iface.Type, &iface.Options)
 			if err != nil {
 				return false, err
 			}
@@ -420,6 +481,7 @@ func (v *VSwitch) ReconcileTunnels(ctx context.Context, bridge string, desired [
 		chassis = append(chassis, ch)
 	}
 	sort.Strings(chassis)
+	taken := map[string]bool{} // names given to new ports here
 	for i, ch := range chassis {
 		if have[ch] {
 			continue
@@ -428,11 +490,11 @@ func (v *VSwitch) ReconcileTunnels(ctx context.Context, bridge string, desired [
 		name := ""
 		for n := 0; ; n++ {
 			name = TunnelPortName(ch, n)
-			if !st.names[name] {
+			if !st.names[name] && !taken[name] {
 				break
 			}
 		}
-		st.names[name] = true
+		taken[name] = true
 		iface := &vswitchd.Interface{UUID: fmt.Sprintf("gvtuni%d", i), Name: name, Type: EncapGeneve, Options: tunnelOptions(t)}
 		port := &vswitchd.Port{
 			UUID: fmt.Sprintf("gvtunp%d", i), Name: name, Interfaces: []string{iface.UUID},
@@ -445,7 +507,7 @@ func (v *VSwitch) ReconcileTunnels(ctx context.Context, bridge string, desired [
 		ops = append(ops, op...)
 		newPorts = append(newPorts, port.UUID)
 	}
-	br := st.br
+	br := &vswitchd.Bridge{UUID: st.bridges[bridge].UUID}
 	if len(newPorts) > 0 {
 		op, err := v.c.Where(br).Mutate(br, model.Mutation{Field: &br.Ports, Mutator: ovsdb.MutateOperationInsert, Value: newPorts})
 		if err != nil {
@@ -494,12 +556,16 @@ type VIF struct {
 
 // VIFs returns the interfaces on bridge with an iface-id, sorted by iface-id.
 func (v *VSwitch) VIFs(ctx context.Context, bridge string) ([]VIF, error) {
-	st, err := v.snapshot(ctx, bridge)
+	st, err := v.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := st.bridgePorts(bridge)
 	if err != nil {
 		return nil, err
 	}
 	var out []VIF
-	for _, p := range st.ports {
+	for _, p := range ports {
 		for _, iu := range p.Interfaces {
 			i, ok := st.ifaces[iu]
 			if !ok || i.ExternalIDs[IfaceIDKey] == "" {
@@ -529,14 +595,20 @@ const InstalledKey = "ovn-installed"
 // the interface, touching no other key. It reports whether it changed
 // anything.
 func (v *VSwitch) MarkVIFInstalled(ctx context.Context, iface string, installed bool) (bool, error) {
-	var rows []vswitchd.Interface
-	if err := v.c.WhereCache(func(i *vswitchd.Interface) bool { return i.Name == iface }).List(ctx, &rows); err != nil {
+	st, err := v.snapshot(ctx)
+	if err != nil {
 		return false, err
 	}
-	if len(rows) == 0 {
+	var i *vswitchd.Interface
+	for _, r := range st.ifaces {
+		if r.Name == iface {
+			i = &vswitchd.Interface{UUID: r.UUID, ExternalIDs: r.ExternalIDs}
+			break
+		}
+	}
+	if i == nil {
 		return false, fmt.Errorf("interface %s not found", iface)
 	}
-	i := &rows[0]
 	has := i.ExternalIDs[InstalledKey] == "true"
 	if has == installed {
 		return false, nil

@@ -160,7 +160,7 @@ func TestTunnelsAndVIFs(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, vs, "foreign port in cache", func() (bool, error) {
-		st, err := vs.snapshot(ctx, "br-int")
+		st, err := vs.snapshot(ctx)
 		return err == nil && st.names["ovn-chassi-0"], err
 	})
 	desired := []Tunnel{
@@ -242,5 +242,64 @@ func TestTunnelsAndVIFs(t *testing.T) {
 	}
 	if _, err := vs.VIFs(ctx, "br-none"); !errors.Is(err, ErrNoBridge) {
 		t.Fatalf("missing bridge: %v", err)
+	}
+}
+
+// TestSnapshotMonitoredColumns: the cache holds only the columns the
+// controller uses, so ovs-vswitchd's and operators' writes to other columns
+// neither wake the controller nor rebuild the snapshot; a change to a used
+// column does, and an unchanged database reuses the snapshot.
+func TestSnapshotMonitoredColumns(t *testing.T) {
+	v := ovstest.Start(t, ovstest.Options{PrivateNetns: true, Bridges: []string{"br-int"}})
+	vs := connect(t, v)
+	ctx := context.Background()
+	if _, err := v.Vsctl("add-port", "br-int", "vif1", "--", "set", "Interface", "vif1", "type=internal",
+		"external_ids:iface-id=lsp1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, vs, "vif ofport", func() (bool, error) {
+		vifs, err := vs.VIFs(ctx, "br-int")
+		return len(vifs) == 1 && vifs[0].OFPort > 0, err
+	})
+	s1, err := vs.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := vs.rebuilds.Load()
+	if s2, err := vs.snapshot(ctx); err != nil || s2 != s1 || vs.rebuilds.Load() != n {
+		t.Fatalf("unchanged database: snapshot rebuilt (%p → %p, %d → %d rebuilds, %v)", s1, s2, n, vs.rebuilds.Load(), err)
+	}
+	for _, c := range s1.ifaces {
+		if c.Name == "vif1" && (c.MACInUse != nil || c.Statistics != nil || c.AdminState != nil) {
+			t.Fatalf("unmonitored columns cached: %+v", c)
+		}
+	}
+	g := vs.gen.Load()
+	// Unmonitored columns (and Open_vSwitch's next_cfg/cur_cfg, which every
+	// ovs-vsctl bumps) first, then a monitored one: updates arrive in order,
+	// so once the second is seen, the first would have been counted.
+	if _, err := v.Vsctl("set", "Interface", "vif1", "other_config:foo=bar", "--", "set", "Port", "vif1", "other_config:x=y"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Vsctl("set", "Interface", "vif1", "external_ids:k=v"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, vs, "external_ids change seen", func() (bool, error) {
+		st, err := vs.snapshot(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range st.ifaces {
+			if c.Name == "vif1" && c.ExternalIDs["k"] == "v" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if d := vs.gen.Load() - g; d != 1 {
+		t.Fatalf("%d cache changes for one change of a monitored column", d)
+	}
+	if vs.snap == s1 {
+		t.Fatal("snapshot not rebuilt after a change")
 	}
 }
