@@ -130,6 +130,12 @@ func errNoRoot(n int) error {
 }
 
 func (v *VSwitch) transact(ctx context.Context, ops []ovsdb.Operation) error {
+	// ovsdb-server sends a transaction's monitor updates before its reply
+	// and libovsdb applies them to the cache in order, so the cache shows
+	// our change when Transact returns; the change events that bump gen
+	// are delivered asynchronously, though: drop the snapshot so that the
+	// next read sees our own write.
+	defer v.dropSnapshot()
 	res, err := v.c.Transact(ctx, ops...)
 	if err != nil {
 		return err
@@ -352,6 +358,12 @@ func (v *VSwitch) bridge(ctx context.Context, name string) (*vswitchd.Bridge, er
 		return nil, err
 	}
 	return st.bridges[name], nil
+}
+
+func (v *VSwitch) dropSnapshot() {
+	v.snapMu.Lock()
+	v.snap = nil
+	v.snapMu.Unlock()
 }
 
 // cacheRows returns the cache's rows of one table, by UUID.
