@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,6 +19,8 @@ func init() {
 
 func newControllerCommand(g *globals) *cobra.Command {
 	o := run.Options{}
+	var gcPct int
+	var memLimit string
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the per-chassis controller: make the southbound database real on the local Open vSwitch",
@@ -38,6 +41,14 @@ func newControllerCommand(g *globals) *cobra.Command {
 			}
 			defer func() { _ = log.Sync() }()
 			o.Log = log.Named("controller")
+			limit, err := run.ParseMemoryLimit(memLimit)
+			if err != nil {
+				return fmt.Errorf("--memory-limit: %w", err)
+			}
+			if gcPct < 0 && limit <= 0 {
+				return fmt.Errorf("--gc-percent %d turns the garbage collector off: give a --memory-limit too", gcPct)
+			}
+			run.ConfigureMemory(run.Memory{GCPercent: gcPct, Limit: limit})
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			usr1 := make(chan os.Signal, 1)
@@ -82,5 +93,7 @@ func newControllerCommand(g *globals) *cobra.Command {
 	f.BoolVar(&o.Conditional, "conditional-monitoring", true, "monitor only the southbound rows of the local datapaths")
 	f.BoolVar(&o.KeepOnExit, "keep-on-exit", false, "on SIGTERM keep the chassis registration and port claims (as for a restart)")
 	f.DurationVar(&o.Resync, "resync", 0, "full reconcile period even without changes (default 30s)")
+	f.IntVar(&gcPct, "gc-percent", 0, "garbage collector target percentage (GOGC; default: $GOGC, else 50; negative: off, only with --memory-limit)")
+	f.StringVar(&memLimit, "memory-limit", "", "soft limit on the Go runtime's memory, e.g. 512MiB, a safety net (GOMEMLIMIT; default: $GOMEMLIMIT, else none; none: off)")
 	return cmd
 }
