@@ -71,6 +71,7 @@ type Controller struct {
 	lfRows     map[string]*sbdb.LogicalFlow // the rows translated last, by UUID
 	lfDPGen    uint64
 	lfClient   *ovsdbclient.Client
+	flowBuf    []ofctrl.Flow // the desired flows of the last sync
 
 	// Packet-ins (put_arp, arp{}, icmp4_error{}, ...): see pinctrl.go.
 	mgmtSock string
@@ -302,7 +303,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	lap("prepare")
 	c.awaitNames(ctx)
 	trGen := c.lflowGen.Load() // before the snapshot: later changes redo the work
-	snap := takeSnapshot(c.sb)
+	// The logical flows are read only when a southbound change may have
+	// changed them; otherwise the translator holds them already.
+	snap := takeSnapshot(c.sb, trGen != c.lastTrGen || c.lastOut == nil || c.lfRows == nil)
 	snap.mergeNamed(c.names)
 	if err := c.registerChassis(ctx, snap); err != nil {
 		if errors.Is(err, errPending) {
@@ -599,7 +602,11 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	retranslated := false
 	if sig := (trSig{local: local, bound: dec.Bound, remote: env.RemoteVIFs}); out == nil || trGen != c.lastTrGen || !sig.equal(c.lastTrSig) {
 		retranslated = true
-		out = c.translate(snap, env, dpKey)
+		if snap.lfs != nil {
+			out = c.translate(snap, env, dpKey)
+		} else {
+			out = c.tr.Update(nil, nil, env) // only the local view changed
+		}
 		c.lastOut, c.lastTrGen, c.lastTrSig = out, trGen, sig
 		c.reportErrors(out.Errors)
 	}
@@ -617,9 +624,10 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		return nil
 	}
 	c.forceSync.Store(false)
-	flows := make([]ofctrl.Flow, 0, len(phys)+len(out.Flows))
-	flows = append(flows, physText...)
+	// (Sync keeps no reference to the slice: one buffer serves every run.)
+	flows := append(c.flowBuf[:0], physText...)
 	flows = append(flows, out.Flows...)
+	c.flowBuf = flows
 	computed := time.Now()
 	c.m.computeSeconds.Observe(computed.Sub(start).Seconds())
 	c.m.logicalFlows.Set(float64(out.Compiled + out.Reused))
@@ -1130,7 +1138,7 @@ func (c *Controller) shutdown() error {
 			return fmt.Errorf("unregister chassis %s: %w", c.cfg.SystemID, err)
 		}
 	}
-	snap := takeSnapshot(c.sb)
+	snap := takeSnapshot(c.sb, false)
 	var ops []ovsdb.Operation
 	var err error
 	ch := snap.chassisByNm[c.cfg.SystemID]

@@ -25,7 +25,7 @@ import (
 // shared with the cache and must not be modified).
 type snapshot struct {
 	global      *sbdb.SBGlobal
-	lfs         map[string]model.Model   // Logical_Flow rows (*sbdb.LogicalFlow)
+	lfs         map[string]model.Model   // Logical_Flow rows (*sbdb.LogicalFlow); nil if not read
 	ackCfg      int                      // nb_cfg that may be acknowledged once this snapshot is installed (-1: none)
 	chassis     map[string]*sbdb.Chassis // by UUID
 	chassisByNm map[string]*sbdb.Chassis
@@ -60,7 +60,9 @@ func rows[T any](c *ovsdbclient.Client, table string) map[string]*T {
 	return out
 }
 
-func takeSnapshot(c *ovsdbclient.Client) *snapshot {
+// takeSnapshot reads the cache; the Logical_Flow table only withLFs (it is
+// the largest, and only translation reads it).
+func takeSnapshot(c *ovsdbclient.Client, withLFs bool) *snapshot {
 	// SB_Global first: libovsdb applies each update to all tables under one
 	// lock, so every table read after it includes at least the update that
 	// set this nb_cfg; acknowledging it after installing the flows of this
@@ -73,7 +75,7 @@ func takeSnapshot(c *ovsdbclient.Client) *snapshot {
 	// a flow is then never newer than the port it names (a port without its
 	// flows yet is harmless; a flow naming a port not seen yet is an error).
 	var lfs map[string]model.Model
-	if tc := c.Cache().Table(sbdb.LogicalFlowTable); tc != nil {
+	if tc := c.Cache().Table(sbdb.LogicalFlowTable); tc != nil && withLFs {
 		lfs = tc.RowsShallow()
 	}
 	s := &snapshot{
