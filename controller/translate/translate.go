@@ -113,10 +113,9 @@ type Translator struct {
 	comp *expr.Compiler
 	gen  uint64
 
-	flows map[string]*flowState // by logical flow UUID
-	order []*flowState          // sorted by UUID
-	byDep map[depRef][]*entry   // entries by the facts they depended on
-	env   *Env                  // the Env of the last run
+	order []*flowState        // every logical flow, sorted by UUID
+	byDep map[depRef][]*entry // entries by the facts they depended on
+	env   *Env                // the Env of the last run
 	// Totals over all flows: entries held, (flow, datapath) pairs skipped.
 	nEntries, skipped int
 
@@ -142,9 +141,11 @@ type flowState struct {
 	f       Flow
 	entries []*entry
 	skipped int32  // datapaths of f that are not local
+	gone    bool   // deleted (until removed from Translator.order)
 	mark    uint64 // gen of the run that re-examines it
-	seen    uint64 // gen of the Translate call that listed it
 }
+
+func byUUID(fs *flowState, uuid string) int { return cmp.Compare(fs.f.UUID, uuid) }
 
 // depRef names one outside fact: a port name in datapath dp (depPort), or
 // a name without datapath (the other kinds).
@@ -162,12 +163,11 @@ type parsedEntry struct {
 	gen uint64
 }
 
+// entry is the translation of one flow (its flowState's current content:
+// a change of the flow's row drops its entries) for one datapath.
 type entry struct {
 	fs              *flowState
 	dp              uint32
-	pipeline        controller.Pipeline
-	table, prio     int
-	match, actions  string
 	deps            []dep
 	flows           []ofctrl.Flow
 	groups          []ofctrl.Group
@@ -208,7 +208,6 @@ func New() *Translator {
 	st := symtab.Default()
 	return &Translator{
 		st: st, comp: expr.NewCompiler(st),
-		flows:    map[string]*flowState{},
 		byDep:    map[depRef][]*entry{},
 		conj:     map[uint8]map[string]conjRange{},
 		groupIDs: map[string]uint32{}, groupUsed: map[uint32]bool{}, parsed: map[string]*parsedEntry{},
@@ -365,7 +364,13 @@ func (t *Translator) update(changed []Flow, deleted []string, env *Env, all bool
 	t.env = env
 
 	// Flow changes.
-	var added []*flowState
+	find := func(uuid string) *flowState {
+		if i, ok := slices.BinarySearchFunc(t.order, uuid, byUUID); ok && !t.order[i].gone {
+			return t.order[i]
+		}
+		return nil
+	}
+	var added map[string]*flowState // new flows (not in t.order yet)
 	removed := false
 	drop := func(fs *flowState) {
 		for _, e := range fs.entries {
@@ -374,51 +379,60 @@ func (t *Translator) update(changed []Flow, deleted []string, env *Env, all bool
 		t.nEntries -= len(fs.entries)
 		t.skipped -= int(fs.skipped)
 		fs.entries, fs.skipped = nil, 0
-		delete(t.flows, fs.f.UUID)
-		fs.mark = 0
+		fs.gone = true
 		removed = true
 	}
 	for _, uuid := range deleted {
-		if fs, ok := t.flows[uuid]; ok {
+		if fs := find(uuid); fs != nil {
 			drop(fs)
 		}
 	}
 	for i := range changed {
 		f := &changed[i]
-		fs, ok := t.flows[f.UUID]
-		if !ok {
+		fs := find(f.UUID)
+		if fs == nil {
+			fs = added[f.UUID]
+		}
+		if fs == nil {
 			fs = &flowState{f: *f}
-			t.flows[f.UUID] = fs
-			added = append(added, fs)
+			if added == nil {
+				added = map[string]*flowState{}
+			}
+			added[f.UUID] = fs
 		} else if !sameFlow(&fs.f, f) {
+			// Its translations are of the old content.
+			for _, e := range fs.entries {
+				t.release(e)
+			}
+			t.nEntries -= len(fs.entries)
+			fs.entries = nil
 			fs.f = *f
 		} else if !full {
 			continue
 		}
-		fs.seen = t.gen
 		mark(fs)
 	}
 	if all {
-		// Translate: flows not listed are gone.
-		if len(t.flows) > len(changed)-len(added) {
-			for _, fs := range t.order {
-				if fs.seen != t.gen && t.flows[fs.f.UUID] == fs {
-					drop(fs)
-				}
+		// Translate: flows not listed (not marked above) are gone.
+		for _, fs := range t.order {
+			if fs.mark != t.gen && !fs.gone {
+				drop(fs)
 			}
 		}
 	}
 	if removed {
-		t.order = slices.DeleteFunc(t.order, func(fs *flowState) bool { return t.flows[fs.f.UUID] != fs })
-		dirty = slices.DeleteFunc(dirty, func(fs *flowState) bool { return t.flows[fs.f.UUID] != fs })
+		t.order = slices.DeleteFunc(t.order, func(fs *flowState) bool { return fs.gone })
+		dirty = slices.DeleteFunc(dirty, func(fs *flowState) bool { return fs.gone })
 	}
 	if len(added) > 0 {
 		if len(added) > 64 {
-			t.order = append(t.order, added...)
+			for _, fs := range added {
+				t.order = append(t.order, fs)
+			}
 			slices.SortFunc(t.order, func(a, b *flowState) int { return cmp.Compare(a.f.UUID, b.f.UUID) })
 		} else {
 			for _, fs := range added {
-				i, _ := slices.BinarySearchFunc(t.order, fs.f.UUID, func(a *flowState, u string) int { return cmp.Compare(a.f.UUID, u) })
+				i, _ := slices.BinarySearchFunc(t.order, fs.f.UUID, byUUID)
 				t.order = slices.Insert(t.order, i, fs)
 			}
 		}
@@ -556,7 +570,7 @@ func (t *Translator) update(changed []Flow, deleted []string, env *Env, all bool
 	for _, fs := range t.order {
 		for _, e := range fs.entries {
 			if e.err != nil {
-				out.Errors = append(out.Errors, Error{UUID: fs.f.UUID, Datapath: e.dp, Match: e.match, Actions: e.actions, Err: e.err})
+				out.Errors = append(out.Errors, Error{UUID: fs.f.UUID, Datapath: e.dp, Match: fs.f.Match, Actions: fs.f.Actions, Err: e.err})
 				continue
 			}
 			for _, fl := range e.flows {
@@ -777,8 +791,7 @@ func isConjOnly(actions string) bool {
 }
 
 func (e *entry) valid(f *Flow, dp *Datapath, r *run) bool {
-	if e.pipeline != f.Pipeline || e.table != f.Table || e.prio != f.Priority || e.match != f.Match ||
-		e.actions != f.Actions || e.router != dp.Router {
+	if e.router != dp.Router {
 		return false
 	}
 	for _, d := range e.deps {
@@ -803,7 +816,7 @@ func (t *Translator) conjFree(table uint8, owner string, base, n uint32) bool {
 }
 
 func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
-	e := &entry{pipeline: f.Pipeline, table: f.Table, prio: f.Priority, match: f.Match, actions: f.Actions, router: dp.Router, dp: dp.Key}
+	e := &entry{router: dp.Router, dp: dp.Key}
 	record := func(kind depKind, name string) string {
 		v := r.value(kind, dp, name)
 		d := dep{kind, name, v}
