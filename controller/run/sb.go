@@ -258,8 +258,10 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 // connectSB connects a southbound client with spec and registers notify
 // as the handler of every cache change.
 func connectSB(ctx context.Context, remotes []string, spec monitorSpec, log *zap.Logger, events func(table, op string)) (*ovsdbclient.Client, error) {
+	// Rows are found by UUID or schema index only: the standard client
+	// indexes (Logical_Flow by logical_datapath, ...) would cost memory.
 	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log), ovsdbclient.WithMonitor(spec.monitorOptions()...),
-		ovsdbclient.WithInactivityProbe(0))
+		ovsdbclient.WithInactivityProbe(0), ovsdbclient.WithoutDefaultIndexes())
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +316,7 @@ func connectNames(ctx context.Context, remotes []string, names []string, log *za
 	if len(conds) == 0 {
 		conds = append(conds, model.Condition{Field: &pb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
 	}
-	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log),
+	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log), ovsdbclient.WithoutDefaultIndexes(),
 		ovsdbclient.WithMonitor(client.WithTable(&sbdb.SBGlobal{}), client.WithConditionalTable(pb, conds)))
 	if err != nil {
 		return nil, err

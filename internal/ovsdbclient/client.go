@@ -60,6 +60,7 @@ type options struct {
 	maxBackoff     time.Duration
 	probe          time.Duration
 	indexes        map[string][]model.ClientIndex
+	noDefaultIx    bool
 	metrics        prometheus.Registerer
 	metricsName    string
 }
@@ -118,6 +119,17 @@ func WithIndexes(ix map[string][]model.ClientIndex) Option {
 	}
 }
 
+// WithoutDefaultIndexes leaves out the database's standard client indexes
+// (sbdb.ClientIndexes, nbdb.ClientIndexes); indexes given with WithIndexes
+// are kept. A client index costs, in the cache, a set of row UUIDs per
+// indexed value and, per row insert or update, a few short-lived sets; a
+// client that finds rows only by UUID or by a schema index (govn
+// controller's southbound clients: 36k Logical_Flow rows indexed by
+// logical_datapath for nothing) is better off without them. Rows are still
+// found by UUID and schema indexes (Lookup, Where); a lookup by a column
+// that is no longer indexed fails with ErrNotFound.
+func WithoutDefaultIndexes() Option { return func(o *options) { o.noDefaultIx = true } }
+
 // Index is a convenience for a client index over plain columns.
 func Index(columns ...string) model.ClientIndex {
 	ix := model.ClientIndex{}
@@ -134,9 +146,14 @@ func Index(columns ...string) model.ClientIndex {
 func New(ctx context.Context, dbModel model.ClientDBModel, remotes []string,
 	defaultIndexes map[string][]model.ClientIndex, opts ...Option) (*Client, error) {
 	o := &options{leaderOnly: true, initialBackoff: 100 * time.Millisecond, maxBackoff: 5 * time.Second}
-	WithIndexes(defaultIndexes)(o)
 	for _, f := range opts {
 		f(o)
+	}
+	if !o.noDefaultIx {
+		mine := o.indexes
+		o.indexes = nil
+		WithIndexes(defaultIndexes)(o)
+		WithIndexes(mine)(o)
 	}
 	if o.log == nil {
 		o.log = zap.NewNop()

@@ -208,3 +208,50 @@ func TestMetricsAndBadRemote(t *testing.T) {
 		t.Errorf("unreachable remote error = %v", err)
 	}
 }
+
+// TestWithoutDefaultIndexes: without the standard client indexes a row is
+// not found by a client-indexed column any more, still by UUID and by a
+// schema index; indexes given explicitly are kept.
+func TestWithoutDefaultIndexes(t *testing.T) {
+	s := dbservertest.Start(t, nbDatabase, "", nil)
+	addSwitches(t, s, "a")
+	dbservertest.Run(t, "ovn-nbctl", "--db="+s.Endpoint(), "lsp-add", "a", "a-p1")
+	std := connect(t, []string{s.Endpoint()})
+	bare := connect(t, []string{s.Endpoint()}, ovsdbclient.WithoutDefaultIndexes())
+	own := connect(t, []string{s.Endpoint()}, ovsdbclient.WithoutDefaultIndexes(),
+		ovsdbclient.WithIndexes(map[string][]model.ClientIndex{"Logical_Switch": {ovsdbclient.Index("name")}}))
+	for _, c := range []*ovsdbclient.Client{std, bare, own} {
+		eventually(t, "port in cache", func() bool {
+			_, err := ovsdbclient.Lookup(c, &nbdb.LogicalSwitchPort{Name: "a-p1"}) // schema index
+			return err == nil
+		})
+	}
+	ls, err := ovsdbclient.Lookup(std, &nbdb.LogicalSwitch{Name: "a"})
+	if err != nil {
+		t.Fatalf("standard indexes: switch by name: %v", err)
+	}
+	if _, err := ovsdbclient.Lookup(bare, &nbdb.LogicalSwitch{Name: "a"}); !errors.Is(err, ovsdbclient.ErrNotFound) {
+		t.Fatalf("without default indexes: switch by name = %v, want ErrNotFound", err)
+	}
+	if got, err := ovsdbclient.Lookup(bare, &nbdb.LogicalSwitch{UUID: ls.UUID}); err != nil || got.Name != "a" {
+		t.Fatalf("without default indexes: switch by UUID = %+v, %v", got, err)
+	}
+	if got, err := ovsdbclient.Lookup(own, &nbdb.LogicalSwitch{Name: "a"}); err != nil || got.UUID != ls.UUID {
+		t.Fatalf("explicit index: switch by name = %+v, %v", got, err)
+	}
+	if n := len(bare.Cache().DatabaseModel().Client().Indexes("Logical_Switch")); n != 0 {
+		t.Fatalf("without default indexes: %d Logical_Switch client indexes", n)
+	}
+	if n := len(std.Cache().DatabaseModel().Client().Indexes("Logical_Router")); n != 1 {
+		t.Fatalf("standard: %d Logical_Router client indexes, want 1", n)
+	}
+	// Writes by UUID work without them.
+	upd := &nbdb.LogicalSwitch{UUID: ls.UUID, ExternalIDs: map[string]string{"k": "v"}}
+	ops, err := ovsdbclient.UpdateOps(bare, nil, upd, &upd.ExternalIDs)
+	if err == nil {
+		_, err = bare.Transact(context.Background(), ops...)
+	}
+	if err != nil {
+		t.Fatalf("update by UUID without default indexes: %v", err)
+	}
+}
