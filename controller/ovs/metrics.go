@@ -14,6 +14,10 @@ type Metrics struct {
 	Rejected       prometheus.Counter
 	InstalledFlows prometheus.Gauge
 	FullReads      prometheus.Counter
+	// DatapathPurges counts datapath flow purges after committed changes
+	// (label result: ok, error); only on ovs-vswitchd versions with the
+	// userspace datapath's stale-megaflow bug (see megaflow.go).
+	DatapathPurges *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (if not nil).
@@ -44,9 +48,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "govn", Subsystem: "controller_openflow", Name: "full_reads_total",
 			Help: "Times the installed flows were re-read from the switch (start-up, failures, switch restarts).",
 		}),
+		DatapathPurges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "govn", Subsystem: "controller_openflow", Name: "datapath_purges_total",
+			Help: "Datapath flow purges after committed flow changes (only on ovs-vswitchd versions whose userspace datapath can keep stale megaflows), by result.",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.SyncSeconds, m.FlowMods, m.GroupMods, m.Rejected, m.InstalledFlows, m.FullReads)
+		reg.MustRegister(m.SyncSeconds, m.FlowMods, m.GroupMods, m.Rejected, m.InstalledFlows, m.FullReads, m.DatapathPurges)
 	}
 	return m
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/govn/govn/controller/ofctrl"
 	"github.com/govn/govn/controller/pinctrl/ofp"
 	"github.com/govn/govn/lflow/of"
@@ -101,7 +103,53 @@ func (o *OpenFlow) ensureConn(ctx context.Context) error {
 	}
 	o.conn = c
 	o.lastFull = time.Time{} // the switch may have restarted: count everything
+	o.purgeProbed = false    // or have been upgraded: probe again
 	return nil
+}
+
+// probeDatapath decides whether committed changes must be followed by a
+// datapath flow purge (asked again after every new connection, since
+// ovs-vswitchd may have been upgraded). A failed probe is logged and leaves
+// purging off.
+func (o *OpenFlow) probeDatapath(ctx context.Context) {
+	mgmt := strings.TrimPrefix(o.target, "unix:")
+	ctl, version, dpType, err := probeMegaflowBug(ctx, mgmt)
+	o.purgeCtl, o.purgeProbed = ctl, true
+	if err != nil {
+		o.log.Warn("cannot tell whether this ovs-vswitchd can keep stale datapath flows after flow changes; not purging them",
+			zap.String("bridge_socket", mgmt), zap.String("ovs_version", version), zap.Error(err))
+		return
+	}
+	if ctl != "" {
+		o.log.Warn("ovs-vswitchd has the userspace datapath's stale-megaflow bug (fixed in OVS 2.17.8, 3.0.5, 3.1.3, 3.2.0): "+
+			"every flow change is followed by revalidator/purge, so the next packet of every connection is translated again",
+			zap.String("ovs_version", version), zap.String("datapath_type", dpType), zap.String("unixctl", ctl))
+		return
+	}
+	o.log.Debug("datapath flows are revalidated by ovs-vswitchd alone",
+		zap.String("ovs_version", version), zap.String("datapath_type", dpType))
+}
+
+// purgeDatapath drops ovs-vswitchd's cached datapath flows after a
+// committed change, when probeDatapath found it necessary (see megaflow.go).
+// A failure is logged and counted; the flows themselves are installed.
+func (o *OpenFlow) purgeDatapath(ctx context.Context) {
+	if !o.purgeProbed {
+		o.probeDatapath(ctx)
+	}
+	if o.purgeCtl == "" {
+		return
+	}
+	_, err := unixctlCall(ctx, o.purgeCtl, "revalidator/purge")
+	result := "ok"
+	if err != nil {
+		result = "error"
+		o.log.Error("purging datapath flows after a flow change failed: cached datapath flows may keep old actions",
+			zap.String("unixctl", o.purgeCtl), zap.Error(err))
+	}
+	if o.metrics != nil {
+		o.metrics.DatapathPurges.WithLabelValues(result).Inc()
+	}
 }
 
 func (o *OpenFlow) dropConn() {
@@ -366,6 +414,7 @@ func (o *OpenFlow) reconcileText(ctx context.Context, desired, installed *ofctrl
 				res.Rejected = append(res.Rejected, Rejected{Flow: &f, Err: errors.New(be.Reason)})
 				continue
 			}
+			o.purgeDatapath(ctx)
 		}
 		res.Diff = d
 		break

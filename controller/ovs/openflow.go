@@ -73,6 +73,11 @@ type OpenFlow struct {
 	// lastFull when they last were.
 	fullCount time.Duration
 	lastFull  time.Time
+	// purgeCtl is ovs-vswitchd's unixctl socket when committed changes
+	// must be followed by a datapath flow purge (see megaflow.go), else
+	// "". Probed before the first change after every new connection.
+	purgeCtl    string
+	purgeProbed bool
 }
 
 // NewOpenFlow drives the bridge whose OpenFlow management socket is mgmtSock.
@@ -323,6 +328,7 @@ func (o *OpenFlow) syncNative(ctx context.Context, flows []ofctrl.Flow, groups [
 		if err == nil {
 			o.installed.apply(d)
 			res.Diff = d
+			o.purgeDatapath(ctx)
 			o.log.Debug("openflow sync", zap.Stringer("diff", d), zap.Duration("count", tCount),
 				zap.Duration("diff_time", tDiff), zap.Duration("encode", t2.Sub(t1)-tDiff), zap.Duration("bundle", time.Since(t2)))
 			return false, nil
