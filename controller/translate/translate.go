@@ -7,6 +7,10 @@
 // datapath) translation together with the outside facts it depended on
 // (port keys, address set and port group contents, chassis residency), so a
 // run after a small change recompiles only the flows whose inputs changed.
+// Translate takes the complete flow list and validates every cached
+// translation; Update takes only the changed and deleted flows and finds
+// the translations to redo through a reverse index from facts to
+// translations, so its cost follows the size of the change.
 //
 // Cookies are the first 32 bits of the logical flow's UUID. Each logical
 // flow that needs conjunctive matches gets a range of conjunction ids of its
