@@ -183,10 +183,6 @@ func (in *Input) Resident(p *Port) bool {
 // every datapath reachable from those through patch ports (and l3gateway
 // ports of this chassis).
 func LocalDatapaths(in *Input) map[uint32]bool {
-	byName := make(map[string]*Port, len(in.Ports))
-	for i := range in.Ports {
-		byName[in.Ports[i].Name] = &in.Ports[i]
-	}
 	local := map[uint32]bool{}
 	var queue []uint32
 	for i := range in.Ports {
@@ -196,10 +192,13 @@ func LocalDatapaths(in *Input) map[uint32]bool {
 			queue = append(queue, p.Datapath)
 		}
 	}
+	// Only patch and l3gateway ports cross (to a peer of their type).
 	patches := map[uint32][]*Port{}
+	byName := map[string]*Port{}
 	for i := range in.Ports {
 		if p := &in.Ports[i]; p.Type == TypePatch || p.Type == TypeL3Gateway {
 			patches[p.Datapath] = append(patches[p.Datapath], p)
+			byName[p.Name] = p
 		}
 	}
 	for len(queue) > 0 {

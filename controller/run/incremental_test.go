@@ -141,6 +141,20 @@ func lookupAll[T any](e *incrEnv, pred func(*T) bool) []*T {
 	return out
 }
 
+// flowLine returns the first flow that contains every part.
+func flowLine(flows string, parts ...string) string {
+	for _, l := range strings.Split(flows, "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			return l
+		}
+	}
+	return ""
+}
+
 func (e *incrEnv) has(flows string, want ...string) string {
 	for _, w := range want {
 		if !strings.Contains(flows, w) {
@@ -192,6 +206,11 @@ func TestIncrementalMatchesRecompute(t *testing.T) {
 	ops, err = ovsdbclient.CreateOps(e.sb, nil, pn,
 		e.lflow(dp1, ingress, 0, 50, `inport == "n1" && eth.src == 00:00:00:00:00:04`, "next;"),
 		e.lflow(dp1, ingress, 1, 50, `eth.dst == 00:00:00:00:00:04`, `outport = "n1"; output;`))
+	if err == nil { // n1 joins the flood group
+		mg := lookupAll(e, func(g *sbdb.MulticastGroup) bool { return g.Name == "_MC_flood" })[0]
+		mg.Ports = append(mg.Ports, pn.UUID)
+		ops, err = ovsdbclient.UpdateOps(e.sb, ops, mg, &mg.Ports)
+	}
 	e.vsctl("add-port", "br-int", "vn1", "--", "set", "Interface", "vn1", "type=internal", "external_ids:iface-id=n1")
 	e.txn("port n1 added", ops, err)
 	eventually(t, "n1 claimed", func() string {
@@ -203,6 +222,9 @@ func TestIncrementalMatchesRecompute(t *testing.T) {
 	flows = e.verify("port n1 added")
 	if s := e.has(flows, "dl_src=00:00:00:00:00:04", "set_field:0x4->reg15"); s != "" {
 		t.Errorf("port n1 added: %s", s)
+	}
+	if l := flowLine(flows, "table=42,", "reg15=0x8000,metadata=0x1"); !strings.Contains(l, "set_field:0x4->reg15") {
+		t.Errorf("port n1 added: flood group's local delivery does not include n1: %q", l)
 	}
 
 	// Port b binds here, then moves to ch2.

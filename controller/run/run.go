@@ -72,6 +72,8 @@ type Controller struct {
 	lfDPGen    uint64
 	lfClient   *ovsdbclient.Client
 	flowBuf    []ofctrl.Flow // the desired flows of the last sync
+	portsBuf   []physical.Port
+	mcNames    map[*sbdb.MulticastGroup][]string // member names of unchanged Multicast_Group rows
 
 	// Packet-ins (put_arp, arp{}, icmp4_error{}, ...): see pinctrl.go.
 	mgmtSock string
@@ -219,6 +221,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		// Until a full run completes, every attempt starts from scratch.
 		c.tr = translate.New()
 		c.lfRows, c.lastOut, c.lastPhys, c.lastSynced = nil, nil, nil, false
+		c.mcNames = nil
 		c.forceSync.Store(true)
 	}
 	ext, err := c.vsConfig(ctx)
@@ -403,7 +406,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 		return uint32(dp.TunnelKey), true
 	}
-	in.Ports = make([]physical.Port, 0, len(snap.ports))
+	// (in lives for this run only: its port list reuses the last run's.)
+	in.Ports = slices.Grow(c.portsBuf[:0], len(snap.ports))
+	defer func() { c.portsBuf = in.Ports[:0] }()
 	for _, pb := range snap.ports {
 		dk, ok := dpKey(pb.Datapath)
 		if !ok {
@@ -434,10 +439,6 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			}
 		}
 		in.Ports = append(in.Ports, p)
-	}
-	portByName := make(map[string]*physical.Port, len(in.Ports))
-	for i := range in.Ports {
-		portByName[in.Ports[i].Name] = &in.Ports[i]
 	}
 	local := physical.LocalDatapaths(in)
 	// Localnet ports of the local datapaths whose network is mapped here:
@@ -540,26 +541,47 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	in.LoadBalancers = c.loadBalancers(snap, local, dpKey)
 
+	// Member name lists are kept between runs (by row model) and reused
+	// while they come out the same.
+	mcNames := make(map[*sbdb.MulticastGroup][]string, len(c.mcNames))
+	defer func() { c.mcNames = mcNames }()
 	for _, g := range snap.groups {
 		dk, ok := dpKey(g.Datapath)
 		if !ok || !local[dk] {
 			continue
 		}
 		mg := physical.MulticastGroup{Datapath: dk, Key: uint32(g.TunnelKey), Name: g.Name}
+		mg.Ports = c.mcNames[g]
+		n, fresh := 0, false
 		for _, pu := range g.Ports {
-			if pb, ok := snap.ports[pu]; ok {
+			pb, ok := snap.ports[pu]
+			switch {
+			case !ok:
+				continue
+			case fresh:
 				mg.Ports = append(mg.Ports, pb.LogicalPort)
+			case n < len(mg.Ports) && mg.Ports[n] == pb.LogicalPort:
+			default:
+				// Differs from the last run's list: continue in a new one.
+				mg.Ports = append(slices.Clip(mg.Ports[:n]), pb.LogicalPort)
+				fresh = true
 			}
+			n++
 		}
+		mg.Ports = mg.Ports[:n]
+		mcNames[g] = mg.Ports // (shared between runs: read only)
 		in.Groups = append(in.Groups, mg)
 	}
 	for _, mb := range snap.macBindings {
 		dk, ok := dpKey(mb.Datapath)
-		p, pok := portByName[mb.LogicalPort]
+		pb, pok := snap.portsByName[mb.LogicalPort]
+		if pok {
+			_, pok = dpKey(pb.Datapath) // (a port of in.Ports)
+		}
 		ip, iok := parseIP(mb.IP)
 		mac, mok := parseMAC(mb.MAC)
 		if ok && pok && iok && mok && local[dk] {
-			in.MACBindings = append(in.MACBindings, physical.MACBinding{Datapath: dk, Port: p.Key, IP: ip, MAC: mac})
+			in.MACBindings = append(in.MACBindings, physical.MACBinding{Datapath: dk, Port: uint32(pb.TunnelKey), IP: ip, MAC: mac})
 		}
 	}
 
