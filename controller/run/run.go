@@ -73,6 +73,7 @@ type Controller struct {
 	lfClient   *ovsdbclient.Client
 	flowBuf    []ofctrl.Flow // the desired flows of the last sync
 	portsBuf   []physical.Port
+	ports      portIndex                         // the Port_Binding maps of the snapshots
 	mcNames    map[*sbdb.MulticastGroup][]string // member names of unchanged Multicast_Group rows
 
 	// Packet-ins (put_arp, arp{}, icmp4_error{}, ...): see pinctrl.go.
@@ -221,7 +222,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		// Until a full run completes, every attempt starts from scratch.
 		c.tr = translate.New()
 		c.lfRows, c.lastOut, c.lastPhys, c.lastSynced = nil, nil, nil, false
-		c.mcNames = nil
+		c.mcNames, c.ports = nil, portIndex{}
 		c.forceSync.Store(true)
 	}
 	ext, err := c.vsConfig(ctx)
@@ -305,11 +306,13 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	lap := func(name string) { steps = append(steps, zap.Duration(name, time.Since(start))) }
 	lap("prepare")
 	c.awaitNames(ctx)
+	lap("await-names")
 	trGen := c.lflowGen.Load() // before the snapshot: later changes redo the work
 	// The logical flows are read only when a southbound change may have
 	// changed them; otherwise the translator holds them already.
-	snap := takeSnapshot(c.sb, trGen != c.lastTrGen || c.lastOut == nil || c.lfRows == nil)
+	snap := takeSnapshot(c.sb, trGen != c.lastTrGen || c.lastOut == nil || c.lfRows == nil, &c.ports)
 	snap.mergeNamed(c.names)
+	lap("snapshot")
 	if err := c.registerChassis(ctx, snap); err != nil {
 		if errors.Is(err, errPending) {
 			return nil
@@ -1160,7 +1163,7 @@ func (c *Controller) shutdown() error {
 			return fmt.Errorf("unregister chassis %s: %w", c.cfg.SystemID, err)
 		}
 	}
-	snap := takeSnapshot(c.sb, false)
+	snap := takeSnapshot(c.sb, false, nil)
 	var ops []ovsdb.Operation
 	var err error
 	ch := snap.chassisByNm[c.cfg.SystemID]

@@ -44,6 +44,7 @@ type snapshot struct {
 	haChassis   map[string]*sbdb.HAChassis
 	gwChassis   map[string]*sbdb.GatewayChassis
 	lbs         map[string]*sbdb.LoadBalancer
+	px          *portIndex // owner of ports and portsByName
 }
 
 func rows[T any](c *ovsdbclient.Client, table string) map[string]*T {
@@ -60,9 +61,69 @@ func rows[T any](c *ovsdbclient.Client, table string) map[string]*T {
 	return out
 }
 
+// portIndex keeps the Port_Binding maps of the main client between runs
+// and updates them from the cache by model pointer (libovsdb replaces a
+// row's model on every update), instead of building two maps of every
+// port on each run. The maps belong to the current snapshot: rows merged
+// in from the names client (extra) are taken out again first.
+type portIndex struct {
+	client *ovsdbclient.Client
+	byUUID map[string]*sbdb.PortBinding
+	byName map[string]*sbdb.PortBinding
+	extra  []*sbdb.PortBinding
+}
+
+func (x *portIndex) update(c *ovsdbclient.Client) {
+	if x.client != c || x.byUUID == nil {
+		*x = portIndex{client: c, byUUID: map[string]*sbdb.PortBinding{}, byName: map[string]*sbdb.PortBinding{}}
+	}
+	for _, pb := range x.extra {
+		x.remove(pb)
+	}
+	x.extra = x.extra[:0]
+	var raw map[string]model.Model
+	if tc := c.Cache().Table(sbdb.PortBindingTable); tc != nil {
+		raw = tc.RowsShallow()
+	}
+	n := 0
+	for uuid, m := range raw {
+		pb, ok := m.(*sbdb.PortBinding)
+		if !ok || pb == nil {
+			continue
+		}
+		n++
+		old, ok := x.byUUID[uuid]
+		if ok && old == pb {
+			continue
+		}
+		if ok {
+			x.remove(old)
+		}
+		x.byUUID[uuid] = pb
+		x.byName[pb.LogicalPort] = pb
+	}
+	if len(x.byUUID) > n { // rows that are gone
+		for uuid, pb := range x.byUUID {
+			if m, ok := raw[uuid].(*sbdb.PortBinding); !ok || m != pb {
+				x.remove(pb)
+			}
+		}
+	}
+}
+
+func (x *portIndex) remove(pb *sbdb.PortBinding) {
+	if x.byUUID[pb.UUID] == pb {
+		delete(x.byUUID, pb.UUID)
+	}
+	if x.byName[pb.LogicalPort] == pb {
+		delete(x.byName, pb.LogicalPort)
+	}
+}
+
 // takeSnapshot reads the cache; the Logical_Flow table only withLFs (it is
-// the largest, and only translation reads it).
-func takeSnapshot(c *ovsdbclient.Client, withLFs bool) *snapshot {
+// the largest, and only translation reads it). With px, the Port_Binding
+// maps are px's, updated (see portIndex).
+func takeSnapshot(c *ovsdbclient.Client, withLFs bool, px *portIndex) *snapshot {
 	// SB_Global first: libovsdb applies each update to all tables under one
 	// lock, so every table read after it includes at least the update that
 	// set this nb_cfg; acknowledging it after installing the flows of this
@@ -78,6 +139,10 @@ func takeSnapshot(c *ovsdbclient.Client, withLFs bool) *snapshot {
 	if tc := c.Cache().Table(sbdb.LogicalFlowTable); tc != nil && withLFs {
 		lfs = tc.RowsShallow()
 	}
+	if px == nil {
+		px = &portIndex{}
+	}
+	px.update(c)
 	s := &snapshot{
 		lfs:         lfs,
 		global:      global,
@@ -86,7 +151,9 @@ func takeSnapshot(c *ovsdbclient.Client, withLFs bool) *snapshot {
 		encaps:      rows[sbdb.Encap](c, sbdb.EncapTable),
 		datapaths:   rows[sbdb.DatapathBinding](c, sbdb.DatapathBindingTable),
 		dpGroups:    rows[sbdb.LogicalDPGroup](c, sbdb.LogicalDPGroupTable),
-		ports:       rows[sbdb.PortBinding](c, sbdb.PortBindingTable),
+		ports:       px.byUUID,
+		portsByName: px.byName,
+		px:          px,
 		groups:      rows[sbdb.MulticastGroup](c, sbdb.MulticastGroupTable),
 		macBindings: rows[sbdb.MACBinding](c, sbdb.MACBindingTable),
 		fdbs:        rows[sbdb.FDB](c, sbdb.FDBTable),
@@ -107,10 +174,6 @@ func takeSnapshot(c *ovsdbclient.Client, withLFs bool) *snapshot {
 	s.private = map[string]*sbdb.ChassisPrivate{}
 	for _, p := range rows[sbdb.ChassisPrivate](c, sbdb.ChassisPrivateTable) {
 		s.private[p.Name] = p
-	}
-	s.portsByName = make(map[string]*sbdb.PortBinding, len(s.ports))
-	for _, p := range s.ports {
-		s.portsByName[p.LogicalPort] = p
 	}
 	for _, a := range rows[sbdb.AddressSet](c, sbdb.AddressSetTable) {
 		s.addressSets[a.Name] = a.Addresses
@@ -353,6 +416,7 @@ func (s *snapshot) mergeNamed(c *ovsdbclient.Client) {
 		}
 		s.ports[uuid] = pb
 		s.portsByName[pb.LogicalPort] = pb
+		s.px.extra = append(s.px.extra, pb)
 	}
 }
 
