@@ -67,6 +67,15 @@ func TestFlowCacheSharesText(t *testing.T) {
 	if len(d.AddFlows) != 1 || d.AddFlows[0] != n || d.Unchanged != 2 || len(d.DelFlows) != 0 {
 		t.Fatalf("diff with conflicts: %v", d)
 	}
+	// Among new keys the first wanted wins wherever the others are.
+	m := ofctrl.Flow{Table: 11, Priority: 5, Match: "arp", Actions: "drop"}
+	mBad := m
+	mBad.Actions = "resubmit(,12)"
+	d, rej = c.diff(o, []ofctrl.Flow{m, n, mBad, a, clone(m), b, mBad}, nil, nil, nil)
+	if len(rej) != 2 || rej[0].Flow.Actions != "resubmit(,12)" || rej[1].Flow.Actions != "resubmit(,12)" ||
+		len(d.AddFlows) != 2 || d.AddFlows[0] != n || d.AddFlows[1] != m {
+		t.Fatalf("new keys wanted twice: %v, rejected %v", d, rej)
+	}
 	// Flows no longer wanted are deleted.
 	d, _ = c.diff(o, []ofctrl.Flow{b}, nil, nil, nil)
 	if len(d.DelFlows) != 1 || d.DelFlows[0] != a {

@@ -51,8 +51,8 @@ func encodeDiff(d ofctrl.Diff, o ofctrl.Owner) ([]bundleItem, []Rejected) {
 	for _, g := range d.ModGroups {
 		group(g, ofp.GroupModify)
 	}
-	flow := func(f ofctrl.Flow, fm *ofp.FlowMod, withActions, add bool) {
-		f2 := f
+	// Items point into d's slices (not copies: a full install has ~30k).
+	flow := func(f *ofctrl.Flow, fm *ofp.FlowMod, withActions, add bool) {
 		m, err := ofctrl.ParseMatch(f.Match)
 		if err == nil && withActions {
 			fm.Actions, err = ofctrl.ParseActions(f.Actions)
@@ -68,20 +68,21 @@ func encodeDiff(d ofctrl.Diff, o ofctrl.Owner) ([]bundleItem, []Rejected) {
 				// bundle cannot be built. Report it as the failure.
 				err = fmt.Errorf("installed flow cannot be encoded: %w", err)
 			}
+			f2 := *f
 			bad = append(bad, Rejected{Flow: &f2, Err: err})
 			return
 		}
-		items = append(items, bundleItem{msg: msg, flow: &f2, add: add})
+		items = append(items, bundleItem{msg: msg, flow: f, add: add})
 	}
-	for _, f := range d.DelFlows {
-		flow(f, &ofp.FlowMod{Command: ofp.FlowDeleteStrict, Cookie: o.Tag, CookieMask: o.Mask}, false, false)
+	for i := range d.DelFlows {
+		flow(&d.DelFlows[i], &ofp.FlowMod{Command: ofp.FlowDeleteStrict, Cookie: o.Tag, CookieMask: o.Mask}, false, false)
 	}
-	for _, f := range d.ModFlows {
-		flow(f, &ofp.FlowMod{Command: ofp.FlowModifyStrict}, true, true)
+	for i := range d.ModFlows {
+		flow(&d.ModFlows[i], &ofp.FlowMod{Command: ofp.FlowModifyStrict}, true, true)
 	}
 	for _, l := range [][]ofctrl.Flow{d.ReplFlows, d.AddFlows} {
-		for _, f := range l {
-			flow(f, &ofp.FlowMod{Command: ofp.FlowAdd, Cookie: o.Tag | f.Cookie}, true, true)
+		for i := range l {
+			flow(&l[i], &ofp.FlowMod{Command: ofp.FlowAdd, Cookie: o.Tag | l[i].Cookie}, true, true)
 		}
 	}
 	for _, g := range d.DelGroups {
@@ -159,6 +160,9 @@ func (o *OpenFlow) dropConn() {
 	}
 }
 
+// bundleChunk is how many bytes of a bundle are written at once.
+const bundleChunk = 256 << 10
+
 // exchangeTimeout bounds one request/reply exchange with the switch.
 const exchangeTimeout = 2 * time.Minute
 
@@ -214,21 +218,27 @@ func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *
 	const flags = ofp.BundleAtomic | ofp.BundleOrdered
 	byXid := make(map[uint32]int, len(items))
 	openX := c.nextXid()
-	size := 16
-	for i := range items {
-		size += 16 + len(items[i].msg)
-	}
-	buf := make([]byte, 0, size+32)
+	// The messages go out in chunks of one reused buffer (a full install
+	// is ~30k messages, ~7 MB: building them all in one buffer doubled
+	// the memory of the biggest sync); each message's own encoding is
+	// dropped once copied.
+	buf := make([]byte, 0, bundleChunk+ofp.MaxLen)
 	buf = append(buf, ofp.BundleControl(openX, id, ofp.BundleOpenRequest, flags)...)
 	for i := range items {
 		x := c.nextXid()
 		binary.BigEndian.PutUint32(items[i].msg[4:], x)
-		add, err := ofp.BundleAdd(x, id, flags, items[i].msg)
-		if err != nil {
+		var err error
+		if buf, err = ofp.AppendBundleAdd(buf, x, id, flags, items[i].msg); err != nil {
 			return nil, err
 		}
-		buf = append(buf, add...)
+		items[i].msg = nil
 		byXid[x] = i
+		if len(buf) >= bundleChunk {
+			if err := c.send(buf); err != nil {
+				return nil, fmt.Errorf("bundle: %w", err)
+			}
+			buf = buf[:0]
+		}
 	}
 	barX := c.nextXid()
 	buf = append(buf, ofp.BarrierRequest(barX)...)

@@ -340,7 +340,8 @@ func (o *OpenFlow) syncNative(ctx context.Context, flows []ofctrl.Flow, groups [
 		// rejected item out and try again.
 		switch {
 		case failed.flow != nil && failed.add:
-			refuse(Rejected{Flow: failed.flow, Err: failed.err})
+			f := *failed.flow // (points into d)
+			refuse(Rejected{Flow: &f, Err: failed.err})
 		case failed.group != nil && failed.add:
 			refuse(Rejected{Group: failed.group, Err: failed.err})
 		default:

@@ -817,15 +817,23 @@ func BundleControl(xid, bundleID uint32, typ, flags uint16) []byte {
 // BundleAdd wraps msg (whose xid must equal xid) in an
 // OFPT_BUNDLE_ADD_MESSAGE.
 func BundleAdd(xid, bundleID uint32, flags uint16, msg []byte) ([]byte, error) {
+	return AppendBundleAdd(make([]byte, 0, HeaderLen+8+len(msg)), xid, bundleID, flags, msg)
+}
+
+// AppendBundleAdd appends BundleAdd's message to dst (no allocation when
+// dst has room), so that a whole bundle can be built in one reused buffer.
+func AppendBundleAdd(dst []byte, xid, bundleID uint32, flags uint16, msg []byte) ([]byte, error) {
 	if HeaderLen+8+len(msg) > MaxLen {
-		return nil, fmt.Errorf("bundled message of %d bytes exceeds the %d-byte limit", len(msg), MaxLen-16)
+		return dst, fmt.Errorf("bundled message of %d bytes exceeds the %d-byte limit", len(msg), MaxLen-16)
 	}
-	b := make([]byte, HeaderLen+8, HeaderLen+8+len(msg))
+	start := len(dst)
+	dst = append(dst, make([]byte, HeaderLen+8)...)
+	b := dst[start:]
 	binary.BigEndian.PutUint32(b[8:], bundleID)
 	binary.BigEndian.PutUint16(b[14:], flags)
-	b = append(b, msg...)
-	putHeader(b, TypeBundleAdd, xid)
-	return b, nil
+	dst = append(dst, msg...)
+	putHeader(dst[start:], TypeBundleAdd, xid)
+	return dst, nil
 }
 
 // DecodeBundleControl returns the bundle id and type of an

@@ -175,3 +175,36 @@ func TestSetRegBit(t *testing.T) {
 		t.Error("reg16 accepted")
 	}
 }
+
+// TestAppendBundleAdd: messages appended into one buffer are exactly the
+// BundleAdd messages one after the other, and a too long message is refused
+// leaving the buffer as it was.
+func TestAppendBundleAdd(t *testing.T) {
+	m1, m2 := BarrierRequest(7), EchoRequest(8, []byte("payload"))
+	var want []byte
+	for _, m := range []struct {
+		x   uint32
+		msg []byte
+	}{{7, m1}, {8, m2}} {
+		b, err := BundleAdd(m.x, 3, BundleAtomic|BundleOrdered, m.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b...)
+	}
+	buf := []byte("prefix")
+	buf, err := AppendBundleAdd(buf, 7, 3, BundleAtomic|BundleOrdered, m1)
+	if err == nil {
+		buf, err = AppendBundleAdd(buf, 8, 3, BundleAtomic|BundleOrdered, m2)
+	}
+	if err != nil || string(buf) != "prefix"+string(want) {
+		t.Fatalf("appended %x (%v)\nwant      %x", buf, err, append([]byte("prefix"), want...))
+	}
+	if h, err := ParseHeader(buf[6 : 6+HeaderLen+8+len(m1)]); err != nil || h.Type != TypeBundleAdd || h.Xid != 7 || int(h.Length) != HeaderLen+8+len(m1) {
+		t.Fatalf("first header %+v, %v", h, err)
+	}
+	long := make([]byte, MaxLen)
+	if out, err := AppendBundleAdd(buf, 9, 3, 0, long); err == nil || len(out) != len(buf) {
+		t.Fatalf("too long: %d bytes, %v", len(out), err)
+	}
+}
