@@ -3,6 +3,7 @@ package ovs
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unsafe"
@@ -200,6 +201,14 @@ func (c *flowCache) share(k ofctrl.FlowKey, cf *cachedFlow, f ofctrl.Flow) {
 
 // apply records a diff the switch accepted.
 func (c *flowCache) apply(d ofctrl.Diff) {
+	if n := len(c.flows) + len(d.AddFlows); len(d.AddFlows) > len(c.flows) {
+		// A big install (the first one): size the map once instead of
+		// growing it step by step (each step leaves the old table as
+		// garbage).
+		m := make(map[ofctrl.FlowKey]*cachedFlow, n)
+		maps.Copy(m, c.flows)
+		c.flows = m
+	}
 	for _, f := range d.AddFlows {
 		c.add(f.Key(), f)
 	}
