@@ -379,3 +379,39 @@ func TestNativeRejects(t *testing.T) {
 		t.Fatalf("flow_count = %d, want 2", n)
 	}
 }
+
+// TestNativeRejectsInBigBundle: flows that cannot be encoded, found after
+// part of a big bundle was already written to the switch (the messages go
+// out in chunks), are all reported in one pass; that bundle is discarded and
+// the rest installed in the next.
+func TestNativeRejectsInBigBundle(t *testing.T) {
+	v := startBridge(t)
+	o, err := NewOpenFlow(v.MgmtSock("br-int"), ofctrl.DefaultOwner, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	var flows []ofctrl.Flow
+	for i := 0; i < 4000; i++ { // ≈ 0.5 MB of flow mods: more than one chunk
+		flows = append(flows, ofctrl.Flow{Table: 1, Priority: 100, Cookie: uint64(i),
+			Match: fmt.Sprintf("ip,reg0=%#x,reg2=%#x", i, i*7), Actions: "set_field:0x1->reg1,resubmit(,2)"})
+	}
+	// Sorted after every good flow (table 9), so found once chunks were sent.
+	flows = append(flows,
+		ofctrl.Flow{Table: 9, Priority: 1, Match: "ip,bogus=1", Actions: "drop"},
+		ofctrl.Flow{Table: 9, Priority: 2, Match: "ip", Actions: "multipath(nw_src,50,hrw,12,0,reg0[0..3])"})
+	res, err := o.Sync(context.Background(), flows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(res.Rejected)
+	if len(res.Rejected) != 2 || !strings.Contains(got, `unknown field "bogus"`) || !strings.Contains(got, "multipath(") {
+		t.Fatalf("rejected %d: %.500s", len(res.Rejected), got)
+	}
+	if n := flowCount(t, v); n != 4000 {
+		t.Fatalf("flow_count = %d, want 4000", n)
+	}
+	if len(res.Diff.AddFlows) != 4000 {
+		t.Fatalf("diff adds %d, want 4000", len(res.Diff.AddFlows))
+	}
+}

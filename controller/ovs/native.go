@@ -17,17 +17,46 @@ import (
 
 // bundleItem is one message of a bundle and what it came from.
 type bundleItem struct {
-	msg   []byte // complete OpenFlow message; its xid is set when sent
+	msg   []byte // complete OpenFlow message (groups; a flow's is encoded when sent); its xid is set when sent
 	flow  *ofctrl.Flow
+	cmd   uint8 // a flow's command: ofp.FlowAdd, FlowModifyStrict or FlowDeleteStrict
 	group *ofctrl.Group
 	add   bool  // an add or modify of a desired flow/group (not a deletion)
 	err   error // set when the switch rejected it
 }
 
-// encodeDiff encodes d as the messages of one bundle, in the order
+// encodeFlow encodes a flow item's flow mod (cookies tagged by o).
+func (it *bundleItem) encodeFlow(o ofctrl.Owner) ([]byte, error) {
+	f := it.flow
+	fm := &ofp.FlowMod{Command: it.cmd}
+	switch it.cmd {
+	case ofp.FlowDeleteStrict:
+		fm.Cookie, fm.CookieMask = o.Tag, o.Mask
+	case ofp.FlowAdd:
+		fm.Cookie = o.Tag | f.Cookie
+	}
+	m, err := ofctrl.ParseMatch(f.Match)
+	if err == nil && it.cmd != ofp.FlowDeleteStrict {
+		fm.Actions, err = ofctrl.ParseActions(f.Actions)
+	}
+	var msg []byte
+	if err == nil {
+		fm.Table, fm.Priority, fm.Match = f.Table, f.Priority, &m
+		msg, err = ofp.EncodeFlowMod(0, fm)
+	}
+	if err != nil && !it.add {
+		// A flow we installed must encode; if it does not, the bundle
+		// cannot be built. Report it as the failure.
+		err = fmt.Errorf("installed flow cannot be encoded: %w", err)
+	}
+	return msg, err
+}
+
+// encodeDiff lists d as the messages of one bundle, in the order
 // ofctrl.Diff.Bundle documents (groups added/changed, flows deleted,
-// modified, added, groups deleted). Desired flows and groups that cannot be
-// encoded are returned as rejections.
+// modified, added, groups deleted). Groups are encoded here (those that
+// cannot be are returned as rejections); flows when the bundle is sent, so
+// that a full install (~30k flows) never holds all its messages at once.
 func encodeDiff(d ofctrl.Diff, o ofctrl.Owner) ([]bundleItem, []Rejected) {
 	items := make([]bundleItem, 0, len(d.AddFlows)+len(d.ModFlows)+len(d.ReplFlows)+len(d.DelFlows)+
 		len(d.AddGroups)+len(d.ModGroups)+len(d.DelGroups))
@@ -52,37 +81,15 @@ func encodeDiff(d ofctrl.Diff, o ofctrl.Owner) ([]bundleItem, []Rejected) {
 		group(g, ofp.GroupModify)
 	}
 	// Items point into d's slices (not copies: a full install has ~30k).
-	flow := func(f *ofctrl.Flow, fm *ofp.FlowMod, withActions, add bool) {
-		m, err := ofctrl.ParseMatch(f.Match)
-		if err == nil && withActions {
-			fm.Actions, err = ofctrl.ParseActions(f.Actions)
-		}
-		var msg []byte
-		if err == nil {
-			fm.Table, fm.Priority, fm.Match = f.Table, f.Priority, &m
-			msg, err = ofp.EncodeFlowMod(0, fm)
-		}
-		if err != nil {
-			if !add {
-				// A flow we installed must encode; if it does not, the
-				// bundle cannot be built. Report it as the failure.
-				err = fmt.Errorf("installed flow cannot be encoded: %w", err)
-			}
-			f2 := *f
-			bad = append(bad, Rejected{Flow: &f2, Err: err})
-			return
-		}
-		items = append(items, bundleItem{msg: msg, flow: f, add: add})
-	}
 	for i := range d.DelFlows {
-		flow(&d.DelFlows[i], &ofp.FlowMod{Command: ofp.FlowDeleteStrict, Cookie: o.Tag, CookieMask: o.Mask}, false, false)
+		items = append(items, bundleItem{flow: &d.DelFlows[i], cmd: ofp.FlowDeleteStrict})
 	}
 	for i := range d.ModFlows {
-		flow(&d.ModFlows[i], &ofp.FlowMod{Command: ofp.FlowModifyStrict}, true, true)
+		items = append(items, bundleItem{flow: &d.ModFlows[i], cmd: ofp.FlowModifyStrict, add: true})
 	}
 	for _, l := range [][]ofctrl.Flow{d.ReplFlows, d.AddFlows} {
 		for i := range l {
-			flow(&l[i], &ofp.FlowMod{Command: ofp.FlowAdd, Cookie: o.Tag | l[i].Cookie}, true, true)
+			items = append(items, bundleItem{flow: &l[i], cmd: ofp.FlowAdd, add: true})
 		}
 	}
 	for _, g := range d.DelGroups {
@@ -208,7 +215,7 @@ func (o *OpenFlow) countOwned(ctx context.Context, table uint8) (int, error) {
 // message, a barrier to collect the switch's verdict on each message, then
 // commit (or discard, if any message was refused). failed is the first
 // refused item (nil if the failure concerns the bundle as a whole).
-func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *bundleItem, err error) {
+func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *bundleItem, bad []Rejected, err error) {
 	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
 	c := o.conn
@@ -224,26 +231,51 @@ func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *
 	// dropped once copied.
 	buf := make([]byte, 0, bundleChunk+ofp.MaxLen)
 	buf = append(buf, ofp.BundleControl(openX, id, ofp.BundleOpenRequest, flags)...)
+	opened := false // the open request was sent
 	for i := range items {
+		msg := items[i].msg
+		if items[i].flow != nil {
+			m, err := items[i].encodeFlow(o.owner)
+			if err != nil {
+				// Not sent: the bundle is discarded below. The rest is
+				// still encoded, to report every such flow at once.
+				f := *items[i].flow
+				bad = append(bad, Rejected{Flow: &f, Err: err})
+				continue
+			}
+			msg = m
+		}
+		if len(bad) > 0 {
+			continue
+		}
 		x := c.nextXid()
-		binary.BigEndian.PutUint32(items[i].msg[4:], x)
+		binary.BigEndian.PutUint32(msg[4:], x)
 		var err error
-		if buf, err = ofp.AppendBundleAdd(buf, x, id, flags, items[i].msg); err != nil {
-			return nil, err
+		if buf, err = ofp.AppendBundleAdd(buf, x, id, flags, msg); err != nil {
+			return nil, nil, err
 		}
 		items[i].msg = nil
 		byXid[x] = i
 		if len(buf) >= bundleChunk {
 			if err := c.send(buf); err != nil {
-				return nil, fmt.Errorf("bundle: %w", err)
+				return nil, nil, fmt.Errorf("bundle: %w", err)
 			}
-			buf = buf[:0]
+			buf, opened = buf[:0], true
 		}
+	}
+	if len(bad) > 0 {
+		if opened {
+			dx := c.nextXid()
+			if err := c.send(ofp.BundleControl(dx, id, ofp.BundleDiscardRequest, flags)); err == nil {
+				o.await(ctx, dx)
+			}
+		}
+		return nil, bad, fmt.Errorf("bundle: %d messages cannot be encoded", len(bad))
 	}
 	barX := c.nextXid()
 	buf = append(buf, ofp.BarrierRequest(barX)...)
 	if err := c.send(buf); err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return nil, nil, fmt.Errorf("bundle: %w", err)
 	}
 	// Phase 1: the switch validates each message as it is added.
 	var first *bundleItem
@@ -251,11 +283,11 @@ func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *
 	for done := false; !done; {
 		m, err := c.recv(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("bundle: %w", err)
+			return nil, nil, fmt.Errorf("bundle: %w", err)
 		}
 		h, err := ofp.ParseHeader(m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch h.Type {
 		case ofp.TypeBarrierReply:
@@ -263,7 +295,7 @@ func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *
 		case ofp.TypeError:
 			e, err := ofp.DecodeError(m)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if i, ok := byXid[h.Xid]; ok {
 				if first == nil {
@@ -282,30 +314,30 @@ func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *
 			o.await(ctx, dx)
 		}
 		if first != nil {
-			return first, fmt.Errorf("bundle: switch refused a message: %w", first.err)
+			return first, nil, fmt.Errorf("bundle: switch refused a message: %w", first.err)
 		}
-		return nil, bundleErr
+		return nil, nil, bundleErr
 	}
 	// Phase 2: commit; a message that fails to apply is reported with
 	// its own xid before the commit's error.
 	cx := c.nextXid()
 	if err := c.send(ofp.BundleControl(cx, id, ofp.BundleCommitRequest, flags)); err != nil {
-		return nil, fmt.Errorf("bundle commit: %w", err)
+		return nil, nil, fmt.Errorf("bundle commit: %w", err)
 	}
 	for {
 		m, err := c.recv(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("bundle commit: %w", err)
+			return nil, nil, fmt.Errorf("bundle commit: %w", err)
 		}
 		h, err := ofp.ParseHeader(m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch h.Type {
 		case ofp.TypeError:
 			e, err := ofp.DecodeError(m)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if i, ok := byXid[h.Xid]; ok {
 				if first == nil {
@@ -316,21 +348,21 @@ func (o *OpenFlow) sendBundle(ctx context.Context, items []bundleItem) (failed *
 			}
 			if h.Xid == cx {
 				if first != nil {
-					return first, fmt.Errorf("bundle commit: %s: %w", e.Name(), first.err)
+					return first, nil, fmt.Errorf("bundle commit: %s: %w", e.Name(), first.err)
 				}
-				return nil, fmt.Errorf("bundle commit: %s", e.Name())
+				return nil, nil, fmt.Errorf("bundle commit: %s", e.Name())
 			}
 		case ofp.TypeBundleControl:
 			if h.Xid != cx {
 				continue
 			}
 			if _, typ, err := ofp.DecodeBundleControl(m); err != nil || typ != ofp.BundleCommitReply {
-				return nil, fmt.Errorf("bundle commit: unexpected reply type %d (%v)", typ, err)
+				return nil, nil, fmt.Errorf("bundle commit: unexpected reply type %d (%v)", typ, err)
 			}
 			if first != nil {
-				return first, fmt.Errorf("bundle committed although the switch refused a message: %w", first.err)
+				return first, nil, fmt.Errorf("bundle committed although the switch refused a message: %w", first.err)
 			}
-			return nil, nil
+			return nil, nil, nil
 		}
 	}
 }

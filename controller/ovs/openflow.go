@@ -324,7 +324,14 @@ func (o *OpenFlow) syncNative(ctx context.Context, flows []ofctrl.Flow, groups [
 			continue
 		}
 		t2 := time.Now()
-		failed, err := o.sendBundle(ctx, b)
+		failed, bad, err := o.sendBundle(ctx, b)
+		if len(bad) > 0 {
+			// Leave what cannot be encoded out and start over.
+			for _, r := range bad {
+				refuse(r)
+			}
+			continue
+		}
 		if err == nil {
 			o.installed.apply(d)
 			res.Diff = d
