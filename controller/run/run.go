@@ -53,6 +53,8 @@ type Controller struct {
 	readyOnce   bool
 	ackedCfg    int
 	lastErrs    map[string]bool
+	sbCfg       *atomic.Int64 // SB_Global.nb_cfg of the main client's last handled event
+	namesCfg    *atomic.Int64 // the same for the names client
 	runs        atomic.Int64
 	keep        atomic.Bool
 	flowMods    atomic.Int64
@@ -88,6 +90,8 @@ var translationTables = map[string]bool{
 	sbdb.LogicalFlowTable: true, sbdb.PortBindingTable: true, sbdb.MulticastGroupTable: true,
 	sbdb.AddressSetTable: true, sbdb.PortGroupTable: true, sbdb.DatapathBindingTable: true,
 	sbdb.LogicalDPGroupTable: true,
+	// (SB_Global too: see ackIfCaughtUp.)
+	sbdb.SBGlobalTable: true,
 }
 
 // FlowMods is the number of flow additions, modifications and deletions
@@ -292,11 +296,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			c.names.Close()
 			c.names = nil
 		}
-		nc, err := connectNames(ctx, c.cfg.Remotes, names, c.log.Named("sb-ports"), c.sbEvent)
+		nc, cfg, err := connectNames(ctx, c.cfg.Remotes, names, c.log.Named("sb-ports"), c.sbEvent)
 		if err != nil {
 			return fmt.Errorf("southbound %v: %w", c.cfg.Remotes, err)
 		}
-		c.names, c.nameSp = nc, names
+		c.names, c.nameSp, c.namesCfg = nc, names, cfg
+		c.lflowGen.Add(1) // its rows may not have been announced by events
 	}
 	if !c.sb.Connected() || (c.names != nil && !c.names.Connected()) {
 		return errors.New("southbound database disconnected (reconnecting); flows left as they are")
@@ -307,6 +312,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	lap("prepare")
 	c.awaitNames(ctx)
 	lap("await-names")
+	// How far each client's events have been handled, before trGen (an
+	// SB_Global event bumps lflowGen before it is recorded).
+	ev := evCfgs{main: c.sbCfg.Load(), names: -1}
+	if c.names != nil {
+		ev.names = c.namesCfg.Load()
+	}
 	trGen := c.lflowGen.Load() // before the snapshot: later changes redo the work
 	// The logical flows are read only when a southbound change may have
 	// changed them; otherwise the translator holds them already.
@@ -643,10 +654,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	if !retranslated && c.lastSynced && slices.Equal(physText, c.lastPhys) && !c.forceSync.Load() {
 		// Nothing to install: the desired flows are the ones synced last.
-		if snap.ackCfg >= 0 {
-			return c.ackNbCfg(ctx, snap, snap.ackCfg)
-		}
-		return nil
+		return c.ackIfCaughtUp(ctx, snap, ev)
 	}
 	c.forceSync.Store(false)
 	// (Sync keeps no reference to the slice: one buffer serves every run.)
@@ -696,12 +704,31 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		releaseMemory()
 	}
 	// Flows for everything in snap are installed: acknowledge its nb_cfg.
-	if snap.ackCfg >= 0 {
-		if err := c.ackNbCfg(ctx, snap, snap.ackCfg); err != nil {
-			return err
-		}
+	return c.ackIfCaughtUp(ctx, snap, ev)
+}
+
+// evCfgs are the SB_Global.nb_cfg values the two clients' events had
+// delivered when a run started (-1: none).
+type evCfgs struct{ main, names int64 }
+
+// ackIfCaughtUp acknowledges the snapshot's nb_cfg if the events of the
+// updates that set it had been handled before the run read lflowGen. A run
+// skips reading (or translating) the logical flows when lflowGen did not
+// change, trusting that every change in the cache was announced by an
+// event; libovsdb hands events out after applying an update, so a run can
+// read a cache that holds an update whose events are still queued. Such a
+// run must not acknowledge that update's nb_cfg: it leaves the ack to the
+// run those events start (poked here too, in case they were all handled
+// meanwhile).
+func (c *Controller) ackIfCaughtUp(ctx context.Context, snap *snapshot, ev evCfgs) error {
+	if snap.ackCfg < 0 {
+		return nil
 	}
-	return nil
+	if (snap.global != nil && int64(snap.global.NbCfg) > ev.main) || (c.names != nil && int64(snap.namesCfg) > ev.names) {
+		c.poke()
+		return nil
+	}
+	return c.ackNbCfg(ctx, snap, snap.ackCfg)
 }
 
 func keys[V any](m map[string]V) []string {
@@ -713,11 +740,11 @@ func keys[V any](m map[string]V) []string {
 }
 
 func (c *Controller) connect(ctx context.Context, spec monitorSpec) error {
-	sb, err := connectSB(ctx, c.cfg.Remotes, spec, c.log.Named("sb"), c.sbEvent)
+	sb, cfg, err := connectSB(ctx, c.cfg.Remotes, spec, c.log.Named("sb"), c.sbEvent)
 	if err != nil {
 		return fmt.Errorf("southbound %v: %w", c.cfg.Remotes, err)
 	}
-	c.sb, c.spec = sb, spec
+	c.sb, c.spec, c.sbCfg = sb, spec, cfg
 	c.lflowGen.Add(1)
 	return nil
 }

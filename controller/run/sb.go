@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
@@ -27,6 +28,7 @@ type snapshot struct {
 	global      *sbdb.SBGlobal
 	lfs         map[string]model.Model   // Logical_Flow rows (*sbdb.LogicalFlow); nil if not read
 	ackCfg      int                      // nb_cfg that may be acknowledged once this snapshot is installed (-1: none)
+	namesCfg    int                      // the names client's SB_Global.nb_cfg (-1: none)
 	chassis     map[string]*sbdb.Chassis // by UUID
 	chassisByNm map[string]*sbdb.Chassis
 	private     map[string]*sbdb.ChassisPrivate // by name
@@ -318,22 +320,62 @@ func (m monitorSpec) monitorOptions() []client.MonitorOption {
 		client.WithConditionalTable(mb, mbConds))
 }
 
-// connectSB connects a southbound client with spec and registers notify
-// as the handler of every cache change.
-func connectSB(ctx context.Context, remotes []string, spec monitorSpec, log *zap.Logger, events func(table, op string)) (*ovsdbclient.Client, error) {
+// eventHandler calls events for every cache change, and records in cfg
+// the SB_Global.nb_cfg of the last SB_Global change handled (-1: none),
+// after calling events for it. libovsdb applies an update to its cache and
+// then hands out its events on another goroutine, one by one: cfg tells how
+// far the events have caught up with the cache (see ackIfCaughtUp).
+func eventHandler(events func(table, op string), cfg *atomic.Int64) cache.EventHandler {
+	global := func(table string, m model.Model) {
+		if table != sbdb.SBGlobalTable {
+			return
+		}
+		if g, ok := m.(*sbdb.SBGlobal); ok && g != nil {
+			cfg.Store(int64(g.NbCfg))
+		} else {
+			cfg.Store(-1)
+		}
+	}
+	return &cache.EventHandlerFuncs{
+		AddFunc: func(table string, m model.Model) {
+			events(table, "add")
+			global(table, m)
+		},
+		UpdateFunc: func(table string, _, m model.Model) {
+			events(table, "update")
+			global(table, m)
+		},
+		DeleteFunc: func(table string, _ model.Model) {
+			events(table, "delete")
+			global(table, nil)
+		},
+	}
+}
+
+// startCfg sets cfg from the cache unless an event did: the events of the
+// initial monitor reply may be handed out before the handler is
+// registered. (The caller's next run re-reads everything.)
+func startCfg(c *ovsdbclient.Client, cfg *atomic.Int64) {
+	for _, g := range rows[sbdb.SBGlobal](c, sbdb.SBGlobalTable) {
+		cfg.CompareAndSwap(-1, int64(g.NbCfg))
+	}
+}
+
+// connectSB connects a southbound client with spec and registers events
+// as the handler of every cache change; cfg follows its SB_Global events.
+func connectSB(ctx context.Context, remotes []string, spec monitorSpec, log *zap.Logger, events func(table, op string)) (*ovsdbclient.Client, *atomic.Int64, error) {
+	cfg := &atomic.Int64{}
+	cfg.Store(-1)
 	// Rows are found by UUID or schema index only: the standard client
 	// indexes (Logical_Flow by logical_datapath, ...) would cost memory.
 	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log), ovsdbclient.WithMonitor(spec.monitorOptions()...),
 		ovsdbclient.WithInactivityProbe(0), ovsdbclient.WithoutDefaultIndexes())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc:    func(table string, _ model.Model) { events(table, "add") },
-		UpdateFunc: func(table string, _, _ model.Model) { events(table, "update") },
-		DeleteFunc: func(table string, _ model.Model) { events(table, "delete") },
-	})
-	return c, nil
+	c.Cache().AddEventHandler(eventHandler(events, cfg))
+	startCfg(c, cfg)
+	return c, cfg, nil
 }
 
 // parseMAC parses an Ethernet address into 48 bits.
@@ -370,7 +412,9 @@ func sortedUnique(s []string) []string {
 // change whenever an interface is plugged or unplugged; keeping them out of
 // the main client means that costs a reconnect of a few rows, not a
 // re-download of the local datapaths' logical flows.
-func connectNames(ctx context.Context, remotes []string, names []string, log *zap.Logger, events func(table, op string)) (*ovsdbclient.Client, error) {
+func connectNames(ctx context.Context, remotes []string, names []string, log *zap.Logger, events func(table, op string)) (*ovsdbclient.Client, *atomic.Int64, error) {
+	cfg := &atomic.Int64{}
+	cfg.Store(-1)
 	pb := &sbdb.PortBinding{}
 	var conds []model.Condition
 	for _, n := range names {
@@ -382,14 +426,11 @@ func connectNames(ctx context.Context, remotes []string, names []string, log *za
 	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log), ovsdbclient.WithoutDefaultIndexes(),
 		ovsdbclient.WithMonitor(client.WithTable(&sbdb.SBGlobal{}), client.WithConditionalTable(pb, conds)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc:    func(table string, _ model.Model) { events(table, "add") },
-		UpdateFunc: func(table string, _, _ model.Model) { events(table, "update") },
-		DeleteFunc: func(table string, _ model.Model) { events(table, "delete") },
-	})
-	return c, nil
+	c.Cache().AddEventHandler(eventHandler(events, cfg))
+	startCfg(c, cfg)
+	return c, cfg, nil
 }
 
 // mergeNamed adds the Port_Bindings the names client sees to s (the main
@@ -402,7 +443,9 @@ func (s *snapshot) mergeNamed(c *ovsdbclient.Client) {
 	if c == nil {
 		return
 	}
+	s.namesCfg = -1
 	for _, g := range rows[sbdb.SBGlobal](c, sbdb.SBGlobalTable) {
+		s.namesCfg = g.NbCfg
 		if g.NbCfg < s.ackCfg {
 			s.ackCfg = g.NbCfg
 		}
