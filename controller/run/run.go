@@ -654,7 +654,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	if !retranslated && c.lastSynced && slices.Equal(physText, c.lastPhys) && !c.forceSync.Load() {
 		// Nothing to install: the desired flows are the ones synced last.
-		return c.ackIfCaughtUp(ctx, snap, ev)
+		return c.ackIfCaughtUp(ctx, snap, ev, retranslated && snap.lfs != nil)
 	}
 	c.forceSync.Store(false)
 	// (Sync keeps no reference to the slice: one buffer serves every run.)
@@ -704,27 +704,30 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		releaseMemory()
 	}
 	// Flows for everything in snap are installed: acknowledge its nb_cfg.
-	return c.ackIfCaughtUp(ctx, snap, ev)
+	return c.ackIfCaughtUp(ctx, snap, ev, retranslated && snap.lfs != nil)
 }
 
 // evCfgs are the SB_Global.nb_cfg values the two clients' events had
 // delivered when a run started (-1: none).
 type evCfgs struct{ main, names int64 }
 
-// ackIfCaughtUp acknowledges the snapshot's nb_cfg if the events of the
-// updates that set it had been handled before the run read lflowGen. A run
-// skips reading (or translating) the logical flows when lflowGen did not
-// change, trusting that every change in the cache was announced by an
-// event; libovsdb hands events out after applying an update, so a run can
-// read a cache that holds an update whose events are still queued. Such a
-// run must not acknowledge that update's nb_cfg: it leaves the ack to the
-// run those events start (poked here too, in case they were all handled
-// meanwhile).
-func (c *Controller) ackIfCaughtUp(ctx context.Context, snap *snapshot, ev evCfgs) error {
+// ackIfCaughtUp acknowledges the snapshot's nb_cfg. A run that read the
+// logical flows from the cache and translated them (fresh) installed
+// everything its snapshot holds. Otherwise it skipped that work because
+// lflowGen had not changed, trusting that every change in the cache was
+// announced by an event; libovsdb hands events out after applying an
+// update, so the cache may hold an update whose events were still queued.
+// Such a run acknowledges the nb_cfg only if the events of the updates that
+// set it had been handled before it read lflowGen; else it leaves the ack
+// to the run those events start (poked here too, in case they were all
+// handled meanwhile).
+func (c *Controller) ackIfCaughtUp(ctx context.Context, snap *snapshot, ev evCfgs, fresh bool) error {
 	if snap.ackCfg < 0 {
 		return nil
 	}
-	if (snap.global != nil && int64(snap.global.NbCfg) > ev.main) || (c.names != nil && int64(snap.namesCfg) > ev.names) {
+	if !fresh && ((snap.global != nil && int64(snap.global.NbCfg) > ev.main) || (c.names != nil && int64(snap.namesCfg) > ev.names)) {
+		c.log.Debug("nb_cfg acknowledgement left to the next run: its events were still queued", zap.Int("nb_cfg", snap.ackCfg),
+			zap.Int64("main_events", ev.main), zap.Int64("names_events", ev.names))
 		c.poke()
 		return nil
 	}
