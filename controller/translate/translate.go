@@ -164,8 +164,14 @@ type conjRange struct{ base, n uint32 }
 type parsedEntry struct {
 	p   *action.Parsed
 	err error
-	gen uint64
 }
+
+// parseCacheMax bounds the action parse cache. The cache saves re-parsing
+// one flow's actions for each of its datapaths and the common texts
+// ("next;", "drop;") shared by many flows; it is emptied when full, so a
+// full translation never holds the ASTs of every logical flow at once
+// (~30 MB at 10k ports: entries keep their compiled flows, not the ASTs).
+const parseCacheMax = 2048
 
 // entry is the translation of one flow (its flowState's current content:
 // a change of the flow's row drops its entries) for one datapath.
@@ -525,11 +531,6 @@ func (t *Translator) update(changed []Flow, deleted []string, env *Env, all bool
 			work = append(work, w)
 		}
 	}
-	for a, pe := range t.parsed {
-		if pe.gen+1 < t.gen {
-			delete(t.parsed, a)
-		}
-	}
 	for _, w := range work {
 		// A translation that depends on no port name is the same for every
 		// datapath but for the metadata match: compile it once.
@@ -847,9 +848,11 @@ func (t *Translator) compile(f *Flow, dp *Datapath, r *run) *entry {
 	if !ok {
 		p, err := action.Parse(f.Actions, t.st)
 		pe = &parsedEntry{p: p, err: err}
+		if len(t.parsed) >= parseCacheMax {
+			clear(t.parsed)
+		}
 		t.parsed[f.Actions] = pe
 	}
-	pe.gen = t.gen
 	if pe.err != nil {
 		e.err = fmt.Errorf("actions: %w", pe.err)
 		return e

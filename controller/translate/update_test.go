@@ -266,3 +266,24 @@ func diffLines(got, want []string) []string {
 	}
 	return out
 }
+
+// The action parse cache stays bounded: a translation with more distinct
+// action texts than parseCacheMax does not keep an AST per logical flow.
+func TestParseCacheBounded(t *testing.T) {
+	topo := buildTopology(t, 10, 3000)
+	distinct := map[string]bool{}
+	for _, f := range topo.flows {
+		distinct[f.Actions] = true
+	}
+	if len(distinct) <= parseCacheMax {
+		t.Fatalf("topology has %d distinct action texts, want more than %d for this test", len(distinct), parseCacheMax)
+	}
+	tr := New()
+	out := tr.Translate(topo.flows, topo.env)
+	if len(out.Errors) != 0 || len(out.Flows) == 0 {
+		t.Fatalf("translation: %d flows, errors %v", len(out.Flows), out.Errors)
+	}
+	if len(tr.parsed) > parseCacheMax {
+		t.Fatalf("parse cache holds %d entries after a full translation, bound is %d", len(tr.parsed), parseCacheMax)
+	}
+}
