@@ -423,7 +423,15 @@ func connectNames(ctx context.Context, remotes []string, names []string, log *za
 	if len(conds) == 0 {
 		conds = append(conds, model.Condition{Field: &pb.UUID, Function: ovsdb.ConditionEqual, Value: noRow})
 	}
+	// Not leader-only: this client is replaced whenever the set of local
+	// interfaces changes, and libovsdb v0.8.1 never stops the goroutine
+	// that watches a leader-only client's _Server database, so every
+	// replaced client (its caches included, ~1 MB at 10k ports) would stay
+	// reachable for the life of the process. A follower's view of a few
+	// Port_Binding rows is as good as the leader's here (ovn-controller is
+	// not leader-only either).
 	c, err := sbdb.NewClient(ctx, remotes, ovsdbclient.WithLogger(log), ovsdbclient.WithoutDefaultIndexes(),
+		ovsdbclient.WithLeaderOnly(false),
 		ovsdbclient.WithMonitor(client.WithTable(&sbdb.SBGlobal{}), client.WithConditionalTable(pb, conds)))
 	if err != nil {
 		return nil, nil, err
