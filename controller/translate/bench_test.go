@@ -170,6 +170,18 @@ func BenchmarkFullCompute(b *testing.B) {
 	}
 }
 
+// newPortFlows are the logical flows of the i-th new port name on
+// datapath 7: its port-security check and its L2 lookup entry.
+func newPortFlows(i int, name string) []Flow {
+	mac := fmt.Sprintf("0e:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff)
+	return []Flow{
+		{UUID: fmt.Sprintf("f%07x-0000-4000-8000-000000000001", i), Table: 0, Priority: 50,
+			Match: fmt.Sprintf(`inport == %q && eth.src == %s`, name, mac), Actions: "next;", Datapaths: []uint32{7}},
+		{UUID: fmt.Sprintf("f%07x-0000-4000-8000-000000000002", i), Table: 25, Priority: 50,
+			Match: fmt.Sprintf(`eth.dst == %s`, mac), Actions: fmt.Sprintf(`outport = %q; output;`, name), Datapaths: []uint32{7}},
+	}
+}
+
 // BenchmarkAddPort: a warm Translator after one port is added to one
 // switch of the 10k-port topology (its flows are new, every other flow is
 // reused from the cache).
@@ -184,12 +196,7 @@ func BenchmarkAddPort(b *testing.B) {
 		name := fmt.Sprintf("new%d", i)
 		dp := topo.env.Datapaths[7]
 		dp.Ports[name] = uint32(200 + i)
-		mac := fmt.Sprintf("0e:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff)
-		flows := append(topo.flows[:len(topo.flows):len(topo.flows)],
-			Flow{UUID: fmt.Sprintf("f%07x-0000-4000-8000-000000000001", i), Table: 0, Priority: 50,
-				Match: fmt.Sprintf(`inport == %q && eth.src == %s`, name, mac), Actions: "next;", Datapaths: []uint32{7}},
-			Flow{UUID: fmt.Sprintf("f%07x-0000-4000-8000-000000000002", i), Table: 25, Priority: 50,
-				Match: fmt.Sprintf(`eth.dst == %s`, mac), Actions: fmt.Sprintf(`outport = %q; output;`, name), Datapaths: []uint32{7}})
+		flows := append(topo.flows[:len(topo.flows):len(topo.flows)], newPortFlows(i, name)...)
 		b.StartTimer()
 		c0 := cpuTime()
 		out := tr.Translate(flows, topo.env)
@@ -218,12 +225,7 @@ func BenchmarkAddPortUpdate(b *testing.B) {
 		name := fmt.Sprintf("new%d", i)
 		next := cloneEnv(env)
 		next.Datapaths[7].Ports[name] = uint32(200 + i)
-		mac := fmt.Sprintf("0e:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff)
-		flows := []Flow{
-			{UUID: fmt.Sprintf("f%07x-0000-4000-8000-000000000001", i), Table: 0, Priority: 50,
-				Match: fmt.Sprintf(`inport == %q && eth.src == %s`, name, mac), Actions: "next;", Datapaths: []uint32{7}},
-			{UUID: fmt.Sprintf("f%07x-0000-4000-8000-000000000002", i), Table: 25, Priority: 50,
-				Match: fmt.Sprintf(`eth.dst == %s`, mac), Actions: fmt.Sprintf(`outport = %q; output;`, name), Datapaths: []uint32{7}}}
+		flows := newPortFlows(i, name)
 		env = next
 		b.StartTimer()
 		c0 := cpuTime()
