@@ -653,8 +653,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		physText[i] = translate.OFText(&phys[i])
 	}
 	if !retranslated && c.lastSynced && slices.Equal(physText, c.lastPhys) && !c.forceSync.Load() {
-		// Nothing to install: the desired flows are the ones synced last.
-		return c.ackIfCaughtUp(ctx, snap, ev, retranslated && snap.lfs != nil)
+		// Nothing to install: the desired flows are the ones synced last
+		// (and nothing was translated afresh).
+		return c.ackIfCaughtUp(ctx, snap, ev, false)
 	}
 	c.forceSync.Store(false)
 	// (Sync keeps no reference to the slice: one buffer serves every run.)
