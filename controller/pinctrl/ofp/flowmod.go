@@ -814,14 +814,9 @@ func BundleControl(xid, bundleID uint32, typ, flags uint16) []byte {
 	return b
 }
 
-// BundleAdd wraps msg (whose xid must equal xid) in an
-// OFPT_BUNDLE_ADD_MESSAGE.
-func BundleAdd(xid, bundleID uint32, flags uint16, msg []byte) ([]byte, error) {
-	return AppendBundleAdd(make([]byte, 0, HeaderLen+8+len(msg)), xid, bundleID, flags, msg)
-}
-
-// AppendBundleAdd appends BundleAdd's message to dst (no allocation when
-// dst has room), so that a whole bundle can be built in one reused buffer.
+// AppendBundleAdd appends msg (whose xid must equal xid) wrapped in an
+// OFPT_BUNDLE_ADD_MESSAGE to dst (no allocation when dst has room), so that
+// a whole bundle can be built in one reused buffer.
 func AppendBundleAdd(dst []byte, xid, bundleID uint32, flags uint16, msg []byte) ([]byte, error) {
 	if HeaderLen+8+len(msg) > MaxLen {
 		return dst, fmt.Errorf("bundled message of %d bytes exceeds the %d-byte limit", len(msg), MaxLen-16)

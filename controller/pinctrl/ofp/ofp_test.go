@@ -177,8 +177,8 @@ func TestSetRegBit(t *testing.T) {
 }
 
 // TestAppendBundleAdd: messages appended into one buffer are exactly the
-// BundleAdd messages one after the other, and a too long message is refused
-// leaving the buffer as it was.
+// messages each appended to an empty buffer, one after the other, and a too
+// long message is refused leaving the buffer as it was.
 func TestAppendBundleAdd(t *testing.T) {
 	m1, m2 := BarrierRequest(7), EchoRequest(8, []byte("payload"))
 	var want []byte
@@ -186,7 +186,7 @@ func TestAppendBundleAdd(t *testing.T) {
 		x   uint32
 		msg []byte
 	}{{7, m1}, {8, m2}} {
-		b, err := BundleAdd(m.x, 3, BundleAtomic|BundleOrdered, m.msg)
+		b, err := AppendBundleAdd(nil, m.x, 3, BundleAtomic|BundleOrdered, m.msg)
 		if err != nil {
 			t.Fatal(err)
 		}
